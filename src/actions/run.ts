@@ -1,0 +1,25 @@
+import * as core from '@actions/core';
+import { describeError, LadingError } from '../lib/errors.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+
+/** Reads action inputs by their documented (hyphenated) names; '' means not given. */
+export const readInput: InputReader = (name) => {
+  const value = core.getInput(name);
+  return value === '' ? undefined : value;
+};
+
+/** Runs an action's body: a user error fails the step with its message and hint, anything else with its stack in debug. */
+export async function runAction(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    if (!(err instanceof LadingError) && err instanceof Error && err.stack) core.debug(err.stack);
+    core.setFailed(describeError(err));
+  }
+}
+
+/** Writes the job summary when the runner provides one (GITHUB_STEP_SUMMARY); quietly skips otherwise. */
+export async function writeSummary(build: (s: typeof core.summary) => typeof core.summary): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  await build(core.summary).write();
+}

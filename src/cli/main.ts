@@ -1,0 +1,40 @@
+import { describeError, InputError, LadingError } from '../lib/errors.ts';
+import { type Command, commandHelp, parseCommandArgs } from './args.ts';
+import { tagsCommand } from './tags.ts';
+
+const COMMANDS: Command[] = [tagsCommand];
+
+/** Exit codes: 0 done, 1 failed (the message says why), 2 bad usage or input (nothing was touched). */
+function usage(): string {
+  const names = COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join('\n');
+  return `lading: from git push to containers running on servers\n\nUsage: lading <command> [flags]\n\nCommands:\n${names}\n\nRun 'lading <command> --help' for a command's flags.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    process.stderr.write(`lading: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const { flags, read } = parseCommandArgs(cmd, rest, process.env);
+    if (flags.help) {
+      process.stdout.write(commandHelp(cmd));
+      return 0;
+    }
+    return await cmd.run(read, flags);
+  } catch (err) {
+    process.stderr.write(`lading ${cmd.name}: ${describeError(err)}\n`);
+    if (!(err instanceof LadingError) && err instanceof Error && process.env.LADING_DEBUG) {
+      process.stderr.write(`${err.stack}\n`);
+    }
+    return err instanceof InputError ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

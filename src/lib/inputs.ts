@@ -1,0 +1,65 @@
+import { InputError } from './errors.ts';
+
+/**
+ * Pure parsers from the raw strings an action input, a CLI flag or an env var carries to typed values.
+ * Each one names the input in its error so the user knows which line to fix.
+ */
+
+/** A list given one item per line or comma separated; blank items and `#` comment lines are dropped. */
+export function parseList(raw: string | undefined): string[] {
+  if (!raw) return [];
+  return raw
+    .split(/\r?\n/)
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(','))
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+const TRUE = new Set(['true', 'True', 'TRUE', 'yes', 'on', '1']);
+const FALSE = new Set(['false', 'False', 'FALSE', 'no', 'off', '0']);
+
+export function parseBool(name: string, raw: string | undefined, fallback: boolean): boolean {
+  const value = raw?.trim();
+  if (value === undefined || value === '') return fallback;
+  if (TRUE.has(value)) return true;
+  if (FALSE.has(value)) return false;
+  throw new InputError(name, `'${value}' is not a boolean`, 'use true or false');
+}
+
+export function parseInteger(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  range: { min: number; max: number },
+): number {
+  const value = raw?.trim();
+  if (value === undefined || value === '') return fallback;
+  if (!/^-?\d+$/.test(value)) throw new InputError(name, `'${value}' is not a whole number`);
+  const n = Number(value);
+  if (n < range.min || n > range.max) {
+    throw new InputError(name, `${n} is out of range`, `use a number from ${range.min} to ${range.max}`);
+  }
+  return n;
+}
+
+export function parseChoice<T extends string>(name: string, raw: string | undefined, choices: readonly T[], fallback: T): T {
+  const value = raw?.trim();
+  if (value === undefined || value === '') return fallback;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new InputError(name, `'${value}' is not one of the accepted values`, `use one of: ${choices.join(', ')}`);
+}
+
+/**
+ * `key=value` pairs, one per line or comma separated. Order is kept (first match wins where that matters).
+ * `key: value` is accepted too, so YAML-looking maps pasted into an input work.
+ */
+export function parsePairs(name: string, raw: string | undefined): Array<[string, string]> {
+  return parseList(raw).map((item) => {
+    const m = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(item);
+    if (!m || m[1] === undefined || m[2] === undefined || m[1].trim() === '') {
+      throw new InputError(name, `'${item}' is not a key=value pair`, 'write one pair per line, like main=latest');
+    }
+    return [m[1].trim(), m[2].trim()];
+  });
+}
