@@ -60,7 +60,9 @@ if (check) {
   });
   rmSync(out, { recursive: true, force: true });
   if (stale.length > 0) {
-    console.error(`dist/ is stale: ${stale.join(', ')} differ from a fresh build.\nRun 'npm run build' and commit dist/.`);
+    console.error(
+      `dist/ is stale: ${stale.join(', ')} differ from a fresh build.\nRun 'npm run build' and commit dist/.`,
+    );
     process.exit(1);
   }
   console.log(`dist/ is up to date (${fresh.length} files)`);

@@ -7,7 +7,11 @@ export const tagsCommand: Command = {
   flags: [
     { name: 'images', multiple: true, help: 'image name to produce full references for (repeatable)' },
     { name: 'sha-length', help: 'length of the short sha (default 7)' },
-    { name: 'channels', multiple: true, help: 'branch=channel rules, globs allowed (default main=latest,master=latest,stage=stage; none = off)' },
+    {
+      name: 'channels',
+      multiple: true,
+      help: 'branch=channel rules, globs allowed (default main=latest,master=latest,stage=stage; none = off)',
+    },
     { name: 'timestamp', help: 'off | commit | build: add a sortable UTC timestamp tag (default off)' },
     { name: 'semver', help: 'true | false: 1.2.3, 1.2, 1 on version tags (default true)' },
     { name: 'semver-latest', help: 'highest | always | never: when a version tag also gets latest (default highest)' },

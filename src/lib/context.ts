@@ -213,7 +213,9 @@ export function fromJenkins(env: Env): Partial<BuildContext> {
     ? env.CHANGE_BRANCH
     : tag
       ? undefined
-      : env.BRANCH_NAME || env.GIT_BRANCH?.replace(/^(?:refs\/heads\/|origin\/|refs\/remotes\/origin\/)/, '') || undefined;
+      : env.BRANCH_NAME ||
+        env.GIT_BRANCH?.replace(/^(?:refs\/heads\/|origin\/|refs\/remotes\/origin\/)/, '') ||
+        undefined;
   const repositoryUrl = webUrlFromRemote(env.GIT_URL);
   return {
     provider: 'jenkins',

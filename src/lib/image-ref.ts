@@ -30,7 +30,11 @@ export function parseImageName(raw: string, input = 'images'): ImageName {
   const value = raw.trim();
   if (value === '') throw new InputError(input, 'an image name is empty');
   if (value.includes('@')) {
-    throw new InputError(input, `'${value}' contains a digest`, 'give the image name only; lading adds tags and digests');
+    throw new InputError(
+      input,
+      `'${value}' contains a digest`,
+      'give the image name only; lading adds tags and digests',
+    );
   }
   const slash = value.indexOf('/');
   const first = slash === -1 ? '' : value.slice(0, slash);
@@ -39,7 +43,11 @@ export function parseImageName(raw: string, input = 'images'): ImageName {
   const rest = isHost ? value.slice(slash + 1) : value;
   const lastSegment = rest.slice(rest.lastIndexOf('/') + 1);
   if (lastSegment.includes(':')) {
-    throw new InputError(input, `'${value}' contains a tag`, 'give the image name without ":tag"; tags come from the tag policy');
+    throw new InputError(
+      input,
+      `'${value}' contains a tag`,
+      'give the image name without ":tag"; tags come from the tag policy',
+    );
   }
   if (registry && !HOST_RE.test(registry)) {
     throw new InputError(input, `'${value}': '${registry}' is not a valid registry host`);

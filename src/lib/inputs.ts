@@ -43,7 +43,12 @@ export function parseInteger(
   return n;
 }
 
-export function parseChoice<T extends string>(name: string, raw: string | undefined, choices: readonly T[], fallback: T): T {
+export function parseChoice<T extends string>(
+  name: string,
+  raw: string | undefined,
+  choices: readonly T[],
+  fallback: T,
+): T {
   const value = raw?.trim();
   if (value === undefined || value === '') return fallback;
   if ((choices as readonly string[]).includes(value)) return value as T;

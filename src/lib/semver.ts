@@ -16,7 +16,13 @@ export function parseSemver(raw: string): SemVer | undefined {
   if (!m) return undefined;
   const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const prerelease = m[4] ?? '';
-  return { major, minor, patch, prerelease, version: `${major}.${minor}.${patch}${prerelease ? `-${prerelease}` : ''}` };
+  return {
+    major,
+    minor,
+    patch,
+    prerelease,
+    version: `${major}.${minor}.${patch}${prerelease ? `-${prerelease}` : ''}`,
+  };
 }
 
 function comparePre(a: string, b: string): number {

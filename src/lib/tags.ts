@@ -109,7 +109,10 @@ export function channelFor(branch: string, rules: ChannelRule[]): string | undef
 
 /** 2018-09-23T08:23:16.123Z → 20180923T082316Z (sorts as text in time order). */
 export function timestampTag(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return date
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 /** Checks a policy before anything is computed; errors name the input to fix. */
@@ -118,7 +121,11 @@ export function validatePolicy(policy: TagPolicy): void {
     throw new InputError('sha-length', `${policy.shaLength} is out of range`, 'use a number from 4 to 40');
   }
   if (policy.prefix && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(policy.prefix)) {
-    throw new InputError('prefix', `'${policy.prefix}' cannot start a Docker tag`, 'use letters, digits, _ . - (not starting with . or -)');
+    throw new InputError(
+      'prefix',
+      `'${policy.prefix}' cannot start a Docker tag`,
+      'use letters, digits, _ . - (not starting with . or -)',
+    );
   }
   if (policy.suffix && !/^[A-Za-z0-9_.-]+$/.test(policy.suffix)) {
     throw new InputError('suffix', `'${policy.suffix}' is not allowed in a Docker tag`, 'use letters, digits, _ . -');
@@ -137,7 +144,11 @@ export function validatePolicy(policy: TagPolicy): void {
 function withAffixes(policy: TagPolicy, tag: string, input: string): string {
   const full = `${policy.prefix}${tag}${policy.suffix}`;
   if (!isValidTag(full)) {
-    throw new InputError(input, `the tag '${full}' is not a valid Docker tag`, 'tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}');
+    throw new InputError(
+      input,
+      `the tag '${full}' is not a valid Docker tag`,
+      'tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}',
+    );
   }
   return full;
 }
@@ -145,7 +156,9 @@ function withAffixes(policy: TagPolicy, tag: string, input: string): string {
 /** `<ref>-<shorthash>` with the ref part sanitized and cut so the whole tag fits in 128 characters. */
 export function refTag(policy: TagPolicy, refName: string, shortSha: string): string {
   const room = MAX_TAG - policy.prefix.length - policy.suffix.length - 1 - shortSha.length;
-  let part = sanitizeRefPart(refName).slice(0, room).replace(/[.-]+$/, '');
+  let part = sanitizeRefPart(refName)
+    .slice(0, room)
+    .replace(/[.-]+$/, '');
   if (part === '') part = 'branch';
   return withAffixes(policy, `${part}-${shortSha}`, 'branch');
 }
@@ -161,8 +174,7 @@ function semverTags(version: SemVer, policy: TagPolicy, known: SemVer[]): { tags
   }
   // A floating major tag for 0.x would claim API stability that 0.x does not promise.
   if (version.major > 0 && isHighestWhere((v) => v.major === version.major)) tags.push(`${version.major}`);
-  const latest =
-    policy.semverLatest === 'always' || (policy.semverLatest === 'highest' && isHighestWhere(() => true));
+  const latest = policy.semverLatest === 'always' || (policy.semverLatest === 'highest' && isHighestWhere(() => true));
   return { tags, latest };
 }
 
