@@ -57,7 +57,9 @@ const skippedNames = [...report.matchAll(/^\s*ok \d+ - (.*) # (SKIP|TODO)/gm)].m
 console.log(`\n${files.length} test files`);
 console.log(`tests: ${pass} passed, ${fail + cancelled} failed, ${skipped + todo} skipped`);
 if (skipped + todo > 0) {
-  console.error(`run-tests: ${skipped + todo} test(s) were skipped or todo — every test must run:\n${skippedNames.join('\n')}`);
+  console.error(
+    `run-tests: ${skipped + todo} test(s) were skipped or todo — every test must run:\n${skippedNames.join('\n')}`,
+  );
   process.exit(1);
 }
 if (res.status !== 0 || fail + cancelled > 0 || pass === 0) process.exit(res.status || 1);

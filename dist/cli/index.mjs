@@ -1148,7 +1148,11 @@ function parseImageName(raw, input = "images") {
   const value = raw.trim();
   if (value === "") throw new InputError(input, "an image name is empty");
   if (value.includes("@")) {
-    throw new InputError(input, `'${value}' contains a digest`, "give the image name only; lading adds tags and digests");
+    throw new InputError(
+      input,
+      `'${value}' contains a digest`,
+      "give the image name only; lading adds tags and digests"
+    );
   }
   const slash = value.indexOf("/");
   const first = slash === -1 ? "" : value.slice(0, slash);
@@ -1157,7 +1161,11 @@ function parseImageName(raw, input = "images") {
   const rest = isHost ? value.slice(slash + 1) : value;
   const lastSegment = rest.slice(rest.lastIndexOf("/") + 1);
   if (lastSegment.includes(":")) {
-    throw new InputError(input, `'${value}' contains a tag`, 'give the image name without ":tag"; tags come from the tag policy');
+    throw new InputError(
+      input,
+      `'${value}' contains a tag`,
+      'give the image name without ":tag"; tags come from the tag policy'
+    );
   }
   if (registry && !HOST_RE.test(registry)) {
     throw new InputError(input, `'${value}': '${registry}' is not a valid registry host`);
@@ -1184,7 +1192,13 @@ function parseSemver(raw) {
   if (!m) return void 0;
   const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const prerelease = m[4] ?? "";
-  return { major, minor, patch, prerelease, version: `${major}.${minor}.${patch}${prerelease ? `-${prerelease}` : ""}` };
+  return {
+    major,
+    minor,
+    patch,
+    prerelease,
+    version: `${major}.${minor}.${patch}${prerelease ? `-${prerelease}` : ""}`
+  };
 }
 function comparePre(a, b) {
   if (a === b) return 0;
@@ -1255,7 +1269,11 @@ function validatePolicy(policy) {
     throw new InputError("sha-length", `${policy.shaLength} is out of range`, "use a number from 4 to 40");
   }
   if (policy.prefix && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(policy.prefix)) {
-    throw new InputError("prefix", `'${policy.prefix}' cannot start a Docker tag`, "use letters, digits, _ . - (not starting with . or -)");
+    throw new InputError(
+      "prefix",
+      `'${policy.prefix}' cannot start a Docker tag`,
+      "use letters, digits, _ . - (not starting with . or -)"
+    );
   }
   if (policy.suffix && !/^[A-Za-z0-9_.-]+$/.test(policy.suffix)) {
     throw new InputError("suffix", `'${policy.suffix}' is not allowed in a Docker tag`, "use letters, digits, _ . -");
@@ -1273,7 +1291,11 @@ function validatePolicy(policy) {
 function withAffixes(policy, tag, input) {
   const full = `${policy.prefix}${tag}${policy.suffix}`;
   if (!isValidTag(full)) {
-    throw new InputError(input, `the tag '${full}' is not a valid Docker tag`, "tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+    throw new InputError(
+      input,
+      `the tag '${full}' is not a valid Docker tag`,
+      "tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+    );
   }
   return full;
 }
@@ -1408,7 +1430,11 @@ var tagsCommand = {
   flags: [
     { name: "images", multiple: true, help: "image name to produce full references for (repeatable)" },
     { name: "sha-length", help: "length of the short sha (default 7)" },
-    { name: "channels", multiple: true, help: "branch=channel rules, globs allowed (default main=latest,master=latest,stage=stage; none = off)" },
+    {
+      name: "channels",
+      multiple: true,
+      help: "branch=channel rules, globs allowed (default main=latest,master=latest,stage=stage; none = off)"
+    },
     { name: "timestamp", help: "off | commit | build: add a sortable UTC timestamp tag (default off)" },
     { name: "semver", help: "true | false: 1.2.3, 1.2, 1 on version tags (default true)" },
     { name: "semver-latest", help: "highest | always | never: when a version tag also gets latest (default highest)" },

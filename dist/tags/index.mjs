@@ -20744,7 +20744,11 @@ function parseImageName(raw, input = "images") {
   const value = raw.trim();
   if (value === "") throw new InputError(input, "an image name is empty");
   if (value.includes("@")) {
-    throw new InputError(input, `'${value}' contains a digest`, "give the image name only; lading adds tags and digests");
+    throw new InputError(
+      input,
+      `'${value}' contains a digest`,
+      "give the image name only; lading adds tags and digests"
+    );
   }
   const slash = value.indexOf("/");
   const first = slash === -1 ? "" : value.slice(0, slash);
@@ -20753,7 +20757,11 @@ function parseImageName(raw, input = "images") {
   const rest = isHost ? value.slice(slash + 1) : value;
   const lastSegment = rest.slice(rest.lastIndexOf("/") + 1);
   if (lastSegment.includes(":")) {
-    throw new InputError(input, `'${value}' contains a tag`, 'give the image name without ":tag"; tags come from the tag policy');
+    throw new InputError(
+      input,
+      `'${value}' contains a tag`,
+      'give the image name without ":tag"; tags come from the tag policy'
+    );
   }
   if (registry && !HOST_RE.test(registry)) {
     throw new InputError(input, `'${value}': '${registry}' is not a valid registry host`);
@@ -20780,7 +20788,13 @@ function parseSemver(raw) {
   if (!m) return void 0;
   const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const prerelease = m[4] ?? "";
-  return { major, minor, patch, prerelease, version: `${major}.${minor}.${patch}${prerelease ? `-${prerelease}` : ""}` };
+  return {
+    major,
+    minor,
+    patch,
+    prerelease,
+    version: `${major}.${minor}.${patch}${prerelease ? `-${prerelease}` : ""}`
+  };
 }
 function comparePre(a, b) {
   if (a === b) return 0;
@@ -20851,7 +20865,11 @@ function validatePolicy(policy) {
     throw new InputError("sha-length", `${policy.shaLength} is out of range`, "use a number from 4 to 40");
   }
   if (policy.prefix && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(policy.prefix)) {
-    throw new InputError("prefix", `'${policy.prefix}' cannot start a Docker tag`, "use letters, digits, _ . - (not starting with . or -)");
+    throw new InputError(
+      "prefix",
+      `'${policy.prefix}' cannot start a Docker tag`,
+      "use letters, digits, _ . - (not starting with . or -)"
+    );
   }
   if (policy.suffix && !/^[A-Za-z0-9_.-]+$/.test(policy.suffix)) {
     throw new InputError("suffix", `'${policy.suffix}' is not allowed in a Docker tag`, "use letters, digits, _ . -");
@@ -20869,7 +20887,11 @@ function validatePolicy(policy) {
 function withAffixes(policy, tag, input) {
   const full = `${policy.prefix}${tag}${policy.suffix}`;
   if (!isValidTag(full)) {
-    throw new InputError(input, `the tag '${full}' is not a valid Docker tag`, "tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+    throw new InputError(
+      input,
+      `the tag '${full}' is not a valid Docker tag`,
+      "tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+    );
   }
   return full;
 }
@@ -21017,7 +21039,11 @@ async function writeSummary(build) {
 
 // src/actions/tags/main.ts
 await runAction(async () => {
-  const result = await runTagsStage({ read: readInput, env: process.env, cwd: process.env.GITHUB_WORKSPACE || process.cwd() });
+  const result = await runTagsStage({
+    read: readInput,
+    env: process.env,
+    cwd: process.env.GITHUB_WORKSPACE || process.cwd()
+  });
   for (const w of result.plan.warnings) warning(w);
   for (const [name, value] of Object.entries(tagsOutputs(result))) setOutput(name, value);
   info(`tags for ${result.context.sha.slice(0, 12)} (${result.context.ref || "no ref"}):`);
@@ -21028,7 +21054,10 @@ await runAction(async () => {
         { data: "tag", header: true },
         { data: "kind", header: true }
       ],
-      ...result.plan.tags.map((t) => [t, t === result.plan.primary ? "primary" : t === result.plan.channel ? "channel" : ""])
+      ...result.plan.tags.map((t) => [
+        t,
+        t === result.plan.primary ? "primary" : t === result.plan.channel ? "channel" : ""
+      ])
     ])
   );
 });

@@ -80,7 +80,10 @@ describe('lading tags (the built CLI) in a real git checkout', () => {
   it('exit code 2 and the input named for bad input; --help for each command', () => {
     const bad = runCli(['tags', '--timestamp', 'sometimes'], { cwd: repo, env: NO_CI });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /lading tags: input 'timestamp': 'sometimes' is not one of the accepted values — use one of: off, commit, build/);
+    assert.match(
+      bad.stderr,
+      /lading tags: input 'timestamp': 'sometimes' is not one of the accepted values — use one of: off, commit, build/,
+    );
     const unknown = runCli(['tags', '--nope'], { cwd: repo, env: NO_CI });
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /--nope/);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { runActionBundle } from '../helpers/bundles.ts';
+import { NODE24, runActionBundle } from '../helpers/bundles.ts';
 import { eventPath, githubEnv } from '../helpers/github.ts';
 
 const SHA = '860c1904a1ce19322e91ac35af1ab07466440c37';
@@ -27,7 +27,10 @@ describe('dist/tags run as a runner runs it', () => {
       'worker:latest',
       'worker:20180923T082316Z',
     ]);
-    assert.match(run.outputs.labels!, /^org\.opencontainers\.image\.revision=860c1904a1ce19322e91ac35af1ab07466440c37$/m);
+    assert.match(
+      run.outputs.labels!,
+      /^org\.opencontainers\.image\.revision=860c1904a1ce19322e91ac35af1ab07466440c37$/m,
+    );
     assert.match(run.outputs.labels!, /^org\.opencontainers\.image\.source=https:\/\/github\.com\/acme\/shop$/m);
     const json = JSON.parse(run.outputs.json!);
     assert.equal(json.context.sha, SHA);
@@ -36,9 +39,21 @@ describe('dist/tags run as a runner runs it', () => {
     assert.match(run.summary, /main-860c190/);
   });
 
+  it('runs the same under Node 24, the runtime of runs.using: node24', () => {
+    const run = runActionBundle('tags', {
+      node: NODE24,
+      env: { ...githubEnv('push', 'refs/heads/stage', SHA), GITHUB_EVENT_PATH: eventPath('push-stage') },
+    });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.outputs.tags, 'stage-860c190\nstage');
+  });
+
   it('pull_request: head sha, pr-N, never latest', () => {
     const run = runActionBundle('tags', {
-      env: { ...githubEnv('pull_request', 'refs/pull/42/merge', MERGE), GITHUB_EVENT_PATH: eventPath('pull_request-fork-main') },
+      env: {
+        ...githubEnv('pull_request', 'refs/pull/42/merge', MERGE),
+        GITHUB_EVENT_PATH: eventPath('pull_request-fork-main'),
+      },
     });
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.equal(run.outputs.tags, 'main-a1b2c3d\npr-42');
@@ -49,7 +64,10 @@ describe('dist/tags run as a runner runs it', () => {
     const marker = '/tmp/lading-pwned-action';
     rmSync(marker, { force: true });
     const run = runActionBundle('tags', {
-      env: { ...githubEnv('push', `refs/heads/$(touch ${marker});touch ${marker}`, SHA), GITHUB_EVENT_PATH: eventPath('push-main') },
+      env: {
+        ...githubEnv('push', `refs/heads/$(touch ${marker});touch ${marker}`, SHA),
+        GITHUB_EVENT_PATH: eventPath('push-main'),
+      },
     });
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.equal(run.outputs.primary, 'touch-tmp-lading-pwned-action-touch-tmp-lading-pwned-action-860c190');

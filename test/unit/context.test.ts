@@ -66,7 +66,10 @@ describe('build context from GitHub events', () => {
   it('a re-run links to its attempt; GHES server URLs are used', () => {
     const ctx = ghContext(
       'push-main',
-      githubEnv('push', 'refs/heads/main', SHA, { GITHUB_RUN_ATTEMPT: '3', GITHUB_SERVER_URL: 'https://ghe.example.com/' }),
+      githubEnv('push', 'refs/heads/main', SHA, {
+        GITHUB_RUN_ATTEMPT: '3',
+        GITHUB_SERVER_URL: 'https://ghe.example.com/',
+      }),
     );
     assert.equal(ctx.runUrl, 'https://ghe.example.com/acme/shop/actions/runs/1234567/attempts/3');
     assert.equal(ctx.repositoryUrl, 'https://ghe.example.com/acme/shop');
@@ -89,7 +92,15 @@ const cases: Array<{ name: string; env: Env; git?: GitFacts; expect: Record<stri
       CI_PIPELINE_ID: '99',
       CI_COMMIT_TIMESTAMP: '2024-01-02T03:04:05+00:00',
     },
-    expect: { provider: 'gitlab', event: 'push', branch: 'stage', repository: 'group/sub/app', ref: 'refs/heads/stage', commitTime: '2024-01-02T03:04:05.000Z', runUrl: 'https://gitlab.com/group/sub/app/-/pipelines/99' },
+    expect: {
+      provider: 'gitlab',
+      event: 'push',
+      branch: 'stage',
+      repository: 'group/sub/app',
+      ref: 'refs/heads/stage',
+      commitTime: '2024-01-02T03:04:05.000Z',
+      runUrl: 'https://gitlab.com/group/sub/app/-/pipelines/99',
+    },
   },
   {
     name: 'GitLab merge request pipeline (merged results): source branch head',
@@ -124,7 +135,13 @@ const cases: Array<{ name: string; env: Env; git?: GitFacts; expect: Record<stri
       BITBUCKET_REPO_FULL_NAME: 'team/app',
       BITBUCKET_GIT_HTTP_ORIGIN: 'http://bitbucket.org/team/app',
     },
-    expect: { provider: 'bitbucket', branch: 'master', repository: 'team/app', repositoryUrl: 'https://bitbucket.org/team/app', runUrl: 'https://bitbucket.org/team/app/addon/pipelines/home#!/results/12' },
+    expect: {
+      provider: 'bitbucket',
+      branch: 'master',
+      repository: 'team/app',
+      repositoryUrl: 'https://bitbucket.org/team/app',
+      runUrl: 'https://bitbucket.org/team/app/addon/pipelines/home#!/results/12',
+    },
   },
   {
     name: 'Bitbucket pull request',
@@ -133,8 +150,24 @@ const cases: Array<{ name: string; env: Env; git?: GitFacts; expect: Record<stri
   },
   {
     name: 'Jenkins multibranch pull request',
-    env: { JENKINS_URL: 'https://ci/', GIT_COMMIT: FULL, BRANCH_NAME: 'PR-12', CHANGE_ID: '12', CHANGE_BRANCH: 'feat/y', GIT_URL: 'git@github.com:acme/shop.git', BUILD_URL: 'https://ci/job/shop/12/' },
-    expect: { provider: 'jenkins', event: 'pull_request', pr: 12, branch: 'feat/y', repository: 'acme/shop', repositoryUrl: 'https://github.com/acme/shop', runUrl: 'https://ci/job/shop/12/' },
+    env: {
+      JENKINS_URL: 'https://ci/',
+      GIT_COMMIT: FULL,
+      BRANCH_NAME: 'PR-12',
+      CHANGE_ID: '12',
+      CHANGE_BRANCH: 'feat/y',
+      GIT_URL: 'git@github.com:acme/shop.git',
+      BUILD_URL: 'https://ci/job/shop/12/',
+    },
+    expect: {
+      provider: 'jenkins',
+      event: 'pull_request',
+      pr: 12,
+      branch: 'feat/y',
+      repository: 'acme/shop',
+      repositoryUrl: 'https://github.com/acme/shop',
+      runUrl: 'https://ci/job/shop/12/',
+    },
   },
   {
     name: 'Jenkins freestyle: GIT_BRANCH origin/main',
@@ -144,8 +177,21 @@ const cases: Array<{ name: string; env: Env; git?: GitFacts; expect: Record<stri
   {
     name: 'plain git: branch, tag, time and remote from the checkout, credentials stripped',
     env: {},
-    git: { sha: FULL, branch: 'main', tags: ['v1.0.0', 'v1.10.0', 'v1.9.0'], commitTime: '2024-05-06T07:08:09+02:00', remoteUrl: 'https://user:s3cret@github.com/acme/shop.git' },
-    expect: { provider: 'git', branch: 'main', tag: 'v1.10.0', commitTime: '2024-05-06T05:08:09.000Z', repository: 'acme/shop', repositoryUrl: 'https://github.com/acme/shop' },
+    git: {
+      sha: FULL,
+      branch: 'main',
+      tags: ['v1.0.0', 'v1.10.0', 'v1.9.0'],
+      commitTime: '2024-05-06T07:08:09+02:00',
+      remoteUrl: 'https://user:s3cret@github.com/acme/shop.git',
+    },
+    expect: {
+      provider: 'git',
+      branch: 'main',
+      tag: 'v1.10.0',
+      commitTime: '2024-05-06T05:08:09.000Z',
+      repository: 'acme/shop',
+      repositoryUrl: 'https://github.com/acme/shop',
+    },
   },
   {
     name: 'a CI variable names the commit; git fills the repository but not a branch for another commit',
@@ -195,7 +241,18 @@ describe('build context from other CI systems and git', () => {
 
 describe('semver', () => {
   it('orders versions, releases above their prereleases', () => {
-    const order = ['0.9.0', '1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-beta', '1.0.0-beta.2', '1.0.0-beta.11', '1.0.0-rc.1', '1.0.0', '1.2.0', '1.10.0'];
+    const order = [
+      '0.9.0',
+      '1.0.0-alpha',
+      '1.0.0-alpha.1',
+      '1.0.0-beta',
+      '1.0.0-beta.2',
+      '1.0.0-beta.11',
+      '1.0.0-rc.1',
+      '1.0.0',
+      '1.2.0',
+      '1.10.0',
+    ];
     const parsed = order.map((v) => parseSemver(v)!);
     const sorted = [...parsed].sort(compareSemver).map((v) => v.version);
     assert.deepEqual(sorted, order);

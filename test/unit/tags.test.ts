@@ -15,7 +15,6 @@ import { tagPolicyFromInputs } from '../../src/lib/tag-settings.ts';
 import { ghContext, githubEnv } from '../helpers/github.ts';
 
 const SHA = '860c1904a1ce19322e91ac35af1ab07466440c37';
-const PR_HEAD = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 const MERGE = 'ffffeeee0000111122223333444455556666aaaa';
 const NOW = new Date('2026-11-24T01:02:03.456Z');
 
@@ -34,10 +33,34 @@ interface Case {
 
 // Real event payloads (test/fixtures/events) with the env a runner sets for them.
 const cases: Case[] = [
-  { name: 'push to main: branch-hash + latest', fixture: 'push-main', event: 'push', ref: 'refs/heads/main', tags: ['main-860c190', 'latest'] },
-  { name: 'push to master: latest', fixture: 'push-main', event: 'push', ref: 'refs/heads/master', tags: ['master-860c190', 'latest'] },
-  { name: 'push to stage: stage channel', fixture: 'push-stage', event: 'push', ref: 'refs/heads/stage', tags: ['stage-860c190', 'stage'] },
-  { name: 'push to a feature branch: no channel', fixture: 'push-feature', event: 'push', ref: 'refs/heads/feature/login-form', tags: ['feature-login-form-860c190'] },
+  {
+    name: 'push to main: branch-hash + latest',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/main',
+    tags: ['main-860c190', 'latest'],
+  },
+  {
+    name: 'push to master: latest',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/master',
+    tags: ['master-860c190', 'latest'],
+  },
+  {
+    name: 'push to stage: stage channel',
+    fixture: 'push-stage',
+    event: 'push',
+    ref: 'refs/heads/stage',
+    tags: ['stage-860c190', 'stage'],
+  },
+  {
+    name: 'push to a feature branch: no channel',
+    fixture: 'push-feature',
+    event: 'push',
+    ref: 'refs/heads/feature/login-form',
+    tags: ['feature-login-form-860c190'],
+  },
   {
     name: 'pull_request: head sha and head branch, not the merge commit; pr-N; no channel',
     fixture: 'pull_request',
@@ -62,7 +85,15 @@ const cases: Case[] = [
     sha: MERGE,
     tags: ['main-a1b2c3d', 'pr-42'],
   },
-  { name: 'pr tags can be turned off', fixture: 'pull_request', event: 'pull_request', ref: 'refs/pull/42/merge', sha: MERGE, policy: { pr: false }, tags: ['feature-login-form-a1b2c3d'] },
+  {
+    name: 'pr tags can be turned off',
+    fixture: 'pull_request',
+    event: 'pull_request',
+    ref: 'refs/pull/42/merge',
+    sha: MERGE,
+    policy: { pr: false },
+    tags: ['feature-login-form-a1b2c3d'],
+  },
   {
     name: 'semver tag: version, minor, major, latest when highest',
     fixture: 'push-tag',
@@ -88,16 +119,81 @@ const cases: Case[] = [
     knownTags: ['v1.3.0'],
     tags: ['v1.2.3-860c190', '1.2.3', '1.2'],
   },
-  { name: 'semver latest always', fixture: 'push-tag', event: 'push', ref: 'refs/tags/v1.2.3', knownTags: ['v9.0.0'], policy: { semverLatest: 'always' }, tags: ['v1.2.3-860c190', '1.2.3', '1.2', '1', 'latest'] },
-  { name: 'semver latest never', fixture: 'push-tag', event: 'push', ref: 'refs/tags/v1.2.3', policy: { semverLatest: 'never' }, tags: ['v1.2.3-860c190', '1.2.3', '1.2', '1'] },
-  { name: 'prerelease: only the full version', fixture: 'push-tag', event: 'push', ref: 'refs/tags/v2.0.0-rc.1', tags: ['v2.0.0-rc.1-860c190', '2.0.0-rc.1'], version: '2.0.0-rc.1' },
-  { name: '0.x: no floating major', fixture: 'push-tag', event: 'push', ref: 'refs/tags/v0.4.1', tags: ['v0.4.1-860c190', '0.4.1', '0.4', 'latest'] },
-  { name: 'build metadata is dropped from tags', fixture: 'push-tag', event: 'push', ref: 'refs/tags/1.0.0+build.7', tags: ['1.0.0-build.7-860c190', '1.0.0', '1.0', '1', 'latest'] },
-  { name: 'non-semver tag: only the ref tag', fixture: 'push-tag', event: 'push', ref: 'refs/tags/release-2024', tags: ['release-2024-860c190'] },
-  { name: 'semver off', fixture: 'push-tag', event: 'push', ref: 'refs/tags/v1.2.3', policy: { semver: false }, tags: ['v1.2.3-860c190'] },
-  { name: 'workflow_dispatch on main', fixture: 'workflow_dispatch', event: 'workflow_dispatch', ref: 'refs/heads/main', tags: ['main-860c190', 'latest'] },
-  { name: 'schedule on the default branch', fixture: 'schedule', event: 'schedule', ref: 'refs/heads/main', tags: ['main-860c190', 'latest'] },
-  { name: 'workflow_call reports the caller event (push)', fixture: 'push-feature', event: 'push', ref: 'refs/heads/feature/login-form', tags: ['feature-login-form-860c190'] },
+  {
+    name: 'semver latest always',
+    fixture: 'push-tag',
+    event: 'push',
+    ref: 'refs/tags/v1.2.3',
+    knownTags: ['v9.0.0'],
+    policy: { semverLatest: 'always' },
+    tags: ['v1.2.3-860c190', '1.2.3', '1.2', '1', 'latest'],
+  },
+  {
+    name: 'semver latest never',
+    fixture: 'push-tag',
+    event: 'push',
+    ref: 'refs/tags/v1.2.3',
+    policy: { semverLatest: 'never' },
+    tags: ['v1.2.3-860c190', '1.2.3', '1.2', '1'],
+  },
+  {
+    name: 'prerelease: only the full version',
+    fixture: 'push-tag',
+    event: 'push',
+    ref: 'refs/tags/v2.0.0-rc.1',
+    tags: ['v2.0.0-rc.1-860c190', '2.0.0-rc.1'],
+    version: '2.0.0-rc.1',
+  },
+  {
+    name: '0.x: no floating major',
+    fixture: 'push-tag',
+    event: 'push',
+    ref: 'refs/tags/v0.4.1',
+    tags: ['v0.4.1-860c190', '0.4.1', '0.4', 'latest'],
+  },
+  {
+    name: 'build metadata is dropped from tags',
+    fixture: 'push-tag',
+    event: 'push',
+    ref: 'refs/tags/1.0.0+build.7',
+    tags: ['1.0.0-build.7-860c190', '1.0.0', '1.0', '1', 'latest'],
+  },
+  {
+    name: 'non-semver tag: only the ref tag',
+    fixture: 'push-tag',
+    event: 'push',
+    ref: 'refs/tags/release-2024',
+    tags: ['release-2024-860c190'],
+  },
+  {
+    name: 'semver off',
+    fixture: 'push-tag',
+    event: 'push',
+    ref: 'refs/tags/v1.2.3',
+    policy: { semver: false },
+    tags: ['v1.2.3-860c190'],
+  },
+  {
+    name: 'workflow_dispatch on main',
+    fixture: 'workflow_dispatch',
+    event: 'workflow_dispatch',
+    ref: 'refs/heads/main',
+    tags: ['main-860c190', 'latest'],
+  },
+  {
+    name: 'schedule on the default branch',
+    fixture: 'schedule',
+    event: 'schedule',
+    ref: 'refs/heads/main',
+    tags: ['main-860c190', 'latest'],
+  },
+  {
+    name: 'workflow_call reports the caller event (push)',
+    fixture: 'push-feature',
+    event: 'push',
+    ref: 'refs/heads/feature/login-form',
+    tags: ['feature-login-form-860c190'],
+  },
   {
     name: 'timestamp from the commit time (UTC)',
     fixture: 'push-main',
@@ -106,30 +202,112 @@ const cases: Case[] = [
     policy: { timestamp: 'commit' },
     tags: ['main-860c190', 'latest', '20180923T082316Z'],
   },
-  { name: 'timestamp from the build time', fixture: 'push-main', event: 'push', ref: 'refs/heads/main', policy: { timestamp: 'build' }, tags: ['main-860c190', 'latest', '20261124T010203Z'] },
-  { name: 'full sha', fixture: 'push-main', event: 'push', ref: 'refs/heads/main', policy: { fullSha: true }, tags: ['main-860c190', 'latest', SHA] },
-  { name: 'sha length 12', fixture: 'push-main', event: 'push', ref: 'refs/heads/main', policy: { shaLength: 12 }, tags: ['main-860c1904a1ce', 'latest'] },
-  { name: 'prefix and suffix on every tag', fixture: 'push-main', event: 'push', ref: 'refs/heads/main', policy: { prefix: 'web-', suffix: '-arm64' }, tags: ['web-main-860c190-arm64', 'web-latest-arm64'] },
+  {
+    name: 'timestamp from the build time',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/main',
+    policy: { timestamp: 'build' },
+    tags: ['main-860c190', 'latest', '20261124T010203Z'],
+  },
+  {
+    name: 'full sha',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/main',
+    policy: { fullSha: true },
+    tags: ['main-860c190', 'latest', SHA],
+  },
+  {
+    name: 'sha length 12',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/main',
+    policy: { shaLength: 12 },
+    tags: ['main-860c1904a1ce', 'latest'],
+  },
+  {
+    name: 'prefix and suffix on every tag',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/main',
+    policy: { prefix: 'web-', suffix: '-arm64' },
+    tags: ['web-main-860c190-arm64', 'web-latest-arm64'],
+  },
   {
     name: 'custom channel map with globs, first match wins',
     fixture: 'push-main',
     event: 'push',
     ref: 'refs/heads/release/2.1',
-    policy: { channels: [{ pattern: 'release/*', channel: 'rc' }, { pattern: '**', channel: 'edge' }] },
+    policy: {
+      channels: [
+        { pattern: 'release/*', channel: 'rc' },
+        { pattern: '**', channel: 'edge' },
+      ],
+    },
     tags: ['release-2.1-860c190', 'rc'],
   },
-  { name: 'no channels', fixture: 'push-main', event: 'push', ref: 'refs/heads/main', policy: { channels: [] }, tags: ['main-860c190'] },
+  {
+    name: 'no channels',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/main',
+    policy: { channels: [] },
+    tags: ['main-860c190'],
+  },
   // Hostile and awkward branch names: sanitized into valid tags, never interpreted.
-  { name: 'command substitution in a branch name', fixture: 'push-main', event: 'push', ref: 'refs/heads/$(touch /tmp/x)', tags: ['touch-tmp-x-860c190'] },
-  { name: 'backticks and semicolons', fixture: 'push-main', event: 'push', ref: 'refs/heads/a;b`id`', tags: ['a-b-id-860c190'] },
+  {
+    name: 'command substitution in a branch name',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/$(touch /tmp/x)',
+    tags: ['touch-tmp-x-860c190'],
+  },
+  {
+    name: 'backticks and semicolons',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/a;b`id`',
+    tags: ['a-b-id-860c190'],
+  },
   { name: 'a;b', fixture: 'push-main', event: 'push', ref: 'refs/heads/a;b', tags: ['a-b-860c190'] },
-  { name: 'unicode', fixture: 'push-main', event: 'push', ref: 'refs/heads/fix/ünïcödé-名前', tags: ['fix-n-c-d-860c190'] },
+  {
+    name: 'unicode',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/fix/ünïcödé-名前',
+    tags: ['fix-n-c-d-860c190'],
+  },
   { name: 'only unicode', fixture: 'push-main', event: 'push', ref: 'refs/heads/日本語', tags: ['branch-860c190'] },
   { name: 'feature/x', fixture: 'push-main', event: 'push', ref: 'refs/heads/feature/x', tags: ['feature-x-860c190'] },
-  { name: 'feature-x sanitizes the same as feature/x (the hash keeps commits apart)', fixture: 'push-main', event: 'push', ref: 'refs/heads/feature-x', tags: ['feature-x-860c190'] },
-  { name: 'leading dots and dashes are stripped', fixture: 'push-main', event: 'push', ref: 'refs/heads/..-.hidden', tags: ['hidden-860c190'] },
-  { name: 'underscores and dots are kept', fixture: 'push-main', event: 'push', ref: 'refs/heads/Fix_v1.2', tags: ['Fix_v1.2-860c190'] },
-  { name: '300 characters: cut to 128 with the hash intact', fixture: 'push-main', event: 'push', ref: `refs/heads/${'a'.repeat(300)}`, tags: [`${'a'.repeat(120)}-860c190`] },
+  {
+    name: 'feature-x sanitizes the same as feature/x (the hash keeps commits apart)',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/feature-x',
+    tags: ['feature-x-860c190'],
+  },
+  {
+    name: 'leading dots and dashes are stripped',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/..-.hidden',
+    tags: ['hidden-860c190'],
+  },
+  {
+    name: 'underscores and dots are kept',
+    fixture: 'push-main',
+    event: 'push',
+    ref: 'refs/heads/Fix_v1.2',
+    tags: ['Fix_v1.2-860c190'],
+  },
+  {
+    name: '300 characters: cut to 128 with the hash intact',
+    fixture: 'push-main',
+    event: 'push',
+    ref: `refs/heads/${'a'.repeat(300)}`,
+    tags: [`${'a'.repeat(120)}-860c190`],
+  },
   {
     name: 'long name with prefix and suffix still fits 128',
     fixture: 'push-main',
@@ -138,7 +316,13 @@ const cases: Case[] = [
     policy: { prefix: 'p-', suffix: '-s', channels: [] },
     tags: [`p-${'b'.repeat(116)}-860c190-s`],
   },
-  { name: 'cut point on a dash does not leave a double dash', fixture: 'push-main', event: 'push', ref: `refs/heads/${'c'.repeat(119)}/x`, tags: [`${'c'.repeat(119)}-860c190`] },
+  {
+    name: 'cut point on a dash does not leave a double dash',
+    fixture: 'push-main',
+    event: 'push',
+    ref: `refs/heads/${'c'.repeat(119)}/x`,
+    tags: [`${'c'.repeat(119)}-860c190`],
+  },
 ];
 
 describe('tag policy over real event payloads', () => {
@@ -160,7 +344,11 @@ describe('tag policy over real event payloads', () => {
 describe('full image references and labels', () => {
   const ctx = ghContext('push-main', githubEnv('push', 'refs/heads/main', SHA));
   it('gives every image every tag, lowercasing the repository path', () => {
-    const plan = computeTags(ctx, { ...DEFAULT_POLICY, images: ['ghcr.io/Acme/Shop', 'localhost:5000/web', 'worker'] }, { now: NOW });
+    const plan = computeTags(
+      ctx,
+      { ...DEFAULT_POLICY, images: ['ghcr.io/Acme/Shop', 'localhost:5000/web', 'worker'] },
+      { now: NOW },
+    );
     assert.deepEqual(plan.images, [
       { name: 'ghcr.io/acme/shop', refs: ['ghcr.io/acme/shop:main-860c190', 'ghcr.io/acme/shop:latest'] },
       { name: 'localhost:5000/web', refs: ['localhost:5000/web:main-860c190', 'localhost:5000/web:latest'] },
@@ -300,6 +488,7 @@ describe('tag inputs', () => {
     [{ prefix: 'p'.repeat(100), suffix: 's'.repeat(30) }, /no room/],
   ];
   for (const [inputs, err] of bad) {
-    it(`refuses ${JSON.stringify(inputs).slice(0, 60)}`, () => assert.throws(() => tagPolicyFromInputs(read(inputs)), err));
+    it(`refuses ${JSON.stringify(inputs).slice(0, 60)}`, () =>
+      assert.throws(() => tagPolicyFromInputs(read(inputs)), err));
   }
 });

@@ -1,0 +1,85 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Connection details of the real services started by scripts/testenv.sh (one place for every test). */
+export interface TestEnv {
+  root: string;
+  dockerHost: string;
+  registry: { host: string };
+  authRegistry: { host: string; username: string; passwordFile: string };
+  ssh: {
+    host: string;
+    port: number;
+    user: string;
+    privateKey: string;
+    knownHosts: string;
+    config: string;
+    alias: string;
+  };
+  s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; bucket: string };
+  testImage: string;
+  busybox: string;
+}
+
+let cached: TestEnv | undefined;
+
+/**
+ * The test environment, or a thrown error that says how to start it. Integration and e2e tests call this
+ * instead of skipping: a missing service is a failure, never a silent skip.
+ */
+export function testEnv(): TestEnv {
+  if (cached) return cached;
+  const root = process.env.LADING_TESTENV || '/tmp/lading-testenv';
+  const file = join(root, 'env.json');
+  if (!existsSync(file)) {
+    throw new Error(`the test environment is not up (no ${file}): run 'bash scripts/testenv.sh up' or 'npm test'`);
+  }
+  cached = JSON.parse(readFileSync(file, 'utf8')) as TestEnv;
+  return cached;
+}
+
+export const authPassword = () => readFileSync(testEnv().authRegistry.passwordFile, 'utf8').trim();
+
+/** Runs docker against the test dockerd; throws with stderr on failure. */
+export function docker(args: string[], opts: { input?: string | Buffer; env?: Record<string, string> } = {}): string {
+  const res = spawnSync('docker', args, {
+    env: { ...process.env, DOCKER_HOST: testEnv().dockerHost, DOCKER_BUILDKIT: '0', ...opts.env },
+    input: opts.input,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (res.status !== 0) throw new Error(`docker ${args.join(' ')} failed (${res.status}): ${res.stderr}`);
+  return res.stdout.trim();
+}
+
+/** Runs a command on the test sshd with the OpenSSH client (pinned host key, key auth only). */
+export function sshRun(command: string): { code: number; stdout: string; stderr: string } {
+  const env = testEnv();
+  const res = spawnSync('ssh', ['-F', env.ssh.config, env.ssh.alias, command], { encoding: 'utf8' });
+  return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
+}
+
+let counter = 0;
+/** A name unique to this test process, for images, repositories and buckets. */
+export function unique(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+}
+
+/**
+ * Writes a FROM-scratch busybox image context (no base image can be pulled here) and returns its folder.
+ * `files` are added under /srv; `extra` lines are appended to the Dockerfile.
+ */
+export function busyboxContext(dir: string, opts: { files?: Record<string, string>; extra?: string[] } = {}): string {
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  execFileSync('cp', [testEnv().busybox, join(dir, 'bin', 'busybox')]);
+  const lines = ['FROM scratch', 'COPY bin /bin'];
+  if (opts.files) {
+    mkdirSync(join(dir, 'srv'), { recursive: true });
+    for (const [name, content] of Object.entries(opts.files)) writeFileSync(join(dir, 'srv', name), content);
+    lines.push('COPY srv /srv');
+  }
+  lines.push(...(opts.extra ?? []), 'CMD ["/bin/busybox", "sh"]');
+  writeFileSync(join(dir, 'Dockerfile'), `${lines.join('\n')}\n`);
+  return dir;
+}
