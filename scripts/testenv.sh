@@ -214,6 +214,9 @@ cmd_down() {
   # containerd shims that dockerd started run in their own sessions; they name our exec root.
   for p in $(pgrep -f "$ROOT/exec" 2>/dev/null || true); do kill -KILL "$p" 2>/dev/null || true; done
   rm -f "$DOCKER_SOCK"
+  local left
+  left=$(pgrep -af "$ROOT" 2>/dev/null | grep -v -e "testenv.sh" -e pgrep || true)
+  if [ -n "$left" ]; then log "error: processes still running under $ROOT:"; echo "$left" >&2; exit 1; fi
 }
 
 cmd_status() {

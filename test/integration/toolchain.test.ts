@@ -122,3 +122,18 @@ describe('the tool chain the features stand on (real dockerd, registry, sshd)', 
     assert.match(await res.text(), new RegExp(`<Name>${env.s3.bucket}</Name>`));
   });
 });
+
+describe('scripts/testenv.sh', () => {
+  it('is idempotent and fast when everything is up, and keeps the running services', () => {
+    const root = testEnv().root;
+    const pids = () => execFileSync('bash', ['-c', `cat ${root}/pids/*.pid`], { encoding: 'utf8' });
+    const before = pids();
+    const started = Date.now();
+    execFileSync('bash', ['scripts/testenv.sh', 'up'], { stdio: 'pipe' });
+    assert.ok(Date.now() - started < 5000, 'up is quick when all is running');
+    assert.equal(pids(), before);
+    const status = execFileSync('bash', ['scripts/testenv.sh', 'status'], { encoding: 'utf8' });
+    for (const s of ['dockerd', 'registry', 'auth-registry', 'sshd', 's3rver'])
+      assert.match(status, new RegExp(`^${s}: running`, 'm'));
+  });
+});
