@@ -81,9 +81,14 @@ up_registry() {
   fi
   if ! http_up "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/"; then
     mkdir -p "$ROOT/auth-registry"
-    local pw="$ROOT/auth-registry/password"
-    [ -s "$pw" ] || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$pw")
-    htpasswd -Bbn lading "$(cat "$pw")" >"$ROOT/auth-registry/htpasswd" 2>/dev/null
+    # Users: lading (a plain v2 login), and the user names cloud registries use with short-lived tokens, so the
+    # ECR and Google auth paths can be proven against this registry by token stand-ins handing out these passwords.
+    : >"$ROOT/auth-registry/htpasswd"
+    for user in lading AWS oauth2accesstoken; do
+      local pw="$ROOT/auth-registry/password-$user"
+      [ -s "$pw" ] || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$pw")
+      htpasswd -Bbn "$user" "$(cat "$pw")" | head -1 >>"$ROOT/auth-registry/htpasswd"
+    done
     write_registry_config auth-registry "$AUTH_REGISTRY_PORT" "$ROOT/auth-registry/htpasswd"
     start_bg auth-registry "$ROOT/logs/auth-registry.log" /usr/bin/docker-registry serve "$ROOT/auth-registry/config.yml"
     wait_for 20 auth-registry http_up "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/" || die "auth registry did not start (log: $ROOT/logs/auth-registry.log)"
@@ -160,7 +165,14 @@ write_env() {
   "root": "$ROOT",
   "dockerHost": "$DOCKER_HOST",
   "registry": { "host": "127.0.0.1:$REGISTRY_PORT" },
-  "authRegistry": { "host": "127.0.0.1:$AUTH_REGISTRY_PORT", "username": "lading", "passwordFile": "$ROOT/auth-registry/password" },
+  "authRegistry": {
+    "host": "127.0.0.1:$AUTH_REGISTRY_PORT", "username": "lading", "passwordFile": "$ROOT/auth-registry/password-lading",
+    "passwordFiles": {
+      "lading": "$ROOT/auth-registry/password-lading",
+      "AWS": "$ROOT/auth-registry/password-AWS",
+      "oauth2accesstoken": "$ROOT/auth-registry/password-oauth2accesstoken"
+    }
+  },
   "ssh": {
     "host": "127.0.0.1", "port": $SSH_PORT, "user": "root",
     "privateKey": "$ROOT/ssh/client_ed25519", "knownHosts": "$ROOT/ssh/known_hosts", "config": "$ROOT/ssh/ssh_config",

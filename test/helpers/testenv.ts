@@ -7,7 +7,7 @@ export interface TestEnv {
   root: string;
   dockerHost: string;
   registry: { host: string };
-  authRegistry: { host: string; username: string; passwordFile: string };
+  authRegistry: { host: string; username: string; passwordFile: string; passwordFiles: Record<string, string> };
   ssh: {
     host: string;
     port: number;
@@ -39,7 +39,12 @@ export function testEnv(): TestEnv {
   return cached;
 }
 
-export const authPassword = () => readFileSync(testEnv().authRegistry.passwordFile, 'utf8').trim();
+/** The password of a user of the htpasswd registry: lading (default), AWS or oauth2accesstoken. */
+export const authPassword = (user = 'lading') => {
+  const file = testEnv().authRegistry.passwordFiles[user];
+  if (!file) throw new Error(`the auth registry has no user ${user}`);
+  return readFileSync(file, 'utf8').trim();
+};
 
 /** Runs docker against the test dockerd; throws with stderr on failure. */
 export function docker(args: string[], opts: { input?: string | Buffer; env?: Record<string, string> } = {}): string {
