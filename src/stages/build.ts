@@ -1,0 +1,223 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { Docker, lastLines } from '../io/docker.ts';
+import { type ImageSpec, type PlannedImage, parseImageList, planBuilds, specsFromCompose } from '../lib/build-plan.ts';
+import { joinPath, readComposeServices } from '../lib/compose.ts';
+import type { BuildContext, Env } from '../lib/context.ts';
+import { buildCommand } from '../lib/docker-args.ts';
+import { InputError, LadingError } from '../lib/errors.ts';
+import { parseBool, parseList, parsePairs } from '../lib/inputs.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+import type { TagPlan } from '../lib/tags.ts';
+import type { Reporter } from './reporter.ts';
+import { runTagsStage, type TagsResult } from './tags.ts';
+
+export interface BuiltImage {
+  id: string;
+  name: string;
+  services: string[];
+  /** Local image id (sha256:…), as the engine knows it. */
+  imageId?: string;
+  tags: string[];
+  refs: string[];
+  platforms: string[];
+  /** Built straight into the registry (buildx, several platforms): nothing to push. */
+  pushedByBuild: boolean;
+  dependsOn: string[];
+}
+
+export interface BuildResult {
+  context: BuildContext;
+  tags: string[];
+  primary: string;
+  channel?: string;
+  labels: Record<string, string>;
+  images: BuiltImage[];
+  composeFiles: string[];
+}
+
+export interface BuildSettings {
+  specs: ImageSpec[];
+  composeFiles: Array<{ path: string; text: string }>;
+  platforms: string[];
+  cacheFrom: string[];
+  cacheTo: string[];
+  provenance: boolean;
+  pull: boolean;
+  extraArgs: Record<string, string>;
+  extraLabels: Record<string, string>;
+  /** Compose variables used without a value (compose substitutes ''). */
+  missingVars: string[];
+}
+
+async function exists(path: string, kind: 'file' | 'dir'): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    return kind === 'file' ? s.isFile() : s.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Reads and checks every build input before anything is built. */
+export async function readBuildSettings(read: InputReader, cwd: string, env: Env): Promise<BuildSettings> {
+  const composePaths = parseList(read('compose-files'));
+  const composeFiles: Array<{ path: string; text: string }> = [];
+  for (const path of composePaths) {
+    try {
+      composeFiles.push({ path, text: await readFile(isAbsolute(path) ? path : join(cwd, path), 'utf8') });
+    } catch {
+      throw new InputError('compose-files', `${path} does not exist (relative to ${cwd})`);
+    }
+  }
+  const listed = read('images') ? parseImageList(read('images')!) : [];
+  const { services, missing } = readComposeServices(composeFiles, { ...env, DOCKER_TAG: env.DOCKER_TAG ?? 'latest' });
+  const fromCompose = specsFromCompose(services);
+  const specs = [...listed];
+  for (const s of fromCompose) {
+    const dupe = specs.find((x) => x.name === s.name || x.id === s.id);
+    if (dupe) {
+      throw new InputError('images', `'${s.name}' (service ${s.id}) is in both images and compose-files`, 'list it once');
+    }
+    specs.push(s);
+  }
+  if (specs.length === 0) {
+    throw new InputError('images', 'nothing to build', 'list images, or give compose-files with build: sections');
+  }
+  for (const s of specs) {
+    const context = isAbsolute(s.context) ? s.context : join(cwd, s.context);
+    if (/^[a-z]+:\/\//i.test(s.context) || s.context.startsWith('git@')) continue; // remote contexts: the builder fetches them
+    if (!(await exists(context, 'dir'))) {
+      throw new InputError('images', `the build context of '${s.id}' (${s.context}) is not a directory`);
+    }
+    const dockerfile = joinPath(context, s.dockerfile ?? 'Dockerfile');
+    if (!(await exists(dockerfile, 'file'))) {
+      throw new InputError(
+        'images',
+        `'${s.id}' has no Dockerfile at ${joinPath(s.context, s.dockerfile ?? 'Dockerfile')}`,
+        'add it, or set dockerfile: (relative to the context)',
+      );
+    }
+  }
+  const pairs = (name: string) => Object.fromEntries(parsePairs(name, read(name)));
+  return {
+    specs,
+    composeFiles,
+    platforms: parseList(read('platforms')),
+    cacheFrom: parseList(read('cache-from')),
+    cacheTo: parseList(read('cache-to')),
+    provenance: parseBool('provenance', read('provenance'), false),
+    pull: parseBool('pull', read('pull'), false),
+    extraArgs: pairs('build-args'),
+    extraLabels: pairs('labels'),
+    missingVars: missing.filter((v) => v !== 'DOCKER_TAG'),
+  };
+}
+
+/** Tags from the tags step's json output when given, else computed here with the same inputs. */
+export async function tagsFor(read: InputReader, env: Env, cwd: string): Promise<TagsResult> {
+  const json = read('tags-json');
+  if (json) {
+    try {
+      const parsed = JSON.parse(json) as TagPlan & { context: BuildContext };
+      if (!Array.isArray(parsed.tags) || !parsed.primary || !parsed.context?.sha) throw new Error('missing fields');
+      return { context: parsed.context, plan: parsed };
+    } catch (err) {
+      throw new InputError('tags-json', `is not the json output of the tags step (${(err as Error).message})`);
+    }
+  }
+  // The build's `images` input is a build list, not the tags step's list of names.
+  return runTagsStage({ read: (n) => (n === 'images' ? undefined : read(n)), env, cwd });
+}
+
+export async function runBuildStage(opts: {
+  read: InputReader;
+  env: Env;
+  cwd: string;
+  reporter: Reporter;
+  docker?: Docker;
+}): Promise<BuildResult> {
+  const { read, env, cwd, reporter } = opts;
+  const settings = await readBuildSettings(read, cwd, env);
+  for (const v of settings.missingVars) reporter.warning(`compose variable ${v} is not set: using an empty value`);
+  const { context, plan: tagPlan } = await tagsFor(read, env, cwd);
+  const dockerfiles: Record<string, string | undefined> = {};
+  for (const s of settings.specs) {
+    const path = joinPath(isAbsolute(s.context) ? s.context : join(cwd, s.context), s.dockerfile ?? 'Dockerfile');
+    dockerfiles[s.id] = await readFile(path, 'utf8').catch(() => undefined);
+  }
+  const order = planBuilds(settings.specs, dockerfiles, tagPlan.primary);
+  const docker = opts.docker ?? new Docker({ log: reporter.info, cwd });
+  const features = await docker.features();
+  reporter.info(
+    `docker ${features.serverVersion}, ${features.buildx ? 'buildx' : 'classic builder (no buildx)'}; build order: ${order.map((o) => o.id).join(' → ')}`,
+  );
+  const labels = { ...tagPlan.labels, ...settings.extraLabels };
+  const tmp = await mkdtemp(join(env.RUNNER_TEMP || tmpdir(), 'lading-build-'));
+  const built = new Map<string, BuiltImage>();
+  try {
+    for (const image of order) {
+      built.set(image.id, await reporter.group(`build ${image.id} (${image.name})`, () => buildOne(image)));
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+
+  async function buildOne(image: PlannedImage): Promise<BuiltImage> {
+    for (const alias of image.upstreamAliases) {
+      const upstream = built.get(alias.id);
+      if (upstream?.imageId) {
+        reporter.info(`${image.id} builds FROM ${alias.ref}: pointing it at the image just built for ${alias.id}`);
+        await docker.tag(upstream.imageId, alias.ref);
+      }
+    }
+    const withArgs: PlannedImage = { ...image, resolvedArgs: { ...settings.extraArgs, ...image.resolvedArgs } };
+    const refs = tagPlan.tags.map((t) => `${image.name}:${t}`);
+    const iidfile = join(tmp, `${image.id}.iid`);
+    const cmd = buildCommand(withArgs, {
+      buildx: features.buildx,
+      refs,
+      labels,
+      iidfile,
+      platforms: settings.platforms,
+      cacheFrom: settings.cacheFrom,
+      cacheTo: settings.cacheTo,
+      provenance: settings.provenance,
+      pull: settings.pull,
+      metadataFile: join(tmp, `${image.id}.metadata.json`),
+    });
+    const res = await docker.streamed(cmd.args, cmd.env);
+    if (res.code !== 0) {
+      throw new LadingError(
+        `building '${image.id}' (${image.name}) failed (docker exit ${res.code}):\n${lastLines(res.tail, 12)}`,
+        'see the build log above; nothing was pushed',
+      );
+    }
+    const imageId = (await readFile(iidfile, 'utf8').catch(() => '')).trim() || undefined;
+    reporter.info(`built ${image.id}: ${imageId ?? '(in the registry)'} as ${refs.join(', ')}`);
+    const out: BuiltImage = {
+      id: image.id,
+      name: image.name,
+      services: image.services,
+      tags: tagPlan.tags,
+      refs,
+      platforms: image.platforms.length > 0 ? image.platforms : settings.platforms,
+      pushedByBuild: cmd.pushes,
+      dependsOn: image.dependsOn,
+    };
+    if (imageId) out.imageId = imageId;
+    return out;
+  }
+
+  const result: BuildResult = {
+    context,
+    tags: tagPlan.tags,
+    primary: tagPlan.primary,
+    labels,
+    images: order.map((o) => built.get(o.id)!),
+    composeFiles: settings.composeFiles.map((f) => f.path),
+  };
+  if (tagPlan.channel) result.channel = tagPlan.channel;
+  return result;
+}
