@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,16 +15,18 @@ export interface ActionRun {
   stderr: string;
   outputs: Record<string, string>;
   summary: string;
+  /** RUNNER_TEMP of the run (left in place, to look for files the action left behind). */
+  runnerTemp: string;
 }
 
-/**
- * Runs a built action bundle the way a runner does: inputs as INPUT_<NAME> (hyphens kept, upper-cased),
- * GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, GITHUB_EVENT_PATH, and a clean environment.
- */
-export function runActionBundle(
-  name: string,
-  opts: { inputs?: Record<string, string>; env?: Record<string, string>; cwd?: string; node?: string },
-): ActionRun {
+interface BundleOpts {
+  inputs?: Record<string, string>;
+  env?: Record<string, string>;
+  cwd?: string;
+  node?: string;
+}
+
+function prepare(name: string, opts: BundleOpts) {
   const dir = mkdtempSync(join(tmpdir(), `lading-run-${name}-`));
   const outputFile = join(dir, 'output');
   const summaryFile = join(dir, 'summary');
@@ -39,14 +41,39 @@ export function runActionBundle(
     ...opts.env,
   };
   for (const [k, v] of Object.entries(opts.inputs ?? {})) env[`INPUT_${k.replace(/ /g, '_').toUpperCase()}`] = v;
-  const res = spawnSync(opts.node ?? process.execPath, [bundle(name)], { env, cwd: opts.cwd ?? dir, encoding: 'utf8' });
-  return {
-    code: res.status ?? -1,
-    stdout: res.stdout,
-    stderr: res.stderr,
+  const finish = (code: number | null, stdout: string, stderr: string): ActionRun => ({
+    code: code ?? -1,
+    stdout,
+    stderr,
     outputs: parseOutputFile(readFileSync(outputFile, 'utf8')),
     summary: readFileSync(summaryFile, 'utf8'),
-  };
+    runnerTemp: dir,
+  });
+  return { dir, env, finish, node: opts.node ?? process.execPath, args: [bundle(name)], cwd: opts.cwd ?? dir };
+}
+
+/**
+ * Runs a built action bundle the way a runner does: inputs as INPUT_<NAME> (hyphens kept, upper-cased),
+ * GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, GITHUB_EVENT_PATH, and a clean environment.
+ */
+export function runActionBundle(name: string, opts: BundleOpts): ActionRun {
+  const p = prepare(name, opts);
+  const res = spawnSync(p.node, p.args, { env: p.env, cwd: p.cwd, encoding: 'utf8' });
+  return p.finish(res.status, res.stdout, res.stderr);
+}
+
+/** The same, without blocking this process (for tests whose stand-in servers run in the test process). */
+export function runActionBundleAsync(name: string, opts: BundleOpts): Promise<ActionRun> {
+  const p = prepare(name, opts);
+  return new Promise((resolve, reject) => {
+    const child = spawn(p.node, p.args, { env: p.env, cwd: p.cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve(p.finish(code, stdout, stderr)));
+  });
 }
 
 /** Runs the built CLI bundle (dist/cli/index.mjs) with arguments and env. */

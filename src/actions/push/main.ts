@@ -1,0 +1,29 @@
+import * as core from '@actions/core';
+import { runPushStage } from '../../stages/push.ts';
+import { coreReporter } from '../reporter.ts';
+import { readInput, runAction, writeSummary } from '../run.ts';
+
+await runAction(async () => {
+  const result = await runPushStage({ read: readInput, env: process.env, reporter: coreReporter });
+  core.setOutput('json', JSON.stringify(result));
+  core.setOutput('digests', JSON.stringify(Object.fromEntries(result.images.map((i) => [i.id, i.digest]))));
+  core.setOutput('refs', result.images.map((i) => i.ref).join('\n'));
+  await writeSummary((s) =>
+    s.addHeading('lading: push', 3).addTable([
+      [
+        { data: 'image', header: true },
+        { data: 'tags', header: true },
+        { data: 'digest', header: true },
+        { data: 'size', header: true },
+        { data: 'registry', header: true },
+      ],
+      ...result.images.map((i) => [
+        i.name,
+        i.tags.join(', '),
+        i.digest,
+        i.size === undefined ? '' : `${(i.size / 1024 / 1024).toFixed(1)} MiB`,
+        `${i.registry} (${i.provider})`,
+      ]),
+    ]),
+  );
+});
