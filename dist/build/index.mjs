@@ -27892,7 +27892,10 @@ var Docker = class _Docker {
     try {
       server = await capture(bin, ["version", "--format", "{{.Server.Version}}"], { env });
     } catch {
-      throw new LadingError("the docker CLI is not installed", "install Docker on the runner (GitHub-hosted runners have it)");
+      throw new LadingError(
+        "the docker CLI is not installed",
+        "install Docker on the runner (GitHub-hosted runners have it)"
+      );
     }
     if (server.code !== 0 || !server.stdout.trim()) {
       throw new LadingError(
@@ -28308,7 +28311,11 @@ function buildCommand(image, opts) {
       );
     }
     if (opts.cacheTo.length > 0) {
-      throw new InputError("cache-to", "the classic builder cannot export a cache", "add docker/setup-buildx-action, or drop cache-to");
+      throw new InputError(
+        "cache-to",
+        "the classic builder cannot export a cache",
+        "add docker/setup-buildx-action, or drop cache-to"
+      );
     }
     args.push("build");
     for (const c of opts.cacheFrom) args.push("--cache-from", c);
@@ -28878,7 +28885,11 @@ async function readBuildSettings(read, cwd, env) {
   for (const s of fromCompose) {
     const dupe = specs.find((x) => x.name === s.name || x.id === s.id);
     if (dupe) {
-      throw new InputError("images", `'${s.name}' (service ${s.id}) is in both images and compose-files`, "list it once");
+      throw new InputError(
+        "images",
+        `'${s.name}' (service ${s.id}) is in both images and compose-files`,
+        "list it once"
+      );
     }
     specs.push(s);
   }
@@ -29058,7 +29069,12 @@ await runAction(async () => {
         { data: "built on", header: true },
         { data: "image id", header: true }
       ],
-      ...result.images.map((i) => [i.name, i.services.join(", "), i.dependsOn.join(", "), (i.imageId ?? "").slice(0, 19)])
+      ...result.images.map((i) => [
+        i.name,
+        i.services.join(", "),
+        i.dependsOn.join(", "),
+        (i.imageId ?? "").slice(0, 19)
+      ])
     ])
   );
 });

@@ -75229,7 +75229,10 @@ var Docker = class _Docker {
     try {
       server = await capture(bin, ["version", "--format", "{{.Server.Version}}"], { env: env2 });
     } catch {
-      throw new LadingError("the docker CLI is not installed", "install Docker on the runner (GitHub-hosted runners have it)");
+      throw new LadingError(
+        "the docker CLI is not installed",
+        "install Docker on the runner (GitHub-hosted runners have it)"
+      );
     }
     if (server.code !== 0 || !server.stdout.trim()) {
       throw new LadingError(

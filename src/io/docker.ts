@@ -12,9 +12,7 @@ export interface DockerFeatures {
 
 /** The docker CLI, with an optional private config dir (credentials) and environment. */
 export class Docker {
-  constructor(
-    readonly opts: { bin?: string; env?: NodeJS.ProcessEnv; configDir?: string; log: Log; cwd?: string },
-  ) {}
+  constructor(readonly opts: { bin?: string; env?: NodeJS.ProcessEnv; configDir?: string; log: Log; cwd?: string }) {}
 
   withConfig(configDir: string): Docker {
     return new Docker({ ...this.opts, configDir });
@@ -57,7 +55,10 @@ export class Docker {
     try {
       server = await capture(bin, ['version', '--format', '{{.Server.Version}}'], { env });
     } catch {
-      throw new LadingError('the docker CLI is not installed', 'install Docker on the runner (GitHub-hosted runners have it)');
+      throw new LadingError(
+        'the docker CLI is not installed',
+        'install Docker on the runner (GitHub-hosted runners have it)',
+      );
     }
     if (server.code !== 0 || !server.stdout.trim()) {
       throw new LadingError(

@@ -53,7 +53,11 @@ export function buildCommand(image: PlannedImage, opts: BuildOptions): BuildComm
       );
     }
     if (opts.cacheTo.length > 0) {
-      throw new InputError('cache-to', 'the classic builder cannot export a cache', 'add docker/setup-buildx-action, or drop cache-to');
+      throw new InputError(
+        'cache-to',
+        'the classic builder cannot export a cache',
+        'add docker/setup-buildx-action, or drop cache-to',
+      );
     }
     args.push('build');
     for (const c of opts.cacheFrom) args.push('--cache-from', c);

@@ -78,7 +78,11 @@ export async function readBuildSettings(read: InputReader, cwd: string, env: Env
   for (const s of fromCompose) {
     const dupe = specs.find((x) => x.name === s.name || x.id === s.id);
     if (dupe) {
-      throw new InputError('images', `'${s.name}' (service ${s.id}) is in both images and compose-files`, 'list it once');
+      throw new InputError(
+        'images',
+        `'${s.name}' (service ${s.id}) is in both images and compose-files`,
+        'list it once',
+      );
     }
     specs.push(s);
   }

@@ -7,7 +7,8 @@ import { runActionBundle } from '../helpers/bundles.ts';
 import { eventPath, githubEnv } from '../helpers/github.ts';
 import { busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
 
-const layers = (ref: string): string[] => JSON.parse(docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref]));
+const layers = (ref: string): string[] =>
+  JSON.parse(docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref]));
 
 describe('dist/build on the real dockerd', () => {
   let ws = '';
@@ -51,7 +52,13 @@ describe('dist/build on the real dockerd', () => {
     const app = layers(`${ns}/app:main-1111111`);
     assert.deepEqual(app.slice(0, base.length), base, 'app is built on base');
     assert.equal(docker(['image', 'inspect', '--format', '{{.Id}}', `${ns}/app:latest`]), out.images[1].imageId);
-    const label = docker(['image', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.revision"}}', `${ns}/app:main-1111111`]);
+    const label = docker([
+      'image',
+      'inspect',
+      '--format',
+      '{{index .Config.Labels "org.opencontainers.image.revision"}}',
+      `${ns}/app:main-1111111`,
+    ]);
     assert.equal(label, sha);
   });
 
@@ -65,16 +72,43 @@ describe('dist/build on the real dockerd', () => {
     const app = layers(`${ns}/app:main-2222222`);
     assert.notDeepEqual(newBase, oldBase);
     assert.deepEqual(app.slice(0, newBase.length), newBase);
-    const content = docker(['run', '--rm', '--network', 'host', `${ns}/app:main-2222222`, '/bin/busybox', 'cat', '/srv/base.txt']);
+    const content = docker([
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      `${ns}/app:main-2222222`,
+      '/bin/busybox',
+      'cat',
+      '/srv/base.txt',
+    ]);
     assert.equal(content, 'base v2');
   });
 
   const bad: Array<[string, Record<string, string>, RegExp]> = [
-    ['a cycle', { images: `- name: ${ns}/a\n  context: app\n  build-args: { B: ${ns}/b }\n- name: ${ns}/b\n  context: app\n  build-args: { A: ${ns}/a }\n` }, /::error::input 'images': the images build on each other in a cycle: (a → b → a|b → a → b)/],
-    ['a missing Dockerfile', { images: `- name: ${ns}/x\n  context: app\n  dockerfile: nope/Dockerfile` }, /::error::input 'images': 'x' has no Dockerfile at app\/nope\/Dockerfile/],
-    ['a malformed image name', { images: '- name: Not A/Name' }, /::error::input 'images \(entry 1\)': 'Not A\/Name' is not a valid image name/],
+    [
+      'a cycle',
+      {
+        images: `- name: ${ns}/a\n  context: app\n  build-args: { B: ${ns}/b }\n- name: ${ns}/b\n  context: app\n  build-args: { A: ${ns}/a }\n`,
+      },
+      /::error::input 'images': the images build on each other in a cycle: (a → b → a|b → a → b)/,
+    ],
+    [
+      'a missing Dockerfile',
+      { images: `- name: ${ns}/x\n  context: app\n  dockerfile: nope/Dockerfile` },
+      /::error::input 'images': 'x' has no Dockerfile at app\/nope\/Dockerfile/,
+    ],
+    [
+      'a malformed image name',
+      { images: '- name: Not A/Name' },
+      /::error::input 'images \(entry 1\)': 'Not A\/Name' is not a valid image name/,
+    ],
     ['nothing to build', {}, /::error::input 'images': nothing to build/],
-    ['a missing compose file', { 'compose-files': 'nope.yml' }, /::error::input 'compose-files': nope.yml does not exist/],
+    [
+      'a missing compose file',
+      { 'compose-files': 'nope.yml' },
+      /::error::input 'compose-files': nope.yml does not exist/,
+    ],
   ];
   for (const [name, inputs, err] of bad) {
     it(`refuses ${name} before building anything`, () => {

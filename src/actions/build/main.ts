@@ -23,7 +23,12 @@ await runAction(async () => {
         { data: 'built on', header: true },
         { data: 'image id', header: true },
       ],
-      ...result.images.map((i) => [i.name, i.services.join(', '), i.dependsOn.join(', '), (i.imageId ?? '').slice(0, 19)]),
+      ...result.images.map((i) => [
+        i.name,
+        i.services.join(', '),
+        i.dependsOn.join(', '),
+        (i.imageId ?? '').slice(0, 19),
+      ]),
     ]),
   );
 });
