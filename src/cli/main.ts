@@ -1,8 +1,9 @@
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
 import { type Command, commandHelp, parseCommandArgs } from './args.ts';
+import { buildCommand, manifestCommand, pushCommand } from './stages.ts';
 import { tagsCommand } from './tags.ts';
 
-const COMMANDS: Command[] = [tagsCommand];
+const COMMANDS: Command[] = [tagsCommand, buildCommand, pushCommand, manifestCommand];
 
 /** Exit codes: 0 done, 1 failed (the message says why), 2 bad usage or input (nothing was touched). */
 function usage(): string {

@@ -1,0 +1,28 @@
+import * as core from '@actions/core';
+import { runManifestStage } from '../../stages/manifest.ts';
+import { coreReporter } from '../reporter.ts';
+import { readInput, runAction, writeSummary } from '../run.ts';
+
+await runAction(async () => {
+  const result = await runManifestStage({
+    read: readInput,
+    env: process.env,
+    cwd: process.env.GITHUB_WORKSPACE || process.cwd(),
+    reporter: coreReporter,
+  });
+  core.setOutput('path', result.path);
+  core.setOutput('json', JSON.stringify(result.manifest));
+  await writeSummary((s) =>
+    s
+      .addHeading('lading: manifest', 3)
+      .addRaw(`<p>${result.manifest.source.sha.slice(0, 12)} → <code>${result.path}</code></p>`)
+      .addTable([
+        [
+          { data: 'image', header: true },
+          { data: 'services', header: true },
+          { data: 'pinned', header: true },
+        ],
+        ...result.manifest.images.map((i) => [i.id, i.services.join(', '), i.ref]),
+      ]),
+  );
+});

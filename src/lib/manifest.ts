@@ -1,0 +1,261 @@
+import { createHash } from 'node:crypto';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import schema from '../../schema/manifest.v1.json' with { type: 'json' };
+import { LadingError } from './errors.ts';
+
+/**
+ * The deploy manifest: the one document the build hands to the deploy. Versioned (`schema`), validated against
+ * schema/manifest.v1.json on write and on read, so a deploy refuses what it does not understand before it touches
+ * any host.
+ */
+export const MANIFEST_SCHEMA = 'lading.manifest/v1';
+export const MANIFEST_VERSION = 1;
+
+export interface ManifestSource {
+  repository: string;
+  repositoryUrl?: string;
+  ref: string;
+  sha: string;
+  branch?: string;
+  tag?: string;
+  pr?: number;
+  /** Link to the CI run that built it. */
+  run?: string;
+  runId?: string;
+  actor?: string;
+  commitTime?: string;
+  /** When the manifest was written (UTC ISO 8601). */
+  created: string;
+}
+
+export type Compression = 'zstd' | 'gzip' | 'none';
+export type StoreMode = 'archive' | 'layers';
+
+export interface RegistryTransport {
+  kind: 'registry';
+  registry: string;
+  provider: 'google' | 'ecr' | 'ecr-public' | 'generic';
+}
+interface StoredObject {
+  sha256: string;
+  size: number;
+  compression: Compression;
+  mode: StoreMode;
+  /** Key of the per-image layer index (layers mode). */
+  index?: string;
+}
+export interface S3Transport extends StoredObject {
+  kind: 's3';
+  bucket: string;
+  key: string;
+  region?: string;
+  endpoint?: string;
+  aliases?: string[];
+}
+export interface GcsTransport extends StoredObject {
+  kind: 'gcs';
+  bucket: string;
+  object: string;
+  aliases?: string[];
+}
+export interface FileTransport extends StoredObject {
+  kind: 'file';
+  path: string;
+}
+export type Transport = RegistryTransport | S3Transport | GcsTransport | FileTransport;
+export const TRANSPORT_KINDS: ReadonlyArray<Transport['kind']> = ['registry', 's3', 'gcs', 'file'];
+
+export interface ManifestImage {
+  id: string;
+  /** Compose services that run this image. */
+  services: string[];
+  name: string;
+  tags: string[];
+  digest: string;
+  /** name@digest. */
+  ref: string;
+  imageId?: string;
+  platforms?: string[];
+  size?: number;
+  dependsOn?: string[];
+  transport: Transport;
+}
+
+export interface ComposeFile {
+  path: string;
+  sha256: string;
+  content: string;
+}
+
+export interface ComposeBundle {
+  project?: string;
+  files: ComposeFile[];
+  env: Record<string, string>;
+}
+
+export interface Manifest {
+  schema: typeof MANIFEST_SCHEMA;
+  source: ManifestSource;
+  channel?: string;
+  tags: string[];
+  primary: string;
+  images: ManifestImage[];
+  compose?: ComposeBundle;
+  [extension: `x-${string}`]: unknown;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+export function composeFile(path: string, content: string): ComposeFile {
+  return { path, sha256: sha256(content), content };
+}
+
+let ajv: Ajv | undefined;
+function validatorFor(ref = ''): ValidateFunction {
+  if (!ajv) {
+    ajv = new Ajv({ allErrors: true, strict: true });
+    ajv.addSchema(schema);
+  }
+  const v = ajv.getSchema(`${schema.$id}${ref}`);
+  if (!v) throw new Error(`no schema at ${ref}`);
+  return v;
+}
+
+const HINT = 'write the manifest with lading (lading manifest, or the manifest step), and do not edit it by hand';
+
+function describeErrors(errors: ErrorObject[], prefix = ''): string[] {
+  return errors.map((e) => {
+    const path = prefix + e.instancePath;
+    const where =
+      path
+        .replace(/^\//, '')
+        .replace(/\/(\d+)(?=\/|$)/g, '[$1]')
+        .replace(/\//g, '.') || '(top level)';
+    switch (e.keyword) {
+      case 'required':
+        return `${where}: ${e.params.missingProperty} is missing`;
+      case 'additionalProperties':
+        return `${where}: unknown field '${e.params.additionalProperty}'`;
+      case 'const':
+        return `${where}: must be ${JSON.stringify(e.params.allowedValue)}`;
+      case 'enum':
+        return `${where}: must be one of ${(e.params.allowedValues as unknown[]).join(', ')}`;
+      default:
+        return `${where}: ${e.message}`;
+    }
+  });
+}
+
+/** Schema problems; a transport is checked against its own kind's schema, so errors are about that kind only. */
+function schemaProblems(data: unknown): string[] {
+  const validate = validatorFor();
+  if (validate(data)) return [];
+  const out: string[] = [];
+  const transports = new Set<number>();
+  for (const e of validate.errors ?? []) {
+    const m = /^\/images\/(\d+)\/transport(\/|$)/.exec(e.instancePath);
+    if (m) transports.add(Number(m[1]));
+    else out.push(...describeErrors([e]));
+  }
+  const images = (data as { images?: Array<{ transport?: { kind?: unknown } }> }).images ?? [];
+  for (const i of transports) {
+    const transport = images[i]?.transport;
+    const kind = transport?.kind;
+    if (typeof kind !== 'string' || !TRANSPORT_KINDS.includes(kind as Transport['kind'])) {
+      out.push(
+        `images[${i}].transport.kind: ${JSON.stringify(kind ?? null)} is not one of ${TRANSPORT_KINDS.join(', ')}`,
+      );
+      continue;
+    }
+    const v = validatorFor(`#/definitions/${kind}Transport`);
+    if (!v(transport)) out.push(...describeErrors(v.errors ?? [], `/images/${i}/transport`));
+  }
+  return [...new Set(out)];
+}
+
+/** Checks a parsed document and returns it typed, or throws one LadingError listing every problem. */
+export function validateManifest(data: unknown, source = 'the manifest'): Manifest {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new LadingError(`${source} is not a JSON object`, HINT);
+  }
+  const version = (data as { schema?: unknown }).schema;
+  const m = typeof version === 'string' ? /^lading\.manifest\/v(\d+)$/.exec(version) : null;
+  if (!m) {
+    throw new LadingError(
+      `${source} is not a lading manifest (schema is ${JSON.stringify(version ?? null)}, expected "${MANIFEST_SCHEMA}")`,
+      HINT,
+    );
+  }
+  if (Number(m[1]) > MANIFEST_VERSION) {
+    throw new LadingError(
+      `${source} is ${version}, written by a newer lading; this lading reads ${MANIFEST_SCHEMA}`,
+      `upgrade lading (the deploy side) to a version that reads v${m[1]}`,
+    );
+  }
+  const problems = schemaProblems(data);
+  if (problems.length === 0) {
+    const manifest = data as Manifest;
+    const ids = new Set<string>();
+    manifest.images.forEach((img, i) => {
+      if (img.ref !== `${img.name}@${img.digest}`)
+        problems.push(`images[${i}].ref: must be name@digest (${img.name}@${img.digest})`);
+      if (ids.has(img.id)) problems.push(`images[${i}].id: '${img.id}' is used twice`);
+      ids.add(img.id);
+    });
+    if (manifest.tags[0] !== manifest.primary)
+      problems.push(`primary: must be the first of tags (${manifest.tags[0]})`);
+    manifest.compose?.files.forEach((f, i) => {
+      if (sha256(f.content) !== f.sha256)
+        problems.push(`compose.files[${i}].sha256: does not match the content of ${f.path}`);
+    });
+  }
+  if (problems.length > 0) {
+    throw new LadingError(`${source} is not a valid ${MANIFEST_SCHEMA}:\n  ${problems.join('\n  ')}`, HINT);
+  }
+  return data as Manifest;
+}
+
+export function parseManifest(text: string, source = 'the manifest'): Manifest {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new LadingError(`${source} is not JSON: ${(err as Error).message}`, HINT);
+  }
+  return validateManifest(data, source);
+}
+
+const ORDER = ['schema', 'source', 'channel', 'tags', 'primary', 'images', 'compose'];
+
+/** Validates (write-side) and renders the manifest as stable, pretty JSON with a trailing newline. */
+export function serializeManifest(manifest: Manifest): string {
+  validateManifest(manifest, 'the manifest being written');
+  const keys = [
+    ...ORDER.filter((k) => k in manifest),
+    ...Object.keys(manifest)
+      .filter((k) => !ORDER.includes(k))
+      .sort(),
+  ];
+  const ordered = Object.fromEntries(keys.map((k) => [k, (manifest as unknown as Record<string, unknown>)[k]]));
+  return `${JSON.stringify(ordered, null, 2)}\n`;
+}
+
+export function createManifest(args: {
+  source: ManifestSource;
+  tags: string[];
+  primary: string;
+  channel?: string;
+  images: ManifestImage[];
+  compose?: ComposeBundle;
+}): Manifest {
+  const manifest: Manifest = {
+    schema: MANIFEST_SCHEMA,
+    source: args.source,
+    tags: args.tags,
+    primary: args.primary,
+    images: args.images,
+  };
+  if (args.channel) manifest.channel = args.channel;
+  if (args.compose) manifest.compose = args.compose;
+  return validateManifest(manifest, 'the manifest being written');
+}

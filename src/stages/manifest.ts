@@ -1,0 +1,119 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
+import { InputError } from '../lib/errors.ts';
+import { parseList, parsePairs } from '../lib/inputs.ts';
+import {
+  type ComposeBundle,
+  composeFile,
+  createManifest,
+  type Manifest,
+  type ManifestImage,
+  serializeManifest,
+} from '../lib/manifest.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+import type { Env } from '../lib/context.ts';
+import type { PushResult } from './push.ts';
+import type { Reporter } from './reporter.ts';
+
+/** LADING_IMAGE_<ID>: the env var holding an image's pinned reference (web-api → LADING_IMAGE_WEB_API). */
+export function imageEnvName(id: string): string {
+  return `LADING_IMAGE_${id.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+}
+
+export interface ManifestResult {
+  path: string;
+  manifest: Manifest;
+  text: string;
+}
+
+/**
+ * Writes the manifest from the push step's result: the source, the tags, every image pinned by digest with its
+ * transport, and the compose files (their content, so the deploy needs no checkout) with the env they expect.
+ */
+export async function runManifestStage(opts: {
+  read: InputReader;
+  env: Env;
+  cwd: string;
+  reporter: Reporter;
+  now?: Date;
+}): Promise<ManifestResult> {
+  const { read, cwd } = opts;
+  const raw = read('push-json');
+  if (!raw) throw new InputError('push-json', 'is empty', 'pass the json output of the push step');
+  let pushed: PushResult;
+  try {
+    pushed = JSON.parse(raw) as PushResult;
+    if (!Array.isArray(pushed.images) || !pushed.context?.sha || pushed.images.some((i) => !i.digest))
+      throw new Error('missing fields');
+  } catch (err) {
+    throw new InputError('push-json', `is not the json output of the push step (${(err as Error).message})`);
+  }
+  const composePaths = read('compose-files') ? parseList(read('compose-files')) : pushed.composeFiles;
+  const project = read('compose-project');
+  const env: Record<string, string> = { DOCKER_TAG: pushed.primary };
+  for (const image of pushed.images) env[imageEnvName(image.id)] = image.ref;
+  for (const [k, v] of parsePairs('compose-env', read('compose-env'))) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InputError('compose-env', `'${k}' is not a variable name`);
+    env[k] = v;
+  }
+  let compose: ComposeBundle | undefined;
+  if (composePaths.length > 0 || project) {
+    const files = [];
+    for (const path of composePaths) {
+      const abs = isAbsolute(path) ? path : join(cwd, path);
+      const text = await readFile(abs, 'utf8').catch(() => {
+        throw new InputError('compose-files', `${path} does not exist (relative to ${cwd})`);
+      });
+      files.push(composeFile(isAbsolute(path) ? relative(cwd, path) : path, text));
+    }
+    compose = { files, env };
+    if (project) compose.project = project;
+  }
+  const ctx = pushed.context;
+  const images: ManifestImage[] = pushed.images.map((i) => {
+    const img: ManifestImage = {
+      id: i.id,
+      services: i.services,
+      name: i.name,
+      tags: i.tags,
+      digest: i.digest,
+      ref: i.ref,
+      transport: { kind: 'registry', registry: i.registry, provider: i.provider },
+    };
+    if (i.imageId) img.imageId = i.imageId;
+    if (i.platforms.length > 0) img.platforms = i.platforms;
+    if (i.size !== undefined) img.size = i.size;
+    if (i.dependsOn.length > 0) img.dependsOn = i.dependsOn;
+    return img;
+  });
+  const source: Manifest['source'] = {
+    repository: ctx.repository,
+    ref: ctx.ref,
+    sha: ctx.sha,
+    created: (opts.now ?? new Date()).toISOString(),
+  };
+  if (ctx.repositoryUrl) source.repositoryUrl = ctx.repositoryUrl;
+  if (ctx.branch) source.branch = ctx.branch;
+  if (ctx.tag) source.tag = ctx.tag;
+  if (ctx.pr) source.pr = ctx.pr;
+  if (ctx.runUrl) source.run = ctx.runUrl;
+  if (ctx.runId) source.runId = ctx.runId;
+  if (ctx.actor) source.actor = ctx.actor;
+  if (ctx.commitTime) source.commitTime = ctx.commitTime;
+  const manifest = createManifest({
+    source,
+    tags: pushed.tags,
+    primary: pushed.primary,
+    channel: pushed.channel,
+    images,
+    compose,
+  });
+  const text = serializeManifest(manifest);
+  const out = read('manifest-path') ?? join(opts.env.RUNNER_TEMP || cwd, 'lading-manifest.json');
+  const path = isAbsolute(out) ? out : join(cwd, out);
+  await writeFile(path, text, { mode: 0o644 });
+  opts.reporter.info(
+    `manifest written to ${path} (${images.length} image(s), ${compose?.files.length ?? 0} compose file(s))`,
+  );
+  return { path, manifest, text };
+}
