@@ -110,6 +110,7 @@ describe('manifest v1', () => {
   it('allows x- extensions', () => {
     assert.doesNotThrow(() => validateManifest({ ...valid(), 'x-team': { owner: 'ops' } }));
   });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const mutate = (f: (m: Record<string, any>) => void) => {
     const m = JSON.parse(JSON.stringify(valid()));
     f(m);
