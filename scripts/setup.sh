@@ -20,6 +20,7 @@ have xz || need+=(xz-utils)
 have curl || need+=(curl)
 have htpasswd || need+=(apache2-utils)
 have git || need+=(git)
+have shellcheck || need+=(shellcheck)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -34,7 +34,7 @@ our_pid() {
 }
 
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-  local secs=$1 what=$2; shift 2
+  local secs=$1; shift 2 # the second argument names what is awaited, for the reader
   local tries=$((secs * 10))
   for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
   return 1
@@ -220,7 +220,8 @@ cmd_down() {
     # Containers, services and a swarm left by tests would otherwise outlive dockerd as shims.
     docker swarm leave --force >/dev/null 2>&1 || true
     ids=$(docker ps -aq 2>/dev/null || true)
-    [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086 # a list of container ids
+    if [ -n "$ids" ]; then docker rm -f $ids >/dev/null 2>&1 || true; fi
   fi
   for name in s3rver sshd auth-registry registry dockerd; do stop "$name"; done
   # containerd shims that dockerd started run in their own sessions; they name our exec root.

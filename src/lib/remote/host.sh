@@ -1,0 +1,219 @@
+# lading's host-side steps (POSIX sh). Sent over SSH on stdin behind `export NAME='value'` lines and a final
+# `lading_step <name>` call: no user data is ever part of a command line the login shell parses.
+# Layout under $LADING_ROOT/$LADING_PROJECT: releases/<id>/, current -> releases/<id>, history.jsonl, .lock
+set -eu
+umask 022
+
+die() {
+  printf 'lading: %s\n' "$*" >&2
+  exit 1
+}
+now() { date -u +%s; }
+project_dir() { printf '%s/%s' "$LADING_ROOT" "$LADING_PROJECT"; }
+
+detect_compose() {
+  if docker compose version >/dev/null 2>&1; then
+    COMPOSE="docker compose"
+  elif command -v docker-compose >/dev/null 2>&1; then
+    COMPOSE="docker-compose"
+  else
+    die "neither 'docker compose' nor 'docker-compose' works on $(hostname): install the compose plugin"
+  fi
+}
+
+# --- lock: .lock holds "<expiry epoch> <owner> <host>"; created with noclobber, so only one deploy holds it.
+step_lock() {
+  d=$(project_dir)
+  mkdir -p "$d/releases" || die "cannot create $d: check the deploy root and the SSH user's rights"
+  deadline=$(($(now) + ${LADING_LOCK_WAIT:-300}))
+  announced=
+  while :; do
+    expires=$(($(now) + ${LADING_LOCK_TTL:-900}))
+    if (set -C && printf '%s %s %s\n' "$expires" "$LADING_OWNER" "$(hostname)" >"$d/.lock") 2>/dev/null; then
+      echo "lock taken by $LADING_OWNER until $expires"
+      return 0
+    fi
+    held=$(cat "$d/.lock" 2>/dev/null || true)
+    lexp=${held%% *}
+    case "$lexp" in '' | *[!0-9]*) lexp=0 ;; esac
+    rest=${held#* }
+    if [ "$(now)" -gt "$lexp" ]; then
+      # Break a stale lock under a mutex, and only if it is still the one we judged stale.
+      if mkdir "$d/.lock.break" 2>/dev/null; then
+        if [ "$(cat "$d/.lock" 2>/dev/null || true)" = "$held" ]; then
+          rm -f "$d/.lock"
+          echo "broke a stale lock held by $rest (expired at $lexp)" >&2
+        fi
+        rmdir "$d/.lock.break"
+      fi
+      continue
+    fi
+    [ "$(now)" -lt "$deadline" ] || die "another deploy holds the lock: $rest, until $lexp (epoch); waited ${LADING_LOCK_WAIT:-300}s"
+    [ -n "$announced" ] || echo "waiting for the lock held by $rest" >&2
+    announced=1
+    sleep 2
+  done
+}
+
+step_unlock() {
+  d=$(project_dir)
+  held=$(cat "$d/.lock" 2>/dev/null || true)
+  case "$held" in
+    *" $LADING_OWNER "*) rm -f "$d/.lock" ;;
+  esac
+}
+
+# --- facts: compose flavour, current release, releases on disk.
+step_facts() {
+  d=$(project_dir)
+  detect_compose
+  printf 'compose=%s\n' "$COMPOSE"
+  cur=$(readlink "$d/current" 2>/dev/null || true)
+  printf 'current=%s\n' "${cur##*/}"
+  if [ -d "$d/releases" ]; then
+    for r in "$d"/releases/*; do [ -d "$r" ] && printf 'release=%s\n' "${r##*/}"; done
+  fi
+  return 0
+}
+
+step_mkrelease() {
+  d=$(project_dir)
+  [ ! -e "$d/releases/$LADING_RELEASE" ] || die "release $LADING_RELEASE already exists on this host"
+  mkdir -p "$d/releases/$LADING_RELEASE"
+}
+
+# --- images: log in with short-lived tokens into a throwaway docker config, pull by digest, remove the config.
+step_pull() {
+  cfg=$(mktemp -d)
+  trap 'rm -rf "$cfg"' EXIT
+  i=1
+  while [ "$i" -le "${LADING_LOGIN_COUNT:-0}" ]; do
+    h="" u="" p=""
+    eval "h=\${LADING_LOGIN_${i}_HOST} u=\${LADING_LOGIN_${i}_USER} p=\${LADING_LOGIN_${i}_PASS}"
+    printf '%s' "$p" | docker --config "$cfg" login -u "$u" --password-stdin "$h" >/dev/null ||
+      die "docker login to $h failed on $(hostname)"
+    i=$((i + 1))
+  done
+  printf '%s\n' "${LADING_IMAGES:-}" | while IFS= read -r ref; do
+    [ -n "$ref" ] || continue
+    if docker image inspect "$ref" >/dev/null 2>&1; then
+      echo "present: $ref"
+    else
+      docker --config "$cfg" pull -q "$ref" >/dev/null || die "pulling $ref failed on $(hostname)"
+      echo "pulled: $ref"
+    fi
+  done
+}
+
+# compose with the files of release $1 (file names are lading's own: no spaces; root and project are validated)
+compose_release() {
+  rel="$(project_dir)/releases/$1"
+  shift
+  [ -d "$rel" ] || die "release $rel does not exist on $(hostname)"
+  detect_compose
+  files=""
+  while IFS= read -r f; do [ -z "$f" ] || files="$files -f $rel/$f"; done <"$rel/.lading-files"
+  # shellcheck disable=SC2086
+  $COMPOSE -p "$LADING_PROJECT" --project-directory "$rel" --env-file "$rel/.env" $files "$@"
+}
+
+step_up() {
+  compose_release "$LADING_RELEASE" up -d --remove-orphans
+}
+
+# --- health gate: containers with a healthcheck healthy, the others running and not restarting, within a timeout.
+step_health() {
+  deadline=$(($(now) + ${LADING_HEALTH_TIMEOUT:-60}))
+  stable=${LADING_HEALTH_STABLE:-3}
+  first=""
+  while :; do
+    ids=$(docker ps -aq --filter "label=com.docker.compose.project=$LADING_PROJECT")
+    [ -n "$ids" ] || die "no containers of project $LADING_PROJECT are running"
+    # shellcheck disable=SC2086 # $ids is a list of container ids
+    states=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' $ids)
+    bad=$(printf '%s\n' "$states" | awk '$2 != "running" && $2 != "created" || $3 == "unhealthy" { print }')
+    if [ -n "$bad" ]; then
+      printf '%s\n' "$states" >&2
+      for id in $ids; do
+        name=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$id")
+        echo "--- last log lines of $name:" >&2
+        docker logs --tail 15 "$id" 2>&1 | sed 's/^/    /' >&2 || true
+      done
+      die "unhealthy after deploy: $(printf '%s\n' "$bad" | awk '{ print $1 " (" $2 ", health " $3 ")" }' | tr '\n' ' ')"
+    fi
+    waiting=$(printf '%s\n' "$states" | awk '$2 != "running" || $3 == "starting" { print $1 }')
+    restarts=$(printf '%s\n' "$states" | awk '{ print $1 ":" $4 }' | sort | tr '\n' ' ')
+    if [ -z "$waiting" ]; then
+      if [ -z "$first" ]; then
+        first=$(now)
+        base=$restarts
+      elif [ "$restarts" != "$base" ]; then
+        die "containers restarted during the health window: $restarts"
+      elif [ $(($(now) - first)) -ge "$stable" ]; then
+        break
+      fi
+    fi
+    if [ "$(now)" -ge "$deadline" ]; then
+      printf '%s\n' "$states" >&2
+      die "not healthy within ${LADING_HEALTH_TIMEOUT:-60}s: waiting for $(printf '%s' "$waiting" | tr '\n' ' ')"
+    fi
+    sleep 1
+  done
+  if [ -n "${LADING_PROBE_URL:-}" ]; then
+    while :; do
+      if command -v curl >/dev/null 2>&1; then
+        curl -fsS -o /dev/null --max-time 5 "$LADING_PROBE_URL" 2>/dev/null && break
+      elif command -v wget >/dev/null 2>&1; then
+        wget -q -O /dev/null -T 5 "$LADING_PROBE_URL" 2>/dev/null && break
+      else
+        die "neither curl nor wget is on $(hostname) for the HTTP probe"
+      fi
+      [ "$(now)" -lt "$deadline" ] || die "the probe $LADING_PROBE_URL did not answer with success within ${LADING_HEALTH_TIMEOUT:-60}s"
+      sleep 1
+    done
+    echo "probe ok: $LADING_PROBE_URL"
+  fi
+  echo "healthy: $(printf '%s\n' "$states" | awk '{ print $1 "=" $2 "/" $3 }' | sort | tr '\n' ' ')"
+}
+
+# --- switch current atomically, record history, prune old releases.
+step_switch() {
+  d=$(project_dir)
+  ln -sfn "releases/$LADING_RELEASE" "$d/.current.tmp"
+  mv -Tf "$d/.current.tmp" "$d/current" 2>/dev/null || {
+    rm -f "$d/current"
+    mv -f "$d/.current.tmp" "$d/current"
+  }
+}
+
+step_history() {
+  printf '%s\n' "$LADING_HISTORY_LINE" >>"$(project_dir)/history.jsonl"
+}
+
+step_prune() {
+  d=$(project_dir)
+  keep=${LADING_KEEP:-5}
+  cur=$(readlink "$d/current" 2>/dev/null || true)
+  cur=${cur##*/}
+  n=0
+  # release ids are lading's own (timestamp-tag): no spaces, and they sort in time order
+  # shellcheck disable=SC2012
+  for r in $(ls -1 "$d/releases" | sort -r); do
+    n=$((n + 1))
+    if [ "$n" -gt "$keep" ] && [ "$r" != "$cur" ] && [ "$r" != "${LADING_RELEASE:-}" ]; then
+      rm -rf "${d:?}/releases/$r" && echo "pruned release $r"
+    fi
+  done
+  return 0
+}
+
+step_history_read() {
+  cat "$(project_dir)/history.jsonl" 2>/dev/null || true
+}
+
+lading_step() {
+  case "$1" in
+    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read) "step_$1" ;;
+    *) die "unknown step $1" ;;
+  esac
+}
