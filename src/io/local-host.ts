@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { envAssignments } from '../lib/shell.ts';
+import type { HostSession } from '../stages/deploy.ts';
+
+/**
+ * This machine as a deploy host: the same host steps, run by a local /bin/sh (the pull-mode agent deploys this
+ * way, and tests use it to exercise the host script without SSH). Data reaches the shell on stdin, as over SSH.
+ */
+export class LocalSession implements HostSession {
+  constructor(private readonly baseEnv: NodeJS.ProcessEnv = process.env) {}
+
+  exec(
+    script: string,
+    opts: {
+      env?: Record<string, string>;
+      timeoutMs?: number;
+      onStdout?: (s: string) => void;
+      onStderr?: (s: string) => void;
+    } = {},
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('/bin/sh', ['-s'], { env: this.baseEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      let timedOut = false;
+      const timer = opts.timeoutMs
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, opts.timeoutMs)
+        : undefined;
+      child.stdout.on('data', (c: Buffer) => {
+        stdout += c.toString('utf8');
+        opts.onStdout?.(c.toString('utf8'));
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString('utf8');
+        opts.onStderr?.(c.toString('utf8'));
+      });
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (timer) clearTimeout(timer);
+        if (timedOut) stderr += `\nthe step timed out after ${Math.round((opts.timeoutMs ?? 0) / 1000)}s`;
+        resolve({ code: code ?? -1, stdout, stderr });
+      });
+      child.stdin.on('error', () => {});
+      child.stdin.end(`${envAssignments(opts.env ?? {})}\n${script}`);
+    });
+  }
+
+  async upload(remotePath: string, content: string | Buffer, mode: number): Promise<void> {
+    await mkdir(dirname(remotePath), { recursive: true });
+    const tmp = `${remotePath}.tmp-${process.pid}-${Date.now()}`;
+    await writeFile(tmp, content, { mode });
+    await chmod(tmp, mode);
+    await rename(tmp, remotePath);
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,227 @@
+import { parse, stringify } from 'yaml';
+import { InputError, LadingError } from './errors.ts';
+import { parseList } from './inputs.ts';
+import type { Manifest } from './manifest.ts';
+import { timestampTag } from './tags.ts';
+
+/** One host of a deploy: where to connect and where the project lives there. */
+export interface HostSpec {
+  /** host, host:port, user@host:port as given (for logs and results). */
+  label: string;
+  host: string;
+  port: number;
+  user: string;
+}
+
+const HOST_RE = /^(?:([A-Za-z0-9._-]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/;
+
+/** `user@host:port` entries (one per line or comma separated); user and port default to the inputs. */
+export function parseHosts(raw: string | undefined, defaults: { user: string; port: number }): HostSpec[] {
+  const hosts = parseList(raw).map((entry) => {
+    const m = HOST_RE.exec(entry);
+    if (!m) throw new InputError('hosts', `'${entry}' is not user@host[:port]`);
+    const port = m[3] ? Number(m[3]) : defaults.port;
+    if (port < 1 || port > 65535) throw new InputError('hosts', `'${entry}': port ${port} is out of range`);
+    return { label: entry, host: m[2]!.replace(/^\[|\]$/g, ''), port, user: m[1] ?? defaults.user };
+  });
+  if (hosts.length === 0) throw new InputError('hosts', 'no host given', 'list the hosts to deploy to, one per line');
+  const seen = new Set<string>();
+  for (const h of hosts) {
+    const key = `${h.user}@${h.host}:${h.port}`;
+    if (seen.has(key)) throw new InputError('hosts', `${key} is listed twice`);
+    seen.add(key);
+  }
+  return hosts;
+}
+
+export const ROOT_RE = /^\/[A-Za-z0-9._/-]*$/;
+export const PROJECT_RE = /^[a-z0-9][a-z0-9_-]*$/;
+
+/** Sortable and unique per deploy: 20261124T020304Z-main-1a2b3c4. */
+export function releaseId(now: Date, primary: string): string {
+  return `${timestampTag(now)}-${primary}`.slice(0, 120);
+}
+
+export interface ReleaseFiles {
+  /** name in the release dir → content */
+  files: Array<{ name: string; content: string; mode: number }>;
+  /** compose -f order */
+  composeFiles: string[];
+}
+
+/**
+ * The files of a release directory: the manifest's compose files, an override pinning every built service to its
+ * digest, the .env (0600) with DOCKER_TAG, LADING_IMAGE_<ID> and the compose env, and release.json.
+ */
+export function releaseFiles(
+  manifest: Manifest,
+  opts: { project: string; release: string; extraEnv?: Record<string, string> },
+): ReleaseFiles {
+  const compose = manifest.compose;
+  if (!compose || compose.files.length === 0) {
+    throw new LadingError(
+      'the manifest has no compose files',
+      'write it with compose-files (the manifest step) so the deploy knows what to run',
+    );
+  }
+  const files: ReleaseFiles['files'] = [];
+  const composeFiles: string[] = [];
+  const services = new Set<string>();
+  let version: unknown;
+  compose.files.forEach((f, i) => {
+    const base = f.path.slice(f.path.lastIndexOf('/') + 1).replace(/[^A-Za-z0-9._-]/g, '_');
+    const name = `${String(i + 1).padStart(2, '0')}-${base}`;
+    files.push({ name, content: f.content, mode: 0o644 });
+    composeFiles.push(name);
+    let doc: { version?: unknown; services?: Record<string, unknown> } | undefined;
+    try {
+      doc = parse(f.content) as typeof doc;
+    } catch {
+      doc = undefined; // compose itself will say what is wrong with it
+    }
+    if (i === 0) version = doc?.version;
+    for (const s of Object.keys(doc?.services ?? {})) services.add(s);
+  });
+  const pins: Record<string, { image: string }> = {};
+  for (const image of manifest.images) {
+    for (const s of image.services) if (services.has(s)) pins[s] = { image: image.ref };
+  }
+  const pinDoc: Record<string, unknown> = {};
+  if (version !== undefined) pinDoc.version = String(version);
+  pinDoc.services = pins;
+  if (Object.keys(pins).length > 0) {
+    files.push({
+      name: 'lading.pins.yml',
+      content: `# every built service pinned by digest (written by lading)\n${stringify(pinDoc)}`,
+      mode: 0o644,
+    });
+    composeFiles.push('lading.pins.yml');
+  }
+  const env: Record<string, string> = { COMPOSE_PROJECT_NAME: opts.project, ...compose.env, ...opts.extraEnv };
+  files.push({ name: '.env', content: renderEnvFile(env), mode: 0o600 });
+  files.push({ name: '.lading-files', content: `${composeFiles.join('\n')}\n`, mode: 0o644 });
+  files.push({ name: 'manifest.json', content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644 });
+  return { files, composeFiles };
+}
+
+/** KEY=value lines as both compose v1 and v2 read them (no quoting: values with newlines are refused). */
+export function renderEnvFile(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new LadingError(`compose env name '${k}' is not a variable name`);
+      if (/[\r\n]/.test(v))
+        throw new LadingError(`compose env ${k} contains a line break, which .env files cannot hold`);
+      return `${k}=${v}\n`;
+    })
+    .join('');
+}
+
+/** What step_facts printed. */
+export function parseFacts(stdout: string): { compose: string; current?: string; releases: string[] } {
+  const facts = { compose: '', current: undefined as string | undefined, releases: [] as string[] };
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq === -1) continue;
+    const k = line.slice(0, eq);
+    const v = line.slice(eq + 1).trim();
+    if (k === 'compose') facts.compose = v;
+    else if (k === 'current' && v) facts.current = v;
+    else if (k === 'release' && v) facts.releases.push(v);
+  }
+  facts.releases.sort();
+  return facts;
+}
+
+export type HistoryAction = 'deploy' | 'rollback' | 'auto-rollback';
+export interface HistoryEntry {
+  time: string;
+  action: HistoryAction;
+  result: 'success' | 'failure';
+  release: string;
+  previous?: string;
+  sha: string;
+  primary: string;
+  tags: string[];
+  images: Record<string, string>;
+  run?: string;
+  actor?: string;
+  error?: string;
+}
+
+export function historyEntry(
+  manifest: Manifest,
+  e: {
+    time: Date;
+    action: HistoryAction;
+    result: 'success' | 'failure';
+    release: string;
+    previous?: string;
+    run?: string;
+    actor?: string;
+    error?: string;
+  },
+): HistoryEntry {
+  const entry: HistoryEntry = {
+    time: e.time.toISOString(),
+    action: e.action,
+    result: e.result,
+    release: e.release,
+    sha: manifest.source.sha,
+    primary: manifest.primary,
+    tags: manifest.tags,
+    images: Object.fromEntries(manifest.images.map((i) => [i.id, i.digest])),
+  };
+  if (e.previous) entry.previous = e.previous;
+  const run = e.run ?? manifest.source.run;
+  if (run) entry.run = run;
+  const actor = e.actor ?? manifest.source.actor;
+  if (actor) entry.actor = actor;
+  if (e.error) entry.error = e.error.slice(0, 500);
+  return entry;
+}
+
+export function parseHistory(text: string): HistoryEntry[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as HistoryEntry];
+      } catch {
+        return []; // a torn line from a killed deploy: skip it
+      }
+    });
+}
+
+/**
+ * Which release a rollback goes to: `previous` = the newest successful release before the current one; otherwise a
+ * release id, a tag or a sha (prefix) of a release still on the host.
+ */
+export function rollbackTarget(
+  history: HistoryEntry[],
+  onDisk: string[],
+  current: string | undefined,
+  to: string,
+): string {
+  const ok = history.filter((h) => h.result === 'success' && onDisk.includes(h.release));
+  if (to === 'previous') {
+    const before = ok.filter((h) => h.release !== current).map((h) => h.release);
+    const candidates = current ? before.filter((r) => r < current) : before;
+    const target = candidates.sort().pop();
+    if (!target)
+      throw new LadingError(
+        'there is no previous release to roll back to on this host',
+        'name a release id, tag or sha (lading releases lists them)',
+      );
+    return target;
+  }
+  if (onDisk.includes(to)) return to;
+  const match = ok
+    .filter((h) => h.tags.includes(to) || h.primary === to || (to.length >= 7 && h.sha.startsWith(to)))
+    .map((h) => h.release)
+    .sort()
+    .pop();
+  if (!match)
+    throw new LadingError(`no release matching '${to}' is on this host`, 'lading releases lists what is there');
+  return match;
+}

@@ -1,0 +1,382 @@
+import { readFile } from 'node:fs/promises';
+import { type AuthSettings, credentialFor } from '../io/registry-auth.ts';
+import {
+  type HistoryAction,
+  type HostSpec,
+  historyEntry,
+  PROJECT_RE,
+  parseFacts,
+  parseHistory,
+  parseHosts,
+  ROOT_RE,
+  releaseFiles,
+  releaseId,
+  rollbackTarget,
+} from '../lib/deploy-plan.ts';
+import { InputError, LadingError, describeError } from '../lib/errors.ts';
+import { parseBool, parseInteger } from '../lib/inputs.ts';
+import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
+import HOST_SCRIPT from '../lib/remote/host.sh.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+import type { Reporter } from './reporter.ts';
+
+/** What the deploy needs from a connected host: run a host step, upload a file. */
+export interface HostSession {
+  exec(
+    script: string,
+    opts: {
+      env?: Record<string, string>;
+      timeoutMs?: number;
+      onStdout?: (s: string) => void;
+      onStderr?: (s: string) => void;
+    },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
+  upload(remotePath: string, content: string | Buffer, mode: number): Promise<void>;
+  close(): Promise<void> | void;
+}
+
+/** SSH settings shared by every host (the shape of src/io/ssh.ts's SshTarget without host/port/user). */
+export interface SshSettings {
+  privateKey: string;
+  passphrase?: string;
+  knownHosts: string;
+  insecureIgnoreHostKey?: boolean;
+  jump?: {
+    host: string;
+    port?: number;
+    user: string;
+    privateKey: string;
+    passphrase?: string;
+    knownHosts: string;
+    insecureIgnoreHostKey?: boolean;
+  };
+}
+
+export interface DeploySettings {
+  hosts: HostSpec[];
+  ssh: SshSettings;
+  root: string;
+  project?: string;
+  keep: number;
+  lockTtl: number;
+  lockWait: number;
+  healthTimeout: number;
+  healthStable: number;
+  probeUrl?: string;
+  stepTimeoutMs: number;
+  maxParallel: number;
+  failFast: boolean;
+  rollbackOnFailure: boolean;
+  owner: string;
+  auth: Omit<AuthSettings, 'mask' | 'log'>;
+  overrides: ReturnType<typeof parseProviderOverrides>;
+}
+
+export interface HostResult {
+  host: string;
+  status: 'deployed' | 'rolled-back' | 'failed' | 'skipped';
+  release?: string;
+  previous?: string;
+  error?: string;
+  seconds: number;
+}
+
+async function readText(read: InputReader, name: string): Promise<string | undefined> {
+  const v = read(name);
+  if (!v) return undefined;
+  if (v.includes('\n') || v.trimStart().startsWith('-----') || v.includes(' ')) return v;
+  try {
+    return await readFile(v, 'utf8'); // a path to the file
+  } catch {
+    return v;
+  }
+}
+
+export async function readDeploySettings(
+  read: InputReader,
+  env: Record<string, string | undefined>,
+): Promise<DeploySettings> {
+  const privateKey = await readText(read, 'ssh-key');
+  if (!privateKey) throw new InputError('ssh-key', 'is empty', 'pass the private key (its text, or a file path)');
+  const knownHosts = (await readText(read, 'known-hosts')) ?? '';
+  const insecure = parseBool('insecure-ignore-host-key', read('insecure-ignore-host-key'), false);
+  if (!knownHosts.trim() && !insecure) {
+    throw new InputError(
+      'known-hosts',
+      'is empty: lading pins host keys and will not connect to an unknown host',
+      'pass known_hosts lines (ssh-keyscan -p PORT HOST prints them; check them out of band)',
+    );
+  }
+  const root = read('root') ?? '/srv/lading';
+  if (!ROOT_RE.test(root))
+    throw new InputError('root', `'${root}' must be an absolute path of letters, digits and . _ - /`);
+  const project = read('project');
+  if (project && !PROJECT_RE.test(project))
+    throw new InputError('project', `'${project}' must be lowercase letters, digits, _ and -`);
+  const ssh: DeploySettings['ssh'] = { privateKey, knownHosts, insecureIgnoreHostKey: insecure };
+  const passphrase = read('ssh-passphrase');
+  if (passphrase) ssh.passphrase = passphrase;
+  const port = parseInteger('ssh-port', read('ssh-port'), 22, { min: 1, max: 65535 });
+  const user = read('ssh-user') ?? 'root';
+  const jump = read('jump-host');
+  if (jump) {
+    const [j] = parseHosts(jump, { user, port: 22 });
+    ssh.jump = { host: j!.host, port: j!.port, user: j!.user, privateKey, knownHosts, insecureIgnoreHostKey: insecure };
+    if (passphrase) ssh.jump.passphrase = passphrase;
+  }
+  const auth: DeploySettings['auth'] = {};
+  const username = read('username');
+  const password = read('password');
+  if (!!username !== !!password)
+    throw new InputError(username ? 'password' : 'username', 'is empty while the other one is set');
+  if (username) auth.username = username;
+  if (password) auth.password = password;
+  const google = read('google-credentials');
+  if (google) auth.googleCredentials = google;
+  const region = read('aws-region');
+  if (region) auth.awsRegion = region;
+  const settings: DeploySettings = {
+    hosts: parseHosts(read('hosts'), { user, port }),
+    ssh,
+    root,
+    keep: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
+    lockTtl: parseInteger('lock-ttl', read('lock-ttl'), 900, { min: 10, max: 86400 }),
+    lockWait: parseInteger('lock-wait', read('lock-wait'), 300, { min: 0, max: 86400 }),
+    healthTimeout: parseInteger('health-timeout', read('health-timeout'), 120, { min: 1, max: 3600 }),
+    healthStable: parseInteger('health-stable', read('health-stable'), 3, { min: 0, max: 600 }),
+    stepTimeoutMs: parseInteger('step-timeout', read('step-timeout'), 900, { min: 10, max: 86400 }) * 1000,
+    maxParallel: parseInteger('max-parallel', read('max-parallel'), 1, { min: 1, max: 1000 }),
+    failFast: parseBool('fail-fast', read('fail-fast'), true),
+    rollbackOnFailure: parseBool('rollback', read('rollback'), true),
+    owner: (
+      read('run-id') ??
+      (env.GITHUB_RUN_ID ? `gh-${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? 1}` : `pid-${process.pid}`)
+    ).replace(/[^A-Za-z0-9._-]/g, '_'),
+    auth,
+    overrides: parseProviderOverrides(read('registry-providers')),
+  };
+  if (project) settings.project = project;
+  const probe = read('probe-url');
+  if (probe) {
+    if (!/^https?:\/\/\S+$/.test(probe)) throw new InputError('probe-url', `'${probe}' is not an http(s) URL`);
+    settings.probeUrl = probe;
+  }
+  return settings;
+}
+
+export async function loadManifest(read: InputReader): Promise<Manifest> {
+  const raw = read('manifest');
+  if (!raw) throw new InputError('manifest', 'is empty', 'pass the manifest file path (or its JSON) from the build');
+  if (raw.trimStart().startsWith('{')) return parseManifest(raw, 'the manifest input');
+  if (/^https?:\/\//.test(raw)) {
+    const res = await fetch(raw).catch((err: Error) => {
+      throw new LadingError(`cannot fetch the manifest at ${raw}: ${err.message}`);
+    });
+    if (!res.ok) throw new LadingError(`fetching the manifest at ${raw} answered HTTP ${res.status}`);
+    return parseManifest(await res.text(), raw);
+  }
+  const text = await readFile(raw, 'utf8').catch(() => {
+    throw new InputError('manifest', `${raw} does not exist`);
+  });
+  return parseManifest(text, raw);
+}
+
+/** Runs one named step of the host script; a non-zero exit is a LadingError carrying the host's stderr. */
+async function step(
+  session: HostSession,
+  name: string,
+  env: Record<string, string>,
+  ctx: { host: string; reporter: Reporter; timeoutMs: number },
+): Promise<string> {
+  const res = await session.exec(`${HOST_SCRIPT}\nlading_step ${name}\n`, {
+    env,
+    timeoutMs: ctx.timeoutMs,
+    onStderr: (chunk) => {
+      for (const line of chunk.split('\n')) if (line.trim()) ctx.reporter.info(`[${ctx.host}] ${line}`);
+    },
+  });
+  if (res.code !== 0) {
+    const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
+    throw new LadingError(`${ctx.host}: step ${name} failed: ${said}`);
+  }
+  for (const line of res.stdout.split('\n'))
+    if (line.trim() && name !== 'facts' && name !== 'history_read') ctx.reporter.info(`[${ctx.host}] ${line}`);
+  return res.stdout;
+}
+
+export type Connector = (host: HostSpec, settings: DeploySettings, reporter: Reporter) => Promise<HostSession>;
+
+/** Short-lived registry logins for the hosts, minted on the runner. */
+async function registryLogins(
+  manifest: Manifest,
+  settings: DeploySettings,
+  reporter: Reporter,
+): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  const registries = [
+    ...new Set(manifest.images.flatMap((i) => (i.transport.kind === 'registry' ? [i.transport.registry] : []))),
+  ];
+  let n = 0;
+  for (const host of registries) {
+    const provider = settings.overrides[host.toLowerCase()] ?? detectProvider(host, settings.overrides);
+    const cred = await credentialFor(host, provider, { ...settings.auth, mask: reporter.secret, log: reporter.info });
+    if (!cred) continue;
+    n++;
+    env[`LADING_LOGIN_${n}_HOST`] = cred.host;
+    env[`LADING_LOGIN_${n}_USER`] = cred.username;
+    env[`LADING_LOGIN_${n}_PASS`] = cred.password;
+  }
+  env.LADING_LOGIN_COUNT = String(n);
+  return env;
+}
+
+export interface DeployResult {
+  release: string;
+  hosts: HostResult[];
+  ok: boolean;
+}
+
+function unsupported(manifest: Manifest): void {
+  const other = manifest.images.find((i) => i.transport.kind !== 'registry');
+  if (other) {
+    throw new LadingError(
+      `image '${other.id}' travels by ${other.transport.kind}, which this deploy cannot fetch yet`,
+      'publish it to a registry for now',
+    );
+  }
+}
+
+/**
+ * Deploys a manifest to every host: lock → release dir → pull → up → health gate → switch current → history →
+ * prune → unlock; on failure the previous release is brought back and the step fails. Hosts run in batches of
+ * max-parallel; fail-fast stops before the next batch.
+ */
+export async function runDeployStage(opts: {
+  read: InputReader;
+  env: Record<string, string | undefined>;
+  reporter: Reporter;
+  now?: () => Date;
+  connector: Connector;
+}): Promise<DeployResult> {
+  const { reporter } = opts;
+  const now = opts.now ?? (() => new Date());
+  const manifest = await loadManifest(opts.read);
+  const settings = await readDeploySettings(opts.read, opts.env);
+  unsupported(manifest);
+  const project = settings.project ?? manifest.compose?.project;
+  if (!project)
+    throw new InputError(
+      'project',
+      'is empty and the manifest names no compose project',
+      'set project (or compose-project in the manifest step)',
+    );
+  const release = releaseId(now(), manifest.primary);
+  const { files } = releaseFiles(manifest, { project, release });
+  const logins = await registryLogins(manifest, settings, reporter);
+  const connector = opts.connector;
+  const base = {
+    LADING_ROOT: settings.root,
+    LADING_PROJECT: project,
+    LADING_OWNER: settings.owner,
+    LADING_LOCK_TTL: String(settings.lockTtl),
+    LADING_LOCK_WAIT: String(settings.lockWait),
+    LADING_HEALTH_TIMEOUT: String(settings.healthTimeout),
+    LADING_HEALTH_STABLE: String(settings.healthStable),
+    LADING_KEEP: String(settings.keep),
+    ...(settings.probeUrl ? { LADING_PROBE_URL: settings.probeUrl } : {}),
+  };
+  const images = manifest.images.map((i) => i.ref).join('\n');
+
+  async function deployHost(host: HostSpec): Promise<HostResult> {
+    const started = Date.now();
+    const result: HostResult = { host: host.label, status: 'failed', release, seconds: 0 };
+    const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
+    let session: HostSession | undefined;
+    let locked = false;
+    try {
+      session = await connector(host, settings, reporter);
+      await step(session, 'lock', base, ctx);
+      locked = true;
+      const facts = parseFacts(await step(session, 'facts', base, ctx));
+      if (facts.current) result.previous = facts.current;
+      reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? '(none)'}`);
+      const env = { ...base, LADING_RELEASE: release };
+      await step(session, 'mkrelease', env, ctx);
+      const dir = `${settings.root}/${project}/releases/${release}`;
+      for (const f of files) await session.upload(`${dir}/${f.name}`, f.content, f.mode);
+      await step(session, 'pull', { ...env, ...logins, LADING_IMAGES: images }, ctx);
+      try {
+        await step(session, 'up', env, ctx);
+        await step(session, 'health', env, ctx);
+      } catch (err) {
+        const why = describeError(err);
+        await record(session, 'deploy', 'failure', release, result.previous, why);
+        if (settings.rollbackOnFailure && facts.current) {
+          reporter.warning(`[${host.label}] deploy of ${release} failed; rolling back to ${facts.current}`);
+          const back = { ...base, LADING_RELEASE: facts.current };
+          await step(session, 'up', back, ctx);
+          await step(session, 'health', back, ctx);
+          await record(session, 'auto-rollback', 'success', facts.current, release);
+          result.status = 'rolled-back';
+          result.error = why;
+          return result;
+        }
+        throw err;
+      }
+      await step(session, 'switch', env, ctx);
+      await record(session, 'deploy', 'success', release, result.previous);
+      await step(session, 'prune', env, ctx);
+      result.status = 'deployed';
+      return result;
+    } catch (err) {
+      result.status = 'failed';
+      result.error = describeError(err);
+      return result;
+    } finally {
+      if (session && locked) await step(session, 'unlock', base, ctx).catch(() => undefined);
+      await session?.close();
+      result.seconds = Math.round((Date.now() - started) / 100) / 10;
+    }
+
+    async function record(
+      s: HostSession,
+      action: HistoryAction,
+      res: 'success' | 'failure',
+      rel: string,
+      previous?: string,
+      error?: string,
+    ) {
+      const line = JSON.stringify(
+        historyEntry(manifest, {
+          time: now(),
+          action,
+          result: res,
+          release: rel,
+          previous,
+          error,
+          run: settings.owner,
+        }),
+      );
+      await step(s, 'history', { ...base, LADING_HISTORY_LINE: line }, ctx);
+    }
+  }
+
+  const results: HostResult[] = [];
+  const hosts = settings.hosts;
+  for (let i = 0; i < hosts.length; i += settings.maxParallel) {
+    const batch = hosts.slice(i, i + settings.maxParallel);
+    const stop = settings.failFast && results.some((r) => r.status !== 'deployed');
+    if (stop) {
+      for (const h of batch) results.push({ host: h.label, status: 'skipped', seconds: 0 });
+      continue;
+    }
+    const done = await Promise.all(
+      batch.map((h) => reporter.group(`deploy ${release} → ${h.label}`, () => deployHost(h))),
+    );
+    results.push(...done);
+  }
+  return { release, hosts: results, ok: results.every((r) => r.status === 'deployed') };
+}
+
+export { parseHistory, rollbackTarget };

@@ -1,0 +1,65 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
+import { busyboxContext, docker, testEnv, unique } from './testenv.ts';
+
+/**
+ * A web service for deploy tests: busybox httpd on a loopback port serving /srv/index.html with a healthcheck that
+ * fetches it. `version(n, { healthy })` builds and pushes image n to the test registry and returns its manifest.
+ */
+export function webApp() {
+  const env = testEnv();
+  const name = `${env.registry.host}/${unique('deploy')}/web`;
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const project = unique('app').replace(/[^a-z0-9-]/g, '-').slice(0, 40);
+  const compose = `version: "3.7"
+services:
+  web:
+    image: ${name}:\${DOCKER_TAG:-latest}
+    network_mode: host
+    command: ["/bin/busybox", "httpd", "-f", "-p", "127.0.0.1:${port}", "-h", "/srv"]
+    healthcheck:
+      test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:${port}/index.html"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+`;
+  function version(n: number, opts: { healthy?: boolean } = {}): Manifest {
+    const dir = mkdtempSync(join(tmpdir(), `lading-web-v${n}-`));
+    const files: Record<string, string> = opts.healthy === false ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` };
+    busyboxContext(dir, { files });
+    const tag = `v${n}-${'abcdef0'.slice(0, 7)}`;
+    docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
+    docker(['push', '-q', `${name}:${tag}`]);
+    const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split('@')[1]!;
+    const sha = `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40);
+    return createManifest({
+      source: { repository: 'acme/shop', ref: 'refs/heads/main', sha, created: new Date(Date.UTC(2026, 0, n)).toISOString() },
+      tags: [tag],
+      primary: tag,
+      images: [
+        {
+          id: 'web',
+          services: ['web'],
+          name,
+          tags: [tag],
+          digest,
+          ref: `${name}@${digest}`,
+          transport: { kind: 'registry', registry: env.registry.host, provider: 'generic' },
+        },
+      ],
+      compose: { project, files: [composeFile('docker-compose.yml', compose)], env: { DOCKER_TAG: tag } },
+    });
+  }
+  const probe = async (): Promise<string> => {
+    const res = await fetch(`http://127.0.0.1:${port}/index.html`);
+    return res.ok ? (await res.text()).trim() : `HTTP ${res.status}`;
+  };
+  const writeManifest = (m: Manifest) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'lading-manifest-')), 'manifest.json');
+    writeFileSync(file, JSON.stringify(m));
+    return file;
+  };
+  return { name, port, project, version, probe, writeManifest };
+}

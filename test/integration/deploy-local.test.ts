@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LocalSession } from '../../src/io/local-host.ts';
+import type { Manifest } from '../../src/lib/manifest.ts';
+import { type DeployResult, runDeployStage } from '../../src/stages/deploy.ts';
+import { stderrReporter } from '../../src/stages/reporter.ts';
+import { webApp } from '../helpers/deploy-fixture.ts';
+import { docker, testEnv } from '../helpers/testenv.ts';
+
+describe('the host steps, run by a local shell against the test dockerd', () => {
+  const env = testEnv();
+  const app = webApp();
+  let root = '';
+  const manifests: Manifest[] = [];
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'lading-hostroot-'));
+    manifests.push(app.version(1), app.version(2), app.version(3, { healthy: false }));
+  });
+  after(() => {
+    try {
+      const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`]);
+      if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+  let clock = Date.UTC(2026, 10, 24, 1, 0, 0);
+  const deploy = (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> => {
+    const inputs: Record<string, string> = {
+      manifest: JSON.stringify(m),
+      hosts: 'localhost',
+      'ssh-key': 'unused-by-the-local-session',
+      'known-hosts': 'unused',
+      root,
+      'health-timeout': '30',
+      'health-stable': '2',
+      ...extra,
+    };
+    return runDeployStage({
+      read: (n) => inputs[n] || undefined,
+      env: {},
+      reporter: stderrReporter(true),
+      now: () => new Date((clock += 60_000)),
+      connector: async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }),
+    });
+  };
+  const projectDir = () => join(root, app.project);
+  const current = () => readlinkSync(join(projectDir(), 'current')).replace(/^releases\//, '');
+  const history = () =>
+    readFileSync(join(projectDir(), 'history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+
+  it('deploys v1: release dir with pinned images and a 0600 .env, current switched, history written', async () => {
+    const res = await deploy(manifests[0]!);
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assert.equal(await app.probe(), 'v1');
+    assert.equal(current(), res.release);
+    const rel = join(projectDir(), 'releases', res.release);
+    assert.equal(statSync(join(rel, '.env')).mode & 0o777, 0o600);
+    assert.match(readFileSync(join(rel, '.env'), 'utf8'), /^DOCKER_TAG=v1-abcdef0$/m);
+    assert.match(readFileSync(join(rel, 'lading.pins.yml'), 'utf8'), new RegExp(`image: ${manifests[0]!.images[0]!.ref}`));
+    assert.deepEqual(history().map((h) => [h.action, h.result]), [['deploy', 'success']]);
+  });
+
+  it('deploys v2 over v1', async () => {
+    const res = await deploy(manifests[1]!);
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assert.equal(res.hosts[0]!.previous?.endsWith('v1-abcdef0'), true);
+    assert.equal(await app.probe(), 'v2');
+  });
+
+  it('a v3 whose healthcheck fails is rolled back: v2 keeps serving and the deploy reports failure', async () => {
+    const before = current();
+    const res = await deploy(manifests[2]!);
+    assert.equal(res.ok, false);
+    assert.equal(res.hosts[0]!.status, 'rolled-back');
+    assert.match(res.hosts[0]!.error ?? '', /unhealthy|not healthy/);
+    assert.equal(current(), before);
+    assert.equal(await app.probe(), 'v2');
+    assert.deepEqual(
+      history().slice(-2).map((h) => [h.action, h.result]),
+      [
+        ['deploy', 'failure'],
+        ['auto-rollback', 'success'],
+      ],
+    );
+  });
+
+  it('no lock is left behind', () => {
+    assert.throws(() => statSync(join(projectDir(), '.lock')));
+  });
+});
