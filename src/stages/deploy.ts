@@ -275,17 +275,8 @@ export async function runDeployStage(opts: {
   const { files } = releaseFiles(manifest, { project, release });
   const logins = await registryLogins(manifest, settings, reporter);
   const connector = opts.connector;
-  const base = {
-    LADING_ROOT: settings.root,
-    LADING_PROJECT: project,
-    LADING_OWNER: settings.owner,
-    LADING_LOCK_TTL: String(settings.lockTtl),
-    LADING_LOCK_WAIT: String(settings.lockWait),
-    LADING_HEALTH_TIMEOUT: String(settings.healthTimeout),
-    LADING_HEALTH_STABLE: String(settings.healthStable),
-    LADING_KEEP: String(settings.keep),
-    ...(settings.probeUrl ? { LADING_PROBE_URL: settings.probeUrl } : {}),
-  };
+  const base = baseEnv(settings, project);
+
   const images = manifest.images.map((i) => i.ref).join('\n');
 
   async function deployHost(host: HostSpec): Promise<HostResult> {
@@ -315,9 +306,26 @@ export async function runDeployStage(opts: {
         if (settings.rollbackOnFailure && facts.current) {
           reporter.warning(`[${host.label}] deploy of ${release} failed; rolling back to ${facts.current}`);
           const back = { ...base, LADING_RELEASE: facts.current };
-          await step(session, 'up', back, ctx);
-          await step(session, 'health', back, ctx);
-          await record(session, 'auto-rollback', 'success', facts.current, release);
+          try {
+            const previous = parseManifest(
+              await step(session, 'release_manifest', back, ctx),
+              `release ${facts.current}`,
+            );
+            await step(
+              session,
+              'pull',
+              { ...back, ...logins, LADING_IMAGES: previous.images.map((i) => i.ref).join('\n') },
+              ctx,
+            );
+            await step(session, 'up', back, ctx);
+            await step(session, 'health', back, ctx);
+            await record(session, 'auto-rollback', 'success', facts.current, release, undefined, previous);
+          } catch (rollbackErr) {
+            throw new LadingError(
+              `${why}\nrolling back to ${facts.current} failed too: ${describeError(rollbackErr)}`,
+              'the host needs a look: lading releases shows what is there',
+            );
+          }
           result.status = 'rolled-back';
           result.error = why;
           return result;
@@ -346,9 +354,10 @@ export async function runDeployStage(opts: {
       rel: string,
       previous?: string,
       error?: string,
+      of: Manifest = manifest,
     ) {
       const line = JSON.stringify(
-        historyEntry(manifest, {
+        historyEntry(of, {
           time: now(),
           action,
           result: res,
@@ -362,21 +371,181 @@ export async function runDeployStage(opts: {
     }
   }
 
-  const results: HostResult[] = [];
-  const hosts = settings.hosts;
-  for (let i = 0; i < hosts.length; i += settings.maxParallel) {
-    const batch = hosts.slice(i, i + settings.maxParallel);
-    const stop = settings.failFast && results.some((r) => r.status !== 'deployed');
-    if (stop) {
-      for (const h of batch) results.push({ host: h.label, status: 'skipped', seconds: 0 });
-      continue;
-    }
-    const done = await Promise.all(
-      batch.map((h) => reporter.group(`deploy ${release} → ${h.label}`, () => deployHost(h))),
-    );
-    results.push(...done);
-  }
+  const results = await forEachHost(settings, reporter, (h) => `deploy ${release} → ${h.label}`, deployHost);
   return { release, hosts: results, ok: results.every((r) => r.status === 'deployed') };
 }
 
-export { parseHistory, rollbackTarget };
+/** Runs `fn` for every host in batches of max-parallel; with fail-fast, hosts after a failed batch are skipped. */
+async function forEachHost(
+  settings: DeploySettings,
+  reporter: Reporter,
+  title: (h: HostSpec) => string,
+  fn: (h: HostSpec) => Promise<HostResult>,
+): Promise<HostResult[]> {
+  const results: HostResult[] = [];
+  for (let i = 0; i < settings.hosts.length; i += settings.maxParallel) {
+    const batch = settings.hosts.slice(i, i + settings.maxParallel);
+    if (settings.failFast && results.some((r) => r.status !== 'deployed')) {
+      for (const h of batch) results.push({ host: h.label, status: 'skipped', seconds: 0 });
+      continue;
+    }
+    results.push(...(await Promise.all(batch.map((h) => reporter.group(title(h), () => fn(h))))));
+  }
+  return results;
+}
+
+function baseEnv(settings: DeploySettings, project: string): Record<string, string> {
+  return {
+    LADING_ROOT: settings.root,
+    LADING_PROJECT: project,
+    LADING_OWNER: settings.owner,
+    LADING_LOCK_TTL: String(settings.lockTtl),
+    LADING_LOCK_WAIT: String(settings.lockWait),
+    LADING_HEALTH_TIMEOUT: String(settings.healthTimeout),
+    LADING_HEALTH_STABLE: String(settings.healthStable),
+    LADING_KEEP: String(settings.keep),
+    ...(settings.probeUrl ? { LADING_PROBE_URL: settings.probeUrl } : {}),
+  };
+}
+
+function projectFrom(settings: DeploySettings): string {
+  if (!settings.project) throw new InputError('project', 'is empty', 'name the compose project deployed on the hosts');
+  return settings.project;
+}
+
+/**
+ * Rolls every host back to an earlier release still on it (`to`: previous, a release id, a tag or a sha), without
+ * any build: lock → pull its pinned images → up → health gate → switch current → history → unlock.
+ */
+export async function runRollbackStage(opts: {
+  read: InputReader;
+  env: Record<string, string | undefined>;
+  reporter: Reporter;
+  connector: Connector;
+  now?: () => Date;
+}): Promise<DeployResult> {
+  const { reporter } = opts;
+  const now = opts.now ?? (() => new Date());
+  const settings = await readDeploySettings(opts.read, opts.env);
+  const project = projectFrom(settings);
+  const to = opts.read('to') ?? 'previous';
+  const base = baseEnv(settings, project);
+  let chosen = '';
+  const results = await forEachHost(
+    settings,
+    reporter,
+    (h) => `rollback ${h.label} to ${to}`,
+    async (host) => {
+      const started = Date.now();
+      const result: HostResult = { host: host.label, status: 'failed', seconds: 0 };
+      const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
+      let session: HostSession | undefined;
+      let locked = false;
+      try {
+        session = await opts.connector(host, settings, reporter);
+        await step(session, 'lock', base, ctx);
+        locked = true;
+        const facts = parseFacts(await step(session, 'facts', base, ctx));
+        const history = parseHistory(await step(session, 'history_read', base, ctx));
+        const target = rollbackTarget(history, facts.releases, facts.current, to);
+        chosen = target;
+        result.release = target;
+        if (facts.current) result.previous = facts.current;
+        const env = { ...base, LADING_RELEASE: target };
+        const manifest = parseManifest(
+          await step(session, 'release_manifest', env, ctx),
+          `${host.label}: release ${target}`,
+        );
+        const logins = await registryLogins(manifest, settings, reporter);
+        await step(
+          session,
+          'pull',
+          { ...env, ...logins, LADING_IMAGES: manifest.images.map((i) => i.ref).join('\n') },
+          ctx,
+        );
+        const record = (res: 'success' | 'failure', error?: string) =>
+          step(
+            session!,
+            'history',
+            {
+              ...base,
+              LADING_HISTORY_LINE: JSON.stringify(
+                historyEntry(manifest, {
+                  time: now(),
+                  action: 'rollback',
+                  result: res,
+                  release: target,
+                  previous: facts.current,
+                  error,
+                  run: settings.owner,
+                }),
+              ),
+            },
+            ctx,
+          );
+        try {
+          await step(session, 'up', env, ctx);
+          await step(session, 'health', env, ctx);
+        } catch (err) {
+          await record('failure', describeError(err));
+          if (facts.current) {
+            reporter.warning(`[${host.label}] rollback to ${target} failed; bringing ${facts.current} back`);
+            const back = { ...base, LADING_RELEASE: facts.current };
+            await step(session, 'up', back, ctx);
+            await step(session, 'health', back, ctx);
+          }
+          throw err;
+        }
+        await step(session, 'switch', env, ctx);
+        await record('success');
+        result.status = 'deployed';
+        return result;
+      } catch (err) {
+        result.error = describeError(err);
+        return result;
+      } finally {
+        if (session && locked) await step(session, 'unlock', base, ctx).catch(() => undefined);
+        await session?.close();
+        result.seconds = Math.round((Date.now() - started) / 100) / 10;
+      }
+    },
+  );
+  return { release: chosen, hosts: results, ok: results.every((r) => r.status === 'deployed') };
+}
+
+export interface HostReleases {
+  host: string;
+  current?: string;
+  releases: string[];
+  history: ReturnType<typeof parseHistory>;
+  error?: string;
+}
+
+/** What is on each host: releases on disk, the current one, and the history (who deployed what, when). */
+export async function runReleasesStage(opts: {
+  read: InputReader;
+  env: Record<string, string | undefined>;
+  reporter: Reporter;
+  connector: Connector;
+}): Promise<HostReleases[]> {
+  const settings = await readDeploySettings(opts.read, opts.env);
+  const base = baseEnv(settings, projectFrom(settings));
+  const out: HostReleases[] = [];
+  for (const host of settings.hosts) {
+    const ctx = { host: host.label, reporter: opts.reporter, timeoutMs: settings.stepTimeoutMs };
+    let session: HostSession | undefined;
+    try {
+      session = await opts.connector(host, settings, opts.reporter);
+      const facts = parseFacts(await step(session, 'facts', base, ctx));
+      const history = parseHistory(await step(session, 'history_read', base, ctx));
+      const entry: HostReleases = { host: host.label, releases: facts.releases, history };
+      if (facts.current) entry.current = facts.current;
+      out.push(entry);
+    } catch (err) {
+      out.push({ host: host.label, releases: [], history: [], error: describeError(err) });
+    } finally {
+      await session?.close();
+    }
+  }
+  return out;
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalSession } from '../../src/io/local-host.ts';
 import type { Manifest } from '../../src/lib/manifest.ts';
-import { type DeployResult, runDeployStage } from '../../src/stages/deploy.ts';
+import { type DeployResult, runDeployStage, runReleasesStage, runRollbackStage } from '../../src/stages/deploy.ts';
 import { stderrReporter } from '../../src/stages/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
@@ -63,8 +63,14 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
     const rel = join(projectDir(), 'releases', res.release);
     assert.equal(statSync(join(rel, '.env')).mode & 0o777, 0o600);
     assert.match(readFileSync(join(rel, '.env'), 'utf8'), /^DOCKER_TAG=v1-abcdef0$/m);
-    assert.match(readFileSync(join(rel, 'lading.pins.yml'), 'utf8'), new RegExp(`image: ${manifests[0]!.images[0]!.ref}`));
-    assert.deepEqual(history().map((h) => [h.action, h.result]), [['deploy', 'success']]);
+    assert.match(
+      readFileSync(join(rel, 'lading.pins.yml'), 'utf8'),
+      new RegExp(`image: ${manifests[0]!.images[0]!.ref}`),
+    );
+    assert.deepEqual(
+      history().map((h) => [h.action, h.result]),
+      [['deploy', 'success']],
+    );
   });
 
   it('deploys v2 over v1', async () => {
@@ -83,10 +89,68 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
     assert.equal(current(), before);
     assert.equal(await app.probe(), 'v2');
     assert.deepEqual(
-      history().slice(-2).map((h) => [h.action, h.result]),
+      history()
+        .slice(-2)
+        .map((h) => [h.action, h.result]),
       [
         ['deploy', 'failure'],
         ['auto-rollback', 'success'],
+      ],
+    );
+  });
+
+  const hostOpts = (extra: Record<string, string>) => {
+    const inputs: Record<string, string> = {
+      hosts: 'localhost',
+      'ssh-key': 'unused',
+      'known-hosts': 'unused',
+      root,
+      project: app.project,
+      'health-timeout': '30',
+      'health-stable': '2',
+      ...extra,
+    };
+    return {
+      read: (n: string) => inputs[n] || undefined,
+      env: {},
+      reporter: stderrReporter(true),
+      now: () => new Date((clock += 60_000)),
+      connector: async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }),
+    };
+  };
+
+  it('rolls back by tag to v1 without a build, and records it', async () => {
+    const res = await runRollbackStage(hostOpts({ to: 'v1-abcdef0' }));
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assert.equal(await app.probe(), 'v1');
+    assert.ok(current().endsWith('v1-abcdef0'));
+    assert.deepEqual(history().at(-1)!.action, 'rollback');
+  });
+
+  it('rolls back to "previous" after that (v2 again), and refuses an unknown target', async () => {
+    const res = await runRollbackStage(hostOpts({ to: 'previous' }));
+    assert.equal(res.ok, false, 'v1 is the oldest: there is no release before it');
+    assert.match(res.hosts[0]!.error ?? '', /no previous release/);
+    const bad = await runRollbackStage(hostOpts({ to: 'nope' }));
+    assert.match(bad.hosts[0]!.error ?? '', /no release matching 'nope'/);
+    const v2 = await runRollbackStage(hostOpts({ to: 'v2-abcdef0' }));
+    assert.equal(v2.ok, true, JSON.stringify(v2.hosts));
+    assert.equal(await app.probe(), 'v2');
+  });
+
+  it('lists releases with the current one and who deployed what', async () => {
+    const [host] = await runReleasesStage(hostOpts({}));
+    assert.equal(host!.current, current());
+    assert.equal(host!.releases.length, 3);
+    assert.deepEqual(
+      host!.history.map((h) => `${h.action}:${h.result}:${h.primary}`),
+      [
+        'deploy:success:v1-abcdef0',
+        'deploy:success:v2-abcdef0',
+        'deploy:failure:v3-abcdef0',
+        'auto-rollback:success:v2-abcdef0',
+        'rollback:success:v1-abcdef0',
+        'rollback:success:v2-abcdef0',
       ],
     );
   });

@@ -207,13 +207,17 @@ step_prune() {
   return 0
 }
 
+step_release_manifest() {
+  cat "$(project_dir)/releases/$LADING_RELEASE/manifest.json" || die "release $LADING_RELEASE has no manifest.json on $(hostname)"
+}
+
 step_history_read() {
   cat "$(project_dir)/history.jsonl" 2>/dev/null || true
 }
 
 lading_step() {
   case "$1" in
-    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read) "step_$1" ;;
+    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest) "step_$1" ;;
     *) die "unknown step $1" ;;
   esac
 }
