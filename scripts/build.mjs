@@ -37,6 +37,8 @@ await Promise.all(
       format: 'esm',
       target: 'node20',
       legalComments: 'none',
+      // ssh2's optional native helpers: not built here; ssh2 falls back to pure JS when they are absent.
+      external: ['cpu-features', '*.node'],
       logLevel: 'warning',
       banner: {
         js: [

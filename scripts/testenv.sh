@@ -117,6 +117,7 @@ PidFile $d/sshd.pid
 SetEnv DOCKER_HOST=$DOCKER_HOST
 MaxStartups 100:30:200
 MaxSessions 100
+Subsystem sftp /usr/lib/openssh/sftp-server
 CFG
   {
     echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$d/host_ed25519.pub")"
