@@ -1,6 +1,15 @@
 // Bundles every action (src/actions/<name>/main.ts) and the CLI into dist/<name>/index.mjs with esbuild.
 // `--check` builds into a temp dir and fails when the committed dist/ differs (stale bundles).
-import { chmodSync, mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  writeFileSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  existsSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';

@@ -12,7 +12,9 @@ export function webApp() {
   const env = testEnv();
   const name = `${env.registry.host}/${unique('deploy')}/web`;
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const project = unique('app').replace(/[^a-z0-9-]/g, '-').slice(0, 40);
+  const project = unique('app')
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 40);
   const compose = `version: "3.7"
 services:
   web:
@@ -27,15 +29,23 @@ services:
 `;
   function version(n: number, opts: { healthy?: boolean } = {}): Manifest {
     const dir = mkdtempSync(join(tmpdir(), `lading-web-v${n}-`));
-    const files: Record<string, string> = opts.healthy === false ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` };
+    const files: Record<string, string> =
+      opts.healthy === false ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` };
     busyboxContext(dir, { files });
     const tag = `v${n}-${'abcdef0'.slice(0, 7)}`;
     docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
     docker(['push', '-q', `${name}:${tag}`]);
-    const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split('@')[1]!;
+    const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split(
+      '@',
+    )[1]!;
     const sha = `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40);
     return createManifest({
-      source: { repository: 'acme/shop', ref: 'refs/heads/main', sha, created: new Date(Date.UTC(2026, 0, n)).toISOString() },
+      source: {
+        repository: 'acme/shop',
+        ref: 'refs/heads/main',
+        sha,
+        created: new Date(Date.UTC(2026, 0, n)).toISOString(),
+      },
       tags: [tag],
       primary: tag,
       images: [

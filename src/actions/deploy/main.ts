@@ -47,7 +47,14 @@ await runAction(async () => {
         { data: 'seconds', header: true },
         { data: 'error', header: true },
       ],
-      ...result.hosts.map((h) => [h.host, h.status, h.release ?? '', h.previous ?? '', String(h.seconds), h.error ?? '']),
+      ...result.hosts.map((h) => [
+        h.host,
+        h.status,
+        h.release ?? '',
+        h.previous ?? '',
+        String(h.seconds),
+        h.error ?? '',
+      ]),
     ]),
   );
   if (!result.ok) {
