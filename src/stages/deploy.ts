@@ -201,7 +201,8 @@ async function step(
     throw new LadingError(`${ctx.host}: step ${name} failed: ${said}`);
   }
   for (const line of res.stdout.split('\n'))
-    if (line.trim() && name !== 'facts' && name !== 'history_read') ctx.reporter.info(`[${ctx.host}] ${line}`);
+    if (line.trim() && !['facts', 'history_read', 'release_manifest'].includes(name))
+      ctx.reporter.info(`[${ctx.host}] ${line}`);
   return res.stdout;
 }
 

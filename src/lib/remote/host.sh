@@ -90,8 +90,9 @@ step_pull() {
   while [ "$i" -le "${LADING_LOGIN_COUNT:-0}" ]; do
     h="" u="" p=""
     eval "h=\${LADING_LOGIN_${i}_HOST} u=\${LADING_LOGIN_${i}_USER} p=\${LADING_LOGIN_${i}_PASS}"
-    printf '%s' "$p" | docker --config "$cfg" login -u "$u" --password-stdin "$h" >/dev/null ||
-      die "docker login to $h failed on $(hostname)"
+    if ! said=$(printf '%s' "$p" | docker --config "$cfg" login -u "$u" --password-stdin "$h" 2>&1); then
+      die "docker login to $h failed on $(hostname): $said"
+    fi
     i=$((i + 1))
   done
   printf '%s\n' "${LADING_IMAGES:-}" | while IFS= read -r ref; do
