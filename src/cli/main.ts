@@ -1,9 +1,18 @@
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
 import { type Command, commandHelp, parseCommandArgs } from './args.ts';
+import { deployCommand, releasesCommand, rollbackCommand } from './deploy.ts';
 import { buildCommand, manifestCommand, pushCommand } from './stages.ts';
 import { tagsCommand } from './tags.ts';
 
-const COMMANDS: Command[] = [tagsCommand, buildCommand, pushCommand, manifestCommand];
+const COMMANDS: Command[] = [
+  tagsCommand,
+  buildCommand,
+  pushCommand,
+  manifestCommand,
+  deployCommand,
+  rollbackCommand,
+  releasesCommand,
+];
 
 /** Exit codes: 0 done, 1 failed (the message says why), 2 bad usage or input (nothing was touched). */
 function usage(): string {
