@@ -89066,6 +89066,46 @@ function parseHosts(raw, defaults) {
   }
   return hosts;
 }
+function parseInventory(text, defaults) {
+  let doc;
+  try {
+    doc = (0, import_yaml.parse)(text);
+  } catch (err) {
+    throw new InputError("inventory", `is not valid YAML: ${err.message}`);
+  }
+  const list2 = Array.isArray(doc) ? doc : doc?.hosts;
+  if (!Array.isArray(list2)) throw new InputError("inventory", "must be a list of hosts, or a map with hosts:");
+  const KEYS = /* @__PURE__ */ new Set(["host", "port", "user", "root", "project", "probe-url"]);
+  const hosts = list2.map((item, i6) => {
+    if (typeof item === "string") return parseHosts(item, defaults)[0];
+    if (typeof item !== "object" || item === null)
+      throw new InputError("inventory", `entry ${i6 + 1} must be a host or a map`);
+    const e6 = item;
+    const unknown = Object.keys(e6).filter((k5) => !KEYS.has(k5));
+    if (unknown.length > 0)
+      throw new InputError("inventory", `entry ${i6 + 1} has unknown key(s) ${unknown.join(", ")}`);
+    if (typeof e6.host !== "string") throw new InputError("inventory", `entry ${i6 + 1} has no host:`);
+    const [h6] = parseHosts(e6.host, {
+      user: typeof e6.user === "string" ? e6.user : defaults.user,
+      port: typeof e6.port === "number" ? e6.port : defaults.port
+    });
+    const spec = { ...h6, label: e6.project ? `${h6.label} (${String(e6.project)})` : h6.label };
+    if (e6.root !== void 0) {
+      if (typeof e6.root !== "string" || !ROOT_RE.test(e6.root))
+        throw new InputError("inventory", `entry ${i6 + 1}: root must be an absolute path`);
+      spec.root = e6.root;
+    }
+    if (e6.project !== void 0) {
+      if (typeof e6.project !== "string" || !PROJECT_RE.test(e6.project))
+        throw new InputError("inventory", `entry ${i6 + 1}: project must be lowercase letters, digits, _ and -`);
+      spec.project = e6.project;
+    }
+    if (e6["probe-url"] !== void 0) spec.probeUrl = String(e6["probe-url"]);
+    return spec;
+  });
+  if (hosts.length === 0) throw new InputError("inventory", "lists no host");
+  return hosts;
+}
 var ROOT_RE = /^\/[A-Za-z0-9._/-]*$/;
 var PROJECT_RE = /^[a-z0-9][a-z0-9_-]*$/;
 function releaseId(now, primary) {
@@ -89763,7 +89803,7 @@ async function readDeploySettings(read, env2) {
   const region = read("aws-region");
   if (region) auth.awsRegion = region;
   const settings = {
-    hosts: parseHosts(read("hosts"), { user, port }),
+    hosts: await hostsFrom(read, { user, port }),
     ssh,
     root: root5,
     keep: parseInteger("keep-releases", read("keep-releases"), 5, { min: 1, max: 100 }),
@@ -89786,6 +89826,21 @@ async function readDeploySettings(read, env2) {
     settings.probeUrl = probe;
   }
   return settings;
+}
+async function hostsFrom(read, defaults) {
+  const inventory = await readText(read, "inventory");
+  const hosts = [
+    ...read("hosts") ? parseHosts(read("hosts"), defaults) : [],
+    ...inventory ? parseInventory(inventory, defaults) : []
+  ];
+  if (hosts.length === 0) throw new InputError("hosts", "no host given", "list hosts, or pass an inventory");
+  const seen = /* @__PURE__ */ new Set();
+  for (const h6 of hosts) {
+    const key = `${h6.user}@${h6.host}:${h6.port}/${h6.root ?? ""}/${h6.project ?? ""}`;
+    if (seen.has(key)) throw new InputError("hosts", `${h6.label} is listed twice`);
+    seen.add(key);
+  }
+  return hosts;
 }
 async function loadManifest(read) {
   const raw = read("manifest");
@@ -89863,12 +89918,14 @@ async function runDeployStage(opts) {
       "set project (or compose-project in the manifest step)"
     );
   const release2 = releaseId(now(), manifest.primary);
-  const { files } = releaseFiles(manifest, { project, release: release2 });
+  releaseFiles(manifest, { project, release: release2 });
   const logins = await registryLogins(manifest, settings, reporter);
   const connector = opts.connector;
-  const base = baseEnv(settings, project);
+  const common = baseEnv(settings, project);
   const images = manifest.images.map((i6) => i6.ref).join("\n");
   async function deployHost(host) {
+    const base = forHost(common, host);
+    const { files } = releaseFiles(manifest, { project: base.LADING_PROJECT, release: release2 });
     const started = Date.now();
     const result = { host: host.label, status: "failed", release: release2, seconds: 0 };
     const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
@@ -89883,7 +89940,7 @@ async function runDeployStage(opts) {
       reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? "(none)"}`);
       const env2 = { ...base, LADING_RELEASE: release2 };
       await step(session, "mkrelease", env2, ctx);
-      const dir = `${settings.root}/${project}/releases/${release2}`;
+      const dir = `${base.LADING_ROOT}/${base.LADING_PROJECT}/releases/${release2}`;
       for (const f7 of files) await session.upload(`${dir}/${f7.name}`, f7.content, f7.mode);
       await step(session, "pull", { ...env2, ...logins, LADING_IMAGES: images }, ctx);
       try {
@@ -89979,6 +90036,13 @@ function baseEnv(settings, project) {
     ...settings.probeUrl ? { LADING_PROBE_URL: settings.probeUrl } : {}
   };
 }
+function forHost(base, host) {
+  const env2 = { ...base };
+  if (host.root) env2.LADING_ROOT = host.root;
+  if (host.project) env2.LADING_PROJECT = host.project;
+  if (host.probeUrl) env2.LADING_PROBE_URL = host.probeUrl;
+  return env2;
+}
 function projectFrom(settings) {
   if (!settings.project) throw new InputError("project", "is empty", "name the compose project deployed on the hosts");
   return settings.project;
@@ -89989,7 +90053,7 @@ async function runRollbackStage(opts) {
   const settings = await readDeploySettings(opts.read, opts.env);
   const project = projectFrom(settings);
   const to = opts.read("to") ?? "previous";
-  const base = baseEnv(settings, project);
+  const common = baseEnv(settings, project);
   let chosen = "";
   const results = await forEachHost(
     settings,
@@ -89999,6 +90063,7 @@ async function runRollbackStage(opts) {
       const started = Date.now();
       const result = { host: host.label, status: "failed", seconds: 0 };
       const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
+      const base = forHost(common, host);
       let session;
       let locked = false;
       try {
@@ -90073,10 +90138,11 @@ async function runRollbackStage(opts) {
 }
 async function runReleasesStage(opts) {
   const settings = await readDeploySettings(opts.read, opts.env);
-  const base = baseEnv(settings, projectFrom(settings));
+  const common = baseEnv(settings, projectFrom(settings));
   const out = [];
   for (const host of settings.hosts) {
     const ctx = { host: host.label, reporter: opts.reporter, timeoutMs: settings.stepTimeoutMs };
+    const base = forHost(common, host);
     let session;
     try {
       session = await opts.connector(host, settings, opts.reporter);
@@ -90436,6 +90502,7 @@ var sshConnector = async (host, settings, reporter) => connect(
 // src/cli/deploy.ts
 var HOST_FLAGS = [
   { name: "hosts", multiple: true, help: "host, host:port or user@host:port (repeatable)" },
+  { name: "inventory", help: "YAML file of hosts with per-host root, project, probe-url" },
   { name: "ssh-user", help: "default SSH user (root)" },
   { name: "ssh-port", help: "default SSH port (22)" },
   { name: "ssh-key", help: "private key file (or its text)" },

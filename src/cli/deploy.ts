@@ -6,6 +6,7 @@ import type { Command, FlagSpec } from './args.ts';
 
 const HOST_FLAGS: FlagSpec[] = [
   { name: 'hosts', multiple: true, help: 'host, host:port or user@host:port (repeatable)' },
+  { name: 'inventory', help: 'YAML file of hosts with per-host root, project, probe-url' },
   { name: 'ssh-user', help: 'default SSH user (root)' },
   { name: 'ssh-port', help: 'default SSH port (22)' },
   { name: 'ssh-key', help: 'private key file (or its text)' },

@@ -11,6 +11,10 @@ export interface HostSpec {
   host: string;
   port: number;
   user: string;
+  /** Per-host overrides (from an inventory). */
+  root?: string;
+  project?: string;
+  probeUrl?: string;
 }
 
 const HOST_RE = /^(?:([A-Za-z0-9._-]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/;
@@ -31,6 +35,51 @@ export function parseHosts(raw: string | undefined, defaults: { user: string; po
     if (seen.has(key)) throw new InputError('hosts', `${key} is listed twice`);
     seen.add(key);
   }
+  return hosts;
+}
+
+/**
+ * An inventory (YAML text): a list of hosts, or `{ hosts: [...] }`; each a `user@host:port` string or a map with
+ * host, port, user, root, project, probe-url — per-host overrides of the deploy inputs.
+ */
+export function parseInventory(text: string, defaults: { user: string; port: number }): HostSpec[] {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (err) {
+    throw new InputError('inventory', `is not valid YAML: ${(err as Error).message}`);
+  }
+  const list = Array.isArray(doc) ? doc : (doc as { hosts?: unknown })?.hosts;
+  if (!Array.isArray(list)) throw new InputError('inventory', 'must be a list of hosts, or a map with hosts:');
+  const KEYS = new Set(['host', 'port', 'user', 'root', 'project', 'probe-url']);
+  const hosts = list.map((item, i): HostSpec => {
+    if (typeof item === 'string') return parseHosts(item, defaults)[0]!;
+    if (typeof item !== 'object' || item === null)
+      throw new InputError('inventory', `entry ${i + 1} must be a host or a map`);
+    const e = item as Record<string, unknown>;
+    const unknown = Object.keys(e).filter((k) => !KEYS.has(k));
+    if (unknown.length > 0)
+      throw new InputError('inventory', `entry ${i + 1} has unknown key(s) ${unknown.join(', ')}`);
+    if (typeof e.host !== 'string') throw new InputError('inventory', `entry ${i + 1} has no host:`);
+    const [h] = parseHosts(e.host, {
+      user: typeof e.user === 'string' ? e.user : defaults.user,
+      port: typeof e.port === 'number' ? e.port : defaults.port,
+    });
+    const spec: HostSpec = { ...h!, label: e.project ? `${h!.label} (${String(e.project)})` : h!.label };
+    if (e.root !== undefined) {
+      if (typeof e.root !== 'string' || !ROOT_RE.test(e.root))
+        throw new InputError('inventory', `entry ${i + 1}: root must be an absolute path`);
+      spec.root = e.root;
+    }
+    if (e.project !== undefined) {
+      if (typeof e.project !== 'string' || !PROJECT_RE.test(e.project))
+        throw new InputError('inventory', `entry ${i + 1}: project must be lowercase letters, digits, _ and -`);
+      spec.project = e.project;
+    }
+    if (e['probe-url'] !== undefined) spec.probeUrl = String(e['probe-url']);
+    return spec;
+  });
+  if (hosts.length === 0) throw new InputError('inventory', 'lists no host');
   return hosts;
 }
 

@@ -8,6 +8,7 @@ import {
   parseFacts,
   parseHistory,
   parseHosts,
+  parseInventory,
   ROOT_RE,
   releaseFiles,
   releaseId,
@@ -137,7 +138,7 @@ export async function readDeploySettings(
   const region = read('aws-region');
   if (region) auth.awsRegion = region;
   const settings: DeploySettings = {
-    hosts: parseHosts(read('hosts'), { user, port }),
+    hosts: await hostsFrom(read, { user, port }),
     ssh,
     root,
     keep: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
@@ -163,6 +164,22 @@ export async function readDeploySettings(
     settings.probeUrl = probe;
   }
   return settings;
+}
+
+async function hostsFrom(read: InputReader, defaults: { user: string; port: number }): Promise<HostSpec[]> {
+  const inventory = await readText(read, 'inventory');
+  const hosts = [
+    ...(read('hosts') ? parseHosts(read('hosts'), defaults) : []),
+    ...(inventory ? parseInventory(inventory, defaults) : []),
+  ];
+  if (hosts.length === 0) throw new InputError('hosts', 'no host given', 'list hosts, or pass an inventory');
+  const seen = new Set<string>();
+  for (const h of hosts) {
+    const key = `${h.user}@${h.host}:${h.port}/${h.root ?? ''}/${h.project ?? ''}`;
+    if (seen.has(key)) throw new InputError('hosts', `${h.label} is listed twice`);
+    seen.add(key);
+  }
+  return hosts;
 }
 
 export async function loadManifest(read: InputReader): Promise<Manifest> {
@@ -273,14 +290,16 @@ export async function runDeployStage(opts: {
       'set project (or compose-project in the manifest step)',
     );
   const release = releaseId(now(), manifest.primary);
-  const { files } = releaseFiles(manifest, { project, release });
+  releaseFiles(manifest, { project, release }); // refuses a manifest without compose files before any host
   const logins = await registryLogins(manifest, settings, reporter);
   const connector = opts.connector;
-  const base = baseEnv(settings, project);
+  const common = baseEnv(settings, project);
 
   const images = manifest.images.map((i) => i.ref).join('\n');
 
   async function deployHost(host: HostSpec): Promise<HostResult> {
+    const base = forHost(common, host);
+    const { files } = releaseFiles(manifest, { project: base.LADING_PROJECT!, release });
     const started = Date.now();
     const result: HostResult = { host: host.label, status: 'failed', release, seconds: 0 };
     const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
@@ -295,7 +314,7 @@ export async function runDeployStage(opts: {
       reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? '(none)'}`);
       const env = { ...base, LADING_RELEASE: release };
       await step(session, 'mkrelease', env, ctx);
-      const dir = `${settings.root}/${project}/releases/${release}`;
+      const dir = `${base.LADING_ROOT}/${base.LADING_PROJECT}/releases/${release}`;
       for (const f of files) await session.upload(`${dir}/${f.name}`, f.content, f.mode);
       await step(session, 'pull', { ...env, ...logins, LADING_IMAGES: images }, ctx);
       try {
@@ -409,6 +428,15 @@ function baseEnv(settings: DeploySettings, project: string): Record<string, stri
   };
 }
 
+/** The base env with a host's inventory overrides (root, project, probe URL). */
+function forHost(base: Record<string, string>, host: HostSpec): Record<string, string> {
+  const env = { ...base };
+  if (host.root) env.LADING_ROOT = host.root;
+  if (host.project) env.LADING_PROJECT = host.project;
+  if (host.probeUrl) env.LADING_PROBE_URL = host.probeUrl;
+  return env;
+}
+
 function projectFrom(settings: DeploySettings): string {
   if (!settings.project) throw new InputError('project', 'is empty', 'name the compose project deployed on the hosts');
   return settings.project;
@@ -430,7 +458,7 @@ export async function runRollbackStage(opts: {
   const settings = await readDeploySettings(opts.read, opts.env);
   const project = projectFrom(settings);
   const to = opts.read('to') ?? 'previous';
-  const base = baseEnv(settings, project);
+  const common = baseEnv(settings, project);
   let chosen = '';
   const results = await forEachHost(
     settings,
@@ -440,6 +468,7 @@ export async function runRollbackStage(opts: {
       const started = Date.now();
       const result: HostResult = { host: host.label, status: 'failed', seconds: 0 };
       const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
+      const base = forHost(common, host);
       let session: HostSession | undefined;
       let locked = false;
       try {
@@ -530,10 +559,11 @@ export async function runReleasesStage(opts: {
   connector: Connector;
 }): Promise<HostReleases[]> {
   const settings = await readDeploySettings(opts.read, opts.env);
-  const base = baseEnv(settings, projectFrom(settings));
+  const common = baseEnv(settings, projectFrom(settings));
   const out: HostReleases[] = [];
   for (const host of settings.hosts) {
     const ctx = { host: host.label, reporter: opts.reporter, timeoutMs: settings.stepTimeoutMs };
+    const base = forHost(common, host);
     let session: HostSession | undefined;
     try {
       session = await opts.connector(host, settings, opts.reporter);

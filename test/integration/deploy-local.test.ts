@@ -159,3 +159,55 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
     assert.throws(() => statSync(join(projectDir(), '.lock')));
   });
 });
+
+describe('a fleet in rolling batches, one host failing', () => {
+  const env = testEnv();
+  const app = webApp();
+  let root = '';
+  let manifest: Manifest;
+  const projects = ['fleet-a', 'fleet-b', 'fleet-c'].map((p) => `${p}-${process.pid}`);
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'lading-fleet-'));
+    manifest = app.version(1);
+  });
+  after(() => {
+    for (const p of projects) {
+      const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${p}`]);
+      if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    }
+    rmSync(root, { recursive: true, force: true });
+  });
+  // Three "hosts" on this machine, told apart by inventory overrides (root, project). The second one cannot
+  // bind the port the first one serves on, so it fails its health gate.
+  const inventory = () =>
+    projects.map((p, i) => `- host: localhost\n  root: ${root}/h${i}\n  project: ${p}\n`).join('');
+  const run = (extra: Record<string, string>) => {
+    const inputs: Record<string, string> = {
+      manifest: JSON.stringify(manifest),
+      inventory: inventory(),
+      'ssh-key': 'unused',
+      'known-hosts': 'unused',
+      'health-timeout': '20',
+      'health-stable': '2',
+      ...extra,
+    };
+    return runDeployStage({
+      read: (n) => inputs[n] || undefined,
+      env: {},
+      reporter: stderrReporter(true),
+      connector: async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }),
+    });
+  };
+
+  it('fail-fast: the first host deploys, the second fails, the third is skipped', async () => {
+    const res = await run({ 'max-parallel': '1' });
+    assert.equal(res.ok, false);
+    assert.deepEqual(
+      res.hosts.map((h) => h.status),
+      ['deployed', 'failed', 'skipped'],
+    );
+    assert.match(res.hosts[1]!.error ?? '', /health/);
+    assert.equal(await app.probe(), 'v1');
+    assert.ok(readlinkSync(join(root, 'h0', projects[0]!, 'current')).includes('v1-abcdef0'));
+  });
+});
