@@ -89231,6 +89231,13 @@ function rollbackTarget(history, onDisk, current, to) {
     throw new LadingError(`no release matching '${to}' is on this host`, "lading releases lists what is there");
   return match;
 }
+function downgradeReason(next, current) {
+  if (!next.channel || next.channel !== current.channel) return void 0;
+  if (next.source.sha === current.source.sha) return void 0;
+  const when = (m4) => Date.parse(m4.source.commitTime ?? m4.source.created);
+  if (when(next) >= when(current)) return void 0;
+  return `${next.primary} (${next.source.commitTime ?? next.source.created}) is older than ${current.primary} (${current.source.commitTime ?? current.source.created}), which the host runs on channel ${next.channel}`;
+}
 
 // src/lib/manifest.ts
 var import_ajv = __toESM(require_ajv(), 1);
@@ -89815,6 +89822,7 @@ async function readDeploySettings(read, env2) {
     maxParallel: parseInteger("max-parallel", read("max-parallel"), 1, { min: 1, max: 1e3 }),
     failFast: parseBool("fail-fast", read("fail-fast"), true),
     rollbackOnFailure: parseBool("rollback", read("rollback"), true),
+    allowDowngrade: parseBool("allow-downgrade", read("allow-downgrade"), false),
     owner: (read("run-id") ?? (env2.GITHUB_RUN_ID ? `gh-${env2.GITHUB_RUN_ID}.${env2.GITHUB_RUN_ATTEMPT ?? 1}` : `pid-${process.pid}`)).replace(/[^A-Za-z0-9._-]/g, "_"),
     auth,
     overrides: parseProviderOverrides(read("registry-providers"))
@@ -89938,6 +89946,13 @@ async function runDeployStage(opts) {
       const facts = parseFacts(await step(session, "facts", base, ctx));
       if (facts.current) result.previous = facts.current;
       reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? "(none)"}`);
+      if (facts.current && !settings.allowDowngrade) {
+        const running = await step(session, "release_manifest", { ...base, LADING_RELEASE: facts.current }, ctx).then((text) => parseManifest(text, `release ${facts.current}`)).catch(() => void 0);
+        const why = running && downgradeReason(manifest, running);
+        if (why) {
+          throw new LadingError(`refusing to downgrade: ${why}`, "set allow-downgrade: true, or use command rollback");
+        }
+      }
       const env2 = { ...base, LADING_RELEASE: release2 };
       await step(session, "mkrelease", env2, ctx);
       const dir = `${base.LADING_ROOT}/${base.LADING_PROJECT}/releases/${release2}`;
@@ -90548,6 +90563,7 @@ var deployCommand = {
     { name: "manifest", help: "manifest file, JSON or https URL" },
     { name: "rollback", help: "true | false: roll back a host whose new release fails (true)" },
     { name: "keep-releases", help: "releases kept per host (5)" },
+    { name: "allow-downgrade", help: "true: deploy a manifest older than the running one on its channel" },
     ...HOST_FLAGS
   ],
   async run(read, flags) {

@@ -52,6 +52,7 @@ export const deployCommand: Command = {
     { name: 'manifest', help: 'manifest file, JSON or https URL' },
     { name: 'rollback', help: 'true | false: roll back a host whose new release fails (true)' },
     { name: 'keep-releases', help: 'releases kept per host (5)' },
+    { name: 'allow-downgrade', help: 'true: deploy a manifest older than the running one on its channel' },
     ...HOST_FLAGS,
   ],
   async run(read, flags) {

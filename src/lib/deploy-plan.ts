@@ -274,3 +274,15 @@ export function rollbackTarget(
     throw new LadingError(`no release matching '${to}' is on this host`, 'lading releases lists what is there');
   return match;
 }
+
+/**
+ * A deploy that would replace a newer build with an older one of the same channel (say a re-run of an old
+ * workflow publishing to latest): the reason to refuse, or undefined. Rollbacks are exempt by design.
+ */
+export function downgradeReason(next: Manifest, current: Manifest): string | undefined {
+  if (!next.channel || next.channel !== current.channel) return undefined;
+  if (next.source.sha === current.source.sha) return undefined;
+  const when = (m: Manifest) => Date.parse(m.source.commitTime ?? m.source.created);
+  if (when(next) >= when(current)) return undefined;
+  return `${next.primary} (${next.source.commitTime ?? next.source.created}) is older than ${current.primary} (${current.source.commitTime ?? current.source.created}), which the host runs on channel ${next.channel}`;
+}

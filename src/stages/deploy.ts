@@ -9,6 +9,7 @@ import {
   parseHistory,
   parseHosts,
   parseInventory,
+  downgradeReason,
   ROOT_RE,
   releaseFiles,
   releaseId,
@@ -69,6 +70,7 @@ export interface DeploySettings {
   maxParallel: number;
   failFast: boolean;
   rollbackOnFailure: boolean;
+  allowDowngrade: boolean;
   owner: string;
   auth: Omit<AuthSettings, 'mask' | 'log'>;
   overrides: ReturnType<typeof parseProviderOverrides>;
@@ -150,6 +152,7 @@ export async function readDeploySettings(
     maxParallel: parseInteger('max-parallel', read('max-parallel'), 1, { min: 1, max: 1000 }),
     failFast: parseBool('fail-fast', read('fail-fast'), true),
     rollbackOnFailure: parseBool('rollback', read('rollback'), true),
+    allowDowngrade: parseBool('allow-downgrade', read('allow-downgrade'), false),
     owner: (
       read('run-id') ??
       (env.GITHUB_RUN_ID ? `gh-${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? 1}` : `pid-${process.pid}`)
@@ -312,6 +315,15 @@ export async function runDeployStage(opts: {
       const facts = parseFacts(await step(session, 'facts', base, ctx));
       if (facts.current) result.previous = facts.current;
       reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? '(none)'}`);
+      if (facts.current && !settings.allowDowngrade) {
+        const running = await step(session, 'release_manifest', { ...base, LADING_RELEASE: facts.current }, ctx)
+          .then((text) => parseManifest(text, `release ${facts.current}`))
+          .catch(() => undefined); // a release without a readable manifest cannot be compared
+        const why = running && downgradeReason(manifest, running);
+        if (why) {
+          throw new LadingError(`refusing to downgrade: ${why}`, 'set allow-downgrade: true, or use command rollback');
+        }
+      }
       const env = { ...base, LADING_RELEASE: release };
       await step(session, 'mkrelease', env, ctx);
       const dir = `${base.LADING_ROOT}/${base.LADING_PROJECT}/releases/${release}`;
