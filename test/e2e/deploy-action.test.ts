@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Manifest } from '../../src/lib/manifest.ts';
 import { type ActionRun, bundle, runActionBundle, runActionBundleAsync } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
+import { sendJson, type StandinServer, startStandin } from '../helpers/standin-server.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
 
 const SECRET = `registry-secret-${process.pid}-Zq9`;
@@ -30,11 +31,24 @@ describe('dist/deploy over the real sshd, dockerd and registry', () => {
   const app = webApp();
   let root = '';
   const m: Manifest[] = [];
-  before(() => {
+  let github: StandinServer;
+  const GH_TOKEN = `ghs_standin_${process.pid}`;
+  before(async () => {
+    // GitHub's REST API for deployments, as GITHUB_API_URL points to it (GHES works the same way).
+    let next = 1;
+    github = await startStandin((req, res) => {
+      if (req.headers.authorization !== `token ${GH_TOKEN}`) return sendJson(res, 401, { message: 'Bad credentials' });
+      if (req.method === 'POST' && req.url === '/repos/acme/shop/deployments')
+        return sendJson(res, 201, { id: next++ });
+      if (req.method === 'POST' && /^\/repos\/acme\/shop\/deployments\/\d+\/statuses$/.test(req.url))
+        return sendJson(res, 201, { id: 1 });
+      sendJson(res, 404, { message: 'Not Found' });
+    });
     root = mkdtempSync(join(tmpdir(), 'lading-ssh-root-'));
     m.push(app.version(1), app.version(2), app.version(3, { healthy: false }), app.version(4));
   });
-  after(() => {
+  after(async () => {
+    await github.close();
     const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`]);
     if (ids) docker(['rm', '-f', ...ids.split('\n')]);
     rmSync(root, { recursive: true, force: true });
@@ -52,7 +66,13 @@ describe('dist/deploy over the real sshd, dockerd and registry', () => {
   });
   const runEnv = { GITHUB_RUN_ID: '77', GITHUB_RUN_ATTEMPT: '1' };
   const deploy = (mf: Manifest, extra: Record<string, string> = {}) =>
-    runActionBundle('deploy', { inputs: inputs({ manifest: app.writeManifest(mf), ...extra }), env: runEnv });
+    runActionBundleAsync('deploy', {
+      inputs: inputs({ manifest: app.writeManifest(mf), 'github-token': GH_TOKEN, environment: 'staging', ...extra }),
+      env: { ...runEnv, GITHUB_API_URL: github.url, GITHUB_REPOSITORY: 'acme/shop' },
+    });
+  /** The deployment statuses GitHub was sent, in order. */
+  const statuses = () =>
+    github.requests.filter((r) => r.url.endsWith('/statuses')).map((r) => JSON.parse(r.body).state as string);
   const noSecret = (run: ActionRun) => {
     assert.ok(!run.stdout.replace(/^::add-mask::.*$/gm, '').includes(SECRET), 'secret in the log');
     assert.ok(!JSON.stringify(run.outputs).includes(SECRET), 'secret in outputs');
@@ -60,10 +80,10 @@ describe('dist/deploy over the real sshd, dockerd and registry', () => {
   };
 
   it('deploys v1 then v2; outputs, summary, history; no credential left anywhere', async () => {
-    const v1 = deploy(m[0]!);
+    const v1 = await deploy(m[0]!);
     assert.equal(v1.code, 0, v1.stdout + v1.stderr);
     assert.equal(await app.probe(), 'v1');
-    const v2 = deploy(m[1]!);
+    const v2 = await deploy(m[1]!);
     assert.equal(v2.code, 0, v2.stdout + v2.stderr);
     assert.equal(await app.probe(), 'v2');
     assert.equal(v2.outputs.status, 'success');
@@ -72,13 +92,19 @@ describe('dist/deploy over the real sshd, dockerd and registry', () => {
     assert.match(v2.summary, /deployed/);
     for (const run of [v1, v2]) noSecret(run);
     assert.ok(!filesUnder(root).includes(SECRET), 'secret in a file on the host');
+    assert.deepEqual(statuses(), ['in_progress', 'success', 'in_progress', 'success']);
+    const created = JSON.parse(github.requests.find((r) => r.url === '/repos/acme/shop/deployments')!.body);
+    assert.equal(created.ref, m[0]!.source.sha);
+    assert.equal(created.environment, 'staging');
+    for (const run of [v1, v2]) assert.ok(!run.stdout.replace(/^::add-mask::.*$/gm, '').includes(GH_TOKEN));
     const dockerConfig = join(process.env.HOME ?? '/root', '.docker', 'config.json');
     if (existsSync(dockerConfig)) assert.ok(!readFileSync(dockerConfig, 'utf8').includes('127.0.0.1:5000'));
   });
 
   it('a broken v3 is rolled back automatically: the step fails, v2 keeps serving', async () => {
-    const run = deploy(m[2]!);
+    const run = await deploy(m[2]!);
     assert.equal(run.code, 1);
+    assert.deepEqual(statuses().slice(-2), ['in_progress', 'failure']);
     assert.match(run.stdout, /::error::deploy failed on 1 of 1 host\(s\):%0A.*rolled-back — .*unhealthy/);
     assert.equal(await app.probe(), 'v2');
     noSecret(run);

@@ -1,7 +1,14 @@
 import * as core from '@actions/core';
-import { LadingError } from '../../lib/errors.ts';
+import { GitHubDeployment } from '../../io/github-deployments.ts';
+import { describeError, LadingError } from '../../lib/errors.ts';
 import { parseChoice } from '../../lib/inputs.ts';
-import { type DeployResult, runDeployStage, runReleasesStage, runRollbackStage } from '../../stages/deploy.ts';
+import {
+  type DeployResult,
+  loadManifest,
+  runDeployStage,
+  runReleasesStage,
+  runRollbackStage,
+} from '../../stages/deploy.ts';
 import { sshConnector } from '../../stages/ssh-connector.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
@@ -32,7 +39,22 @@ await runAction(async () => {
     for (const h of hosts) core.info(`${h.host}: current ${h.current ?? '(none)'}; ${h.releases.length} release(s)`);
     return;
   }
-  const result: DeployResult = command === 'rollback' ? await runRollbackStage(opts) : await runDeployStage(opts);
+  const deployment = command === 'deploy' ? await startDeployment() : undefined;
+  let result: DeployResult;
+  try {
+    result = command === 'rollback' ? await runRollbackStage(opts) : await runDeployStage(opts);
+  } catch (err) {
+    await deployment
+      ?.status('error', describeError(err))
+      .catch((e) => core.warning(`GitHub deployment status: ${describeError(e)}`));
+    throw err;
+  }
+  await deployment
+    ?.status(
+      result.ok ? 'success' : 'failure',
+      `${result.release}: ${result.hosts.map((h) => `${h.host} ${h.status}`).join(', ')}`,
+    )
+    .catch((e) => core.warning(`GitHub deployment status: ${describeError(e)}`));
   core.setOutput('release', result.release);
   core.setOutput('previous-release', result.hosts.find((h) => h.previous)?.previous ?? '');
   core.setOutput('hosts', JSON.stringify(result.hosts));
@@ -64,3 +86,34 @@ await runAction(async () => {
     );
   }
 });
+
+/** A GitHub Deployment when a token is given (github-token), with the environment and URL inputs. */
+async function startDeployment(): Promise<GitHubDeployment | undefined> {
+  const token = readInput('github-token');
+  if (!token) return undefined;
+  core.setSecret(token);
+  const manifest = await loadManifest(readInput);
+  const server = process.env.GITHUB_SERVER_URL || 'https://github.com';
+  const repository = process.env.GITHUB_REPOSITORY || manifest.source.repository;
+  try {
+    const d = await GitHubDeployment.create({
+      token,
+      apiUrl: process.env.GITHUB_API_URL || 'https://api.github.com',
+      repository,
+      ref: manifest.source.sha,
+      environment: readInput('environment') ?? 'production',
+      environmentUrl: readInput('environment-url'),
+      logUrl: process.env.GITHUB_RUN_ID
+        ? `${server}/${repository}/actions/runs/${process.env.GITHUB_RUN_ID}`
+        : manifest.source.run,
+      description: `lading deploy of ${manifest.primary}`,
+      payload: { primary: manifest.primary, tags: manifest.tags, images: manifest.images.map((i) => i.ref) },
+    });
+    await d.status('in_progress', `deploying ${manifest.primary}`);
+    core.info(`GitHub deployment ${d.id} (${readInput('environment') ?? 'production'})`);
+    return d;
+  } catch (err) {
+    core.warning(`could not create a GitHub deployment (the deploy goes on): ${describeError(err)}`);
+    return undefined;
+  }
+}
