@@ -89758,6 +89758,27 @@ lading_step() {
 }
 `;
 
+// src/stages/registry-inputs.ts
+function readRegistryAuth(read) {
+  const username = read("username");
+  const password = read("password");
+  if (!!username !== !!password) {
+    throw new InputError(
+      username ? "password" : "username",
+      "is empty while the other one is set",
+      "give both, or neither"
+    );
+  }
+  const auth = {};
+  if (username) auth.username = username;
+  if (password) auth.password = password;
+  const google = read("google-credentials");
+  if (google) auth.googleCredentials = google;
+  const region = read("aws-region");
+  if (region) auth.awsRegion = region;
+  return auth;
+}
+
 // src/stages/deploy.ts
 async function readText(read, name) {
   const v = read(name);
@@ -89798,17 +89819,7 @@ async function readDeploySettings(read, env2) {
     ssh.jump = { host: j5.host, port: j5.port, user: j5.user, privateKey, knownHosts, insecureIgnoreHostKey: insecure };
     if (passphrase) ssh.jump.passphrase = passphrase;
   }
-  const auth = {};
-  const username = read("username");
-  const password = read("password");
-  if (!!username !== !!password)
-    throw new InputError(username ? "password" : "username", "is empty while the other one is set");
-  if (username) auth.username = username;
-  if (password) auth.password = password;
-  const google = read("google-credentials");
-  if (google) auth.googleCredentials = google;
-  const region = read("aws-region");
-  if (region) auth.awsRegion = region;
+  const auth = readRegistryAuth(read);
   const settings = {
     hosts: await hostsFrom(read, { user, port }),
     ssh,
@@ -92772,24 +92783,10 @@ function readPushSettings(read) {
   } catch (err) {
     throw new InputError("build-json", `is not the json output of the build step (${err.message})`);
   }
-  const username = read("username");
-  const password = read("password");
-  if (!!username !== !!password) {
-    throw new InputError(
-      username ? "password" : "username",
-      "is empty while the other one is set",
-      "give both, or neither"
-    );
-  }
   const auth = {
+    ...readRegistryAuth(read),
     ecrCreateRepositories: parseBool("ecr-create-repository", read("ecr-create-repository"), false)
   };
-  if (username) auth.username = username;
-  if (password) auth.password = password;
-  const google = read("google-credentials");
-  if (google) auth.googleCredentials = google;
-  const region = read("aws-region");
-  if (region) auth.awsRegion = region;
   return {
     build,
     overrides: parseProviderOverrides(read("registry-providers")),

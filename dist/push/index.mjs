@@ -75269,6 +75269,27 @@ function lastLines(text, n3 = 6) {
   return lines.slice(-n3).join("\n") || "(no output)";
 }
 
+// src/stages/registry-inputs.ts
+function readRegistryAuth(read) {
+  const username = read("username");
+  const password = read("password");
+  if (!!username !== !!password) {
+    throw new InputError(
+      username ? "password" : "username",
+      "is empty while the other one is set",
+      "give both, or neither"
+    );
+  }
+  const auth = {};
+  if (username) auth.username = username;
+  if (password) auth.password = password;
+  const google = read("google-credentials");
+  if (google) auth.googleCredentials = google;
+  const region = read("aws-region");
+  if (region) auth.awsRegion = region;
+  return auth;
+}
+
 // src/stages/push.ts
 function readPushSettings(read) {
   const raw = read("build-json");
@@ -75280,24 +75301,10 @@ function readPushSettings(read) {
   } catch (err) {
     throw new InputError("build-json", `is not the json output of the build step (${err.message})`);
   }
-  const username = read("username");
-  const password = read("password");
-  if (!!username !== !!password) {
-    throw new InputError(
-      username ? "password" : "username",
-      "is empty while the other one is set",
-      "give both, or neither"
-    );
-  }
   const auth = {
+    ...readRegistryAuth(read),
     ecrCreateRepositories: parseBool("ecr-create-repository", read("ecr-create-repository"), false)
   };
-  if (username) auth.username = username;
-  if (password) auth.password = password;
-  const google = read("google-credentials");
-  if (google) auth.googleCredentials = google;
-  const region = read("aws-region");
-  if (region) auth.awsRegion = region;
   return {
     build,
     overrides: parseProviderOverrides(read("registry-providers")),

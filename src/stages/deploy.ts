@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type AuthSettings, credentialFor } from '../io/registry-auth.ts';
+import type { SshTarget } from '../io/ssh.ts';
 import {
   type HistoryAction,
   type HostSpec,
@@ -21,6 +22,7 @@ import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
 import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
+import { readRegistryAuth } from './registry-inputs.ts';
 import type { Reporter } from './reporter.ts';
 
 /** What the deploy needs from a connected host: run a host step, upload a file. */
@@ -38,22 +40,8 @@ export interface HostSession {
   close(): Promise<void> | void;
 }
 
-/** SSH settings shared by every host (the shape of src/io/ssh.ts's SshTarget without host/port/user). */
-export interface SshSettings {
-  privateKey: string;
-  passphrase?: string;
-  knownHosts: string;
-  insecureIgnoreHostKey?: boolean;
-  jump?: {
-    host: string;
-    port?: number;
-    user: string;
-    privateKey: string;
-    passphrase?: string;
-    knownHosts: string;
-    insecureIgnoreHostKey?: boolean;
-  };
-}
+/** SSH settings shared by every host (an SshTarget without host, port and user). */
+export type SshSettings = Omit<SshTarget, 'host' | 'port' | 'user'>;
 
 export interface DeploySettings {
   hosts: HostSpec[];
@@ -128,17 +116,7 @@ export async function readDeploySettings(
     ssh.jump = { host: j!.host, port: j!.port, user: j!.user, privateKey, knownHosts, insecureIgnoreHostKey: insecure };
     if (passphrase) ssh.jump.passphrase = passphrase;
   }
-  const auth: DeploySettings['auth'] = {};
-  const username = read('username');
-  const password = read('password');
-  if (!!username !== !!password)
-    throw new InputError(username ? 'password' : 'username', 'is empty while the other one is set');
-  if (username) auth.username = username;
-  if (password) auth.password = password;
-  const google = read('google-credentials');
-  if (google) auth.googleCredentials = google;
-  const region = read('aws-region');
-  if (region) auth.awsRegion = region;
+  const auth = readRegistryAuth(read);
   const settings: DeploySettings = {
     hosts: await hostsFrom(read, { user, port }),
     ssh,

@@ -15,6 +15,7 @@ import {
 import { retry } from '../lib/retry.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import type { BuildResult, BuiltImage } from './build.ts';
+import { readRegistryAuth } from './registry-inputs.ts';
 import type { Reporter } from './reporter.ts';
 
 export interface PublishedImage extends BuiltImage {
@@ -51,24 +52,10 @@ function readPushSettings(read: InputReader): PushSettings {
   } catch (err) {
     throw new InputError('build-json', `is not the json output of the build step (${(err as Error).message})`);
   }
-  const username = read('username');
-  const password = read('password');
-  if (!!username !== !!password) {
-    throw new InputError(
-      username ? 'password' : 'username',
-      'is empty while the other one is set',
-      'give both, or neither',
-    );
-  }
   const auth: PushSettings['auth'] = {
+    ...readRegistryAuth(read),
     ecrCreateRepositories: parseBool('ecr-create-repository', read('ecr-create-repository'), false),
   };
-  if (username) auth.username = username;
-  if (password) auth.password = password;
-  const google = read('google-credentials');
-  if (google) auth.googleCredentials = google;
-  const region = read('aws-region');
-  if (region) auth.awsRegion = region;
   return {
     build,
     overrides: parseProviderOverrides(read('registry-providers')),
