@@ -89546,7 +89546,9 @@ now() { date -u +%s; }
 project_dir() { printf '%s/%s' "$LADING_ROOT" "$LADING_PROJECT"; }
 
 detect_compose() {
-  if docker compose version >/dev/null 2>&1; then
+  if [ -n "\${LADING_COMPOSE:-}" ]; then
+    COMPOSE=$LADING_COMPOSE # detected by an earlier step of this deploy
+  elif docker compose version >/dev/null 2>&1; then
     COMPOSE="docker compose"
   elif command -v docker-compose >/dev/null 2>&1; then
     COMPOSE="docker-compose"
@@ -89682,6 +89684,7 @@ step_health() {
       if [ -z "$first" ]; then
         first=$(now)
         base=$restarts
+        [ "$stable" -gt 0 ] || break
       elif [ "$restarts" != "$base" ]; then
         die "containers restarted during the health window: $restarts"
       elif [ $(($(now) - first)) -ge "$stable" ]; then
@@ -89751,6 +89754,10 @@ step_history_read() {
 }
 
 lading_step() {
+  for s in "$@"; do lading_one "$s"; done
+}
+
+lading_one() {
   case "$1" in
     lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest) "step_$1" ;;
     *) die "unknown step $1" ;;
@@ -89891,9 +89898,11 @@ lading_step ${name}
     const said = res.stderr.trim().split("\n").filter(Boolean).slice(-12).join("\n") || `exit status ${res.code}`;
     throw new LadingError(`${ctx.host}: step ${name} failed: ${said}`);
   }
-  for (const line of res.stdout.split("\n"))
-    if (line.trim() && !["facts", "history_read", "release_manifest"].includes(name))
-      ctx.reporter.info(`[${ctx.host}] ${line}`);
+  if (!/history_read|release_manifest/.test(name)) {
+    for (const line of res.stdout.split("\n")) {
+      if (line.trim() && !/^(compose|current|release)=/.test(line)) ctx.reporter.info(`[${ctx.host}] ${line}`);
+    }
+  }
   return res.stdout;
 }
 async function registryLogins(manifest, settings, reporter) {
@@ -89952,10 +89961,10 @@ async function runDeployStage(opts) {
     let locked = false;
     try {
       session = await connector(host, settings, reporter);
-      await step(session, "lock", base, ctx);
       locked = true;
-      const facts = parseFacts(await step(session, "facts", base, ctx));
+      const facts = parseFacts(await step(session, "lock facts", base, ctx));
       if (facts.current) result.previous = facts.current;
+      base.LADING_COMPOSE = facts.compose;
       reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? "(none)"}`);
       if (facts.current && !settings.allowDowngrade) {
         const running = await step(session, "release_manifest", { ...base, LADING_RELEASE: facts.current }, ctx).then((text) => parseManifest(text, `release ${facts.current}`)).catch(() => void 0);
@@ -89967,11 +89976,10 @@ async function runDeployStage(opts) {
       const env2 = { ...base, LADING_RELEASE: release2 };
       await step(session, "mkrelease", env2, ctx);
       const dir = `${base.LADING_ROOT}/${base.LADING_PROJECT}/releases/${release2}`;
-      for (const f7 of files) await session.upload(`${dir}/${f7.name}`, f7.content, f7.mode);
+      await Promise.all(files.map((f7) => session.upload(`${dir}/${f7.name}`, f7.content, f7.mode)));
       await step(session, "pull", { ...env2, ...logins, LADING_IMAGES: images }, ctx);
       try {
-        await step(session, "up", env2, ctx);
-        await step(session, "health", env2, ctx);
+        await step(session, "up health", env2, ctx);
       } catch (err) {
         const why = describeError(err);
         await record(session, "deploy", "failure", release2, result.previous, why);
@@ -90006,8 +90014,7 @@ rolling back to ${facts.current} failed too: ${describeError(rollbackErr)}`,
         throw err;
       }
       await step(session, "switch", env2, ctx);
-      await record(session, "deploy", "success", release2, result.previous);
-      await step(session, "prune", env2, ctx);
+      await record(session, "deploy", "success", release2, result.previous, void 0, manifest, "prune");
       result.status = "deployed";
       return result;
     } catch (err) {
@@ -90019,7 +90026,7 @@ rolling back to ${facts.current} failed too: ${describeError(rollbackErr)}`,
       await session?.close();
       result.seconds = Math.round((Date.now() - started) / 100) / 10;
     }
-    async function record(s3, action, res, rel, previous, error2, of = manifest) {
+    async function record(s3, action, res, rel, previous, error2, of = manifest, then) {
       const line = JSON.stringify(
         historyEntry(of, {
           time: now(),
@@ -90031,7 +90038,12 @@ rolling back to ${facts.current} failed too: ${describeError(rollbackErr)}`,
           run: settings.owner
         })
       );
-      await step(s3, "history", { ...base, LADING_HISTORY_LINE: line }, ctx);
+      await step(
+        s3,
+        then ? `history ${then}` : "history",
+        { ...base, LADING_RELEASE: release2, LADING_HISTORY_LINE: line },
+        ctx
+      );
     }
   }
   const results = await forEachHost(settings, reporter, (h6) => `deploy ${release2} \u2192 ${h6.label}`, deployHost);

@@ -198,9 +198,12 @@ async function step(
     const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
     throw new LadingError(`${ctx.host}: step ${name} failed: ${said}`);
   }
-  for (const line of res.stdout.split('\n'))
-    if (line.trim() && !['facts', 'history_read', 'release_manifest'].includes(name))
-      ctx.reporter.info(`[${ctx.host}] ${line}`);
+  // Data steps (history, a release's manifest) are not log material; facts' key=value lines neither.
+  if (!/history_read|release_manifest/.test(name)) {
+    for (const line of res.stdout.split('\n')) {
+      if (line.trim() && !/^(compose|current|release)=/.test(line)) ctx.reporter.info(`[${ctx.host}] ${line}`);
+    }
+  }
   return res.stdout;
 }
 
@@ -288,10 +291,10 @@ export async function runDeployStage(opts: {
     let locked = false;
     try {
       session = await connector(host, settings, reporter);
-      await step(session, 'lock', base, ctx);
-      locked = true;
-      const facts = parseFacts(await step(session, 'facts', base, ctx));
+      locked = true; // unlock only ever removes a lock this run owns
+      const facts = parseFacts(await step(session, 'lock facts', base, ctx));
       if (facts.current) result.previous = facts.current;
+      base.LADING_COMPOSE = facts.compose;
       reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? '(none)'}`);
       if (facts.current && !settings.allowDowngrade) {
         const running = await step(session, 'release_manifest', { ...base, LADING_RELEASE: facts.current }, ctx)
@@ -305,11 +308,10 @@ export async function runDeployStage(opts: {
       const env = { ...base, LADING_RELEASE: release };
       await step(session, 'mkrelease', env, ctx);
       const dir = `${base.LADING_ROOT}/${base.LADING_PROJECT}/releases/${release}`;
-      for (const f of files) await session.upload(`${dir}/${f.name}`, f.content, f.mode);
+      await Promise.all(files.map((f) => session!.upload(`${dir}/${f.name}`, f.content, f.mode)));
       await step(session, 'pull', { ...env, ...logins, LADING_IMAGES: images }, ctx);
       try {
-        await step(session, 'up', env, ctx);
-        await step(session, 'health', env, ctx);
+        await step(session, 'up health', env, ctx);
       } catch (err) {
         const why = describeError(err);
         await record(session, 'deploy', 'failure', release, result.previous, why);
@@ -343,8 +345,7 @@ export async function runDeployStage(opts: {
         throw err;
       }
       await step(session, 'switch', env, ctx);
-      await record(session, 'deploy', 'success', release, result.previous);
-      await step(session, 'prune', env, ctx);
+      await record(session, 'deploy', 'success', release, result.previous, undefined, manifest, 'prune');
       result.status = 'deployed';
       return result;
     } catch (err) {
@@ -365,6 +366,7 @@ export async function runDeployStage(opts: {
       previous?: string,
       error?: string,
       of: Manifest = manifest,
+      then?: string,
     ) {
       const line = JSON.stringify(
         historyEntry(of, {
@@ -377,7 +379,12 @@ export async function runDeployStage(opts: {
           run: settings.owner,
         }),
       );
-      await step(s, 'history', { ...base, LADING_HISTORY_LINE: line }, ctx);
+      await step(
+        s,
+        then ? `history ${then}` : 'history',
+        { ...base, LADING_RELEASE: release, LADING_HISTORY_LINE: line },
+        ctx,
+      );
     }
   }
 

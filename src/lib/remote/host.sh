@@ -12,7 +12,9 @@ now() { date -u +%s; }
 project_dir() { printf '%s/%s' "$LADING_ROOT" "$LADING_PROJECT"; }
 
 detect_compose() {
-  if docker compose version >/dev/null 2>&1; then
+  if [ -n "${LADING_COMPOSE:-}" ]; then
+    COMPOSE=$LADING_COMPOSE # detected by an earlier step of this deploy
+  elif docker compose version >/dev/null 2>&1; then
     COMPOSE="docker compose"
   elif command -v docker-compose >/dev/null 2>&1; then
     COMPOSE="docker-compose"
@@ -148,6 +150,7 @@ step_health() {
       if [ -z "$first" ]; then
         first=$(now)
         base=$restarts
+        [ "$stable" -gt 0 ] || break
       elif [ "$restarts" != "$base" ]; then
         die "containers restarted during the health window: $restarts"
       elif [ $(($(now) - first)) -ge "$stable" ]; then
@@ -217,6 +220,10 @@ step_history_read() {
 }
 
 lading_step() {
+  for s in "$@"; do lading_one "$s"; done
+}
+
+lading_one() {
   case "$1" in
     lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest) "step_$1" ;;
     *) die "unknown step $1" ;;
