@@ -61149,7 +61149,7 @@ var require_public_api = __commonJS({
         return docs;
       return Object.assign([], { empty: true }, composer$1.streamInfo());
     }
-    function parseDocument(source, options = {}) {
+    function parseDocument2(source, options = {}) {
       const { lineCounter: lineCounter2, prettyErrors } = parseOptions(options);
       const parser$1 = new parser.Parser(lineCounter2?.addNewLine);
       const composer$1 = new composer.Composer(options);
@@ -61175,7 +61175,7 @@ var require_public_api = __commonJS({
       } else if (options === void 0 && reviver && typeof reviver === "object") {
         options = reviver;
       }
-      const doc = parseDocument(src, options);
+      const doc = parseDocument2(src, options);
       if (!doc)
         return null;
       doc.warnings.forEach((warning2) => log.warn(doc.options.logLevel, warning2));
@@ -61211,7 +61211,7 @@ var require_public_api = __commonJS({
     }
     exports.parse = parse5;
     exports.parseAllDocuments = parseAllDocuments;
-    exports.parseDocument = parseDocument;
+    exports.parseDocument = parseDocument2;
     exports.stringify = stringify2;
   }
 });
@@ -89126,7 +89126,7 @@ function releaseFiles(manifest, opts) {
   compose.files.forEach((f7, i6) => {
     const base = f7.path.slice(f7.path.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9._-]/g, "_");
     const name = `${String(i6 + 1).padStart(2, "0")}-${base}`;
-    files.push({ name, content: f7.content, mode: 420 });
+    files.push({ name, content: withoutBuildSections(f7.content), mode: 420 });
     composeFiles.push(name);
     let doc;
     try {
@@ -89160,6 +89160,24 @@ ${(0, import_yaml.stringify)(pinDoc)}`,
   files.push({ name: "manifest.json", content: `${JSON.stringify(manifest, null, 2)}
 `, mode: 420 });
   return { files, composeFiles };
+}
+function withoutBuildSections(text) {
+  let doc;
+  try {
+    doc = (0, import_yaml.parseDocument)(text);
+  } catch {
+    return text;
+  }
+  const services = doc.get("services");
+  let changed = false;
+  for (const item of services?.items ?? []) {
+    const name = String(item.key?.value ?? item.key);
+    if (doc.hasIn(["services", name, "build"])) {
+      doc.deleteIn(["services", name, "build"]);
+      changed = true;
+    }
+  }
+  return changed && doc.errors.length === 0 ? String(doc) : text;
 }
 function renderEnvFile(env2) {
   return Object.entries(env2).map(([k5, v]) => {
@@ -89655,7 +89673,7 @@ compose_release() {
 }
 
 step_up() {
-  compose_release "$LADING_RELEASE" up -d --remove-orphans
+  compose_release "$LADING_RELEASE" up -d --remove-orphans --no-build
 }
 
 # --- health gate: containers with a healthcheck healthy, the others running and not restarting, within a timeout.

@@ -1,4 +1,4 @@
-import { parse, stringify } from 'yaml';
+import { parse, parseDocument, stringify } from 'yaml';
 import { InputError, LadingError } from './errors.ts';
 import { parseList } from './inputs.ts';
 import type { Manifest } from './manifest.ts';
@@ -120,7 +120,7 @@ export function releaseFiles(
   compose.files.forEach((f, i) => {
     const base = f.path.slice(f.path.lastIndexOf('/') + 1).replace(/[^A-Za-z0-9._-]/g, '_');
     const name = `${String(i + 1).padStart(2, '0')}-${base}`;
-    files.push({ name, content: f.content, mode: 0o644 });
+    files.push({ name, content: withoutBuildSections(f.content), mode: 0o644 });
     composeFiles.push(name);
     let doc: { version?: unknown; services?: Record<string, unknown> } | undefined;
     try {
@@ -151,6 +151,29 @@ export function releaseFiles(
   files.push({ name: '.lading-files', content: `${composeFiles.join('\n')}\n`, mode: 0o644 });
   files.push({ name: 'manifest.json', content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644 });
   return { files, composeFiles };
+}
+
+/**
+ * A compose file as a host runs it: hosts never build (the images are pinned by digest), and docker-compose v1
+ * refuses a `build:` whose context is not on the host, so `build:` sections are dropped (comments kept).
+ */
+export function withoutBuildSections(text: string): string {
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(text);
+  } catch {
+    return text;
+  }
+  const services = doc.get('services') as { items?: Array<{ key: unknown }> } | undefined;
+  let changed = false;
+  for (const item of services?.items ?? []) {
+    const name = String((item.key as { value?: unknown })?.value ?? item.key);
+    if (doc.hasIn(['services', name, 'build'])) {
+      doc.deleteIn(['services', name, 'build']);
+      changed = true;
+    }
+  }
+  return changed && doc.errors.length === 0 ? String(doc) : text;
 }
 
 /** KEY=value lines as both compose v1 and v2 read them (no quoting: values with newlines are refused). */

@@ -10,6 +10,7 @@ import {
   renderEnvFile,
   rollbackTarget,
   type HistoryEntry,
+  withoutBuildSections,
 } from '../../src/lib/deploy-plan.ts';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
 
@@ -91,6 +92,15 @@ describe('deploy plan', () => {
     const env = files.find((f) => f.name === '.env')!;
     assert.equal(env.mode, 0o600);
     assert.equal(env.content, 'COMPOSE_PROJECT_NAME=shop\nDOCKER_TAG=main-1111111\n');
+  });
+  it('hosts never build: build sections are dropped from the release copy, comments kept', () => {
+    const text =
+      'services:\n  # the app\n  app:\n    image: r/app\n    build: { context: ../app }\n  db:\n    image: postgres\n';
+    const out = withoutBuildSections(text);
+    assert.doesNotMatch(out, /build/);
+    assert.match(out, /# the app/);
+    assert.match(out, /image: postgres/);
+    assert.equal(withoutBuildSections('services: {a: {image: x}}\n'), 'services: {a: {image: x}}\n');
   });
   it('env files refuse what they cannot hold', () => {
     assert.throws(() => renderEnvFile({ A: 'x\ny' }), /line break/);

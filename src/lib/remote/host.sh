@@ -121,7 +121,7 @@ compose_release() {
 }
 
 step_up() {
-  compose_release "$LADING_RELEASE" up -d --remove-orphans
+  compose_release "$LADING_RELEASE" up -d --remove-orphans --no-build
 }
 
 # --- health gate: containers with a healthcheck healthy, the others running and not restarting, within a timeout.
