@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real services lading's integration and e2e tests run against, on loopback only:
-#   dockerd (own socket, data root, exec root), a v2 registry (plain) and one with htpasswd auth,
+#   dockerd (own socket, data root, exec root), a second dockerd that is a single-node swarm manager (tests must not
+#   init swarm on the shared one), a v2 registry (plain) and one with htpasswd auth,
 #   sshd (own host key, authorized key, known_hosts; remote DOCKER_HOST = the test dockerd), s3rver.
 # Usage: scripts/testenv.sh up | down | status | env
 #   up      start what is not running (idempotent, ~1 s when all is up) and write $ROOT/env.json
@@ -17,6 +18,9 @@ SSH_PORT=${LADING_TEST_SSH_PORT:-2222}
 S3_PORT=${LADING_TEST_S3_PORT:-4568}
 DOCKER_SOCK="$ROOT/docker.sock"
 export DOCKER_HOST="unix://$DOCKER_SOCK"
+# A second dockerd that is a single-node swarm manager (swarm must not touch the shared daemon above).
+SWARM_DIR="$ROOT/swarm"
+SWARM_DOCKER_HOST="unix://$SWARM_DIR/docker.sock"
 PIDS="$ROOT/pids"
 TEST_IMAGE=lading-test/busybox:base
 
@@ -59,6 +63,42 @@ up_dockerd() {
     --exec-root "$ROOT/exec" --pidfile "$ROOT/dockerd.pid" --storage-driver=vfs --bridge=none --iptables=false \
     --ip-masq=false
   wait_for 60 dockerd docker_ok || { tail -20 "$ROOT/logs/dockerd.log" >&2; die "dockerd did not start (log: $ROOT/logs/dockerd.log)"; }
+}
+
+swarm_docker() { DOCKER_HOST="$SWARM_DOCKER_HOST" docker "$@"; }
+swarm_state() { swarm_docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null; }
+
+# The swarm dockerd: same flags as the shared one (vfs, no bridge, no iptables — swarm works without them here:
+# tests use host networking), its own socket, roots and pid file; swarm bound to loopback.
+up_swarm() {
+  if ! swarm_docker info >/dev/null 2>&1; then
+    rm -f "$SWARM_DIR/docker.sock"
+    mkdir -p "$SWARM_DIR/data" "$SWARM_DIR/exec"
+    start_bg swarm-dockerd "$ROOT/logs/swarm-dockerd.log" dockerd --host "$SWARM_DOCKER_HOST" \
+      --data-root "$SWARM_DIR/data" --exec-root "$SWARM_DIR/exec" --pidfile "$SWARM_DIR/dockerd.pid" \
+      --storage-driver=vfs --bridge=none --iptables=false --ip-masq=false
+    wait_for 60 swarm-dockerd swarm_docker info || { tail -20 "$ROOT/logs/swarm-dockerd.log" >&2; die "the swarm dockerd did not start (log: $ROOT/logs/swarm-dockerd.log)"; }
+  fi
+  if [ "$(swarm_state)" != active ]; then
+    swarm_docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 --data-path-addr 127.0.0.1 \
+      >/dev/null || die "docker swarm init failed on $SWARM_DOCKER_HOST (log: $ROOT/logs/swarm-dockerd.log)"
+  fi
+}
+
+down_swarm() {
+  if our_pid swarm-dockerd >/dev/null; then
+    swarm_docker swarm leave --force >/dev/null 2>&1 || true
+    ids=$(swarm_docker ps -aq 2>/dev/null || true)
+    # shellcheck disable=SC2086 # a list of container ids
+    if [ -n "$ids" ]; then swarm_docker rm -f $ids >/dev/null 2>&1 || true; fi
+  fi
+  stop swarm-dockerd
+  for p in $(pgrep -f "$SWARM_DIR/exec" 2>/dev/null || true); do kill -KILL "$p" 2>/dev/null || true; done
+  # network namespaces dockerd bind-mounted under its exec root
+  awk -v d="$SWARM_DIR/exec/" 'index($2, d) == 1 { print $2 }' /proc/mounts | while IFS= read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+  rm -f "$SWARM_DIR/docker.sock"
 }
 
 write_registry_config() { # NAME PORT [htpasswd]
@@ -165,6 +205,7 @@ write_env() {
 {
   "root": "$ROOT",
   "dockerHost": "$DOCKER_HOST",
+  "swarmDockerHost": "$SWARM_DOCKER_HOST",
   "registry": { "host": "127.0.0.1:$REGISTRY_PORT" },
   "authRegistry": {
     "host": "127.0.0.1:$AUTH_REGISTRY_PORT", "username": "lading", "passwordFile": "$ROOT/auth-registry/password-lading",
@@ -194,8 +235,9 @@ cmd_up() {
   up_sshd
   up_s3
   up_image
+  up_swarm
   write_env
-  log "up: dockerd $DOCKER_HOST, registry 127.0.0.1:$REGISTRY_PORT (+auth :$AUTH_REGISTRY_PORT), sshd 127.0.0.1:$SSH_PORT, s3 127.0.0.1:$S3_PORT"
+  log "up: dockerd $DOCKER_HOST, swarm manager $SWARM_DOCKER_HOST, registry 127.0.0.1:$REGISTRY_PORT (+auth :$AUTH_REGISTRY_PORT), sshd 127.0.0.1:$SSH_PORT, s3 127.0.0.1:$S3_PORT"
 }
 
 descendants() { # all descendants of a pid, deepest first
@@ -224,6 +266,7 @@ cmd_down() {
     # shellcheck disable=SC2086 # a list of container ids
     if [ -n "$ids" ]; then docker rm -f $ids >/dev/null 2>&1 || true; fi
   fi
+  down_swarm
   for name in s3rver sshd auth-registry registry dockerd; do stop "$name"; done
   # containerd shims that dockerd started run in their own sessions; they name our exec root.
   for p in $(pgrep -f "$ROOT/exec" 2>/dev/null || true); do kill -KILL "$p" 2>/dev/null || true; done
@@ -235,15 +278,17 @@ cmd_down() {
 
 cmd_status() {
   local s
-  for name in dockerd registry auth-registry sshd s3rver; do
+  for name in dockerd swarm-dockerd registry auth-registry sshd s3rver; do
     if s=$(our_pid "$name"); then echo "$name: running (pid $s)"; else echo "$name: not started by this script"; fi
   done
   docker_ok && echo "docker: answering at $DOCKER_HOST" || echo "docker: not answering"
+  echo "swarm: $(swarm_state || true) at $SWARM_DOCKER_HOST"
 }
 
 cmd_env() {
   echo "export DOCKER_HOST='$DOCKER_HOST'"
   echo "export LADING_TESTENV='$ROOT'"
+  echo "export LADING_SWARM_DOCKER_HOST='$SWARM_DOCKER_HOST'"
 }
 
 case "${1:-}" in

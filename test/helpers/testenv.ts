@@ -6,6 +6,8 @@ import { join } from 'node:path';
 export interface TestEnv {
   root: string;
   dockerHost: string;
+  /** A second dockerd, a single-node swarm manager (swarm is never initialised on dockerHost). */
+  swarmDockerHost: string;
   registry: { host: string };
   authRegistry: { host: string; username: string; passwordFile: string; passwordFiles: Record<string, string> };
   ssh: {
