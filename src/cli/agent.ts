@@ -1,0 +1,124 @@
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { parseAgentConfig } from '../lib/agent-config.ts';
+import { InputError } from '../lib/errors.ts';
+import { parseManifest } from '../lib/manifest.ts';
+import { parseChoice } from '../lib/inputs.ts';
+import { Agent, channelSource, readWebhookSecret, sendNotification } from '../stages/agent.ts';
+import { stderrReporter } from '../stages/reporter.ts';
+import type { Command } from './args.ts';
+
+export const agentCommand: Command = {
+  name: 'agent',
+  summary: 'pull mode on a host: follow a channel (poll and/or signed webhook) and deploy new manifests here',
+  flags: [
+    { name: 'config', help: 'the agent YAML file (see examples/agent/agent.yml)' },
+    { name: 'once', boolean: true, help: 'check the channel once, deploy if there is something new, exit (cron)' },
+  ],
+  async run(read, flags) {
+    const path = read('config');
+    if (!path) throw new InputError('config', 'is empty', 'pass --config /etc/lading/agent.yml');
+    const text = await readFile(path, 'utf8').catch(() => {
+      throw new InputError('config', `${path} cannot be read`);
+    });
+    const cfg = parseAgentConfig(text, { hostname: hostname(), source: path });
+    const reporter = stderrReporter();
+    const agent = new Agent(cfg, { reporter });
+    const source = await channelSource(cfg);
+    if (flags.once) {
+      const event = await agent.pollOnce(source);
+      await agent.settled();
+      if (!event) {
+        process.stdout.write(`unchanged\t${source.describe}\n`);
+        return 0;
+      }
+      process.stdout.write(
+        `${event.outcome}\t${event.manifest}\t${event.release ?? ''}${event.error ? `\t${event.error.split('\n')[0]}` : ''}\n`,
+      );
+      return event.outcome === 'deployed' || event.outcome === 'skipped' ? 0 : 1;
+    }
+    const stop = new AbortController();
+    const closers: Array<() => Promise<void>> = [];
+    if (cfg.webhook) {
+      const listener = await agent.listen(readWebhookSecret(cfg, process.env));
+      closers.push(listener.close);
+    }
+    const loops: Promise<void>[] = [];
+    if (cfg.poll) loops.push(agent.pollLoop(source, cfg.poll.interval, stop.signal));
+    await new Promise<void>((resolve) => {
+      const end = (signal: string) => {
+        reporter.info(`${signal}: stopping (a deploy in progress is finished first)`);
+        stop.abort();
+        resolve();
+      };
+      process.once('SIGTERM', () => end('SIGTERM'));
+      process.once('SIGINT', () => end('SIGINT'));
+    });
+    await Promise.all(closers.map((c) => c()));
+    await Promise.all(loops);
+    await agent.settled();
+    return 0;
+  },
+};
+
+export const notifyCommand: Command = {
+  name: 'notify',
+  summary: 'POST a signed webhook naming a manifest to a lading agent (the build side of pull mode)',
+  flags: [
+    { name: 'url', help: 'the agent webhook URL (https://host:8443/)' },
+    { name: 'secret-file', help: 'file holding the shared secret' },
+    { name: 'secret', help: 'the shared secret itself (prefer LADING_SECRET or --secret-file)' },
+    { name: 'manifest', help: 'manifest file (or its JSON), sent inline' },
+    { name: 'location', help: 'or: where the agent reads the manifest (s3://…, gs://…, https://…)' },
+    { name: 'channel', help: 'channel the manifest is for (the agent refuses another one)' },
+    { name: 'format', help: 'lading (default) | github: X-Hub-Signature-256 with the timestamp in the body' },
+    { name: 'ca-file', help: 'CA certificate (PEM) to trust for the agent (self-signed certificates)' },
+  ],
+  async run(read) {
+    const url = read('url');
+    if (!url) throw new InputError('url', 'is empty', 'pass the agent webhook URL');
+    let secret = read('secret');
+    const secretFile = read('secret-file');
+    if (secretFile) {
+      secret = await readFile(secretFile, 'utf8').catch(() => {
+        throw new InputError('secret-file', `${secretFile} cannot be read`);
+      });
+    }
+    secret = secret?.replace(/\r?\n$/, '');
+    if (!secret) throw new InputError('secret-file', 'is empty', 'pass --secret-file (or LADING_SECRET)');
+    const raw = read('manifest');
+    const location = read('location');
+    if (!!raw === !!location) {
+      throw new InputError('manifest', raw ? 'and location are both set' : 'is empty (and so is location)', 'give one');
+    }
+    const manifest = raw
+      ? parseManifest(
+          raw.trimStart().startsWith('{')
+            ? raw
+            : await readFile(raw, 'utf8').catch(() => {
+                throw new InputError('manifest', `${raw} does not exist`);
+              }),
+          raw.trimStart().startsWith('{') ? 'the manifest input' : raw,
+        )
+      : undefined;
+    const caFile = read('ca-file');
+    const ca = caFile
+      ? await readFile(caFile).catch(() => {
+          throw new InputError('ca-file', `${caFile} cannot be read`);
+        })
+      : undefined;
+    const channel = read('channel') ?? manifest?.channel;
+    const res = await sendNotification({
+      url,
+      secret,
+      ...(manifest ? { manifest } : { location: location! }),
+      ...(channel ? { channel } : {}),
+      format: parseChoice('format', read('format'), ['lading', 'github'] as const, 'lading'),
+      ...(ca ? { ca } : {}),
+    });
+    process.stdout.write(`${res.status}\t${res.body.trim()}\n`);
+    if (res.status >= 200 && res.status < 300) return 0;
+    process.stderr.write(`lading notify: the agent answered HTTP ${res.status}\n`);
+    return 1;
+  },
+};

@@ -1,0 +1,419 @@
+import { createHash } from 'node:crypto';
+import { parse } from 'yaml';
+import { PROJECT_RE, ROOT_RE } from './deploy-plan.ts';
+import { InputError } from './errors.ts';
+import type { Manifest } from './manifest.ts';
+import {
+  type ObjectLocation,
+  parseObjectLocation,
+  parseStoreLocation,
+  type StoreLocation,
+  storeKeys,
+} from './store-location.ts';
+
+/**
+ * `lading agent --config agent.yml`: one YAML file says which channel a host follows, where its manifest is
+ * published, how to deploy it here (the deploy stage's own settings) and how the agent hears about new ones
+ * (polling, a signed webhook, or both). Parsed once into a typed value; every error names the key to fix.
+ */
+
+export interface ManifestSourceConfig {
+  /** Where the channel's manifest is read: a store object (s3/gcs/file) or an https URL. */
+  location: ObjectLocation;
+  /** The store folder it was derived from (store: form), for webhook locations in the same bucket. */
+  store?: StoreLocation;
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+  gcsEndpoint?: string;
+}
+
+export interface AgentDeployConfig {
+  root: string;
+  project?: string;
+  healthTimeout: number;
+  healthStable: number;
+  probeUrl?: string;
+  keepReleases: number;
+  rollback: boolean;
+  allowDowngrade: boolean;
+  lockTtl: number;
+  lockWait: number;
+  stepTimeout: number;
+  /** DOCKER_HOST for the host steps (default: the agent's own environment). */
+  dockerHost?: string;
+}
+
+export interface AgentRegistryConfig {
+  /** Names of env vars holding the registry login, never the values. */
+  usernameEnv?: string;
+  passwordEnv?: string;
+  googleCredentialsFile?: string;
+  awsRegion?: string;
+  providers: string[];
+}
+
+export interface WebhookConfig {
+  host: string;
+  port: number;
+  path: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  secretFile?: string;
+  secretEnv?: string;
+  maxBody: number;
+  timestampWindow: number;
+}
+
+export interface AgentConfig {
+  channel: string;
+  manifest: ManifestSourceConfig;
+  deploy: AgentDeployConfig;
+  registry: AgentRegistryConfig;
+  poll?: { interval: number };
+  webhook?: WebhookConfig;
+  /** Where the agent remembers what it has deployed or tried (so a failed manifest is not retried forever). */
+  stateFile: string;
+  /** Lock owner and history `run` of the agent's deploys. */
+  runId: string;
+}
+
+const CHANNEL_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+type Obj = Record<string, unknown>;
+
+function section(parent: Obj, key: string, path: string, required: boolean): Obj | undefined {
+  const v = parent[key];
+  if (v === undefined || v === null) {
+    if (required) throw new InputError(`${path}${key}`, 'is missing');
+    return undefined;
+  }
+  if (typeof v !== 'object' || Array.isArray(v)) throw new InputError(`${path}${key}`, 'must be a mapping of keys');
+  return v as Obj;
+}
+
+function known(obj: Obj, keys: string[], path: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!keys.includes(k)) {
+      throw new InputError(`${path}${k}`, 'is not a known key', `known keys here: ${keys.join(', ')}`);
+    }
+  }
+}
+
+function str(obj: Obj, key: string, path: string): string | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' && typeof v !== 'number') throw new InputError(`${path}${key}`, 'must be a string');
+  const s = String(v).trim();
+  return s === '' ? undefined : s;
+}
+
+function int(obj: Obj, key: string, path: string, fallback: number, min: number, max: number): number {
+  const v = obj[key];
+  if (v === undefined || v === null) return fallback;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isInteger(n)) throw new InputError(`${path}${key}`, `'${String(v)}' is not a whole number`);
+  if (n < min || n > max) throw new InputError(`${path}${key}`, `${n} is out of range`, `use ${min} to ${max}`);
+  return n;
+}
+
+function bool(obj: Obj, key: string, path: string, fallback: boolean): boolean {
+  const v = obj[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v === 'boolean') return v;
+  throw new InputError(`${path}${key}`, `'${String(v)}' is not true or false`);
+}
+
+function envName(obj: Obj, key: string, path: string): string | undefined {
+  const v = str(obj, key, path);
+  if (v !== undefined && !ENV_NAME_RE.test(v)) {
+    throw new InputError(
+      `${path}${key}`,
+      `'${v}' is not an environment variable name`,
+      'name the variable, not its value',
+    );
+  }
+  return v;
+}
+
+function absPath(obj: Obj, key: string, path: string): string | undefined {
+  const v = str(obj, key, path);
+  if (v !== undefined && !v.startsWith('/')) throw new InputError(`${path}${key}`, `'${v}' must be an absolute path`);
+  return v;
+}
+
+/** 1048576, 512k, 10m, 1MiB … → bytes. */
+export function parseSize(name: string, raw: unknown, fallback: number): number {
+  if (raw === undefined || raw === null) return fallback;
+  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib)?$/i.exec(String(raw).trim());
+  if (!m)
+    throw new InputError(name, `'${String(raw)}' is not a size`, 'write bytes, or a number with k or m (KiB, MiB)');
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const n = Number(m[1]) * (unit.startsWith('m') ? 1024 * 1024 : unit.startsWith('k') ? 1024 : 1);
+  if (n < 1024 || n > 64 * 1024 * 1024) throw new InputError(name, `${n} bytes is out of range`, 'use 1k to 64m');
+  return n;
+}
+
+/** host:port, [v6]:port or :port (all interfaces). */
+export function parseListen(name: string, raw: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(raw);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new InputError(name, `'${raw}' is not host:port`, 'write e.g. 0.0.0.0:8443, 127.0.0.1:9000 or [::1]:9000');
+  }
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function manifestSource(obj: Obj, channel: string): ManifestSourceConfig {
+  const p = 'manifest.';
+  known(obj, ['store', 'url', 'endpoint', 'region', 'path-style', 'gcs-endpoint'], p);
+  const store = str(obj, 'store', p);
+  const url = str(obj, 'url', p);
+  if (!!store === !!url) {
+    throw new InputError(
+      'manifest',
+      store ? 'has both store and url' : 'names no location',
+      'set store: (s3://bucket/prefix, gs://bucket/prefix or /dir, where the build publishes) or url: (https://…)',
+    );
+  }
+  const out: ManifestSourceConfig = store
+    ? (() => {
+        const folder = parseStoreLocation(`${p}store`, store);
+        const key = storeKeys.manifestChannel(folder.prefix, channel);
+        return {
+          store: folder,
+          location:
+            folder.kind === 'file'
+              ? { kind: 'file', bucket: folder.bucket, key }
+              : { kind: folder.kind, bucket: folder.bucket, key },
+        };
+      })()
+    : { location: parseObjectLocation(`${p}url`, url!) };
+  if (url && out.location.kind !== 'https') {
+    throw new InputError(`${p}url`, `'${url}' is not an http(s) URL`, 'use store: for s3://, gs:// and directories');
+  }
+  const endpoint = str(obj, 'endpoint', p);
+  if (endpoint) {
+    if (!/^https?:\/\/\S+$/.test(endpoint)) throw new InputError(`${p}endpoint`, `'${endpoint}' is not an http(s) URL`);
+    out.endpoint = endpoint;
+  }
+  const region = str(obj, 'region', p);
+  if (region) out.region = region;
+  if (obj['path-style'] !== undefined) out.forcePathStyle = bool(obj, 'path-style', p, true);
+  const gcs = str(obj, 'gcs-endpoint', p);
+  if (gcs) out.gcsEndpoint = gcs;
+  return out;
+}
+
+function deploySection(obj: Obj): AgentDeployConfig {
+  const p = 'deploy.';
+  known(
+    obj,
+    [
+      'root',
+      'project',
+      'health-timeout',
+      'health-stable',
+      'probe-url',
+      'keep-releases',
+      'rollback',
+      'allow-downgrade',
+      'lock-ttl',
+      'lock-wait',
+      'step-timeout',
+      'docker-host',
+    ],
+    p,
+  );
+  const root = str(obj, 'root', p) ?? '/srv/lading';
+  if (!ROOT_RE.test(root))
+    throw new InputError(`${p}root`, `'${root}' must be an absolute path of letters, digits and . _ - /`);
+  const out: AgentDeployConfig = {
+    root,
+    healthTimeout: int(obj, 'health-timeout', p, 120, 1, 3600),
+    healthStable: int(obj, 'health-stable', p, 3, 0, 600),
+    keepReleases: int(obj, 'keep-releases', p, 5, 1, 100),
+    rollback: bool(obj, 'rollback', p, true),
+    allowDowngrade: bool(obj, 'allow-downgrade', p, false),
+    lockTtl: int(obj, 'lock-ttl', p, 900, 10, 86400),
+    lockWait: int(obj, 'lock-wait', p, 300, 0, 86400),
+    stepTimeout: int(obj, 'step-timeout', p, 900, 10, 86400),
+  };
+  const project = str(obj, 'project', p);
+  if (project) {
+    if (!PROJECT_RE.test(project))
+      throw new InputError(`${p}project`, `'${project}' must be lowercase letters, digits, _ and -`);
+    out.project = project;
+  }
+  const probe = str(obj, 'probe-url', p);
+  if (probe) {
+    if (!/^https?:\/\/\S+$/.test(probe)) throw new InputError(`${p}probe-url`, `'${probe}' is not an http(s) URL`);
+    out.probeUrl = probe;
+  }
+  const dockerHost = str(obj, 'docker-host', p);
+  if (dockerHost) {
+    if (!/^(unix|tcp|ssh|npipe):\/\/\S+$/.test(dockerHost)) {
+      throw new InputError(
+        `${p}docker-host`,
+        `'${dockerHost}' is not a DOCKER_HOST`,
+        'write unix:///var/run/docker.sock or tcp://host:2376',
+      );
+    }
+    out.dockerHost = dockerHost;
+  }
+  return out;
+}
+
+function registrySection(obj: Obj | undefined): AgentRegistryConfig {
+  const p = 'registry.';
+  if (!obj) return { providers: [] };
+  known(obj, ['username-env', 'password-env', 'google-credentials-file', 'aws-region', 'providers'], p);
+  const out: AgentRegistryConfig = { providers: [] };
+  const u = envName(obj, 'username-env', p);
+  const w = envName(obj, 'password-env', p);
+  if (!!u !== !!w) {
+    throw new InputError(
+      `${p}${u ? 'password-env' : 'username-env'}`,
+      'is missing while the other one is set',
+      'give both, or neither',
+    );
+  }
+  if (u) out.usernameEnv = u;
+  if (w) out.passwordEnv = w;
+  const g = absPath(obj, 'google-credentials-file', p);
+  if (g) out.googleCredentialsFile = g;
+  const r = str(obj, 'aws-region', p);
+  if (r) out.awsRegion = r;
+  const providers = obj.providers;
+  if (providers !== undefined) {
+    if (!Array.isArray(providers) || providers.some((x) => typeof x !== 'string')) {
+      throw new InputError(`${p}providers`, 'must be a list of host=provider strings');
+    }
+    out.providers = providers as string[];
+  }
+  return out;
+}
+
+function webhookSection(obj: Obj): WebhookConfig {
+  const p = 'webhook.';
+  known(obj, ['listen', 'path', 'tls-cert', 'tls-key', 'secret-file', 'secret-env', 'max-body', 'timestamp-window'], p);
+  const listen = str(obj, 'listen', p);
+  if (!listen) throw new InputError(`${p}listen`, 'is missing', 'write host:port, e.g. 0.0.0.0:8443');
+  const { host, port } = parseListen(`${p}listen`, listen);
+  const path = str(obj, 'path', p) ?? '/';
+  if (!/^\/[A-Za-z0-9._~/-]*$/.test(path)) throw new InputError(`${p}path`, `'${path}' is not a URL path`);
+  const out: WebhookConfig = {
+    host,
+    port,
+    path,
+    maxBody: parseSize(`${p}max-body`, obj['max-body'], 1024 * 1024),
+    timestampWindow: int(obj, 'timestamp-window', p, 300, 10, 3600),
+  };
+  const cert = absPath(obj, 'tls-cert', p);
+  const key = absPath(obj, 'tls-key', p);
+  if (!!cert !== !!key) {
+    throw new InputError(
+      `${p}${cert ? 'tls-key' : 'tls-cert'}`,
+      'is missing while the other one is set',
+      'give both the certificate and its key',
+    );
+  }
+  if (cert && key) {
+    out.tlsCert = cert;
+    out.tlsKey = key;
+  } else if (!LOOPBACK.has(host)) {
+    throw new InputError(
+      `${p}tls-cert`,
+      `is missing: the webhook listens on ${host}, and plain HTTP is allowed on loopback only`,
+      'give tls-cert and tls-key (PEM files), or listen on 127.0.0.1 behind a TLS proxy',
+    );
+  }
+  const file = absPath(obj, 'secret-file', p);
+  const env = envName(obj, 'secret-env', p);
+  if (!!file === !!env) {
+    throw new InputError(
+      `${p}secret-file`,
+      file ? 'and secret-env are both set' : 'is missing (and so is secret-env)',
+      'give one: a file readable only by the agent, or the name of an env var holding the shared secret',
+    );
+  }
+  if (file) out.secretFile = file;
+  if (env) out.secretEnv = env;
+  return out;
+}
+
+/** Parses and validates the agent's YAML config. `hostname` makes the default run id. */
+export function parseAgentConfig(text: string, opts: { hostname?: string; source?: string } = {}): AgentConfig {
+  let data: unknown;
+  try {
+    data = parse(text);
+  } catch (err) {
+    throw new InputError(
+      'config',
+      `${opts.source ?? 'the config'} is not YAML: ${(err as Error).message.split('\n')[0]}`,
+    );
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new InputError(
+      'config',
+      `${opts.source ?? 'the config'} is not a YAML mapping`,
+      'see examples/agent/agent.yml',
+    );
+  }
+  const top = data as Obj;
+  known(top, ['channel', 'manifest', 'deploy', 'registry', 'poll', 'webhook', 'state-file', 'run-id'], '');
+  const channel = str(top, 'channel', '') ?? 'latest';
+  if (!CHANNEL_RE.test(channel))
+    throw new InputError('channel', `'${channel}' is not a channel name`, 'use latest, stage, …');
+  const deploy = deploySection(section(top, 'deploy', '', false) ?? {});
+  const cfg: AgentConfig = {
+    channel,
+    manifest: manifestSource(section(top, 'manifest', '', true)!, channel),
+    deploy,
+    registry: registrySection(section(top, 'registry', '', false)),
+    stateFile: absPath(top, 'state-file', '') ?? `${deploy.root}/.lading-agent-${channel}.json`,
+    runId: (str(top, 'run-id', '') ?? `agent-${opts.hostname ?? 'host'}`).replace(/[^A-Za-z0-9._-]/g, '_'),
+  };
+  const poll = section(top, 'poll', '', false);
+  if (poll) {
+    known(poll, ['interval'], 'poll.');
+    cfg.poll = { interval: int(poll, 'interval', 'poll.', 60, 1, 86400) };
+  }
+  const webhook = section(top, 'webhook', '', false);
+  if (webhook) cfg.webhook = webhookSection(webhook);
+  if (!cfg.poll && !cfg.webhook) {
+    throw new InputError(
+      'poll',
+      'and webhook are both missing',
+      'add poll: { interval: 60 } and/or a webhook: section',
+    );
+  }
+  return cfg;
+}
+
+/**
+ * What makes two manifests "the same deploy": the pinned images, the compose files and their env. A manifest
+ * re-published with only a new `created` time is the same deploy and is not deployed again.
+ */
+export function manifestIdentity(manifest: Manifest): string {
+  const what = {
+    images: manifest.images.map((i) => `${i.id}=${i.ref}`).sort(),
+    compose: manifest.compose
+      ? {
+          project: manifest.compose.project ?? '',
+          files: manifest.compose.files.map((f) => `${f.path}:${f.sha256}`),
+          env: Object.entries(manifest.compose.env).sort(([a], [b]) => (a < b ? -1 : 1)),
+        }
+      : null,
+    primary: manifest.primary,
+  };
+  return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 32);
+}
+
+/** The time a manifest stands for when "newest" is decided: its commit time, else when it was written. */
+export function manifestTime(manifest: Manifest): number {
+  const t = Date.parse(manifest.source.commitTime ?? manifest.source.created);
+  return Number.isNaN(t) ? 0 : t;
+}
