@@ -1,17 +1,24 @@
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
+import { agentCommand, notifyCommand } from './agent.ts';
 import { type Command, commandHelp, parseCommandArgs } from './args.ts';
 import { deployCommand, releasesCommand, rollbackCommand } from './deploy.ts';
 import { buildCommand, manifestCommand, pushCommand } from './stages.ts';
+import { exportCommand, loadCommand, retentionCommand } from './store.ts';
 import { tagsCommand } from './tags.ts';
 
 const COMMANDS: Command[] = [
   tagsCommand,
   buildCommand,
   pushCommand,
+  exportCommand,
   manifestCommand,
+  loadCommand,
+  retentionCommand,
   deployCommand,
   rollbackCommand,
   releasesCommand,
+  agentCommand,
+  notifyCommand,
 ];
 
 /** Exit codes: 0 done, 1 failed (the message says why), 2 bad usage or input (nothing was touched). */

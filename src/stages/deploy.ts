@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { type AuthSettings, credentialFor } from '../io/registry-auth.ts';
 import type { SshTarget } from '../io/ssh.ts';
+import { type ShellProcess, StepShell } from '../io/step-shell.ts';
 import {
   type HistoryAction,
   type HostSpec,
@@ -21,6 +22,7 @@ import { parseBool, parseInteger } from '../lib/inputs.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
 import HOST_SCRIPT from '../lib/remote/host.sh.ts';
+import { envAssignments } from '../lib/shell.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { readRegistryAuth } from './registry-inputs.ts';
 import type { Reporter } from './reporter.ts';
@@ -37,6 +39,8 @@ export interface HostSession {
     },
   ): Promise<{ code: number; stdout: string; stderr: string }>;
   upload(remotePath: string, content: string | Buffer, mode: number): Promise<void>;
+  /** A long-lived /bin/sh -s for many steps (optional: without it every step is a fresh exec). */
+  shell?(): Promise<ShellProcess>;
   close(): Promise<void> | void;
 }
 
@@ -167,6 +171,10 @@ export async function loadManifest(read: InputReader): Promise<Manifest> {
   const raw = read('manifest');
   if (!raw) throw new InputError('manifest', 'is empty', 'pass the manifest file path (or its JSON) from the build');
   if (raw.trimStart().startsWith('{')) return parseManifest(raw, 'the manifest input');
+  if (/^(s3|gs):\/\//.test(raw.trim())) {
+    const [{ readManifestAt }, { readStoreOptions }] = await Promise.all([import('./load.ts'), import('./export.ts')]);
+    return readManifestAt('manifest', raw, readStoreOptions(read));
+  }
   if (/^https?:\/\//.test(raw)) {
     const res = await fetch(raw).catch((err: Error) => {
       throw new LadingError(`cannot fetch the manifest at ${raw}: ${err.message}`);
@@ -180,20 +188,40 @@ export async function loadManifest(read: InputReader): Promise<Manifest> {
   return parseManifest(text, raw);
 }
 
-/** Runs one named step of the host script; a non-zero exit is a LadingError carrying the host's stderr. */
+// One step shell per session: the host script is sent once per connection, each step is one round trip.
+const shells = new WeakMap<HostSession, Promise<StepShell>>();
+
+async function stepShell(session: HostSession, host: string): Promise<StepShell | undefined> {
+  if (!session.shell) return undefined;
+  let shell = shells.get(session);
+  if (!shell || !(await shell.then((s) => s.alive).catch(() => false))) {
+    shell = session.shell().then((proc) => StepShell.start(proc, HOST_SCRIPT, host));
+    shells.set(session, shell);
+  }
+  return shell;
+}
+
+/**
+ * Runs named steps of the host script (`then`: more script after them, such as release files in here-documents);
+ * a non-zero exit is a LadingError carrying the host's stderr.
+ */
 async function step(
   session: HostSession,
   name: string,
   env: Record<string, string>,
   ctx: { host: string; reporter: Reporter; timeoutMs: number },
+  then = '',
 ): Promise<string> {
-  const res = await session.exec(`${HOST_SCRIPT}\nlading_step ${name}\n`, {
+  const script = `lading_step ${name}\n${then}`;
+  const opts = {
     env,
     timeoutMs: ctx.timeoutMs,
-    onStderr: (chunk) => {
+    onStderr: (chunk: string) => {
       for (const line of chunk.split('\n')) if (line.trim()) ctx.reporter.info(`[${ctx.host}] ${line}`);
     },
-  });
+  };
+  const shell = await stepShell(session, ctx.host);
+  const res = shell ? await shell.run(script, opts) : await session.exec(`${HOST_SCRIPT}\n${script}`, opts);
   if (res.code !== 0) {
     const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
     throw new LadingError(`${ctx.host}: step ${name} failed: ${said}`);
@@ -207,10 +235,26 @@ async function step(
   return res.stdout;
 }
 
+/**
+ * Script lines that write a release's files on the host in the step that creates its directory: name and mode as
+ * quoted exports, the content as base64 in a here-document (its alphabet cannot contain the terminator).
+ */
+export function releaseFilesScript(files: Array<{ name: string; content: string; mode: number }>): string {
+  return files
+    .map((f) => {
+      const b64 = Buffer.from(f.content)
+        .toString('base64')
+        .replace(/.{1,76}/g, '$&\n');
+      const vars = envAssignments({ LADING_FILE_NAME: f.name, LADING_FILE_MODE: f.mode.toString(8) });
+      return `${vars}\nlading_write_file <<'LADING_EOF'\n${b64}LADING_EOF\n`;
+    })
+    .join('');
+}
+
 export type Connector = (host: HostSpec, settings: DeploySettings, reporter: Reporter) => Promise<HostSession>;
 
 /** Short-lived registry logins for the hosts, minted on the runner. */
-async function registryLogins(
+export async function registryLogins(
   manifest: Manifest,
   settings: DeploySettings,
   reporter: Reporter,
@@ -281,7 +325,7 @@ export async function runDeployStage(opts: {
 
   const images = manifest.images.map((i) => i.ref).join('\n');
 
-  async function deployHost(host: HostSpec): Promise<HostResult> {
+  async function deployHost(host: HostSpec, reporter: Reporter): Promise<HostResult> {
     const base = forHost(common, host);
     const { files } = releaseFiles(manifest, { project: base.LADING_PROJECT!, release });
     const started = Date.now();
@@ -306,9 +350,7 @@ export async function runDeployStage(opts: {
         }
       }
       const env = { ...base, LADING_RELEASE: release };
-      await step(session, 'mkrelease', env, ctx);
-      const dir = `${base.LADING_ROOT}/${base.LADING_PROJECT}/releases/${release}`;
-      await Promise.all(files.map((f) => session!.upload(`${dir}/${f.name}`, f.content, f.mode)));
+      await step(session, 'mkrelease', env, ctx, releaseFilesScript(files)); // the release dir and its files at once
       await step(session, 'pull', { ...env, ...logins, LADING_IMAGES: images }, ctx);
       try {
         await step(session, 'up health', env, ctx);
@@ -329,8 +371,7 @@ export async function runDeployStage(opts: {
               { ...back, ...logins, LADING_IMAGES: previous.images.map((i) => i.ref).join('\n') },
               ctx,
             );
-            await step(session, 'up', back, ctx);
-            await step(session, 'health', back, ctx);
+            await step(session, 'up health', back, ctx);
             await record(session, 'auto-rollback', 'success', facts.current, release, undefined, previous);
           } catch (rollbackErr) {
             throw new LadingError(
@@ -344,8 +385,18 @@ export async function runDeployStage(opts: {
         }
         throw err;
       }
-      await step(session, 'switch', env, ctx);
-      await record(session, 'deploy', 'success', release, result.previous, undefined, manifest, 'prune');
+      // switch current, record, prune and unlock in one round trip
+      await record(
+        session,
+        'deploy',
+        'success',
+        release,
+        result.previous,
+        undefined,
+        manifest,
+        'switch history prune unlock',
+      );
+      locked = false;
       result.status = 'deployed';
       return result;
     } catch (err) {
@@ -366,7 +417,7 @@ export async function runDeployStage(opts: {
       previous?: string,
       error?: string,
       of: Manifest = manifest,
-      then?: string,
+      steps = 'history',
     ) {
       const line = JSON.stringify(
         historyEntry(of, {
@@ -379,12 +430,7 @@ export async function runDeployStage(opts: {
           run: settings.owner,
         }),
       );
-      await step(
-        s,
-        then ? `history ${then}` : 'history',
-        { ...base, LADING_RELEASE: release, LADING_HISTORY_LINE: line },
-        ctx,
-      );
+      await step(s, steps, { ...base, LADING_RELEASE: release, LADING_HISTORY_LINE: line }, ctx);
     }
   }
 
@@ -392,12 +438,16 @@ export async function runDeployStage(opts: {
   return { release, hosts: results, ok: results.every((r) => r.status === 'deployed') };
 }
 
-/** Runs `fn` for every host in batches of max-parallel; with fail-fast, hosts after a failed batch are skipped. */
+/**
+ * Runs `fn` for every host in batches of max-parallel; with fail-fast, hosts after a failed batch are skipped.
+ * One host at a time logs live inside its group; hosts of a parallel batch log into a buffer each, printed as one
+ * group when the host is done, so groups never interleave (a `started` line shows progress meanwhile).
+ */
 async function forEachHost(
   settings: DeploySettings,
   reporter: Reporter,
   title: (h: HostSpec) => string,
-  fn: (h: HostSpec) => Promise<HostResult>,
+  fn: (h: HostSpec, reporter: Reporter) => Promise<HostResult>,
 ): Promise<HostResult[]> {
   const results: HostResult[] = [];
   for (let i = 0; i < settings.hosts.length; i += settings.maxParallel) {
@@ -406,12 +456,50 @@ async function forEachHost(
       for (const h of batch) results.push({ host: h.label, status: 'skipped', seconds: 0 });
       continue;
     }
-    results.push(...(await Promise.all(batch.map((h) => reporter.group(title(h), () => fn(h))))));
+    if (batch.length === 1) {
+      results.push(await reporter.group(title(batch[0]!), () => fn(batch[0]!, reporter)));
+      continue;
+    }
+    const run = async (h: HostSpec) => {
+      const buffer = bufferedReporter(reporter);
+      reporter.info(`${title(h)}: started`);
+      let result: HostResult | undefined;
+      try {
+        result = await fn(h, buffer.reporter);
+        return result;
+      } finally {
+        await buffer.flush(`${title(h)}: ${result?.status ?? 'failed'} (${result?.seconds ?? 0} s)`);
+      }
+    };
+    results.push(...(await Promise.all(batch.map(run))));
   }
   return results;
 }
 
-function baseEnv(settings: DeploySettings, project: string): Record<string, string> {
+/** A Reporter that keeps lines until `flush` prints them as one group (secrets are registered at once). */
+function bufferedReporter(parent: Reporter): { reporter: Reporter; flush: (title: string) => Promise<void> } {
+  const lines: Array<{ warning: boolean; line: string }> = [];
+  return {
+    reporter: {
+      info: (line) => lines.push({ warning: false, line }),
+      warning: (line) => lines.push({ warning: true, line }),
+      group: (name, fn) => {
+        lines.push({ warning: false, line: `== ${name}` });
+        return fn();
+      },
+      secret: (value) => parent.secret(value),
+    },
+    flush: (title) =>
+      parent.group(title, async () => {
+        for (const l of lines.splice(0)) {
+          if (l.warning) parent.warning(l.line);
+          else parent.info(l.line);
+        }
+      }),
+  };
+}
+
+export function baseEnv(settings: DeploySettings, project: string): Record<string, string> {
   return {
     LADING_ROOT: settings.root,
     LADING_PROJECT: project,
@@ -461,7 +549,7 @@ export async function runRollbackStage(opts: {
     settings,
     reporter,
     (h) => `rollback ${h.label} to ${to}`,
-    async (host) => {
+    async (host, reporter) => {
       const started = Date.now();
       const result: HostResult = { host: host.label, status: 'failed', seconds: 0 };
       const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
@@ -511,15 +599,13 @@ export async function runRollbackStage(opts: {
             ctx,
           );
         try {
-          await step(session, 'up', env, ctx);
-          await step(session, 'health', env, ctx);
+          await step(session, 'up health', env, ctx);
         } catch (err) {
           await record('failure', describeError(err));
           if (facts.current) {
             reporter.warning(`[${host.label}] rollback to ${target} failed; bringing ${facts.current} back`);
             const back = { ...base, LADING_RELEASE: facts.current };
-            await step(session, 'up', back, ctx);
-            await step(session, 'health', back, ctx);
+            await step(session, 'up health', back, ctx);
           }
           throw err;
         }

@@ -9,6 +9,7 @@ import {
   type Manifest,
   type ManifestImage,
   serializeManifest,
+  type Transport,
 } from '../lib/manifest.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import type { Env } from '../lib/context.ts';
@@ -22,6 +23,8 @@ export function imageEnvName(id: string): string {
 
 export interface ManifestResult {
   path: string;
+  /** Where the manifest was published by sha (manifest-store), for deploys and agents to read. */
+  location?: string;
   manifest: Manifest;
   text: string;
 }
@@ -39,7 +42,7 @@ export async function runManifestStage(opts: {
 }): Promise<ManifestResult> {
   const { read, cwd } = opts;
   const raw = read('push-json');
-  if (!raw) throw new InputError('push-json', 'is empty', 'pass the json output of the push step');
+  if (!raw) throw new InputError('push-json', 'is empty', 'pass the json output of the push (or export) step');
   let pushed: PushResult;
   try {
     pushed = JSON.parse(raw) as PushResult;
@@ -78,7 +81,12 @@ export async function runManifestStage(opts: {
       tags: i.tags,
       digest: i.digest,
       ref: i.ref,
-      transport: { kind: 'registry', registry: i.registry, provider: i.provider },
+      // Registry-less images (lading export) carry their store transport; pushed ones name their registry.
+      transport: (i as { transport?: Transport }).transport ?? {
+        kind: 'registry',
+        registry: i.registry,
+        provider: i.provider,
+      },
     };
     if (i.imageId) img.imageId = i.imageId;
     if (i.platforms.length > 0) img.platforms = i.platforms;
@@ -115,5 +123,34 @@ export async function runManifestStage(opts: {
   opts.reporter.info(
     `manifest written to ${path} (${images.length} image(s), ${compose?.files.length ?? 0} compose file(s))`,
   );
-  return { path, manifest, text };
+  const storeRaw = read('manifest-store');
+  let location: string | undefined;
+  if (storeRaw) location = await publishManifest(storeRaw, manifest, text, read, opts.reporter);
+  return { path, manifest, text, ...(location ? { location } : {}) };
+}
+
+/**
+ * Publishes the manifest to a store under manifests/by-sha/<sha>.json (the permanent record), by-tag/<tag>.json
+ * for each tag, and channels/<channel>.json (what pull-mode agents and manual deploys follow). Returns the by-sha URL.
+ */
+async function publishManifest(
+  raw: string,
+  manifest: Manifest,
+  text: string,
+  read: InputReader,
+  reporter: Reporter,
+): Promise<string> {
+  const [{ openStore }, { parseStoreLocation, storeKeys }, { readStoreOptions }] = await Promise.all([
+    import('../io/store.ts'),
+    import('../lib/store-location.ts'),
+    import('./export.ts'),
+  ]);
+  const loc = parseStoreLocation('manifest-store', raw);
+  const store = await openStore(loc, readStoreOptions(read));
+  const bySha = storeKeys.manifestBySha(loc.prefix, manifest.source.sha);
+  const keys = [bySha, ...manifest.tags.map((t) => storeKeys.manifestByTag(loc.prefix, t))];
+  if (manifest.channel) keys.push(storeKeys.manifestChannel(loc.prefix, manifest.channel));
+  for (const key of keys) await store.put(key, text, { contentType: 'application/json' });
+  reporter.info(`manifest published to ${keys.map((k) => store.url(k)).join(', ')}`);
+  return store.url(bySha);
 }

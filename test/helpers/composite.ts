@@ -27,15 +27,30 @@ export function runComposite(
   for (const k of Object.keys(opts.inputs ?? {}))
     assert.ok(k in inputs, `input '${k}' is declared in ${actionDir}/action.yml`);
   const steps: Record<string, ReturnType<typeof runActionBundle>> = {};
-  const expr = (s: string) =>
-    s.replace(/\$\{\{\s*([^}]+?)\s*\}\}/g, (_, e: string) => {
-      const input = /^inputs\.([\w-]+)$/.exec(e);
-      if (input) return inputs[input[1]!] ?? '';
-      const out = /^steps\.([\w-]+)\.outputs\.([\w-]+)$/.exec(e);
-      if (out) return steps[out[1]!]?.outputs[out[2]!] ?? '';
-      throw new Error(`unsupported expression in ${actionDir}/action.yml: ${e}`);
-    });
+  const term = (e: string): string => {
+    const input = /^inputs\.([\w-]+)$/.exec(e);
+    if (input) return inputs[input[1]!] ?? '';
+    const out = /^steps\.([\w-]+)\.outputs\.([\w-]+)$/.exec(e);
+    if (out) return steps[out[1]!]?.outputs[out[2]!] ?? '';
+    throw new Error(`unsupported expression in ${actionDir}/action.yml: ${e}`);
+  };
+  // `a || b` is the first non-empty term, as on the runner.
+  const value = (e: string) =>
+    e
+      .split(/\s*\|\|\s*/)
+      .map(term)
+      .find((v) => v !== '') ?? '';
+  const expr = (s: string) => s.replace(/\$\{\{\s*([^}]+?)\s*\}\}/g, (_, e: string) => value(e));
+  // Step conditions: only `inputs.x == ''` and `inputs.x != ''` are used (and supported).
+  const condition = (c: string | undefined): boolean => {
+    if (c === undefined) return true;
+    const m = /^inputs\.([\w-]+)\s*(==|!=)\s*''$/.exec(c.trim());
+    assert.ok(m, `unsupported if: ${c}`);
+    const empty = (inputs[m[1]!] ?? '') === '';
+    return m[2] === '==' ? empty : !empty;
+  };
   for (const step of yml.runs.steps ?? []) {
+    if (!condition(step.if)) continue;
     const m = /^node "\$GITHUB_ACTION_PATH\/(?:\.\.\/)*dist\/([\w-]+)\/index\.mjs"$/.exec(step.run?.trim() ?? '');
     assert.ok(m, `composite step runs one of our bundles: ${step.run}`);
     assert.ok(!/\$\{\{/.test(step.run!), 'no ${{ }} inside run:');

@@ -12,6 +12,7 @@ await runAction(async () => {
   });
   core.setOutput('path', result.path);
   core.setOutput('json', JSON.stringify(result.manifest));
+  core.setOutput('location', result.location ?? '');
   await writeSummary((s) =>
     s
       .addHeading('lading: manifest', 3)

@@ -1,0 +1,151 @@
+import { capture } from '../io/exec.ts';
+import { dockerLoad, presentChains, type StoreTransport, writeLoadArchive } from '../io/image-load.ts';
+import { openStore, type StoreOptions } from '../io/store.ts';
+import { InputError, LadingError } from '../lib/errors.ts';
+import { parseList } from '../lib/inputs.ts';
+import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import { parseObjectLocation, storeKeys, type ArchiveCompression } from '../lib/store-location.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+import { readStoreOptions } from './export.ts';
+import type { Reporter } from './reporter.ts';
+
+/** Reads a manifest from an s3://, gs:// or file location (https and plain paths are handled by the caller). */
+export async function readManifestAt(input: string, raw: string, opts: StoreOptions): Promise<Manifest> {
+  const loc = parseObjectLocation(input, raw);
+  if (loc.kind === 'https') throw new InputError(input, 'https locations are fetched by the caller');
+  const store = await openStore({ kind: loc.kind, bucket: loc.bucket, prefix: '' }, opts);
+  const key = loc.kind === 'file' ? loc.key.replace(/^\/+/, '') : loc.key;
+  return parseManifest((await store.getText(key)).text, raw);
+}
+
+export interface LoadedImage {
+  id: string;
+  imageId: string;
+  /** Already in the engine: nothing was transferred. */
+  present: boolean;
+  loaded: string[];
+  layersSent?: number;
+  layersTotal?: number;
+}
+
+async function localDocker(args: string[]): Promise<string> {
+  const r = await capture('docker', args);
+  if (r.code !== 0)
+    throw new LadingError(`docker ${args[0]} ${args[1] ?? ''} failed: ${r.stderr.trim()}`, 'check that dockerd is up');
+  return r.stdout;
+}
+
+/** Classic image store (docker load skips layers it has) or the containerd store (every layer must be sent). */
+export async function usesContainerdStore(docker: (args: string[]) => Promise<string>): Promise<boolean> {
+  const out = await docker(['info', '--format', '{{json .DriverStatus}}']).catch(() => '');
+  return /io\.containerd\.snapshotter/.test(out);
+}
+
+/**
+ * `lading load`: makes registry-less images present in the local engine — by manifest (every stored image, or the
+ * ids given) or by one object location (such as the `-latest` alias, verified against its sidecar when present).
+ * Every stored byte is checked against the recorded sha256 before `docker load` can complete.
+ */
+export async function runLoadStage(opts: {
+  read: InputReader;
+  reporter: Reporter;
+  manifest?: Manifest;
+}): Promise<LoadedImage[]> {
+  const { read, reporter } = opts;
+  const storeOptions = readStoreOptions(read);
+  const source = read('source');
+  const targets: Array<{ id: string; imageId?: string; transport: StoreTransport }> = [];
+  if (source) {
+    const loc = parseObjectLocation('source', source);
+    if (loc.kind === 'https')
+      throw new InputError(
+        'source',
+        'https objects are loaded with curl | docker load',
+        'give an s3://, gs:// or file location',
+      );
+    const store = await openStore({ kind: loc.kind, bucket: loc.bucket, prefix: '' }, storeOptions);
+    const key = loc.kind === 'file' ? loc.key.replace(/^\/+/, '') : loc.key;
+    const info = await store.head(key);
+    if (!info) throw new LadingError(`${source} does not exist`, 'check the location (and that the export ran)');
+    let sha256 = read('sha256');
+    let compression: ArchiveCompression | undefined;
+    let imageId: string | undefined;
+    if (!sha256) {
+      const side = await store.getText(storeKeys.sidecar(key)).catch(() => undefined);
+      if (!side)
+        throw new LadingError(
+          `${source} has no ${storeKeys.sidecar(key).split('/').pop()} beside it to verify it against`,
+          'pass --sha256, or load by manifest',
+        );
+      const meta = JSON.parse(side.text) as { sha256: string; compression: ArchiveCompression; imageId?: string };
+      sha256 = meta.sha256;
+      compression = meta.compression;
+      imageId = meta.imageId;
+    }
+    compression ??= key.endsWith('.zst') ? 'zstd' : key.endsWith('.gz') ? 'gzip' : 'none';
+    const common = { sha256, size: info.size, compression, mode: 'archive' as const };
+    const transport: StoreTransport =
+      loc.kind === 's3'
+        ? { kind: 's3', bucket: loc.bucket, key, ...common }
+        : loc.kind === 'gcs'
+          ? { kind: 'gcs', bucket: loc.bucket, object: key, ...common }
+          : { kind: 'file', path: `/${key}`, ...common };
+    targets.push({ id: key.split('/').pop()!, imageId, transport });
+  } else {
+    const manifest = opts.manifest ?? (await manifestFromInput(read, storeOptions));
+    const wanted = parseList(read('images'));
+    for (const i of manifest.images) {
+      if (wanted.length && !wanted.includes(i.id)) continue;
+      if (i.transport.kind === 'registry') {
+        if (wanted.includes(i.id))
+          throw new InputError('images', `'${i.id}' is in a registry`, 'docker pull it instead');
+        continue;
+      }
+      targets.push({ id: i.id, imageId: i.digest, transport: i.transport });
+    }
+    const unknown = wanted.filter((w) => !manifest.images.some((i) => i.id === w));
+    if (unknown.length)
+      throw new InputError(
+        'images',
+        `no image ${unknown.join(', ')} in the manifest`,
+        `the manifest has ${manifest.images.map((i) => i.id).join(', ')}`,
+      );
+    if (targets.length === 0)
+      throw new LadingError('the manifest names no registry-less image', 'use docker pull for registry images');
+  }
+  const results: LoadedImage[] = [];
+  const containerd = await usesContainerdStore(localDocker);
+  for (const t of targets) {
+    if (t.imageId) {
+      const has = await capture('docker', ['image', 'inspect', '--format', '{{.Id}}', t.imageId]);
+      if (has.code === 0) {
+        reporter.info(`${t.id}: ${t.imageId} is already present`);
+        results.push({ id: t.id, imageId: t.imageId, present: true, loaded: [] });
+        continue;
+      }
+    }
+    const chains = t.transport.mode === 'layers' && !containerd ? await presentChains(localDocker) : undefined;
+    let stats = {};
+    const loaded = await reporter.group(`load ${t.id}`, () =>
+      dockerLoad(async (stdin) => {
+        stats = await writeLoadArchive({ transport: t.transport, storeOptions, dest: stdin, decompress: true, chains });
+      }),
+    );
+    for (const l of loaded) reporter.info(l);
+    results.push({ id: t.id, imageId: t.imageId ?? '', present: false, loaded, ...stats });
+  }
+  return results;
+}
+
+export async function manifestFromInput(read: InputReader, storeOptions: StoreOptions): Promise<Manifest> {
+  const raw = read('manifest');
+  if (!raw)
+    throw new InputError(
+      'manifest',
+      'is empty',
+      'pass the manifest (file, s3://…, gs://…, https://…) or a source object',
+    );
+  if (/^(s3|gs):\/\//.test(raw.trim())) return readManifestAt('manifest', raw, storeOptions);
+  const { loadManifest } = await import('./deploy.ts');
+  return loadManifest(read);
+}
