@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { envAssignments } from '../lib/shell.ts';
 import type { HostSession } from '../stages/deploy.ts';
+import type { ShellProcess } from './step-shell.ts';
 
 /**
  * This machine as a deploy host: the same host steps, run by a local /bin/sh (the pull-mode agent deploys this
@@ -58,5 +59,28 @@ export class LocalSession implements HostSession {
     await rename(tmp, remotePath);
   }
 
-  close(): void {}
+  private readonly shells = new Set<ChildProcessWithoutNullStreams>();
+
+  /** A long-lived local /bin/sh -s for many steps (src/io/step-shell.ts); close() ends it. */
+  async shell(): Promise<ShellProcess> {
+    const child = spawn('/bin/sh', ['-s'], { env: this.baseEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.shells.add(child);
+    const closed = new Promise<void>((done) =>
+      child.once('close', () => {
+        this.shells.delete(child);
+        done();
+      }),
+    );
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      kill: () => child.kill('SIGKILL'),
+      closed,
+    };
+  }
+
+  close(): void {
+    for (const child of this.shells) child.stdin.end();
+  }
 }

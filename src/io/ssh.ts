@@ -3,6 +3,7 @@ import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from '
 import { InputError, LadingError } from '../lib/errors.ts';
 import { checkHostKey, fingerprint, hostKeyName, keysFor, keyTypeOf, parseKnownHosts } from '../lib/known-hosts.ts';
 import { envAssignments } from '../lib/shell.ts';
+import type { ShellProcess } from './step-shell.ts';
 
 export interface SshTarget {
   host: string;
@@ -188,6 +189,33 @@ export class SshSession {
           resolve({ code, stdout, stderr });
         });
         channel.end(input);
+      });
+    });
+  }
+
+  /**
+   * A long-lived `/bin/sh -s` on the host (the same fixed command as exec) whose stdin stays open, for running
+   * many steps over one channel (src/io/step-shell.ts).
+   */
+  shell(): Promise<ShellProcess> {
+    return new Promise((resolve, reject) => {
+      this.client.exec('/bin/sh -s', (err: Error | undefined, channel: ClientChannel) => {
+        if (err) return reject(new LadingError(`${this.label}: cannot start a remote shell: ${err.message}`));
+        const closed = new Promise<void>((done) => channel.once('close', () => done()));
+        resolve({
+          stdin: channel,
+          stdout: channel,
+          stderr: channel.stderr,
+          kill: () => {
+            try {
+              channel.signal('KILL');
+            } catch {
+              // the channel is already gone
+            }
+            channel.close();
+          },
+          closed,
+        });
       });
     });
   }

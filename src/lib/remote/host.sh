@@ -84,6 +84,18 @@ step_mkrelease() {
   mkdir -p "$d/releases/$LADING_RELEASE"
 }
 
+# One file of the new release, its content as base64 on stdin (a here-document in the step, so a whole release
+# travels in the one step that creates it). Name and mode come in LADING_FILE_NAME (lading's own file names: no
+# slash) and LADING_FILE_MODE (octal); written under a temp name, then renamed.
+lading_write_file() {
+  rel="$(project_dir)/releases/$LADING_RELEASE"
+  case "$LADING_FILE_NAME" in '' | */* | . | ..) die "bad release file name '$LADING_FILE_NAME'" ;; esac
+  t="$rel/.tmp-$$-$LADING_FILE_NAME"
+  (umask 077 && base64 -d >"$t") || die "cannot write $rel/$LADING_FILE_NAME on $(hostname) (is base64 installed?)"
+  chmod "$LADING_FILE_MODE" "$t"
+  mv -f "$t" "$rel/$LADING_FILE_NAME"
+}
+
 # --- images: log in with short-lived tokens into a throwaway docker config, pull by digest, remove the config.
 step_pull() {
   cfg=$(mktemp -d)
@@ -129,6 +141,7 @@ step_health() {
   deadline=$(($(now) + ${LADING_HEALTH_TIMEOUT:-60}))
   stable=${LADING_HEALTH_STABLE:-3}
   first=""
+  polls=0
   while :; do
     ids=$(docker ps -aq --filter "label=com.docker.compose.project=$LADING_PROJECT")
     [ -n "$ids" ] || die "no containers of project $LADING_PROJECT are running"
@@ -161,7 +174,9 @@ step_health() {
       printf '%s\n' "$states" >&2
       die "not healthy within ${LADING_HEALTH_TIMEOUT:-60}s: waiting for $(printf '%s' "$waiting" | tr '\n' ' ')"
     fi
-    sleep 1
+    # poll every 0.2 s for the first 2 s (most services are up by then), then every second
+    polls=$((polls + 1))
+    if [ "$polls" -le 10 ]; then sleep 0.2 2>/dev/null || sleep 1; else sleep 1; fi
   done
   if [ -n "${LADING_PROBE_URL:-}" ]; then
     while :; do
