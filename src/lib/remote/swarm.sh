@@ -1,0 +1,91 @@
+# lading's swarm steps (POSIX sh), sent after host.sh (whose lock, mkrelease, switch, history, prune, history_read
+# and release_manifest steps they share) and run on a swarm manager as `lading_swarm <step>...`. Data comes in env
+# only. LADING_DOCKER_HOST, when set, is the manager's docker endpoint (a rootless socket, say).
+
+# --- facts: this docker is a reachable swarm manager; current release and releases on disk.
+step_swarm_facts() {
+  command -v docker >/dev/null 2>&1 || die "docker is not installed on $(hostname)"
+  st=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>&1) ||
+    die "docker does not answer on $(hostname): $st"
+  case "$st" in
+    "active true") ;;
+    "active false") die "$(hostname) is a swarm worker: deploy through a manager (docker node ls on one lists them)" ;;
+    *) die "$(hostname) is not a swarm manager (swarm state: $st): run docker swarm init, or point at a manager" ;;
+  esac
+  d=$(project_dir)
+  printf 'compose=swarm\n'
+  cur=$(readlink "$d/current" 2>/dev/null || true)
+  printf 'current=%s\n' "${cur##*/}"
+  if [ -d "$d/releases" ]; then
+    for r in "$d"/releases/*; do [ -d "$r" ] && printf 'release=%s\n' "${r##*/}"; done
+  fi
+  return 0
+}
+
+stack_services() {
+  docker service ls -q --filter "label=com.docker.stack.namespace=$LADING_PROJECT"
+}
+
+# --- each service's name and version index, before a deploy changes them.
+step_swarm_index() {
+  ids=$(stack_services)
+  [ -n "$ids" ] || return 0
+  # shellcheck disable=SC2086 # a list of service ids
+  docker service inspect --format '{{.Spec.Name}} {{.Version.Index}}' $ids
+}
+
+# --- deploy release $LADING_RELEASE: short-lived logins in a throwaway docker config, passed to the swarm with
+# --with-registry-auth, logged out and removed after.
+step_swarm_deploy() {
+  rel="$(project_dir)/releases/$LADING_RELEASE"
+  [ -f "$rel/.lading-files" ] || die "release $LADING_RELEASE has no stack files on $(hostname)"
+  cfg=$(mktemp -d)
+  trap 'rm -rf "$cfg"' EXIT
+  i=1
+  while [ "$i" -le "${LADING_LOGIN_COUNT:-0}" ]; do
+    h="" u="" p=""
+    eval "h=\${LADING_LOGIN_${i}_HOST} u=\${LADING_LOGIN_${i}_USER} p=\${LADING_LOGIN_${i}_PASS}"
+    if ! said=$(printf '%s' "$p" | docker --config "$cfg" login -u "$u" --password-stdin "$h" 2>&1); then
+      die "docker login to $h failed on $(hostname): $said"
+    fi
+    i=$((i + 1))
+  done
+  files=""
+  while IFS= read -r f; do [ -z "$f" ] || files="$files -c $rel/$f"; done <"$rel/.lading-files"
+  cd "$rel" || die "cannot enter $rel on $(hostname)"
+  # shellcheck disable=SC2086 # lading's own file names: no spaces
+  if ! said=$(docker --config "$cfg" stack deploy --with-registry-auth --prune $files "$LADING_PROJECT" 2>&1); then
+    die "docker stack deploy failed on $(hostname): $said"
+  fi
+  printf '%s\n' "$said" | grep -v -e '^Since --detach' -e '^In a future release' || true
+  i=1
+  while [ "$i" -le "${LADING_LOGIN_COUNT:-0}" ]; do
+    eval "h=\${LADING_LOGIN_${i}_HOST}"
+    docker --config "$cfg" logout "$h" >/dev/null 2>&1 || true
+    i=$((i + 1))
+  done
+}
+
+# --- the stack as the manager sees it: `docker service inspect` JSON, a `---` line, one JSON line per task.
+step_swarm_state() {
+  ids=$(stack_services)
+  if [ -z "$ids" ]; then
+    printf '[]\n---\n'
+    return 0
+  fi
+  # shellcheck disable=SC2086 # a list of service ids
+  docker service inspect $ids
+  printf -- '---\n'
+  # shellcheck disable=SC2086
+  docker service ps --no-trunc --format '{{json .}}' $ids
+}
+
+lading_swarm() {
+  if [ -n "${LADING_DOCKER_HOST:-}" ]; then export DOCKER_HOST="$LADING_DOCKER_HOST"; fi
+  for s in "$@"; do
+    case "$s" in
+      swarm_facts | swarm_index | swarm_deploy | swarm_state) "step_$s" ;;
+      *) lading_one "$s" ;;
+    esac
+  done
+}

@@ -1,0 +1,478 @@
+import { LocalSession } from '../io/local-host.ts';
+import {
+  type HistoryAction,
+  downgradeReason,
+  historyEntry,
+  parseFacts,
+  parseHistory,
+  releaseId,
+  rollbackTarget,
+} from '../lib/deploy-plan.ts';
+import { InputError, LadingError, describeError } from '../lib/errors.ts';
+import { parseChoice, parseInteger } from '../lib/inputs.ts';
+import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import HOST_SCRIPT from '../lib/remote/host.sh.ts';
+import SWARM_SCRIPT from '../lib/remote/swarm.sh.ts';
+import {
+  type Convergence,
+  DEFAULT_POLICY,
+  type StackRender,
+  type SwarmUpdatePolicy,
+  convergence,
+  describeConvergence,
+  parseSwarmState,
+  renderStack,
+} from '../lib/swarm-plan.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+import {
+  type Connector,
+  type DeployResult,
+  type DeploySettings,
+  type HostReleases,
+  type HostResult,
+  type HostSession,
+  baseEnv,
+  loadManifest,
+  readDeploySettings,
+  registryLogins,
+  releaseFilesScript,
+  runDeployStage,
+  runReleasesStage,
+  runRollbackStage,
+} from './deploy.ts';
+import type { Reporter } from './reporter.ts';
+
+/**
+ * Docker Swarm as a deploy target. The manager is reached like a compose host (SSH with pinned keys, or this
+ * machine with docker-host as DOCKER_HOST) and keeps the same layout under root/project: releases/<id>/ with the
+ * rendered, digest-pinned stack files, current, history.jsonl and the lock. Swarm rolls tasks over and back by
+ * itself; lading deploys the stack, waits for it to converge and records what happened.
+ */
+
+export type Target = 'compose' | 'swarm';
+export const readTarget = (read: InputReader): Target =>
+  parseChoice('target', read('target'), ['compose', 'swarm'] as const, 'compose');
+
+export interface SwarmSettings {
+  deploy: DeploySettings;
+  policy: SwarmUpdatePolicy;
+  /** DOCKER_HOST of the manager: on the SSH host, or (without hosts) on this machine. */
+  dockerHost?: string;
+  /** No hosts: the manager is docker-host, driven from this machine. */
+  local: boolean;
+}
+
+export async function readSwarmSettings(
+  read: InputReader,
+  env: Record<string, string | undefined>,
+): Promise<SwarmSettings> {
+  const dockerHost = read('docker-host');
+  if (dockerHost && !/^(unix|tcp|ssh|npipe):\/\/\S+$/.test(dockerHost)) {
+    throw new InputError('docker-host', `'${dockerHost}' is not a docker endpoint`, 'use unix://…, tcp://… or ssh://…');
+  }
+  const local = !read('hosts') && !read('inventory');
+  if (local && !dockerHost) {
+    throw new InputError(
+      'hosts',
+      'target swarm needs a manager: none given',
+      'list a manager in hosts (reached over SSH), or set docker-host to a DOCKER_HOST this machine reaches',
+    );
+  }
+  // Without hosts nothing goes over SSH: the shared reader's SSH inputs are not needed.
+  const reader: InputReader = local
+    ? (n) =>
+        n === 'hosts'
+          ? 'localhost'
+          : n === 'ssh-key' || n === 'known-hosts'
+            ? (read(n) ?? 'not-used-without-ssh')
+            : read(n)
+    : read;
+  const deploy = await readDeploySettings(reader, env);
+  if (local) deploy.hosts = [{ label: dockerHost!, host: 'localhost', port: 22, user: 'local' }];
+  const policy: SwarmUpdatePolicy = {
+    parallelism: parseInteger('update-parallelism', read('update-parallelism'), DEFAULT_POLICY.parallelism, {
+      min: 0,
+      max: 1000,
+    }),
+    delay: parseInteger('update-delay', read('update-delay'), DEFAULT_POLICY.delay, { min: 0, max: 3600 }),
+    monitor: parseInteger('update-monitor', read('update-monitor'), DEFAULT_POLICY.monitor, { min: 1, max: 3600 }),
+    order: parseChoice(
+      'update-order',
+      read('update-order'),
+      ['auto', 'start-first', 'stop-first'] as const,
+      DEFAULT_POLICY.order,
+    ),
+    rollback: deploy.rollbackOnFailure,
+  };
+  const s: SwarmSettings = { deploy, policy, local };
+  if (dockerHost) s.dockerHost = dockerHost;
+  return s;
+}
+
+interface Ctx {
+  host: string;
+  reporter: Reporter;
+  timeoutMs: number;
+}
+
+const QUIET = /swarm_state|swarm_index|history_read|release_manifest/;
+
+/** Runs steps of host.sh + swarm.sh on the manager; a non-zero exit is a LadingError with the manager's stderr. */
+async function swarmStep(
+  session: HostSession,
+  names: string,
+  env: Record<string, string>,
+  ctx: Ctx,
+  then = '',
+): Promise<string> {
+  const res = await session.exec(`${HOST_SCRIPT}\n${SWARM_SCRIPT}\nlading_swarm ${names}\n${then}`, {
+    env,
+    timeoutMs: ctx.timeoutMs,
+    onStderr: (chunk) => {
+      for (const line of chunk.split('\n')) if (line.trim()) ctx.reporter.info(`[${ctx.host}] ${line}`);
+    },
+  });
+  if (res.code !== 0) {
+    const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
+    throw new LadingError(`${ctx.host}: step ${names} failed: ${said}`);
+  }
+  if (!QUIET.test(names)) {
+    for (const line of res.stdout.split('\n')) {
+      if (line.trim() && !/^(compose|current|release)=/.test(line)) ctx.reporter.info(`[${ctx.host}] ${line}`);
+    }
+  }
+  return res.stdout;
+}
+
+/** The first manager that answers (hosts are tried in order: any manager of a swarm can deploy to it). */
+async function connectManager(
+  s: SwarmSettings,
+  reporter: Reporter,
+  connector: Connector,
+): Promise<{ session: HostSession; label: string }> {
+  if (s.local) {
+    return { session: new LocalSession({ ...process.env, DOCKER_HOST: s.dockerHost! }), label: s.dockerHost! };
+  }
+  const errors: string[] = [];
+  for (const host of s.deploy.hosts) {
+    try {
+      return { session: await connector(host, s.deploy, reporter), label: host.label };
+    } catch (err) {
+      errors.push(`${host.label}: ${describeError(err)}`);
+      if (s.deploy.hosts.length > 1) reporter.warning(`manager ${host.label} is not reachable; trying the next one`);
+    }
+  }
+  throw new LadingError(`no swarm manager reachable:\n${errors.join('\n')}`);
+}
+
+function envFor(s: SwarmSettings, project: string): Record<string, string> {
+  const env = baseEnv(s.deploy, project);
+  if (s.dockerHost) env.LADING_DOCKER_HOST = s.dockerHost;
+  return env;
+}
+
+const indexOf = (stdout: string): Record<string, number> =>
+  Object.fromEntries(
+    stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((p) => p.length === 2)
+      .map(([name, index]) => [name!, Number(index)]),
+  );
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Deploys release `release` (its files already on the manager) and waits until the stack converges, swarm gives
+ * up on it, or health-timeout passes.
+ */
+async function deployAndWait(
+  session: HostSession,
+  env: Record<string, string>,
+  logins: Record<string, string>,
+  stack: Pick<StackRender, 'pins' | 'orders'>,
+  s: SwarmSettings,
+  ctx: Ctx,
+): Promise<Convergence> {
+  const project = env.LADING_PROJECT!;
+  const before = indexOf(await swarmStep(session, 'swarm_index', env, ctx));
+  await swarmStep(session, 'swarm_deploy', { ...env, ...logins }, ctx);
+  const deadline = Date.now() + s.deploy.healthTimeout * 1000;
+  const opts = { stack: project, pins: stack.pins, services: Object.keys(stack.orders), before };
+  let said = '';
+  for (;;) {
+    const verdict = convergence(parseSwarmState(await swarmStep(session, 'swarm_state', env, ctx)), opts);
+    const line = describeConvergence(verdict);
+    if (line !== said) ctx.reporter.info(`[${ctx.host}] ${line}`);
+    said = line;
+    if (verdict.state !== 'pending') return verdict;
+    if (Date.now() >= deadline) {
+      return {
+        ...verdict,
+        state: 'failed',
+        services: verdict.services.map((v) =>
+          v.state === 'pending' ? { ...v, detail: `${v.detail} — not converged within ${s.deploy.healthTimeout}s` } : v,
+        ),
+      };
+    }
+    await sleep(2000);
+  }
+}
+
+function failure(verdict: Convergence): string {
+  const errors = [...new Set(verdict.errors)].slice(0, 8);
+  return `${describeConvergence(verdict)}${errors.length ? `\ntask errors:\n  ${errors.join('\n  ')}` : ''}`;
+}
+
+function logPlan(stack: StackRender, host: string, reporter: Reporter): void {
+  for (const [svc, o] of Object.entries(stack.orders)) reporter.info(`[${host}] ${svc}: update ${o.order} (${o.why})`);
+  if (stack.missing.length > 0) {
+    reporter.warning(`compose variables not set by the manifest (left empty): ${stack.missing.join(', ')}`);
+  }
+}
+
+/**
+ * Deploys a manifest to a swarm: lock → render the stack (pinned by digest) into a release dir → docker stack
+ * deploy with short-lived registry auth → wait for convergence → switch current, history, prune → unlock. When
+ * swarm rolls the update back (or it does not converge), the previous release is redeployed where swarm did not
+ * already restore it, the history says so, and the step fails with the task errors.
+ */
+export async function runSwarmDeployStage(opts: {
+  read: InputReader;
+  env: Record<string, string | undefined>;
+  reporter: Reporter;
+  now?: () => Date;
+  connector: Connector;
+}): Promise<DeployResult> {
+  const { reporter } = opts;
+  const now = opts.now ?? (() => new Date());
+  const manifest = await loadManifest(opts.read);
+  const s = await readSwarmSettings(opts.read, opts.env);
+  const project = s.deploy.project ?? manifest.compose?.project;
+  if (!project) {
+    throw new InputError(
+      'project',
+      'is empty and the manifest names no compose project',
+      'set project (the stack name), or compose-project in the manifest step',
+    );
+  }
+  const release = releaseId(now(), manifest.primary);
+  const stack = renderStack(manifest, { project, release, policy: s.policy }); // refuses before any host
+  const logins = await registryLogins(manifest, s.deploy, reporter);
+  const base = envFor(s, project);
+  const started = Date.now();
+  const result: HostResult = { host: '', status: 'failed', release, seconds: 0 };
+  return reporter
+    .group(`deploy ${release} → swarm stack ${project}`, async () => {
+      let session: HostSession | undefined;
+      let locked = false;
+      try {
+        const m = await connectManager(s, reporter, opts.connector);
+        session = m.session;
+        result.host = m.label;
+        const ctx: Ctx = { host: m.label, reporter, timeoutMs: s.deploy.stepTimeoutMs };
+        const record = (
+          action: HistoryAction,
+          res: 'success' | 'failure',
+          rel: string,
+          previous?: string,
+          error?: string,
+          of: Manifest = manifest,
+          steps = 'history',
+        ) =>
+          swarmStep(
+            session!,
+            steps,
+            {
+              ...base,
+              LADING_RELEASE: rel,
+              LADING_HISTORY_LINE: JSON.stringify(
+                historyEntry(of, {
+                  time: now(),
+                  action,
+                  result: res,
+                  release: rel,
+                  previous,
+                  error,
+                  run: s.deploy.owner,
+                }),
+              ),
+            },
+            ctx,
+          );
+        const facts = parseFacts(await swarmStep(session, 'swarm_facts', base, ctx));
+        await swarmStep(session, 'lock', base, ctx);
+        locked = true;
+        if (facts.current) result.previous = facts.current;
+        reporter.info(`[${m.label}] swarm manager; current release: ${facts.current ?? '(none)'}`);
+        if (facts.current && !s.deploy.allowDowngrade) {
+          const running = await swarmStep(session, 'release_manifest', { ...base, LADING_RELEASE: facts.current }, ctx)
+            .then((text) => parseManifest(text, `release ${facts.current}`))
+            .catch(() => undefined);
+          const why = running && downgradeReason(manifest, running);
+          if (why)
+            throw new LadingError(
+              `refusing to downgrade: ${why}`,
+              'set allow-downgrade: true, or use command rollback',
+            );
+        }
+        logPlan(stack, m.label, reporter);
+        const env = { ...base, LADING_RELEASE: release };
+        await swarmStep(session, 'mkrelease', env, ctx, releaseFilesScript(stack.files)); // the dir and its files
+        const verdict = await deployAndWait(session, env, logins, stack, s, ctx);
+        if (verdict.state === 'ok') {
+          await record('deploy', 'success', release, facts.current, undefined, manifest, 'switch history prune');
+          result.status = 'deployed';
+          return result;
+        }
+        const why = failure(verdict);
+        await record('deploy', 'failure', release, facts.current, why);
+        result.error = why;
+        if (!s.deploy.rollbackOnFailure || !facts.current) return result;
+        // Swarm rolls back only the services whose update failed; redeploy the previous release so the whole stack
+        // is on it again (a no-op for services swarm already restored).
+        reporter.warning(`[${m.label}] deploy of ${release} failed; back to ${facts.current}`);
+        const back = { ...base, LADING_RELEASE: facts.current };
+        try {
+          const previous = parseManifest(
+            await swarmStep(session, 'release_manifest', back, ctx),
+            `release ${facts.current}`,
+          );
+          const prevStack = renderStack(previous, { project, release: facts.current, policy: s.policy });
+          const prevLogins = await registryLogins(previous, s.deploy, reporter);
+          const again = await deployAndWait(session, back, prevLogins, prevStack, s, ctx);
+          if (again.state !== 'ok') throw new LadingError(failure(again));
+          await record('auto-rollback', 'success', facts.current, release, undefined, previous);
+        } catch (err) {
+          result.error = `${why}\nredeploying ${facts.current} failed too: ${describeError(err)}`;
+          return result;
+        }
+        result.status = 'rolled-back';
+        return result;
+      } catch (err) {
+        result.status = 'failed';
+        result.error = describeError(err);
+        return result;
+      } finally {
+        if (session && locked) {
+          const ctx = { host: result.host, reporter, timeoutMs: s.deploy.stepTimeoutMs };
+          await swarmStep(session, 'unlock', base, ctx).catch(() => undefined);
+        }
+        await session?.close();
+        result.seconds = Math.round((Date.now() - started) / 100) / 10;
+      }
+    })
+    .then((r) => ({ release, hosts: [r], ok: r.status === 'deployed' }));
+}
+
+function stackName(s: SwarmSettings): string {
+  if (!s.deploy.project) throw new InputError('project', 'is empty', 'name the stack (the compose project deployed)');
+  return s.deploy.project;
+}
+
+/**
+ * Redeploys an earlier release's pinned stack (`to`: previous, a release id, a tag or a sha) and waits for it to
+ * converge: no build, no registry lookups beyond fresh short-lived logins.
+ */
+export async function runSwarmRollbackStage(opts: {
+  read: InputReader;
+  env: Record<string, string | undefined>;
+  reporter: Reporter;
+  connector: Connector;
+  now?: () => Date;
+}): Promise<DeployResult> {
+  const { reporter } = opts;
+  const now = opts.now ?? (() => new Date());
+  const s = await readSwarmSettings(opts.read, opts.env);
+  const project = stackName(s);
+  const to = opts.read('to') ?? 'previous';
+  const base = envFor(s, project);
+  const started = Date.now();
+  const result: HostResult = { host: '', status: 'failed', seconds: 0 };
+  const r = await reporter.group(`rollback swarm stack ${project} to ${to}`, async () => {
+    let session: HostSession | undefined;
+    let locked = false;
+    let ctx: Ctx = { host: '', reporter, timeoutMs: s.deploy.stepTimeoutMs };
+    try {
+      const m = await connectManager(s, reporter, opts.connector);
+      session = m.session;
+      result.host = m.label;
+      ctx = { ...ctx, host: m.label };
+      const facts = parseFacts(await swarmStep(session, 'swarm_facts', base, ctx));
+      await swarmStep(session, 'lock', base, ctx);
+      locked = true;
+      const history = parseHistory(await swarmStep(session, 'history_read', base, ctx));
+      const target = rollbackTarget(history, facts.releases, facts.current, to);
+      result.release = target;
+      if (facts.current) result.previous = facts.current;
+      const env = { ...base, LADING_RELEASE: target };
+      const manifest = parseManifest(await swarmStep(session, 'release_manifest', env, ctx), `release ${target}`);
+      const stack = renderStack(manifest, { project, release: target, policy: s.policy });
+      const logins = await registryLogins(manifest, s.deploy, reporter);
+      const verdict = await deployAndWait(session, env, logins, stack, s, ctx);
+      const line = (res: 'success' | 'failure', error?: string) =>
+        JSON.stringify(
+          historyEntry(manifest, {
+            time: now(),
+            action: 'rollback',
+            result: res,
+            release: target,
+            previous: facts.current,
+            error,
+            run: s.deploy.owner,
+          }),
+        );
+      if (verdict.state !== 'ok') {
+        const why = failure(verdict);
+        await swarmStep(session, 'history', { ...env, LADING_HISTORY_LINE: line('failure', why) }, ctx);
+        throw new LadingError(`rollback to ${target} did not converge: ${why}`);
+      }
+      await swarmStep(session, 'switch history', { ...env, LADING_HISTORY_LINE: line('success') }, ctx);
+      result.status = 'deployed';
+      return result;
+    } catch (err) {
+      result.error = describeError(err);
+      return result;
+    } finally {
+      if (session && locked) await swarmStep(session, 'unlock', base, ctx).catch(() => undefined);
+      await session?.close();
+      result.seconds = Math.round((Date.now() - started) / 100) / 10;
+    }
+  });
+  return { release: r.release ?? '', hosts: [r], ok: r.status === 'deployed' };
+}
+
+/** The releases of a stack on its manager, the current one, and the history (who deployed what, when). */
+export async function runSwarmReleasesStage(opts: {
+  read: InputReader;
+  env: Record<string, string | undefined>;
+  reporter: Reporter;
+  connector: Connector;
+}): Promise<HostReleases[]> {
+  const s = await readSwarmSettings(opts.read, opts.env);
+  const base = envFor(s, stackName(s));
+  let session: HostSession | undefined;
+  let label = s.dockerHost ?? s.deploy.hosts[0]!.label;
+  try {
+    const m = await connectManager(s, opts.reporter, opts.connector);
+    session = m.session;
+    label = m.label;
+    const ctx = { host: label, reporter: opts.reporter, timeoutMs: s.deploy.stepTimeoutMs };
+    const facts = parseFacts(await swarmStep(session, 'swarm_facts', base, ctx));
+    const history = parseHistory(await swarmStep(session, 'history_read', base, ctx));
+    const entry: HostReleases = { host: label, releases: facts.releases, history };
+    if (facts.current) entry.current = facts.current;
+    return [entry];
+  } catch (err) {
+    return [{ host: label, releases: [], history: [], error: describeError(err) }];
+  } finally {
+    await session?.close();
+  }
+}
+
+/** The deploy, rollback and releases stages of a target (same options, same results). */
+export function stagesFor(target: Target) {
+  return target === 'swarm'
+    ? { deploy: runSwarmDeployStage, rollback: runSwarmRollbackStage, releases: runSwarmReleasesStage }
+    : { deploy: runDeployStage, rollback: runRollbackStage, releases: runReleasesStage };
+}
