@@ -267,6 +267,8 @@ cmd_down() {
     if [ -n "$ids" ]; then docker rm -f $ids >/dev/null 2>&1 || true; fi
   fi
   down_swarm
+  # extra sshd instances a fleet test or bench started (test/helpers/sshd-fleet.ts) and did not stop
+  for f in "$PIDS"/fleet-*.pid; do [ -e "$f" ] || continue; f=${f##*/}; stop "${f%.pid}"; done
   for name in s3rver sshd auth-registry registry dockerd; do stop "$name"; done
   # containerd shims that dockerd started run in their own sessions; they name our exec root.
   for p in $(pgrep -f "$ROOT/exec" 2>/dev/null || true); do kill -KILL "$p" 2>/dev/null || true; done

@@ -324,10 +324,15 @@ export async function runDeployStage(opts: {
   const common = baseEnv(settings, project);
 
   const images = manifest.images.map((i) => i.ref).join('\n');
+  // The release files once per compose project, not once per host (a fleet shares them).
+  const scripts = new Map<string, string>();
+  const filesScript = (p: string) => {
+    if (!scripts.has(p)) scripts.set(p, releaseFilesScript(releaseFiles(manifest, { project: p, release }).files));
+    return scripts.get(p)!;
+  };
 
   async function deployHost(host: HostSpec, reporter: Reporter): Promise<HostResult> {
     const base = forHost(common, host);
-    const { files } = releaseFiles(manifest, { project: base.LADING_PROJECT!, release });
     const started = Date.now();
     const result: HostResult = { host: host.label, status: 'failed', release, seconds: 0 };
     const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
@@ -350,7 +355,7 @@ export async function runDeployStage(opts: {
         }
       }
       const env = { ...base, LADING_RELEASE: release };
-      await step(session, 'mkrelease', env, ctx, releaseFilesScript(files)); // the release dir and its files at once
+      await step(session, 'mkrelease', env, ctx, filesScript(base.LADING_PROJECT!)); // the release dir and its files
       await step(session, 'pull', { ...env, ...logins, LADING_IMAGES: images }, ctx);
       try {
         await step(session, 'up health', env, ctx);
