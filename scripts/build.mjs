@@ -1,6 +1,9 @@
 // Bundles every action (src/actions/<name>/main.ts) and the CLI into dist/<name>/index.mjs with esbuild.
 // `--check` builds into a temp dir and fails when the committed dist/ differs (stale bundles).
 import {
+  copyFileSync,
+  mkdirSync,
+  renameSync,
   chmodSync,
   mkdtempSync,
   writeFileSync,
@@ -16,7 +19,9 @@ import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
 const check = process.argv.includes('--check');
-const out = check ? mkdtempSync(join(tmpdir(), 'lading-dist-')) : join(root, 'dist');
+// Bundles are written to a temp dir first, then moved into dist/ one file at a time (rename is atomic), so a
+// concurrent reader (a test running a bundle) never finds dist/ missing or half-written.
+const out = mkdtempSync(join(tmpdir(), 'lading-dist-'));
 
 // Host-side shell scripts (src/lib/remote/*.sh) become string modules (*.sh.ts) that bundles and tsx both import.
 const remote = join(root, 'src/lib/remote');
@@ -35,7 +40,6 @@ const entries = readdirSync(join(root, 'src/actions'), { withFileTypes: true })
   .map((d) => ({ name: d.name, file: join(root, 'src/actions', d.name, 'main.ts') }));
 entries.push({ name: 'cli', file: join(root, 'src/cli/main.ts') });
 
-if (!check) rmSync(out, { recursive: true, force: true });
 await Promise.all(
   entries.map((e) =>
     build({
@@ -67,7 +71,7 @@ await Promise.all(
   ),
 );
 
-if (!check) chmodSync(join(out, 'cli', 'index.mjs'), 0o755);
+chmodSync(join(out, 'cli', 'index.mjs'), 0o755);
 
 function list(dir) {
   if (!existsSync(dir)) return [];
@@ -95,5 +99,14 @@ if (check) {
   }
   console.log(`dist/ is up to date (${fresh.length} files)`);
 } else {
-  for (const f of list(out)) console.log(`built ${relative(root, join(out, f))}`);
+  const dist = join(root, 'dist');
+  const fresh = list(out);
+  for (const f of fresh) {
+    mkdirSync(join(dist, f, '..'), { recursive: true });
+    copyFileSync(join(out, f), join(dist, `${f}.tmp-${process.pid}`));
+    renameSync(join(dist, `${f}.tmp-${process.pid}`), join(dist, f));
+    console.log(`built dist/${f}`);
+  }
+  for (const f of list(dist)) if (!fresh.includes(f) && !/\.tmp-\d+$/.test(f)) rmSync(join(dist, f));
+  rmSync(out, { recursive: true, force: true });
 }
