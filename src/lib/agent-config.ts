@@ -156,11 +156,11 @@ export function parseSize(name: string, raw: unknown, fallback: number): number 
   return n;
 }
 
-/** host:port, [v6]:port or :port (all interfaces). */
+/** host:port, [v6]:port or :port (all interfaces); port 0 picks a free port. */
 export function parseListen(name: string, raw: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(raw);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) {
+  if (!m || port > 65535) {
     throw new InputError(name, `'${raw}' is not host:port`, 'write e.g. 0.0.0.0:8443, 127.0.0.1:9000 or [::1]:9000');
   }
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };

@@ -433,6 +433,7 @@ export class Agent {
   async listen(secret: string | Buffer): Promise<{ server: Server; url: string; close: () => Promise<void> }> {
     const w = this.cfg.webhook;
     if (!w) throw new InputError('webhook', 'is not configured');
+    await this.load(); // so a request is queued (or refused) before its answer goes out
     const cache = new ReplayCache(w.timestampWindow * 2 + 60);
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res, secret, cache).catch((err) => {
