@@ -43,7 +43,18 @@ export function gcsStatus(err: unknown): number | undefined {
 
 function gcsMessage(err: unknown): string {
   const e = err as GcsError | undefined;
-  return e?.response?.data?.error?.message ?? e?.errors?.find((x) => x.message)?.message ?? e?.message ?? String(err);
+  const msg =
+    e?.response?.data?.error?.message ?? e?.errors?.find((x) => x.message)?.message ?? e?.message ?? String(err);
+  // Downloads put the raw JSON error body in the message.
+  if (msg.startsWith('{')) {
+    try {
+      const body = JSON.parse(msg) as { error?: { message?: string } };
+      if (body.error?.message) return body.error.message;
+    } catch {
+      // not JSON after all
+    }
+  }
+  return msg;
 }
 
 const NETWORK_CODES = new Set([
@@ -278,13 +289,16 @@ export class GcsStore implements ObjectStore {
       src.destroy();
       this.fail(err, key, 'reading');
     }
-    pipeline(src, out).catch((err: unknown) => {
+    // Not pipeline(): it would destroy `out` with the raw error before it could be mapped.
+    src.on('error', (err: unknown) => {
       try {
         this.fail(err, key, 'reading');
       } catch (mapped) {
         out.destroy(mapped as Error);
       }
     });
+    out.on('close', () => src.destroy()); // the consumer stopped reading: end the download
+    src.pipe(out);
     return { stream: out, ...(generation ? { generation } : {}) };
   }
 

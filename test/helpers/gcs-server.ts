@@ -152,6 +152,12 @@ export interface GcsServer {
   denyBucket(bucket: string, deny?: boolean): void;
   /** Accepts V4 signed URLs signed by this service account. */
   trust(sa: ServiceAccount): void;
+  /**
+   * Flips one byte of a stored object. By default its md5/crc32c stay those of the original bytes, so the client's
+   * download validation catches it; with `updateHashes` they match the corrupted bytes and only an end-to-end check
+   * (lading's sha256) can.
+   */
+  corruptObject(bucket: string, name: string, opts?: { offset?: number; updateHashes?: boolean }): void;
   /** Open resumable sessions not yet finalized. */
   openUploads(): number;
   resetCounters(): void;
@@ -1017,6 +1023,18 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     createBucket,
     denyBucket: (bucket, deny = true) => void (deny ? denied.add(bucket) : denied.delete(bucket)),
     trust,
+    corruptObject: (bucket, name, o = {}) => {
+      const obj = buckets.get(bucket)?.get(name);
+      if (!obj) throw new Error(`gcs-server: no object ${bucket}/${name}`);
+      const data = Buffer.from(obj.data);
+      const at = Math.min(o.offset ?? Math.floor(data.length / 2), data.length - 1);
+      data[at] = data[at]! ^ 0xff;
+      obj.data = data;
+      if (o.updateHashes) {
+        obj.md5Hash = createHash('md5').update(data).digest('base64');
+        obj.crc32c = crc32cBase64(data);
+      }
+    },
     openUploads: () => [...sessions.values()].filter((s) => !s.done).length,
     resetCounters: () => {
       counters.bytesReceived = 0;

@@ -213,6 +213,21 @@ describe('GcsStore against the GCS test server (real @google-cloud/storage clien
     await rejectsStore(store.getText(key), /does not exist/, true);
   });
 
+  it('a download whose bytes do not match the stored crc32c fails with a StoreError', async () => {
+    const key = `${unique('corrupt')}/sha256-y.tar.zst`;
+    await store.put(key, pieces(randomBytes(512 * 1024)));
+    server.corruptObject(bucket, key);
+    const stream = await store.get(key);
+    await rejectsStore(readAll(stream), /reading gs:\/\/lading-gcs-test\/.* failed: the data's checksum did not match/);
+    // With matching hashes the client cannot tell; the bytes arrive changed (lading's sha256 check is the end-to-end guard).
+    const key2 = `${key}.2`;
+    const data = randomBytes(1000);
+    await store.put(key2, data);
+    server.corruptObject(bucket, key2, { offset: 0, updateHashes: true });
+    const got = await readAll(await store.get(key2));
+    assert.equal(got[0], data[0]! ^ 0xff);
+  });
+
   it('a missing bucket gives a clear error for every operation', async () => {
     const gone = new GcsStore('lading-no-such-bucket', { gcsEndpoint: server.endpoint }, { maxRetries: 0 });
     const msg = /bucket gs:\/\/lading-no-such-bucket does not exist .* — create it or fix the store location/;
@@ -234,7 +249,7 @@ describe('GcsStore against the GCS test server (real @google-cloud/storage clien
     try {
       const store403 = new GcsStore(denied, { gcsEndpoint: server.endpoint }, { maxRetries: 0 });
       const msg =
-        /no permission for (writing|reading) gs:\/\/lading-gcs-denied\/k: .*storage\.objects\.\w+.* — grant roles\/storage\.objectAdmin/;
+        /no permission for (writing|reading) gs:\/\/lading-gcs-denied\/k: [^{]*storage\.objects\.\w+.* — grant roles\/storage\.objectAdmin/;
       await rejectsStore(store403.put('k', 'x'), msg);
       await rejectsStore(store403.put('k', pieces(randomBytes(1000))), msg);
       await rejectsStore(store403.head('k'), msg);
@@ -291,6 +306,64 @@ describe('GcsStore against the GCS test server (real @google-cloud/storage clien
     const res = await fetch(url);
     assert.equal(res.status, 400);
     assert.match(await res.text(), /ExpiredToken/);
+  });
+
+  it('the test server keeps resumable-upload semantics: 256 KiB quanta, 308 + Range, status queries, create-only', async () => {
+    const name = `${unique('proto')}/obj`;
+    const q = `name=${encodeURIComponent(name)}&uploadType=resumable&ifGenerationMatch=0`;
+    const start = await fetch(`${server.endpoint}/upload/storage/v1/b/${bucket}/o?${q}`, {
+      method: 'POST',
+      body: '{}',
+    });
+    assert.equal(start.status, 200);
+    const session = start.headers.get('location')!;
+    const data = randomBytes(CHUNK + 1000);
+    // A non-final chunk that is not a multiple of 256 KiB: only the whole quanta are kept.
+    const first = await fetch(session, {
+      method: 'PUT',
+      headers: { 'content-range': `bytes 0-${CHUNK + 99}/*` },
+      body: data.subarray(0, CHUNK + 100),
+    });
+    assert.equal(first.status, 308);
+    assert.equal(first.headers.get('range'), `bytes=0-${CHUNK - 1}`);
+    const status = await fetch(session, { method: 'PUT', headers: { 'content-range': 'bytes */*' } });
+    assert.equal(status.status, 308);
+    assert.equal(status.headers.get('range'), `bytes=0-${CHUNK - 1}`);
+    assert.equal(server.objects(bucket).has(name), false, 'nothing visible before the final chunk');
+    const last = await fetch(session, {
+      method: 'PUT',
+      headers: { 'content-range': `bytes ${CHUNK}-${data.length - 1}/${data.length}` },
+      body: data.subarray(CHUNK),
+    });
+    assert.equal(last.status, 200);
+    const meta = (await last.json()) as { size: string; generation: string; crc32c: string };
+    assert.equal(meta.size, String(data.length));
+    assert.deepEqual(server.objects(bucket).get(name)?.data, data);
+    // Create-only is checked when a session starts.
+    const again = await fetch(`${server.endpoint}/upload/storage/v1/b/${bucket}/o?${q}`, {
+      method: 'POST',
+      body: '{}',
+    });
+    assert.equal(again.status, 412);
+    // Range reads on the download path, and a delimiter listing with prefixes.
+    const range = await fetch(
+      `${server.endpoint}/download/storage/v1/b/${bucket}/o/${encodeURIComponent(name)}?alt=media`,
+      {
+        headers: { range: 'bytes=-10' },
+      },
+    );
+    assert.equal(range.status, 206);
+    assert.deepEqual(Buffer.from(await range.arrayBuffer()), data.subarray(-10));
+    const dir = name.split('/')[0]!;
+    const list = (await (
+      await fetch(
+        `${server.endpoint}/storage/v1/b/${bucket}/o?prefix=${encodeURIComponent(dir.slice(0, 5))}&delimiter=/`,
+      )
+    ).json()) as { prefixes?: string[] };
+    assert.ok(list.prefixes?.includes(`${dir}/`));
+    const missing = await fetch(`${server.endpoint}/storage/v1/b/no-such-bucket`);
+    assert.equal(missing.status, 404);
+    assert.deepEqual(((await missing.json()) as { error: { code: number } }).error.code, 404);
   });
 
   it('signing without credentials that can sign gives a clear error', async () => {
