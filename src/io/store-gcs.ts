@@ -209,6 +209,9 @@ export class GcsStore implements ObjectStore {
       ...(opts.ifAbsent ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
     };
     try {
+      // Like the S3 store: an existing object is reported before the body is touched. (A writer racing us between
+      // this check and the upload start is caught by ifGenerationMatch: 0, and then the body has been consumed.)
+      if (opts.ifAbsent && (await this.head(key))) return { created: false };
       if (typeof body === 'string' || Buffer.isBuffer(body)) {
         const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
         if (buf.length <= SIMPLE_MAX) {

@@ -152,6 +152,8 @@ export interface GcsServer {
   denyBucket(bucket: string, deny?: boolean): void;
   /** Accepts V4 signed URLs signed by this service account. */
   trust(sa: ServiceAccount): void;
+  /** Stores an object directly (no request, no counters), e.g. to seed a bucket or to race a writer. */
+  putObject(bucket: string, name: string, data: Buffer | string, contentType?: string): StoredObject;
   /**
    * Flips one byte of a stored object. By default its md5/crc32c stay those of the original bytes, so the client's
    * download validation catches it; with `updateHashes` they match the corrupted bytes and only an end-to-end check
@@ -1023,6 +1025,8 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     createBucket,
     denyBucket: (bucket, deny = true) => void (deny ? denied.add(bucket) : denied.delete(bucket)),
     trust,
+    putObject: (bucket, name, data, contentType) =>
+      writeObject(bucket, name, Buffer.from(data), contentType ?? 'application/octet-stream', {}),
     corruptObject: (bucket, name, o = {}) => {
       const obj = buckets.get(bucket)?.get(name);
       if (!obj) throw new Error(`gcs-server: no object ${bucket}/${name}`);

@@ -134,6 +134,24 @@ describe('GcsStore against the GCS test server (real @google-cloud/storage clien
     assert.equal((await store.getText(small)).text, '{"a":1}');
   });
 
+  it('create-only loses a race cleanly: another writer between the check and the upload → created:false', async () => {
+    const key = `${unique('race')}/sha256-z.tar.zst`;
+    let raced = false;
+    const body = new Readable({
+      read() {
+        if (!raced) {
+          raced = true;
+          server.putObject(bucket, key, 'theirs'); // lands after put's existence check, before the session starts
+        }
+        this.push(randomBytes(64 * 1024));
+      },
+    });
+    const r = await store.put(key, body, { ifAbsent: true });
+    assert.equal(r.created, false);
+    assert.equal(server.objects(bucket).get(key)?.data.toString(), 'theirs');
+    assert.equal(server.openUploads(), 0);
+  });
+
   it('put without ifAbsent replaces the object; getText returns the text and its generation', async () => {
     const key = `${unique('manifests')}/channels/prod.json`;
     const multipart = server.counters.requests['upload.multipart'] ?? 0;
