@@ -6,6 +6,7 @@ import { stderrReporter } from '../stages/reporter.ts';
 import { InputError } from '../lib/errors.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import type { Command, FlagSpec } from './args.ts';
+import { STORE_FLAGS } from './store-flags.ts';
 import { TAG_FLAGS } from './tags.ts';
 
 /** `--build-json @file` reads a file, `--build-json -` reads stdin; anything else is the JSON itself. */
@@ -94,11 +95,16 @@ export const manifestCommand: Command = {
   name: 'manifest',
   summary: 'write the deploy manifest (lading.manifest/v1) from the push result and the compose files',
   flags: [
-    { name: 'push-json', help: 'output of lading push --json (@file or - for stdin)' },
+    { name: 'push-json', help: 'output of lading push --json or lading export --json (@file or - for stdin)' },
     { name: 'compose-files', multiple: true, help: 'compose files to ship (default: the ones the build read)' },
     { name: 'compose-project', help: 'compose project name on the hosts' },
     { name: 'compose-env', multiple: true, help: 'extra KEY=VALUE for the compose files (repeatable)' },
     { name: 'manifest-path', help: 'where to write it (default ./lading-manifest.json)' },
+    {
+      name: 'manifest-store',
+      help: 'also publish to s3://bucket/prefix or gs://bucket/prefix (by-sha, by-tag, channels)',
+    },
+    ...STORE_FLAGS.filter((f) => f.name !== 'upload-concurrency'),
     { name: 'cwd', help: 'the workspace (default: the current directory)' },
     { name: 'json', boolean: true, help: 'print the manifest itself instead of its path' },
   ],

@@ -2,16 +2,9 @@ import { runExportStage } from '../stages/export.ts';
 import { runLoadStage } from '../stages/load.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import { runRetentionStage } from '../stages/retention.ts';
-import type { Command, FlagSpec } from './args.ts';
+import type { Command } from './args.ts';
+import { STORE_FLAGS } from './store-flags.ts';
 import { jsonFlag } from './stages.ts';
-
-export const STORE_FLAGS: FlagSpec[] = [
-  { name: 's3-endpoint', help: 'S3-compatible endpoint (MinIO, R2, …); path-style addressing then' },
-  { name: 's3-region', help: 'S3 region (default: AWS_REGION, else us-east-1)' },
-  { name: 's3-path-style', help: 'true | false: path-style S3 addressing (default true with an endpoint)' },
-  { name: 'gcs-endpoint', help: 'GCS JSON API endpoint (emulators); default: Google' },
-  { name: 'upload-concurrency', help: 'parallel part uploads (default 4)' },
-];
 
 export const exportCommand: Command = {
   name: 'export',

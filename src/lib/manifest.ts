@@ -197,8 +197,11 @@ export function validateManifest(data: unknown, source = 'the manifest'): Manife
     const manifest = data as Manifest;
     const ids = new Set<string>();
     manifest.images.forEach((img, i) => {
-      if (img.ref !== `${img.name}@${img.digest}`)
+      // Registry images are pinned by name@digest; registry-less ones (loaded, never pulled) by their image ID.
+      if (img.transport.kind === 'registry' && img.ref !== `${img.name}@${img.digest}`)
         problems.push(`images[${i}].ref: must be name@digest (${img.name}@${img.digest})`);
+      if (img.transport.kind !== 'registry' && img.ref !== img.digest)
+        problems.push(`images[${i}].ref: must be the image ID ${img.digest} for a ${img.transport.kind} transport`);
       if (ids.has(img.id)) problems.push(`images[${i}].id: '${img.id}' is used twice`);
       ids.add(img.id);
     });
