@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
 import { LadingError } from '../lib/errors.ts';
 import { TAG_RE } from '../lib/image-ref.ts';
 import {
@@ -42,6 +43,30 @@ export interface ManifestDocument extends ManifestInfo {
   /** The bytes the digest is over. */
   raw: Buffer;
 }
+
+export interface BlobOptions {
+  /** The size the manifest's descriptor gives: a body of another length is refused. */
+  size?: number;
+}
+
+/** A per-request AbortController that fires when nothing arrived for `ms` (headers, then each body chunk). */
+class IdleDeadline {
+  readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  constructor(private readonly ms: number) {
+    this.touch();
+  }
+  touch(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.controller.abort(new DOMException('timed out', 'TimeoutError')), this.ms);
+    this.timer.unref();
+  }
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 const REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
@@ -150,6 +175,169 @@ export class RegistryClient {
       mediaType = manifest.mediaType;
     }
     return { digest: computed, mediaType, size: raw.length, manifest, raw };
+  }
+
+  /**
+   * A blob (layer or config) as a stream, verified while it streams: the stream fails at its end with a LadingError
+   * when the bytes do not hash to `digest` (or are not `size` long), so a consumer that writes to a temp file and
+   * renames it on success never keeps bad bytes. Redirects (to S3, GCS, a CDN) are followed by hand and the
+   * registry's Authorization header never leaves its origin. The timeout applies per chunk, not to the whole body.
+   */
+  async blob(repository: string, digest: string, opts: BlobOptions = {}): Promise<Readable> {
+    if (!REPOSITORY_RE.test(repository) || repository.length > 255) {
+      throw new LadingError(`'${repository}' is not a valid repository name`);
+    }
+    if (!isDigest(digest)) throw new LadingError(`'${digest}' is not a digest`);
+    const ref = `${this.host}/${repository}@${digest}`;
+    let deadline: IdleDeadline | undefined;
+    const signal = () => {
+      deadline?.clear();
+      deadline = new IdleDeadline(this.timeoutMs);
+      return deadline.controller.signal;
+    };
+    let res = await this.blobRequest(`${this.base}/v2/${repository}/blobs/${digest}`, repository, signal);
+    if (res.status === 401) {
+      const challenge = parseAuthChallenge(res.headers.get('www-authenticate') ?? '');
+      await res.body?.cancel();
+      await this.answer(challenge, repository, ref);
+      res = await this.blobRequest(`${this.base}/v2/${repository}/blobs/${digest}`, repository, signal);
+      if (res.status === 401) {
+        await res.body?.cancel();
+        throw new LadingError(
+          `the registry ${this.host} refused the credentials for ${ref}`,
+          this.opts.credential
+            ? `check that ${this.opts.credential.username} may pull ${repository} and that the credential is current`
+            : `${this.host} needs a login: give credentials for it`,
+        );
+      }
+    }
+    if (!res.ok || !res.body) {
+      deadline?.clear();
+      const detail = await errorDetail(res);
+      if (res.status === 404) {
+        throw new LadingError(
+          `the blob ${ref} is not in the registry${detail ? ` (${detail})` : ''}`,
+          'the image was pushed incompletely or garbage-collected: push it again',
+        );
+      }
+      if (res.status === 403) {
+        throw new LadingError(
+          `the registry ${this.host} denied access to ${ref}${detail ? ` (${detail})` : ''}`,
+          'the credential is valid but may not read this repository: check its permissions',
+        );
+      }
+      throw new LadingError(
+        `the registry ${this.host} answered ${res.status} ${res.statusText} for ${ref}${detail ? ` (${detail})` : ''}`,
+      );
+    }
+    const dl = deadline!;
+    dl.touch();
+    const algorithm = digest.slice(0, digest.indexOf(':'));
+    const hash = createHash(algorithm);
+    let length = 0;
+    const tooLong = () =>
+      new LadingError(
+        `the blob ${ref} is longer than the ${opts.size} bytes its manifest gives`,
+        'the registry (or a proxy) serves other bytes than were pushed',
+      );
+    const verify = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        dl.touch();
+        hash.update(chunk);
+        length += chunk.length;
+        if (opts.size !== undefined && length > opts.size) cb(tooLong());
+        else cb(null, chunk);
+      },
+      flush: (cb) => {
+        dl.clear();
+        const got = `${algorithm}:${hash.digest('hex')}`;
+        if (got !== digest) {
+          cb(
+            new LadingError(
+              `the blob ${ref} arrived with digest ${got}`,
+              'the download was corrupted or the registry serves other bytes than were pushed: retry, and check any proxy or mirror',
+            ),
+          );
+        } else if (opts.size !== undefined && length !== opts.size) {
+          cb(new LadingError(`the blob ${ref} is ${length} bytes, its manifest says ${opts.size}`));
+        } else cb();
+      },
+    });
+    const body = Readable.fromWeb(res.body as never);
+    body.on('error', (err) =>
+      verify.destroy(
+        err instanceof LadingError
+          ? err
+          : new LadingError(
+              `the download of ${ref} from ${this.host} broke off after ${length} bytes (${describeNetworkError(err)})`,
+              'retry; if it keeps failing, check the network between here and the registry',
+              { cause: err },
+            ),
+      ),
+    );
+    verify.on('close', () => {
+      dl.clear();
+      if (!body.readableEnded) body.destroy();
+    });
+    body.pipe(verify);
+    return verify;
+  }
+
+  /** GET with redirects followed by hand: Authorization only on the registry's own origin. */
+  private async blobRequest(url: string, repository: string, signal: () => AbortSignal): Promise<Response> {
+    const origin = new URL(this.base).origin;
+    let current = url;
+    for (let hop = 0; hop <= 5; hop++) {
+      const own = new URL(current).origin === origin;
+      const res = await this.send('GET', current, own ? repository : undefined, undefined, {
+        accept: '*/*',
+        redirect: 'manual',
+        signal,
+      });
+      if (!REDIRECTS.has(res.status)) return res;
+      const location = res.headers.get('location');
+      await res.body?.cancel();
+      if (!location) throw new LadingError(`the registry ${this.host} redirected a blob download without a Location`);
+      current = new URL(location, current).toString();
+    }
+    throw new LadingError(`the registry ${this.host} redirected a blob download more than 5 times`);
+  }
+
+  /**
+   * Every tag of a repository (GET /v2/<name>/tags/list, following `Link` pages). A repository the registry does
+   * not know yet has no tags: [].
+   */
+  async tags(repository: string): Promise<string[]> {
+    if (!REPOSITORY_RE.test(repository) || repository.length > 255) {
+      throw new LadingError(`'${repository}' is not a valid repository name`);
+    }
+    const out: string[] = [];
+    let url: string | undefined = `${this.base}/v2/${repository}/tags/list?n=1000`;
+    for (let page = 0; url && page < 100; page++) {
+      let res = await this.send('GET', url, repository);
+      if (res.status === 401) {
+        const challenge = parseAuthChallenge(res.headers.get('www-authenticate') ?? '');
+        await res.body?.cancel();
+        await this.answer(challenge, repository, `${this.host}/${repository}`);
+        res = await this.send('GET', url, repository);
+      }
+      if (res.status === 404) {
+        await res.body?.cancel();
+        return out;
+      }
+      if (!res.ok) {
+        const detail = await errorDetail(res);
+        throw new LadingError(
+          `the registry ${this.host} answered ${res.status} ${res.statusText} listing the tags of ${repository}${detail ? ` (${detail})` : ''}`,
+          res.status === 401 || res.status === 403 ? `check the credential for ${this.host}` : undefined,
+        );
+      }
+      const body = (await res.json().catch(() => ({}))) as { tags?: unknown };
+      if (Array.isArray(body.tags)) out.push(...body.tags.filter((t): t is string => typeof t === 'string'));
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '')?.[1];
+      url = next ? new URL(next, this.base).toString() : undefined;
+    }
+    return out;
   }
 
   private mismatch(repository: string, reference: string, got: string, computed?: string): never {
@@ -263,14 +451,25 @@ export class RegistryClient {
   }
 
   /** One HTTP request with retries for network errors, 5xx and 429; a clear error once they are used up. */
-  private async send(method: string, url: string, repository?: string, authorization?: string): Promise<Response> {
-    const headers: Record<string, string> = { Accept: manifestAcceptHeader, 'User-Agent': 'lading' };
+  private async send(
+    method: string,
+    url: string,
+    repository?: string,
+    authorization?: string,
+    init: { accept?: string; redirect?: 'manual' | 'follow'; signal?: () => AbortSignal } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { Accept: init.accept ?? manifestAcceptHeader, 'User-Agent': 'lading' };
     const auth = authorization ?? (repository ? this.authorization.get(repository) : undefined);
     if (auth) headers.Authorization = auth;
     try {
       return await retry(
         async () => {
-          const res = await this.fetchFn(url, { method, headers, signal: AbortSignal.timeout(this.timeoutMs) });
+          const res = await this.fetchFn(url, {
+            method,
+            headers,
+            signal: init.signal?.() ?? AbortSignal.timeout(this.timeoutMs),
+            ...(init.redirect && { redirect: init.redirect }),
+          });
           if (res.status >= 500 || res.status === 429) {
             await res.body?.cancel();
             throw new TransientStatus(res.status, res.statusText);

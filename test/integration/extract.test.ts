@@ -1,0 +1,491 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as tar from 'tar-stream';
+import { openStore } from '../../src/io/store.ts';
+import { LadingError } from '../../src/lib/errors.ts';
+import { createManifest } from '../../src/lib/manifest.ts';
+import { type ExtractResult, runExtractStage } from '../../src/stages/extract.ts';
+import type { Reporter } from '../../src/stages/reporter.ts';
+import { authPassword, busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
+
+const env = testEnv();
+const work = mkdtempSync(join(tmpdir(), 'lading-extract-it-'));
+const logs: string[] = [];
+const reporter: Reporter = {
+  info: (l) => logs.push(l),
+  warning: (l) => logs.push(`warning: ${l}`),
+  group: (_n, fn) => fn(),
+  secret: () => {},
+};
+
+let dirs = 0;
+const fresh = (name: string) => {
+  const d = join(work, `${name}-${dirs++}`);
+  return d;
+};
+
+function extract(inputs: Record<string, string>): Promise<ExtractResult> {
+  return runExtractStage({ read: (n) => inputs[n] || undefined, reporter, env: {}, cwd: work });
+}
+
+/** A tree as comparable lines: path, type, mode, and content hash or link target (absolute targets made relative). */
+function tree(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    const full = join(root, rel);
+    const s = lstatSync(full);
+    const mode = (s.mode & 0o777).toString(8);
+    if (s.isSymbolicLink()) {
+      let t = readlinkSync(full);
+      if (t.startsWith('/')) t = posix.relative(posix.dirname(`/srv/${rel}`), t) || '.';
+      out.push(`${rel} -> ${t}`);
+    } else if (s.isDirectory()) {
+      if (rel) out.push(`${rel}/ ${mode}`);
+      for (const n of readdirSync(full).sort()) walk(rel ? `${rel}/${n}` : n);
+    } else {
+      out.push(`${rel} ${mode} ${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 12)}`);
+    }
+  };
+  walk('');
+  return out;
+}
+
+const repo = unique('lading-it/extract');
+const plainRef = `${env.registry.host}/${repo}:v1`;
+const authRef = `${env.authRegistry.host}/${repo}:v1`;
+let reference: string[] = [];
+let archive = '';
+let archiveSha = '';
+const dockerConfig = mkdtempSync(join(tmpdir(), 'lading-extract-docker-'));
+
+before(() => {
+  const ctx = busyboxContext(join(work, 'ctx'), {
+    files: { 'app.txt': 'v1\n', 'gone.txt': 'deleted later\n' },
+    extra: [
+      'COPY data /srv/data',
+      `RUN ["/bin/busybox", "sh", "-c", "B=/bin/busybox; $B ln -s app.txt /srv/link && $B ln -s /srv/data /srv/abs-link && $B rm /srv/gone.txt && $B rm -r /srv/data/sub && $B chmod 0750 /srv/data/run.sh && $B ln /srv/data/a.txt /srv/data/hard.txt"]`,
+      'RUN ["/bin/busybox", "sh", "-c", "echo v2 > /srv/app.txt"]',
+    ],
+  });
+  mkdirSync(join(ctx, 'data', 'sub'), { recursive: true });
+  writeFileSync(join(ctx, 'data', 'a.txt'), 'a\n');
+  writeFileSync(join(ctx, 'data', 'run.sh'), '#!/bin/sh\necho hi\n');
+  writeFileSync(join(ctx, 'data', 'sub', 'b.txt'), 'b\n');
+  docker(['build', '-q', '-t', plainRef, ctx]);
+  docker(['tag', plainRef, authRef]);
+  docker(['push', '-q', plainRef]);
+  docker(['--config', dockerConfig, 'login', env.authRegistry.host, '-u', 'lading', '--password-stdin'], {
+    input: authPassword('lading'),
+  });
+  docker(['--config', dockerConfig, 'push', '-q', authRef]);
+  // The reference: what docker itself sees in a container of the image.
+  const ctr = docker(['create', plainRef]);
+  try {
+    docker(['cp', `${ctr}:/srv`, join(work, 'reference')]);
+  } finally {
+    docker(['rm', ctr]);
+  }
+  reference = tree(join(work, 'reference'));
+  // docker save | zstd into a local file.
+  archive = join(work, 'image.tar.zst');
+  const saved = spawnSync('sh', ['-c', 'docker save "$1" | zstd -q -3 -c > "$2"', 'sh', plainRef, archive], {
+    env: { ...process.env, DOCKER_HOST: env.dockerHost },
+  });
+  assert.equal(saved.status, 0, String(saved.stderr));
+  archiveSha = createHash('sha256').update(readFileSync(archive)).digest('hex');
+});
+
+after(() => {
+  for (const ref of [plainRef, authRef])
+    spawnSync('docker', ['rmi', ref], { env: { ...process.env, DOCKER_HOST: env.dockerHost } });
+  rmSync(work, { recursive: true, force: true });
+  rmSync(dockerConfig, { recursive: true, force: true });
+});
+
+describe('extract from a registry', () => {
+  it('copies files, a directory, symlinks and hard links as docker sees them, with the deleted file gone', async () => {
+    const dest = fresh('plain');
+    const r = await extract({ image: plainRef, paths: '/srv', destination: dest, 'cache-dir': fresh('cache') });
+    assert.ok(
+      reference.some((l) => l.startsWith('data/run.sh 750 ')),
+      'the reference has the chmod',
+    );
+    assert.ok(!reference.some((l) => l.startsWith('gone.txt')) && !reference.some((l) => l.startsWith('data/sub')));
+    assert.deepEqual(tree(join(dest, 'srv')), reference);
+    assert.equal(readFileSync(join(dest, 'srv', 'app.txt'), 'utf8'), 'v2\n');
+    assert.equal(
+      readlinkSync(join(dest, 'srv', 'abs-link')),
+      'data',
+      'an absolute link is made relative to stay inside',
+    );
+    assert.match(r.digest, /^sha256:[a-f0-9]{64}$/);
+    assert.equal(r.digest, docker(['inspect', '--format', '{{index .RepoDigests 0}}', plainRef]).split('@')[1]);
+    assert.equal(r.imageId, docker(['inspect', '--format', '{{.Id}}', plainRef]));
+    const app = r.files.find((f) => f.path === '/srv/app.txt')!;
+    assert.equal(app.sha256, createHash('sha256').update('v2\n').digest('hex'));
+    assert.deepEqual(
+      r.files.find((f) => f.path === '/srv/link'),
+      { path: '/srv/link', type: 'symlink', mode: '0777', target: 'app.txt' },
+    );
+    assert.ok(!existsSync(join(dest, 'bin')), 'only the requested paths');
+    assert.ok(!readdirSync(dest).some((n) => n.startsWith('.lading-extract')), 'no staging dir left behind');
+    assert.equal(r.layers.read, r.layers.total);
+  });
+
+  it('a second extract of the same image downloads no blob', async () => {
+    const cache = fresh('cache');
+    const first = await extract({ image: plainRef, paths: '/srv', destination: fresh('c1'), 'cache-dir': cache });
+    assert.ok(first.layers.downloaded > 0);
+    const second = await extract({ image: plainRef, paths: '/srv', destination: fresh('c2'), 'cache-dir': cache });
+    assert.equal(second.layers.downloaded, 0);
+    assert.equal(second.layers.bytesDownloaded, 0);
+    assert.deepEqual(second.files, first.files);
+  });
+
+  it('stops reading layers once every requested file is settled', async () => {
+    const r = await extract({
+      image: plainRef,
+      paths: '/srv/app.txt',
+      destination: fresh('one'),
+      'cache-dir': fresh('cache'),
+    });
+    assert.equal(r.layers.read, 1);
+    assert.ok(r.layers.total >= 4);
+    assert.equal(r.layers.downloaded, 2, 'the config and the top layer only');
+  });
+
+  it('reads the htpasswd registry with credentials, and says a login is needed without them', async () => {
+    const dest = fresh('auth');
+    const r = await extract({
+      image: authRef,
+      paths: '/srv/data\n/srv/link',
+      destination: dest,
+      'cache-dir': fresh('cache'),
+      username: 'lading',
+      password: authPassword('lading'),
+    });
+    assert.deepEqual(
+      tree(join(dest, 'srv')),
+      reference.filter((l) => l.startsWith('data') || l.startsWith('link')),
+    );
+    assert.ok(r.files.every((f) => f.path.startsWith('/srv/data') || f.path === '/srv/link'));
+    await assert.rejects(
+      extract({ image: authRef, paths: '/srv', destination: fresh('noauth'), 'cache-dir': fresh('cache') }),
+      (e: LadingError) => /needs a login/.test(e.message),
+    );
+  });
+
+  it('names a missing path and why, and writes nothing', async () => {
+    const dest = fresh('missing');
+    await assert.rejects(
+      extract({
+        image: plainRef,
+        paths: '/srv/app.txt\n/srv/gone.txt\n/nope',
+        destination: dest,
+        'cache-dir': fresh('cache'),
+      }),
+      (e: LadingError) =>
+        /\/srv\/gone\.txt \(it was deleted by a later layer\)/.test(e.message) &&
+        /\/nope \(no layer has it\)/.test(e.message) &&
+        /nothing was written/.test(e.hint ?? ''),
+    );
+    assert.deepEqual(readdirSync(dest), []);
+  });
+});
+
+describe('extract from an exported object', () => {
+  it('reads a docker save | zstd archive in a local file: the same tree, then only the cache', async () => {
+    const cache = fresh('cache');
+    const dest = fresh('archive');
+    const r = await extract({ source: archive, paths: '/srv', destination: dest, 'cache-dir': cache });
+    assert.deepEqual(tree(join(dest, 'srv')), reference);
+    assert.equal(r.imageId, docker(['inspect', '--format', '{{.Id}}', plainRef]));
+    assert.equal(r.layers.downloaded, 1, 'the archive is read once');
+    const again = await extract({ source: archive, paths: '/srv', destination: fresh('archive2'), 'cache-dir': cache });
+    assert.equal(again.layers.downloaded, 0);
+    assert.deepEqual(again.files, r.files);
+  });
+
+  it('refuses an archive whose sha256 is not the expected one', async () => {
+    await assert.rejects(
+      extract({
+        source: archive,
+        sha256: 'f'.repeat(64),
+        paths: '/srv',
+        destination: fresh('badsha'),
+        'cache-dir': fresh('cache'),
+      }),
+      (e: LadingError) => /has sha256 .* expected f{64}/.test(e.message),
+    );
+  });
+
+  it('reads the archive from S3 (s3rver)', async () => {
+    process.env.AWS_ACCESS_KEY_ID = env.s3.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = env.s3.secretAccessKey;
+    const key = `${unique('extract')}/image.tar.zst`;
+    const storeOpts = { endpoint: env.s3.endpoint, region: env.s3.region, forcePathStyle: true };
+    const store = await openStore({ kind: 's3', bucket: env.s3.bucket, prefix: '' }, storeOpts);
+    await store.put(key, readFileSync(archive));
+    try {
+      const cache = fresh('cache');
+      const inputs = {
+        source: `s3://${env.s3.bucket}/${key}`,
+        paths: '/srv',
+        'cache-dir': cache,
+        's3-endpoint': env.s3.endpoint,
+        's3-region': env.s3.region,
+        's3-path-style': 'true',
+      };
+      const dest = fresh('s3');
+      await extract({ ...inputs, destination: dest });
+      assert.deepEqual(tree(join(dest, 'srv')), reference);
+      const again = await extract({ ...inputs, destination: fresh('s3b') });
+      assert.equal(again.layers.downloaded, 0);
+    } finally {
+      await store.delete(key);
+    }
+  });
+
+  it('follows a manifest entry: a registry image by digest, a file archive by sha256', async () => {
+    const digest = docker(['inspect', '--format', '{{index .RepoDigests 0}}', plainRef]).split('@')[1]!;
+    const name = `${env.registry.host}/${repo}`;
+    const imageId = docker(['inspect', '--format', '{{.Id}}', plainRef]);
+    const manifest = createManifest({
+      source: { repository: 'acme/x', ref: 'refs/heads/main', sha: 'a'.repeat(40), created: new Date().toISOString() },
+      tags: ['v1'],
+      primary: 'v1',
+      images: [
+        {
+          id: 'web',
+          services: ['web'],
+          name,
+          tags: ['v1'],
+          digest,
+          ref: `${name}@${digest}`,
+          transport: { kind: 'registry', registry: env.registry.host, provider: 'generic' },
+        },
+        {
+          id: 'files',
+          services: [],
+          name: 'files',
+          tags: ['v1'],
+          digest: imageId,
+          ref: imageId,
+          transport: {
+            kind: 'file',
+            path: archive,
+            sha256: archiveSha,
+            size: statSync(archive).size,
+            compression: 'zstd',
+            mode: 'archive',
+          },
+        },
+      ],
+    });
+    const file = join(work, 'lading-manifest.json');
+    writeFileSync(file, JSON.stringify(manifest));
+    for (const id of ['web', 'files']) {
+      const dest = fresh(`manifest-${id}`);
+      const r = await extract({
+        manifest: file,
+        image: id,
+        paths: '/srv',
+        destination: dest,
+        'cache-dir': fresh('cache'),
+      });
+      assert.deepEqual(tree(join(dest, 'srv')), reference, id);
+      assert.equal(r.digest, id === 'web' ? digest : imageId);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Hand-made images: what no docker build produces (opaque whiteouts from overlayfs, hostile entries).
+
+type Entry = { name: string; type?: 'file' | 'directory' | 'symlink'; body?: string; linkname?: string; mode?: number };
+
+async function layerTar(entries: Entry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise((r) => pack.on('end', r));
+  for (const e of entries) {
+    const type = e.type ?? 'file';
+    pack.entry(
+      {
+        name: e.name,
+        type,
+        mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
+        ...(e.linkname && { linkname: e.linkname }),
+      },
+      type === 'file' ? (e.body ?? '') : undefined,
+    );
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+/** A docker-save archive (classic layout) of the given layers, bottom → top. */
+async function saveArchive(layers: Entry[][]): Promise<string> {
+  const tars = await Promise.all(layers.map(layerTar));
+  const diffIds = tars.map((t) => `sha256:${createHash('sha256').update(t).digest('hex')}`);
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds } }),
+  );
+  const configHex = createHash('sha256').update(config).digest('hex');
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise((r) => pack.on('end', r));
+  tars.forEach((t, i) => pack.entry({ name: `${diffIds[i]!.slice(7)}/layer.tar` }, t));
+  pack.entry({ name: `${configHex}.json` }, config);
+  pack.entry(
+    { name: 'manifest.json' },
+    JSON.stringify([
+      {
+        Config: `${configHex}.json`,
+        RepoTags: ['crafted:1'],
+        Layers: tars.map((_, i) => `${diffIds[i]!.slice(7)}/layer.tar`),
+      },
+    ]),
+  );
+  pack.finalize();
+  await done;
+  const file = join(work, `${unique('crafted')}.tar.gz`);
+  writeFileSync(file, gzipSync(Buffer.concat(chunks)));
+  return file;
+}
+
+describe('extract: whiteouts and hostile layers (hand-made archives)', () => {
+  it('an opaque directory hides what lower layers had in it', async () => {
+    const file = await saveArchive([
+      [
+        { name: 'out/', type: 'directory' },
+        { name: 'out/old.txt', body: 'old' },
+        { name: 'out/keep/', type: 'directory' },
+        { name: 'out/keep/k', body: 'k' },
+      ],
+      [{ name: 'out/', type: 'directory' }, { name: 'out/.wh..wh..opq' }, { name: 'out/new.txt', body: 'new' }],
+    ]);
+    const dest = fresh('opaque');
+    await extract({ source: file, paths: '/out', destination: dest, 'cache-dir': fresh('cache') });
+    assert.deepEqual(readdirSync(join(dest, 'out')), ['new.txt']);
+  });
+
+  it('refuses a symlink that climbs out of the destination, and writes nothing', async () => {
+    const file = await saveArchive([
+      [
+        { name: 'srv/', type: 'directory' },
+        { name: 'srv/evil', type: 'symlink', linkname: '../../../../etc' },
+      ],
+    ]);
+    const dest = fresh('evil-link');
+    await assert.rejects(
+      extract({ source: file, paths: '/srv', destination: dest, 'cache-dir': fresh('cache') }),
+      (e: LadingError) => /symlink \/srv\/evil points to '..\/..\/..\/..\/etc', outside the image root/.test(e.message),
+    );
+    assert.deepEqual(readdirSync(dest), []);
+  });
+
+  it('refuses a layer entry with ..', async () => {
+    const file = await saveArchive([
+      [
+        { name: 'srv/', type: 'directory' },
+        { name: 'srv/../../escape.txt', body: 'x' },
+      ],
+    ]);
+    const dest = fresh('evil-entry');
+    await assert.rejects(
+      extract({ source: file, paths: '/srv', destination: dest, 'cache-dir': fresh('cache') }),
+      (e: LadingError) => /points outside the image root/.test(e.message),
+    );
+    assert.ok(!existsSync(join(dirname(dest), 'escape.txt')));
+  });
+
+  it('never writes through a symlink of the image (a later entry under it is hidden)', async () => {
+    const outside = fresh('outside');
+    mkdirSync(outside);
+    const file = await saveArchive([
+      [
+        { name: 'srv/', type: 'directory' },
+        { name: 'srv/l', type: 'symlink', linkname: outside },
+        { name: 'srv/l/pwned', body: 'x' },
+      ],
+    ]);
+    const dest = fresh('through-link');
+    await extract({ source: file, paths: '/srv', destination: dest, 'cache-dir': fresh('cache') });
+    assert.deepEqual(readdirSync(outside), []);
+    assert.ok(lstatSync(join(dest, 'srv', 'l')).isSymbolicLink());
+  });
+
+  it('reads a layers-mode index (blobs by stored sha256) from a file store', async () => {
+    const root = fresh('layers-store');
+    mkdirSync(join(root, 'blobs'), { recursive: true });
+    const layers = [
+      await layerTar([
+        { name: 'a/', type: 'directory' },
+        { name: 'a/x', body: 'x1' },
+        { name: 'a/y', body: 'y' },
+      ]),
+      await layerTar([{ name: 'a/.wh.y' }, { name: 'a/x', body: 'x2', mode: 0o600 }]),
+    ];
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const blob = (b: Buffer) => {
+      const p = join(root, 'blobs', sha(b));
+      writeFileSync(p, b);
+      return p.slice(1);
+    };
+    const config = Buffer.from(
+      JSON.stringify({
+        os: 'linux',
+        architecture: 'amd64',
+        rootfs: { diff_ids: layers.map((l) => `sha256:${sha(l)}`) },
+      }),
+    );
+    const stored = layers.map((l) => gzipSync(l));
+    const index = {
+      schema: 'lading.layers/v1',
+      imageId: `sha256:${sha(config)}`,
+      name: 'crafted',
+      repoTags: ['crafted:1'],
+      config: { key: blob(config), sha256: sha(config), size: config.length, compression: 'none' },
+      layers: stored.map((s, i) => ({
+        key: blob(s),
+        sha256: sha(s),
+        size: s.length,
+        compression: 'gzip',
+        diffId: `sha256:${sha(layers[i]!)}`,
+        uncompressedSize: layers[i]!.length,
+      })),
+    };
+    const indexFile = join(root, 'img.index.json');
+    writeFileSync(indexFile, JSON.stringify(index));
+    const cache = fresh('cache');
+    const dest = fresh('layers');
+    const r = await extract({ source: indexFile, paths: '/a', destination: dest, 'cache-dir': cache });
+    assert.deepEqual(readdirSync(join(dest, 'a')), ['x']);
+    assert.equal(readFileSync(join(dest, 'a', 'x'), 'utf8'), 'x2');
+    assert.equal(statSync(join(dest, 'a', 'x')).mode & 0o777, 0o600);
+    assert.equal(r.imageId, index.imageId);
+    const again = await extract({ source: indexFile, paths: '/a', destination: fresh('layers2'), 'cache-dir': cache });
+    assert.equal(again.layers.downloaded, 0);
+  });
+});
