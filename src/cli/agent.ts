@@ -14,6 +14,7 @@ export const agentCommand: Command = {
   flags: [
     { name: 'config', help: 'the agent YAML file (see examples/agent/agent.yml)' },
     { name: 'once', boolean: true, help: 'check the channel once, deploy if there is something new, exit (cron)' },
+    { name: 'json', boolean: true, help: 'with --once: print the outcome as JSON' },
   ],
   async run(read, flags) {
     const path = read('config');
@@ -29,11 +30,17 @@ export const agentCommand: Command = {
       const event = await agent.pollOnce(source);
       await agent.settled();
       if (!event) {
-        process.stdout.write(`unchanged\t${source.describe}\n`);
+        process.stdout.write(
+          flags.json
+            ? `${JSON.stringify({ outcome: 'unchanged', source: source.describe })}\n`
+            : `unchanged\t${source.describe}\n`,
+        );
         return 0;
       }
       process.stdout.write(
-        `${event.outcome}\t${event.manifest}\t${event.release ?? ''}${event.error ? `\t${event.error.split('\n')[0]}` : ''}\n`,
+        flags.json
+          ? `${JSON.stringify(event, null, 2)}\n`
+          : `${event.outcome}\t${event.manifest}\t${event.release ?? ''}${event.error ? `\t${event.error.split('\n')[0]}` : ''}\n`,
       );
       return event.outcome === 'deployed' || event.outcome === 'skipped' ? 0 : 1;
     }
@@ -73,8 +80,9 @@ export const notifyCommand: Command = {
     { name: 'channel', help: 'channel the manifest is for (the agent refuses another one)' },
     { name: 'format', help: 'lading (default) | github: X-Hub-Signature-256 with the timestamp in the body' },
     { name: 'ca-file', help: 'CA certificate (PEM) to trust for the agent (self-signed certificates)' },
+    { name: 'json', boolean: true, help: 'print the answer as JSON ({status, body})' },
   ],
-  async run(read) {
+  async run(read, flags) {
     const url = read('url');
     if (!url) throw new InputError('url', 'is empty', 'pass the agent webhook URL');
     let secret = read('secret');
@@ -116,9 +124,22 @@ export const notifyCommand: Command = {
       format: parseChoice('format', read('format'), ['lading', 'github'] as const, 'lading'),
       ...(ca ? { ca } : {}),
     });
-    process.stdout.write(`${res.status}\t${res.body.trim()}\n`);
+    process.stdout.write(
+      flags.json
+        ? `${JSON.stringify({ status: res.status, body: jsonOrText(res.body) }, null, 2)}\n`
+        : `${res.status}\t${res.body.trim()}\n`,
+    );
     if (res.status >= 200 && res.status < 300) return 0;
     process.stderr.write(`lading notify: the agent answered HTTP ${res.status}\n`);
     return 1;
   },
 };
+
+/** The agent's answer as JSON when it is JSON, else its text. */
+function jsonOrText(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body.trim();
+  }
+}
