@@ -3,6 +3,7 @@ import { agentCommand, notifyCommand } from './agent.ts';
 import { type Command, commandHelp, parseCommandArgs } from './args.ts';
 import { deployCommand, releasesCommand, rollbackCommand } from './deploy.ts';
 import { buildCommand, manifestCommand, pushCommand } from './stages.ts';
+import { newestCommand, staleCommand } from './stale.ts';
 import { exportCommand, loadCommand, retentionCommand } from './store.ts';
 import { tagsCommand } from './tags.ts';
 
@@ -19,6 +20,8 @@ const COMMANDS: Command[] = [
   releasesCommand,
   agentCommand,
   notifyCommand,
+  staleCommand,
+  newestCommand,
 ];
 
 /** Exit codes: 0 done, 1 failed (the message says why), 2 bad usage or input (nothing was touched). */

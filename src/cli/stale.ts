@@ -1,0 +1,54 @@
+import { runNewestStage, runStaleStage } from '../stages/stale.ts';
+import { stderrReporter } from '../stages/reporter.ts';
+import type { Command, FlagSpec } from './args.ts';
+
+const REGISTRY_FLAGS: FlagSpec[] = [
+  { name: 'username', help: 'registry username' },
+  { name: 'password', help: 'registry password (prefer LADING_PASSWORD)' },
+  { name: 'google-credentials', help: 'Google credentials JSON (default ADC)' },
+  { name: 'aws-region', help: 'AWS region for ECR' },
+  { name: 'registry-providers', multiple: true, help: 'host=provider overrides' },
+  {
+    name: 'insecure-registries',
+    multiple: true,
+    help: 'registry hosts spoken to over plain HTTP (loopback always is)',
+  },
+];
+
+export const staleCommand: Command = {
+  name: 'stale',
+  summary:
+    'which images must be rebuilt (code newer than the newest timestamp tag, base changed, upstream rebuilt), and why',
+  flags: [
+    {
+      name: 'images',
+      multiple: true,
+      help: 'images to check, as for build (name, context=…, dockerfile=…, build-args)',
+    },
+    { name: 'compose-files', multiple: true, help: 'compose files whose build: sections name the images' },
+    { name: 'json', boolean: true, help: 'print {images:[…], rebuild:[ids in chain order]} as JSON' },
+    ...REGISTRY_FLAGS,
+  ],
+  async run(read, flags) {
+    const result = await runStaleStage({ read, env: process.env, cwd: process.cwd(), reporter: stderrReporter() });
+    if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else for (const id of result.rebuild) process.stdout.write(`${id}\n`);
+    return 0;
+  },
+};
+
+export const newestCommand: Command = {
+  name: 'newest',
+  summary: 'the newest sortable timestamp tag of an image (launch the newest): prints name:tag and name@digest',
+  flags: [
+    { name: 'image', help: 'image name without tag' },
+    { name: 'json', boolean: true, help: 'print {ref, tag, digest} as JSON' },
+    ...REGISTRY_FLAGS,
+  ],
+  async run(read, flags) {
+    const res = await runNewestStage({ read, reporter: stderrReporter(true) });
+    if (flags.json) process.stdout.write(`${JSON.stringify(res)}\n`);
+    else process.stdout.write(`${res.ref}\n${res.ref.slice(0, res.ref.lastIndexOf(':'))}@${res.digest}\n`);
+    return 0;
+  },
+};
