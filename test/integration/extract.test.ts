@@ -321,26 +321,27 @@ describe('extract from an exported object', () => {
 
 type Entry = { name: string; type?: 'file' | 'directory' | 'symlink'; body?: string; linkname?: string; mode?: number };
 
-async function layerTar(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
+async function packed(pack: tar.Pack): Promise<Buffer> {
+  pack.finalize();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on('end', r));
+  for await (const c of pack) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function layerTar(entries: Entry[]): Promise<Buffer> {
+  const pack = tar.pack();
   for (const e of entries) {
     const type = e.type ?? 'file';
-    pack.entry(
-      {
-        name: e.name,
-        type,
-        mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
-        ...(e.linkname && { linkname: e.linkname }),
-      },
-      type === 'file' ? (e.body ?? '') : undefined,
-    );
+    const header = {
+      name: e.name,
+      type,
+      mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
+      ...(e.linkname && { linkname: e.linkname }),
+    };
+    if (type === 'file') pack.entry(header, e.body ?? '');
+    else pack.entry(header);
   }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  return packed(pack);
 }
 
 /** A docker-save archive (classic layout) of the given layers, bottom → top. */
@@ -352,9 +353,6 @@ async function saveArchive(layers: Entry[][]): Promise<string> {
   );
   const configHex = createHash('sha256').update(config).digest('hex');
   const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on('end', r));
   tars.forEach((t, i) => pack.entry({ name: `${diffIds[i]!.slice(7)}/layer.tar` }, t));
   pack.entry({ name: `${configHex}.json` }, config);
   pack.entry(
@@ -367,10 +365,8 @@ async function saveArchive(layers: Entry[][]): Promise<string> {
       },
     ]),
   );
-  pack.finalize();
-  await done;
   const file = join(work, `${unique('crafted')}.tar.gz`);
-  writeFileSync(file, gzipSync(Buffer.concat(chunks)));
+  writeFileSync(file, gzipSync(await packed(pack)));
   return file;
 }
 
