@@ -245,3 +245,15 @@ describe('manifest identity', () => {
     );
   });
 });
+
+describe('the shipped example config', () => {
+  it('examples/agent/agent.yml is a valid agent config', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../../examples/agent/agent.yml', import.meta.url), 'utf8');
+    const cfg = parseAgentConfig(text, { hostname: 'web-1' });
+    assert.equal(cfg.channel, 'latest');
+    assert.equal(cfg.manifest.location.key, 'shop/manifests/channels/latest.json');
+    assert.equal(cfg.webhook?.tlsCert, '/etc/lading/tls/cert.pem');
+    assert.equal(cfg.poll?.interval, 60);
+  });
+});
