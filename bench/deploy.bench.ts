@@ -1,20 +1,24 @@
 // Deploy wall time, lading vs the usual `ssh host 'docker-compose pull && docker-compose up -d'`, measured in the
-// same run against the test environment (bash scripts/testenv.sh up first). Prints ratios, asserts nothing:
-//   node --import tsx bench/deploy.bench.ts [rounds]
+// same run against the test environment (bash scripts/testenv.sh up first). Prints ratios and where lading's time
+// goes (SSH connect and each step), asserts nothing:
+//   npx tsx bench/deploy.bench.ts [rounds]
+// Two apps: one with a 1 s-interval healthcheck (lading waits for docker's first check, the baseline does not),
+// and one without (the gate only checks that containers run and do not restart): the second shows lading's own cost.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StepShell } from '../src/io/step-shell.ts';
+import type { Manifest } from '../src/lib/manifest.ts';
 import { runDeployStage } from '../src/stages/deploy.ts';
 import { stderrReporter } from '../src/stages/reporter.ts';
 import { sshConnector } from '../src/stages/ssh-connector.ts';
 import { webApp } from '../test/helpers/deploy-fixture.ts';
+import { fleetApp } from '../test/helpers/fleet-fixture.ts';
 import { docker, testEnv } from '../test/helpers/testenv.ts';
 
-const rounds = Number(process.argv[2] ?? 3);
+const rounds = Number(process.argv[2] ?? 5);
 const env = testEnv();
-const app = webApp();
-const manifests = [app.version(1), app.version(2)];
 const root = mkdtempSync(join(tmpdir(), 'lading-bench-'));
 const raw = join(root, 'raw');
 execFileSync('mkdir', ['-p', raw]);
@@ -26,27 +30,51 @@ const time = async (fn: () => Promise<unknown> | unknown) => {
   return Number(process.hrtime.bigint() - t) / 1e9;
 };
 
-async function lading(i: number) {
+// Where the time goes: SSH connect, and each step's round trip (recorded per deploy, medians printed).
+let trace: Record<string, number> = {};
+const run = StepShell.prototype.run;
+StepShell.prototype.run = async function (script, opts) {
+  const t = performance.now();
+  try {
+    return await run.call(this, script, opts);
+  } finally {
+    const name = script.split('\n')[0]!.replace(/^lading_step /, '');
+    trace[name] = (trace[name] ?? 0) + (performance.now() - t) / 1000;
+  }
+};
+
+const removeProject = (p: string) => {
+  const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${p}`])
+    .split('\n')
+    .filter(Boolean);
+  if (ids.length > 0) docker(['rm', '-f', ...ids]);
+};
+
+async function lading(m: Manifest, project: string) {
   const inputs: Record<string, string> = {
-    manifest: JSON.stringify(manifests[i % 2]),
+    manifest: JSON.stringify(m),
     hosts: `root@${env.ssh.host}:${env.ssh.port}`,
     'ssh-key': readFileSync(env.ssh.privateKey, 'utf8'),
     'known-hosts': readFileSync(env.ssh.knownHosts, 'utf8'),
     root,
-    project: `${app.project}-l`,
+    project,
     'health-stable': '0',
   };
   const res = await runDeployStage({
     read: (n) => inputs[n] || undefined,
     env: {},
     reporter: stderrReporter(true),
-    connector: sshConnector,
+    connector: async (host, settings, reporter) => {
+      const t = performance.now();
+      const s = await sshConnector(host, settings, reporter);
+      trace.connect = (performance.now() - t) / 1000;
+      return s;
+    },
   });
   if (!res.ok) throw new Error(JSON.stringify(res.hosts));
 }
 
-function baseline(i: number) {
-  const m = manifests[i % 2]!;
+function baseline(m: Manifest, project: string) {
   writeFileSync(join(raw, 'docker-compose.yml'), m.compose!.files[0]!.content);
   writeFileSync(join(raw, '.env'), `DOCKER_TAG=${m.primary}\n`);
   execFileSync(
@@ -55,40 +83,52 @@ function baseline(i: number) {
       '-F',
       env.ssh.config,
       env.ssh.alias,
-      `cd ${raw} && docker-compose -p ${app.project}-r pull -q && docker-compose -p ${app.project}-r up -d`,
+      `cd ${raw} && docker-compose -p ${project} pull -q && docker-compose -p ${project} up -d`,
     ],
     { stdio: 'ignore' },
   );
 }
 
-try {
+async function scenario(label: string, manifests: Manifest[], project: string) {
   const l: number[] = [];
   const b: number[] = [];
+  const traces: Array<Record<string, number>> = [];
   for (let i = 0; i < rounds; i++) {
-    b.push(await time(() => baseline(i)));
-    docker([
-      'rm',
-      '-f',
-      ...docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}-r`])
-        .split('\n')
-        .filter(Boolean),
-    ]);
-    l.push(await time(() => lading(i)));
-    docker([
-      'rm',
-      '-f',
-      ...docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}-l`])
-        .split('\n')
-        .filter(Boolean),
-    ]);
+    const m = manifests[i % manifests.length]!;
+    b.push(await time(() => baseline(m, `${project}-r`)));
+    removeProject(`${project}-r`);
+    trace = {};
+    l.push(await time(() => lading(m, `${project}-l`)));
+    traces.push(trace);
+    removeProject(`${project}-l`);
   }
+  const steps = [...new Set(traces.flatMap((t) => Object.keys(t)))];
+  console.log(`\n${label}`);
   console.log(
-    `baseline ssh+docker-compose pull&&up: median ${median(b).toFixed(2)} s (${b.map((x) => x.toFixed(2)).join(', ')})`,
+    `  baseline ssh + docker-compose pull && up -d: median ${median(b).toFixed(2)} s (${b.map((x) => x.toFixed(2)).join(', ')})`,
   );
   console.log(
-    `lading deploy (lock, release, pull, up, health gate, switch, history): median ${median(l).toFixed(2)} s`,
+    `  lading deploy (lock, release, pull, up, health gate, switch, history): median ${median(l).toFixed(2)} s (${l.map((x) => x.toFixed(2)).join(', ')})`,
   );
-  console.log(`ratio lading/baseline: ${(median(l) / median(b)).toFixed(2)}x (goal <= 1.2x)`);
+  console.log(
+    `  where lading's time goes (medians): ${steps.map((s) => `${s} ${median(traces.map((t) => t[s] ?? 0)).toFixed(2)} s`).join('; ')}`,
+  );
+  console.log(`  ratio lading/baseline: ${(median(l) / median(b)).toFixed(2)}x (goal <= 1.2x)`);
+}
+
+try {
+  const web = webApp();
+  await scenario(
+    'app with a 1 s-interval healthcheck (test/helpers/deploy-fixture.ts)',
+    [web.version(1), web.version(2)],
+    web.project,
+  );
+  const idle = fleetApp();
+  await scenario(
+    'app without a healthcheck (test/helpers/fleet-fixture.ts)',
+    [idle.version(1), idle.version(2)],
+    `${web.project}-idle`,
+  );
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

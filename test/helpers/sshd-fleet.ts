@@ -43,14 +43,17 @@ const answersSsh = (port: number) =>
  * Starts `n` sshd processes with the test sshd's configuration (host keys, authorized key, DOCKER_HOST of the test
  * dockerd) on free loopback ports. Their pid files sit with the test environment's (`fleet-<port>.pid`), so
  * `scripts/testenv.sh down` stops any a crashed test left behind; `stop()` (and this process's exit) stops them.
+ * `path` sets the sessions' PATH (a login shell's rc files may still prepend to it).
  */
-export async function startSshdFleet(n: number): Promise<SshdFleet> {
+export async function startSshdFleet(n: number, opts: { path?: string } = {}): Promise<SshdFleet> {
   const env = testEnv();
   const sshDir = join(env.root, 'ssh');
   const dir = join(sshDir, 'fleet');
   mkdirSync(dir, { recursive: true });
   mkdirSync(join(env.root, 'pids'), { recursive: true });
-  const base = readFileSync(join(sshDir, 'sshd_config'), 'utf8');
+  let base = readFileSync(join(sshDir, 'sshd_config'), 'utf8');
+  // `path`: a PATH for the sessions (a bench puts stand-in docker commands first)
+  if (opts.path) base = base.replace(/^SetEnv (.*)$/m, `SetEnv $1 PATH=${opts.path}`);
   const keys = ['host_ed25519.pub', 'host_ecdsa.pub'].map((f) =>
     readFileSync(join(sshDir, f), 'utf8').split(' ').slice(0, 2).join(' '),
   );
