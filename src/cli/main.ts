@@ -2,6 +2,7 @@ import { describeError, InputError, LadingError } from '../lib/errors.ts';
 import { agentCommand, notifyCommand } from './agent.ts';
 import { type Command, commandHelp, parseCommandArgs } from './args.ts';
 import { deployCommand, releasesCommand, rollbackCommand } from './deploy.ts';
+import { extractCommand } from './extract.ts';
 import { buildCommand, manifestCommand, pushCommand } from './stages.ts';
 import { newestCommand, staleCommand } from './stale.ts';
 import { exportCommand, loadCommand, retentionCommand } from './store.ts';
@@ -15,6 +16,7 @@ const COMMANDS: Command[] = [
   manifestCommand,
   loadCommand,
   retentionCommand,
+  extractCommand,
   deployCommand,
   rollbackCommand,
   releasesCommand,

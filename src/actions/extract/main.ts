@@ -1,0 +1,37 @@
+import * as core from '@actions/core';
+import { runExtractStage } from '../../stages/extract.ts';
+import { coreReporter } from '../reporter.ts';
+import { readInput, runAction, writeSummary } from '../run.ts';
+
+await runAction(async () => {
+  const result = await runExtractStage({ read: readInput, reporter: coreReporter, env: process.env });
+  const files = result.files.filter((f) => f.type !== 'directory');
+  core.setOutput('json', JSON.stringify(result));
+  core.setOutput('files', files.map((f) => `${result.destination}${f.path}`).join('\n'));
+  core.setOutput('digest', result.digest);
+  core.setOutput('image-id', result.imageId);
+  core.setOutput('destination', result.destination);
+  core.setOutput('downloaded-bytes', String(result.layers.bytesDownloaded));
+  await writeSummary((s) =>
+    s
+      .addHeading('lading: extract', 3)
+      .addRaw(
+        `${result.source} (${result.digest}) → ${result.destination}: ${files.length} file(s); ` +
+          `layers read ${result.layers.read}/${result.layers.total}, blobs downloaded ${result.layers.downloaded}, ` +
+          `from cache ${result.layers.cached}`,
+        true,
+      )
+      .addTable([
+        [
+          { data: 'path', header: true },
+          { data: 'type', header: true },
+          { data: 'mode', header: true },
+          { data: 'size', header: true },
+          { data: 'sha256 / target', header: true },
+        ],
+        ...files
+          .slice(0, 200)
+          .map((f) => [f.path, f.type, f.mode, f.size === undefined ? '' : String(f.size), f.sha256 ?? f.target ?? '']),
+      ]),
+  );
+});
