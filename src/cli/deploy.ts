@@ -1,10 +1,15 @@
 import { describeError } from '../lib/errors.ts';
-import { type DeployResult, runDeployStage, runReleasesStage, runRollbackStage } from '../stages/deploy.ts';
+import type { DeployResult } from '../stages/deploy.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import { sshConnector } from '../stages/ssh-connector.ts';
+import { readTarget, stagesFor } from '../stages/swarm.ts';
+import { STORE_FLAGS } from './store-flags.ts';
 import type { Command, FlagSpec } from './args.ts';
 
 const HOST_FLAGS: FlagSpec[] = [
+  ...STORE_FLAGS.filter((f) => f.name !== 'upload-concurrency'),
+  { name: 'target', help: 'compose (hosts over SSH, default) | swarm (a stack through a swarm manager)' },
+  { name: 'docker-host', help: "swarm: the manager's DOCKER_HOST (on the SSH host; without hosts, from here)" },
   { name: 'hosts', multiple: true, help: 'host, host:port or user@host:port (repeatable)' },
   { name: 'inventory', help: 'YAML file of hosts with per-host root, project, probe-url' },
   { name: 'ssh-user', help: 'default SSH user (root)' },
@@ -49,15 +54,24 @@ export const deployCommand: Command = {
   name: 'deploy',
   summary: 'deploy a manifest to hosts over SSH with docker-compose (lock, pull, up, health gate, rollback)',
   flags: [
-    { name: 'manifest', help: 'manifest file, JSON or https URL' },
+    { name: 'manifest', help: 'manifest file, JSON, https URL, s3://bucket/key or gs://bucket/object' },
     { name: 'rollback', help: 'true | false: roll back a host whose new release fails (true)' },
     { name: 'keep-releases', help: 'releases kept per host (5)' },
     { name: 'allow-downgrade', help: 'true: deploy a manifest older than the running one on its channel' },
+    { name: 'update-parallelism', help: 'swarm: tasks updated at once (1)' },
+    { name: 'update-delay', help: 'swarm: seconds between update batches (5)' },
+    { name: 'update-monitor', help: 'swarm: seconds a new task is watched for failure (15)' },
+    { name: 'update-order', help: 'swarm: auto (start-first where safe) | start-first | stop-first' },
     ...HOST_FLAGS,
   ],
   async run(read, flags) {
     return report(
-      await runDeployStage({ read, env: process.env, reporter: stderrReporter(), connector: sshConnector }),
+      await stagesFor(readTarget(read)).deploy({
+        read,
+        env: process.env,
+        reporter: stderrReporter(),
+        connector: sshConnector,
+      }),
       flags.json,
     );
   },
@@ -69,7 +83,12 @@ export const rollbackCommand: Command = {
   flags: [{ name: 'to', help: 'previous (default), a release id, a tag or a sha' }, ...HOST_FLAGS],
   async run(read, flags) {
     return report(
-      await runRollbackStage({ read, env: process.env, reporter: stderrReporter(), connector: sshConnector }),
+      await stagesFor(readTarget(read)).rollback({
+        read,
+        env: process.env,
+        reporter: stderrReporter(),
+        connector: sshConnector,
+      }),
       flags.json,
     );
   },
@@ -80,7 +99,7 @@ export const releasesCommand: Command = {
   summary: 'list the releases on each host, the current one, and who deployed what when',
   flags: HOST_FLAGS,
   async run(read, flags) {
-    const hosts = await runReleasesStage({
+    const hosts = await stagesFor(readTarget(read)).releases({
       read,
       env: process.env,
       reporter: stderrReporter(true),

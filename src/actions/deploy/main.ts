@@ -2,22 +2,18 @@ import * as core from '@actions/core';
 import { GitHubDeployment } from '../../io/github-deployments.ts';
 import { describeError, LadingError } from '../../lib/errors.ts';
 import { parseChoice } from '../../lib/inputs.ts';
-import {
-  type DeployResult,
-  loadManifest,
-  runDeployStage,
-  runReleasesStage,
-  runRollbackStage,
-} from '../../stages/deploy.ts';
+import { type DeployResult, loadManifest } from '../../stages/deploy.ts';
 import { sshConnector } from '../../stages/ssh-connector.ts';
+import { readTarget, stagesFor } from '../../stages/swarm.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 
 await runAction(async () => {
   const command = parseChoice('command', readInput('command'), ['deploy', 'rollback', 'releases'] as const, 'deploy');
   const opts = { read: readInput, env: process.env, reporter: coreReporter, connector: sshConnector };
+  const stages = stagesFor(readTarget(readInput)); // compose hosts, or a swarm through a manager
   if (command === 'releases') {
-    const hosts = await runReleasesStage(opts);
+    const hosts = await stages.releases(opts);
     core.setOutput('hosts', JSON.stringify(hosts));
     await writeSummary((s) =>
       s.addHeading('lading: releases', 3).addTable([
@@ -42,7 +38,7 @@ await runAction(async () => {
   const deployment = command === 'deploy' ? await startDeployment() : undefined;
   let result: DeployResult;
   try {
-    result = command === 'rollback' ? await runRollbackStage(opts) : await runDeployStage(opts);
+    result = command === 'rollback' ? await stages.rollback(opts) : await stages.deploy(opts);
   } catch (err) {
     await deployment
       ?.status('error', describeError(err))
