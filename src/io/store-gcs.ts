@@ -1,4 +1,4 @@
-import { type Bucket, type File, Storage, type StorageOptions } from '@google-cloud/storage';
+import { type Bucket, type File, IdempotencyStrategy, Storage, type StorageOptions } from '@google-cloud/storage';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ObjectInfo, ObjectStore, PutOptions, PutResult, StoreOptions } from './store.ts';
@@ -104,7 +104,15 @@ export class GcsStore implements ObjectStore {
       retryOptions:
         tuning.maxRetries === 0
           ? { autoRetry: false }
-          : { autoRetry: true, maxRetries: tuning.maxRetries ?? 4, maxRetryDelay: 16, totalTimeout: 300 },
+          : {
+              autoRetry: true,
+              maxRetries: tuning.maxRetries ?? 4,
+              maxRetryDelay: 16,
+              totalTimeout: 300,
+              // Every write lading makes is safe to repeat (content-addressed objects, or the same small JSON again),
+              // so retry them too, not only those carrying a precondition.
+              idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+            },
     };
     if (opts.gcsEndpoint) options.apiEndpoint = opts.gcsEndpoint.replace(/\/+$/, '');
     const projectId = opts.projectId ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.GCLOUD_PROJECT;

@@ -152,6 +152,11 @@ export interface GcsServer {
   denyBucket(bucket: string, deny?: boolean): void;
   /** Accepts V4 signed URLs signed by this service account. */
   trust(sa: ServiceAccount): void;
+  /**
+   * Fault injection: the next `times` requests of a kind (a `counters.requests` name such as 'upload.resumable.put'
+   * or 'download') are answered with `status` (default 503) before anything of them is kept.
+   */
+  failNext(kind: string, times?: number, status?: number): void;
   /** Stores an object directly (no request, no counters), e.g. to seed a bucket or to race a writer. */
   putObject(bucket: string, name: string, data: Buffer | string, contentType?: string): StoredObject;
   /**
@@ -286,7 +291,15 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
   const trust = (sa: ServiceAccount) => signers.set(sa.client_email, createPublicKey(sa.public_key));
   for (const sa of opts.signers ?? []) trust(sa);
 
-  const count = (what: string) => (counters.requests[what] = (counters.requests[what] ?? 0) + 1);
+  const faults = new Map<string, { times: number; status: number }>();
+  const count = (what: string) => {
+    counters.requests[what] = (counters.requests[what] ?? 0) + 1;
+    const f = faults.get(what);
+    if (f && f.times > 0) {
+      f.times--;
+      throw new HttpError(f.status, `gcs-server: injected failure of ${what}`, 'backendError');
+    }
+  };
 
   const bucketOf = (name: string, permission: string): Map<string, StoredObject> => {
     if (denied.has(name)) {
@@ -1025,6 +1038,7 @@ export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsSe
     createBucket,
     denyBucket: (bucket, deny = true) => void (deny ? denied.add(bucket) : denied.delete(bucket)),
     trust,
+    failNext: (kind, times = 1, status = 503) => void faults.set(kind, { times, status }),
     putObject: (bucket, name, data, contentType) =>
       writeObject(bucket, name, Buffer.from(data), contentType ?? 'application/octet-stream', {}),
     corruptObject: (bucket, name, o = {}) => {

@@ -152,6 +152,16 @@ describe('GcsStore against the GCS test server (real @google-cloud/storage clien
     assert.equal(server.openUploads(), 0);
   });
 
+  it('a chunk that fails with 503 is retried and the upload completes intact', async () => {
+    const key = `${unique('retry')}/sha256-r.tar.zst`;
+    const data = randomBytes(CHUNK * 3 + 5);
+    const puts = server.counters.requests['upload.resumable.put'] ?? 0;
+    server.failNext('upload.resumable.put', 1, 503);
+    assert.equal((await store.put(key, pieces(data), { ifAbsent: true })).created, true);
+    assert.ok((server.counters.requests['upload.resumable.put'] ?? 0) - puts >= 5, 'the failed chunk was sent again');
+    assert.equal(sha(server.objects(bucket).get(key)!.data), sha(data));
+  });
+
   it('put without ifAbsent replaces the object; getText returns the text and its generation', async () => {
     const key = `${unique('manifests')}/channels/prod.json`;
     const multipart = server.counters.requests['upload.multipart'] ?? 0;
