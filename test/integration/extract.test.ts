@@ -18,11 +18,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tar from 'tar-stream';
+import { RegistryClient } from '../../src/io/registry-client.ts';
 import { openStore } from '../../src/io/store.ts';
 import { LadingError } from '../../src/lib/errors.ts';
 import { createManifest } from '../../src/lib/manifest.ts';
 import { type ExtractResult, runExtractStage } from '../../src/stages/extract.ts';
 import type { Reporter } from '../../src/stages/reporter.ts';
+import { startStandin } from '../helpers/standin-server.ts';
 import { authPassword, busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
 
 const env = testEnv();
@@ -483,5 +485,53 @@ describe('extract: whiteouts and hostile layers (hand-made archives)', () => {
     assert.equal(r.imageId, index.imageId);
     const again = await extract({ source: indexFile, paths: '/a', destination: fresh('layers2'), 'cache-dir': cache });
     assert.equal(again.layers.downloaded, 0);
+  });
+});
+
+describe('RegistryClient.blob', () => {
+  it('follows a redirect to another origin without the Authorization header, and verifies the bytes', async () => {
+    const body = 'layer bytes\n';
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const storage = await startStandin((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(req.url.startsWith('/good') ? body : 'tampered!!!\n');
+    });
+    const registry = await startStandin((req, res) => {
+      if (!req.headers.authorization) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' });
+        res.end();
+        return;
+      }
+      const bad = req.url.includes('bad');
+      res.writeHead(307, { location: `${storage.url}/${bad ? 'bad' : 'good'}?sig=1` });
+      res.end();
+    });
+    try {
+      const credential = { host: registry.host, username: 'u', password: 'p', provider: 'generic' as const };
+      const client = new RegistryClient(registry.host, { credential });
+      const chunks: Buffer[] = [];
+      for await (const c of await client.blob('r', digest, { size: body.length })) chunks.push(c as Buffer);
+      assert.equal(Buffer.concat(chunks).toString(), body);
+      assert.ok(registry.requests.some((r) => r.headers.authorization?.startsWith('Basic ')));
+      assert.ok(storage.requests.length > 0 && storage.requests.every((r) => !r.headers.authorization));
+
+      const tampered = new RegistryClient(`${registry.host}`, { credential });
+      const stream = await tampered.blob('bad', digest);
+      await assert.rejects(
+        (async () => {
+          for await (const _ of stream) void _;
+        })(),
+        (e: LadingError) => /arrived with digest sha256:/.test(e.message),
+      );
+      await assert.rejects(
+        (async () => {
+          for await (const _ of await client.blob('r', digest, { size: 3 })) void _;
+        })(),
+        (e: LadingError) => /longer than the 3 bytes/.test(e.message),
+      );
+    } finally {
+      await registry.close();
+      await storage.close();
+    }
   });
 });
