@@ -41,6 +41,7 @@ services:
     image: ${app.name}:\${DOCKER_TAG:-latest}
     command: ["/bin/busybox", "httpd", "-f", "-p", "127.0.0.1:${app.port}", "-h", "/srv"]
     networks: [hostnet]
+    stop_grace_period: 1s # httpd as pid 1 ignores SIGTERM: do not wait the default 10 s per update
     healthcheck:
       test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:${app.port}/index.html"]
       interval: 1s
