@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { envAssignments } from '../lib/shell.ts';
 import type { HostSession } from '../stages/deploy.ts';
@@ -55,6 +55,14 @@ export class LocalSession implements HostSession {
     await mkdir(dirname(remotePath), { recursive: true });
     const tmp = `${remotePath}.tmp-${process.pid}-${Date.now()}`;
     await writeFile(tmp, content, { mode });
+    await chmod(tmp, mode);
+    await rename(tmp, remotePath);
+  }
+
+  async uploadFile(remotePath: string, localPath: string, mode: number): Promise<void> {
+    await mkdir(dirname(remotePath), { recursive: true });
+    const tmp = `${remotePath}.tmp-${process.pid}-${Date.now()}`;
+    await copyFile(localPath, tmp);
     await chmod(tmp, mode);
     await rename(tmp, remotePath);
   }

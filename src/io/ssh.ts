@@ -137,7 +137,8 @@ export class SshSession {
   constructor(
     private readonly client: ssh2.Client,
     readonly label: string,
-    private readonly jump?: ssh2.Client,
+    /** Lets go of the jump host connection this session rode on (shared, see JumpHosts). */
+    private readonly release?: () => void,
   ) {}
 
   /**
@@ -259,6 +260,27 @@ export class SshSession {
     await call('renaming into', (cb) => sftp.ext_openssh_rename(tmp, remotePath, cb));
   }
 
+  /** Streams a local file over SFTP (parallel writes, flat memory) to a temp name, then renames it into place. */
+  async uploadFile(remotePath: string, localPath: string, mode: number): Promise<void> {
+    let sftp: SFTPWrapper;
+    try {
+      sftp = await this.sftp();
+    } catch {
+      const { readFile } = await import('node:fs/promises');
+      return this.uploadViaShell(remotePath, await readFile(localPath), mode);
+    }
+    const tmp = `${remotePath}.tmp-${randomBytes(4).toString('hex')}`;
+    const call = (what: string, fn: (cb: (err?: Error | null) => void) => void) =>
+      new Promise<void>((resolve, reject) =>
+        fn((err) =>
+          err ? reject(new LadingError(`${this.label}: ${what} ${remotePath} failed: ${err.message}`)) : resolve(),
+        ),
+      );
+    await call('uploading', (cb) => sftp.fastPut(localPath, tmp, { mode, concurrency: 16, chunkSize: 64 * 1024 }, cb));
+    await call('chmod of', (cb) => sftp.chmod(tmp, mode, cb));
+    await call('renaming into', (cb) => sftp.ext_openssh_rename(tmp, remotePath, cb));
+  }
+
   async uploadViaShell(remotePath: string, content: string | Buffer, mode: number): Promise<void> {
     const res = await this.exec(
       'set -eu; umask 077; t="$LADING_PATH.tmp-$$"; printf %s "$LADING_CONTENT" | base64 -d >"$t"; chmod "$LADING_MODE" "$t"; mv -f "$t" "$LADING_PATH"',
@@ -284,25 +306,75 @@ export class SshSession {
 
   close(): void {
     this.client.end();
-    this.jump?.end();
+    this.release?.();
   }
 }
 
-/** Connects with pinned host keys (the jump host's too), key authentication, keepalive and a connect timeout. */
-export async function connect(target: SshTarget, logger: Logger): Promise<SshSession> {
+/**
+ * Jump host connections shared by every host reached through them during one deploy: a fleet behind a bastion
+ * costs the bastion one SSH connection (and one handshake) instead of one per host, which also keeps a parallel
+ * rollout under sshd's MaxStartups there. Each host still gets its own end-to-end connection, host key checked,
+ * through a forwarded channel. A connection is ended when its last host lets go of it, and replaced if it drops.
+ */
+export class JumpHosts {
+  private readonly open = new Map<string, { client: Promise<ssh2.Client>; users: number }>();
+
+  async acquire(
+    target: Omit<SshTarget, 'jump'>,
+    logger: Logger,
+  ): Promise<{ client: ssh2.Client; release: () => void }> {
+    const key = `${target.user}@${hostKeyName(target.host, target.port ?? 22)}`;
+    let entry = this.open.get(key);
+    if (!entry) {
+      const client = connectOne(target, logger);
+      const created = { client, users: 0 };
+      entry = created;
+      this.open.set(key, created);
+      client.then(
+        (c) => c.once('close', () => this.open.get(key) === created && this.open.delete(key)),
+        () => this.open.get(key) === created && this.open.delete(key),
+      );
+    }
+    entry.users++;
+    const mine = entry;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (--mine.users > 0) return;
+      if (this.open.get(key) === mine) this.open.delete(key);
+      mine.client.then(
+        (c) => c.end(),
+        () => undefined,
+      );
+    };
+    try {
+      return { client: await mine.client, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+}
+
+/**
+ * Connects with pinned host keys (the jump host's too), key authentication, keepalive and a connect timeout.
+ * `jumps`: jump host connections to share with other hosts of the same deploy (else one of its own).
+ */
+export async function connect(target: SshTarget, logger: Logger, jumps?: JumpHosts): Promise<SshSession> {
   const port = target.port ?? 22;
   const label = `${target.user}@${hostKeyName(target.host, port)}`;
   if (!target.jump) return new SshSession(await connectOne(target, logger), label);
-  const jump = await connectOne(target.jump, logger);
+  const { client: jump, release } = await (jumps ?? new JumpHosts()).acquire(target.jump, logger);
   try {
     const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
       jump.forwardOut('127.0.0.1', 0, target.host, port, (err: Error | undefined, s: ClientChannel) =>
         err ? reject(new LadingError(`the jump host cannot reach ${target.host}:${port}: ${err.message}`)) : resolve(s),
       ),
     );
-    return new SshSession(await connectOne(target, logger, stream), label, jump);
+    return new SshSession(await connectOne(target, logger, stream), label, release);
   } catch (err) {
-    jump.end();
+    release();
     throw err;
   }
 }

@@ -25,6 +25,8 @@ import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import { envAssignments } from '../lib/shell.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { readRegistryAuth } from './registry-inputs.ts';
+import { readStoreOptions } from './export.ts';
+import { ImageShipper, storeImages, uploadVia } from './store-images.ts';
 import type { Reporter } from './reporter.ts';
 
 /** What the deploy needs from a connected host: run a host step, upload a file. */
@@ -39,6 +41,8 @@ export interface HostSession {
     },
   ): Promise<{ code: number; stdout: string; stderr: string }>;
   upload(remotePath: string, content: string | Buffer, mode: number): Promise<void>;
+  /** Streams a local file up (image archives): memory stays flat in the file's size. Atomic like upload. */
+  uploadFile?(remotePath: string, localPath: string, mode: number): Promise<void>;
   /** A long-lived /bin/sh -s for many steps (optional: without it every step is a fresh exec). */
   shell?(): Promise<ShellProcess>;
   close(): Promise<void> | void;
@@ -283,16 +287,6 @@ export interface DeployResult {
   ok: boolean;
 }
 
-function unsupported(manifest: Manifest): void {
-  const other = manifest.images.find((i) => i.transport.kind !== 'registry');
-  if (other) {
-    throw new LadingError(
-      `image '${other.id}' travels by ${other.transport.kind}, which this deploy cannot fetch yet`,
-      'publish it to a registry for now',
-    );
-  }
-}
-
 /**
  * Deploys a manifest to every host: lock → release dir → pull → up → health gate → switch current → history →
  * prune → unlock; on failure the previous release is brought back and the step fails. Hosts run in batches of
@@ -309,7 +303,8 @@ export async function runDeployStage(opts: {
   const now = opts.now ?? (() => new Date());
   const manifest = await loadManifest(opts.read);
   const settings = await readDeploySettings(opts.read, opts.env);
-  unsupported(manifest);
+  // Registry-less images: fetched from the store once here, verified, and sent to each host over SSH.
+  const shipper = storeImages(manifest).length ? new ImageShipper(readStoreOptions(opts.read), reporter) : undefined;
   const project = settings.project ?? manifest.compose?.project;
   if (!project)
     throw new InputError(
@@ -356,6 +351,7 @@ export async function runDeployStage(opts: {
       }
       const env = { ...base, LADING_RELEASE: release };
       await step(session, 'mkrelease', env, ctx, filesScript(base.LADING_PROJECT!)); // the release dir and its files
+      if (shipper) await shipImages(shipper, manifest, session, env, ctx);
       await step(session, 'pull', { ...env, ...logins, LADING_IMAGES: images }, ctx);
       try {
         await step(session, 'up health', env, ctx);
@@ -439,8 +435,12 @@ export async function runDeployStage(opts: {
     }
   }
 
-  const results = await forEachHost(settings, reporter, (h) => `deploy ${release} → ${h.label}`, deployHost);
-  return { release, hosts: results, ok: results.every((r) => r.status === 'deployed') };
+  try {
+    const results = await forEachHost(settings, reporter, (h) => `deploy ${release} → ${h.label}`, deployHost);
+    return { release, hosts: results, ok: results.every((r) => r.status === 'deployed') };
+  } finally {
+    await shipper?.close();
+  }
 }
 
 /**
@@ -518,6 +518,25 @@ export function baseEnv(settings: DeploySettings, project: string): Record<strin
   };
 }
 
+/** Makes the manifest's registry-less images present on one host (see ImageShipper). */
+async function shipImages(
+  shipper: ImageShipper,
+  manifest: Manifest,
+  session: HostSession,
+  env: Record<string, string>,
+  ctx: { host: string; reporter: Reporter; timeoutMs: number },
+): Promise<void> {
+  await shipper.ensure(
+    manifest,
+    {
+      label: ctx.host,
+      dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`,
+      uploadFile: (remote, local) => uploadVia(session, remote, local),
+    },
+    (name, extra) => step(session, name, { ...env, ...extra }, ctx),
+  );
+}
+
 /** The base env with a host's inventory overrides (root, project, probe URL). */
 function forHost(base: Record<string, string>, host: HostSpec): Record<string, string> {
   const env = { ...base };
@@ -577,6 +596,10 @@ export async function runRollbackStage(opts: {
           `${host.label}: release ${target}`,
         );
         const logins = await registryLogins(manifest, settings, reporter);
+        if (storeImages(manifest).length) {
+          const shipper = new ImageShipper(readStoreOptions(opts.read), reporter);
+          await shipImages(shipper, manifest, session, env, ctx).finally(() => shipper.close());
+        }
         await step(
           session,
           'pull',

@@ -8,9 +8,9 @@ import { busyboxContext, docker, testEnv, unique } from './testenv.ts';
  * A web service for deploy tests: busybox httpd on a loopback port serving /srv/index.html with a healthcheck that
  * fetches it. `version(n, { healthy })` builds and pushes image n to the test registry and returns its manifest.
  */
-export function webApp() {
+export function webApp(opts: { store?: string } = {}) {
   const env = testEnv();
-  const name = `${env.registry.host}/${unique('deploy')}/web`;
+  const name = opts.store ? `lading-rl/${unique('deploy')}/web` : `${env.registry.host}/${unique('deploy')}/web`;
   const port = 20000 + Math.floor(Math.random() * 20000);
   const project = unique('app')
     .replace(/[^a-z0-9-]/g, '-')
@@ -27,6 +27,83 @@ services:
       timeout: 2s
       retries: 2
 `;
+  /**
+   * Registry-less: builds version n, exports it to `opts.store` (archive, zstd) with the real export stage, and removes
+   * it from the engine, so the deploy has to ship it. Returns the manifest.
+   */
+  async function storedVersion(
+    n: number,
+    v: { healthy?: boolean; mode?: 'archive' | 'layers' } = {},
+  ): Promise<Manifest> {
+    const dir = mkdtempSync(join(tmpdir(), `lading-web-v${n}-`));
+    busyboxContext(dir, { files: v.healthy === false ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` } });
+    const tag = `v${n}-abcdef0`;
+    docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
+    const imageId = docker(['image', 'inspect', '--format', '{{.Id}}', `${name}:${tag}`]);
+    const sha = `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40);
+    const build = {
+      context: { sha },
+      tags: [tag],
+      primary: tag,
+      labels: {},
+      composeFiles: [],
+      images: [
+        {
+          id: 'web',
+          name,
+          services: ['web'],
+          imageId,
+          tags: [tag],
+          refs: [`${name}:${tag}`],
+          platforms: [],
+          pushedByBuild: false,
+          dependsOn: [],
+        },
+      ],
+    };
+    const inputs: Record<string, string> = {
+      'build-json': JSON.stringify(build),
+      store: opts.store!,
+      'store-mode': v.mode ?? 'archive',
+      's3-endpoint': env.s3.endpoint,
+    };
+    const previous = {
+      id: process.env.AWS_ACCESS_KEY_ID,
+      key: process.env.AWS_SECRET_ACCESS_KEY,
+      host: process.env.DOCKER_HOST,
+    };
+    process.env.AWS_ACCESS_KEY_ID = env.s3.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = env.s3.secretAccessKey;
+    process.env.DOCKER_HOST = env.dockerHost;
+    const silent = {
+      info: () => {},
+      warning: () => {},
+      group: <T>(_n: string, f: () => Promise<T>) => f(),
+      secret: () => {},
+    };
+    const { runExportStage } = await import('../../src/stages/export.ts');
+    const exported = await runExportStage({ read: (k) => inputs[k], env: process.env, reporter: silent }).finally(
+      () => {
+        process.env.DOCKER_HOST = previous.host;
+      },
+    );
+    docker(['rmi', '-f', imageId]);
+    const img = exported.images[0]!;
+    return createManifest({
+      source: {
+        repository: 'acme/shop',
+        ref: 'refs/heads/main',
+        sha,
+        created: new Date(Date.UTC(2026, 0, n)).toISOString(),
+      },
+      tags: [tag],
+      primary: tag,
+      images: [
+        { id: 'web', services: ['web'], name, tags: [tag], digest: img.digest, ref: img.ref, transport: img.transport },
+      ],
+      compose: { project, files: [composeFile('docker-compose.yml', compose)], env: { DOCKER_TAG: tag } },
+    });
+  }
   function version(n: number, opts: { healthy?: boolean } = {}): Manifest {
     const dir = mkdtempSync(join(tmpdir(), `lading-web-v${n}-`));
     const files: Record<string, string> =
@@ -71,5 +148,5 @@ services:
     writeFileSync(file, JSON.stringify(m));
     return file;
   };
-  return { name, port, project, version, probe, writeManifest };
+  return { name, port, project, version, storedVersion, probe, writeManifest };
 }

@@ -234,13 +234,50 @@ step_history_read() {
   cat "$(project_dir)/history.jsonl" 2>/dev/null || true
 }
 
+# --- registry-less images: which are present (and what this host can read), then load a verified upload.
+step_image_facts() {
+  mkdir -p "$(project_dir)/.incoming" || die "cannot create $(project_dir)/.incoming on $(hostname)"
+  printf '%s\n' "${LADING_IMAGE_IDS:-}" | while IFS= read -r id; do
+    [ -n "$id" ] || continue
+    if docker image inspect "$id" >/dev/null 2>&1; then echo "present $id"; fi
+  done
+  if command -v zstd >/dev/null 2>&1; then echo "zstd yes"; else echo "zstd no"; fi
+  if docker info --format '{{json .DriverStatus}}' 2>/dev/null | grep -q 'io.containerd.snapshotter'; then
+    echo "containerd yes"
+  else
+    echo "containerd no"
+  fi
+  if [ "${LADING_WANT_CHAINS:-0}" = 1 ]; then
+    ids=$(docker image ls -aq --no-trunc | sort -u)
+    # shellcheck disable=SC2086 # image IDs are sha256:<hex>, no spaces
+    [ -z "$ids" ] || docker image inspect --format 'chain {{json .RootFS.Layers}}' $ids
+  fi
+}
+
+step_load() {
+  f=$LADING_LOAD_FILE
+  [ -f "$f" ] || die "the image upload $f is missing on $(hostname)"
+  got=$(sha256sum "$f" | cut -d' ' -f1)
+  if [ "$got" != "$LADING_LOAD_SHA256" ]; then
+    rm -f "$f"
+    die "the image upload has sha256 $got on $(hostname), expected $LADING_LOAD_SHA256: not loaded"
+  fi
+  case "$LADING_LOAD_FORMAT" in
+    zstd) out=$(zstd -dc "$f" | docker load 2>&1) || { rm -f "$f"; die "docker load failed on $(hostname): $out"; } ;;
+    *) out=$(docker load -i "$f" 2>&1) || { rm -f "$f"; die "docker load failed on $(hostname): $out"; } ;;
+  esac
+  rm -f "$f"
+  printf '%s\n' "$out"
+  docker image inspect "$LADING_LOAD_ID" >/dev/null 2>&1 || die "after docker load, $LADING_LOAD_ID is still missing on $(hostname)"
+}
+
 lading_step() {
   for s in "$@"; do lading_one "$s"; done
 }
 
 lading_one() {
   case "$1" in
-    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest) "step_$1" ;;
+    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest | image_facts | load) "step_$1" ;;
     *) die "unknown step $1" ;;
   esac
 }

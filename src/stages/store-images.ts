@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { formatBytes } from '../io/archive.ts';
+import { type StoreTransport, writeLoadArchive } from '../io/image-load.ts';
+import type { StoreOptions } from '../io/store.ts';
+import type { Manifest, ManifestImage } from '../lib/manifest.ts';
+import type { Reporter } from './reporter.ts';
+
+/** What a host said about registry-less images (step image_facts). */
+export interface ImageFacts {
+  present: Set<string>;
+  zstd: boolean;
+  containerd: boolean;
+  chains: Set<string>;
+}
+
+export function parseImageFacts(stdout: string): ImageFacts {
+  const f: ImageFacts = { present: new Set(), zstd: false, containerd: false, chains: new Set() };
+  for (const line of stdout.split('\n')) {
+    const [k, ...rest] = line.trim().split(' ');
+    const v = rest.join(' ');
+    if (k === 'present' && v) f.present.add(v);
+    else if (k === 'zstd') f.zstd = v === 'yes';
+    else if (k === 'containerd') f.containerd = v === 'yes';
+    else if (k === 'chain' && v) {
+      const layers = (JSON.parse(v) as string[] | null) ?? [];
+      for (let i = 1; i <= layers.length; i++) f.chains.add(layers.slice(0, i).join(','));
+    }
+  }
+  return f;
+}
+
+export function storeImages(manifest: Manifest): Array<ManifestImage & { transport: StoreTransport }> {
+  return manifest.images.filter(
+    (i): i is ManifestImage & { transport: StoreTransport } => i.transport.kind !== 'registry',
+  );
+}
+
+/** A host step runner (the deploy's `step`), bound to one host. */
+export type RunStep = (name: string, env: Record<string, string>) => Promise<string>;
+
+/**
+ * Fetches registry-less images once per deploy and hands them to many hosts. Archive objects are downloaded and
+ * verified once (decompressed once more for hosts without zstd); layers-mode archives are built per host with only the
+ * layers that host lacks. Hosts need no cloud credentials: the bytes travel over the deploy's SSH connection and are
+ * verified again on the host (sha256) before `docker load`.
+ */
+export class ImageShipper {
+  private dir?: Promise<string>;
+  private readonly files = new Map<string, Promise<{ path: string; sha256: string; size: number }>>();
+
+  constructor(
+    private readonly storeOptions: StoreOptions,
+    private readonly reporter: Reporter,
+  ) {}
+
+  private tmp(): Promise<string> {
+    this.dir ??= mkdtemp(join(process.env.RUNNER_TEMP || tmpdir(), 'lading-images-'));
+    return this.dir;
+  }
+
+  /** A verified local copy of what to send; cached per (image, form) for every host of this deploy. */
+  private async prepare(
+    image: ManifestImage & { transport: StoreTransport },
+    form: { decompress: boolean; chains?: Set<string> },
+  ): Promise<{ path: string; sha256: string; size: number }> {
+    const layered = image.transport.mode === 'layers';
+    const cacheKey = layered ? undefined : `${image.digest}:${form.decompress}`;
+    const make = async () => {
+      const path = join(await this.tmp(), `${image.id}-${Math.random().toString(36).slice(2)}.tar`);
+      const hash = createHash('sha256');
+      let size = 0;
+      const out = createWriteStream(path, { mode: 0o600 });
+      const { Transform } = await import('node:stream');
+      const counter = new Transform({
+        transform(c: Buffer, _e, cb) {
+          hash.update(c);
+          size += c.length;
+          cb(null, c);
+        },
+      });
+      const done = pipeline(counter, out);
+      await writeLoadArchive({
+        transport: image.transport,
+        storeOptions: this.storeOptions,
+        dest: counter,
+        decompress: form.decompress,
+        chains: form.chains,
+      });
+      await done;
+      return { path, sha256: hash.digest('hex'), size };
+    };
+    if (!cacheKey) return make();
+    let p = this.files.get(cacheKey);
+    if (!p) {
+      p = make();
+      this.files.set(cacheKey, p);
+      p.catch(() => this.files.delete(cacheKey));
+    }
+    return p;
+  }
+
+  /** Makes every registry-less image of `manifest` present on one host. Returns how many were sent. */
+  async ensure(
+    manifest: Manifest,
+    host: { label: string; dir: string; uploadFile: (remote: string, local: string) => Promise<void> },
+    run: RunStep,
+  ): Promise<number> {
+    const images = storeImages(manifest);
+    if (images.length === 0) return 0;
+    const wantChains = images.some((i) => i.transport.mode === 'layers');
+    const facts = parseImageFacts(
+      await run('image_facts', {
+        LADING_IMAGE_IDS: images.map((i) => i.digest).join('\n'),
+        LADING_WANT_CHAINS: wantChains ? '1' : '0',
+      }),
+    );
+    let sent = 0;
+    for (const image of images) {
+      if (facts.present.has(image.digest)) {
+        this.reporter.info(`${host.label}: ${image.id} ${image.digest.slice(0, 19)} is present`);
+        continue;
+      }
+      const t = image.transport;
+      // docker load reads gzip and plain tar itself; zstd needs the zstd program on the host.
+      const decompress = t.mode === 'archive' && t.compression === 'zstd' && !facts.zstd;
+      const chains = t.mode === 'layers' && !facts.containerd ? facts.chains : undefined;
+      const file = await this.prepare(image, { decompress, chains });
+      const format = t.mode === 'archive' && t.compression === 'zstd' && !decompress ? 'zstd' : 'tar';
+      const remote = `${host.dir}/.incoming/${file.sha256}.${format === 'zstd' ? 'tar.zst' : 'tar'}`;
+      const started = Date.now();
+      await host.uploadFile(remote, file.path);
+      const out = await run('load', {
+        LADING_LOAD_FILE: remote,
+        LADING_LOAD_SHA256: file.sha256,
+        LADING_LOAD_FORMAT: format,
+        LADING_LOAD_ID: image.digest,
+      });
+      sent++;
+      this.reporter.info(
+        `${host.label}: ${image.id} sent (${formatBytes(file.size)}${decompress ? ', decompressed: no zstd on the host' : ''}) and loaded in ${((Date.now() - started) / 1000).toFixed(1)} s: ${out.trim().split('\n').pop() ?? ''}`,
+      );
+      if (t.mode === 'layers') await rm(file.path, { force: true });
+    }
+    return sent;
+  }
+
+  async close(): Promise<void> {
+    if (this.dir) await rm(await this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Reads a file for hosts without SFTP (rare): the shell fallback of upload. */
+export async function uploadVia(
+  session: {
+    upload(p: string, c: string | Buffer, m: number): Promise<void>;
+    uploadFile?(p: string, l: string, m: number): Promise<void>;
+  },
+  remote: string,
+  local: string,
+): Promise<void> {
+  if (session.uploadFile) return session.uploadFile(remote, local, 0o600);
+  return session.upload(remote, await readFile(local), 0o600);
+}
