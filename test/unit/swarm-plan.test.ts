@@ -15,6 +15,7 @@ import {
   type SwarmState,
   type TaskLine,
 } from '../../src/lib/swarm-plan.ts';
+import { readSwarmSettings, readTarget } from '../../src/stages/swarm.ts';
 import { REPO_ROOT } from '../helpers/bundles.ts';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -32,7 +33,7 @@ function manifest(files: Array<[string, string]>, o: { env?: Record<string, stri
         name: 'r.example/app',
         tags: ['main-1111111'],
         digest: D1,
-        ref: `r.example/app@${D1}`,
+        ref: o.kind === 's3' ? D1 : `r.example/app@${D1}`, // a loaded image is known by its ID
         transport:
           o.kind === 's3'
             ? {
@@ -360,5 +361,47 @@ describe('swarm host steps', () => {
   it('are POSIX sh (shellcheck)', () => {
     const res = spawnSync('shellcheck', ['-s', 'sh', join(REPO_ROOT, 'src/lib/remote/swarm.sh')], { encoding: 'utf8' });
     assert.equal(res.status, 0, res.stdout + res.stderr);
+  });
+});
+
+describe('swarm settings', () => {
+  const read = (inputs: Record<string, string>) => (n: string) => inputs[n] || undefined;
+  const settings = (inputs: Record<string, string>) => readSwarmSettings(read(inputs), {});
+
+  it('without hosts, docker-host is the manager driven from here: no SSH inputs needed', async () => {
+    const s = await settings({ 'docker-host': 'unix:///run/docker.sock', 'update-order': 'stop-first' });
+    assert.equal(s.local, true);
+    assert.deepEqual(
+      s.deploy.hosts.map((h) => h.label),
+      ['unix:///run/docker.sock'],
+    );
+    assert.deepEqual(s.policy, { ...DEFAULT_POLICY, order: 'stop-first' });
+  });
+
+  it('with hosts, the managers are reached over SSH (pinned keys required as for compose)', async () => {
+    const s = await settings({ hosts: 'm1, m2', 'ssh-key': 'KEY TEXT', 'known-hosts': 'm1 ssh-ed25519 AAAA' });
+    assert.equal(s.local, false);
+    assert.deepEqual(
+      s.deploy.hosts.map((h) => h.host),
+      ['m1', 'm2'],
+    );
+    await assert.rejects(settings({ hosts: 'm1', 'ssh-key': 'KEY TEXT' }), /input 'known-hosts': is empty/);
+  });
+
+  const bad: Array<[string, Record<string, string>, RegExp]> = [
+    ['no manager at all', {}, /input 'hosts': target swarm needs a manager.*docker-host/],
+    ['a docker-host that is not an endpoint', { 'docker-host': '/run/docker.sock' }, /input 'docker-host'/],
+    ['an unknown update order', { 'docker-host': 'tcp://m:2376', 'update-order': 'sideways' }, /input 'update-order'/],
+    ['a monitor of 0 s', { 'docker-host': 'tcp://m:2376', 'update-monitor': '0' }, /input 'update-monitor'/],
+  ];
+  for (const [what, inputs, re] of bad) {
+    it(`refuses ${what}`, () =>
+      assert.rejects(settings(inputs), (e: Error) => re.test(`${e.message} — ${(e as { hint?: string }).hint}`)));
+  }
+
+  it('target is compose unless swarm is asked for', () => {
+    assert.equal(readTarget(read({})), 'compose');
+    assert.equal(readTarget(read({ target: 'swarm' })), 'swarm');
+    assert.throws(() => readTarget(read({ target: 'k8s' })), /input 'target'/);
   });
 });
