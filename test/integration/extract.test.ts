@@ -194,6 +194,57 @@ describe('extract from a registry', () => {
     );
   });
 
+  it('picks the platform from a manifest list (linux/amd64 by default, or the one asked for)', async () => {
+    const mp = `${env.registry.host}/${unique('lading-it/extract-mp')}`;
+    const config = mkdtempSync(join(tmpdir(), 'lading-extract-manifest-'));
+    try {
+      for (const arch of ['amd64', 'arm64']) {
+        const ctx = join(work, `mp-${arch}`);
+        mkdirSync(ctx);
+        writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY arch /arch\n');
+        writeFileSync(join(ctx, 'arch'), `${arch}\n`);
+        docker(['build', '-q', '-t', `${mp}:${arch}`, ctx]);
+        docker(['push', '-q', `${mp}:${arch}`]);
+      }
+      const cfg = ['--config', config];
+      docker([...cfg, 'manifest', 'create', '--insecure', `${mp}:multi`, `${mp}:amd64`, `${mp}:arm64`]);
+      docker([...cfg, 'manifest', 'annotate', '--arch', 'arm64', '--variant', 'v8', `${mp}:multi`, `${mp}:arm64`]);
+      const listDigest = docker([...cfg, 'manifest', 'push', '--insecure', '--purge', `${mp}:multi`]).trim();
+      const cache = fresh('cache');
+      for (const [platform, want] of [
+        ['', 'amd64'],
+        ['linux/arm64', 'arm64'],
+      ] as const) {
+        const dest = fresh(`mp-${want}`);
+        const r = await extract({
+          image: `${mp}:multi`,
+          paths: '/arch',
+          destination: dest,
+          platform,
+          'cache-dir': cache,
+        });
+        assert.equal(readFileSync(join(dest, 'arch'), 'utf8'), `${want}\n`);
+        assert.equal(r.digest, listDigest, 'the digest output is the list the tag names');
+        assert.match(r.platform ?? '', new RegExp(`^linux/${want}`));
+      }
+      await assert.rejects(
+        extract({
+          image: `${mp}:multi`,
+          paths: '/arch',
+          destination: fresh('mp-x'),
+          platform: 'linux/s390x',
+          'cache-dir': fresh('cache'),
+        }),
+        (e: LadingError) => /no manifest for linux\/s390x \(it has: linux\/amd64, linux\/arm64\/v8\)/.test(e.message),
+      );
+    } finally {
+      spawnSync('docker', ['rmi', `${mp}:amd64`, `${mp}:arm64`], {
+        env: { ...process.env, DOCKER_HOST: env.dockerHost },
+      });
+      rmSync(config, { recursive: true, force: true });
+    }
+  });
+
   it('names a missing path and why, and writes nothing', async () => {
     const dest = fresh('missing');
     await assert.rejects(
