@@ -25,7 +25,7 @@ export const agentCommand: Command = {
     const cfg = parseAgentConfig(text, { hostname: hostname(), source: path });
     const reporter = stderrReporter();
     const agent = new Agent(cfg, { reporter });
-    const source = await channelSource(cfg);
+    const source = await channelSource(cfg, reporter);
     if (flags.once) {
       const event = await agent.pollOnce(source);
       await agent.settled();

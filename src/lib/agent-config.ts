@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import { PROJECT_RE, ROOT_RE } from './deploy-plan.ts';
 import { InputError } from './errors.ts';
+import { isValidTag, parseImageName } from './image-ref.ts';
 import type { Manifest } from './manifest.ts';
 import {
   type ObjectLocation,
@@ -18,8 +19,13 @@ import {
  */
 
 export interface ManifestSourceConfig {
-  /** Where the channel's manifest is read: a store object (s3/gcs/file) or an https URL. */
-  location: ObjectLocation;
+  /** Where the channel's manifest is read: a store object (s3/gcs/file) or an https URL (unless registry). */
+  location?: ObjectLocation;
+  /**
+   * Or: the manifest as an OCI artifact in a registry, `host/repo:tag` (tag default: the channel); its digest is
+   * the cheap change check, the lading manifest is the artifact's layer of media type MANIFEST_ARTIFACT_TYPE.
+   */
+  registry?: { host: string; repository: string; tag: string; ref: string };
   /** The store folder it was derived from (store: form), for webhook locations in the same bucket. */
   store?: StoreLocation;
   endpoint?: string;
@@ -166,18 +172,37 @@ export function parseListen(name: string, raw: string): { host: string; port: nu
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+/** The media type of the layer holding the lading manifest in an OCI artifact. */
+export const MANIFEST_ARTIFACT_TYPE = 'application/vnd.lading.manifest.v1+json';
+
+function registryRef(input: string, raw: string, channel: string): NonNullable<ManifestSourceConfig['registry']> {
+  const at = raw.lastIndexOf(':');
+  const hasTag = at > raw.lastIndexOf('/');
+  const name = hasTag ? raw.slice(0, at) : raw;
+  const tag = hasTag ? raw.slice(at + 1) : channel;
+  const { registry, path } = parseImageName(name, input);
+  if (!registry) {
+    throw new InputError(input, `'${raw}' names no registry host`, 'write host[:port]/repository[:tag]');
+  }
+  if (!isValidTag(tag)) throw new InputError(input, `'${tag}' is not a valid tag`);
+  return { host: registry, repository: path, tag, ref: `${registry}/${path}:${tag}` };
+}
+
 function manifestSource(obj: Obj, channel: string): ManifestSourceConfig {
   const p = 'manifest.';
-  known(obj, ['store', 'url', 'endpoint', 'region', 'path-style', 'gcs-endpoint'], p);
+  known(obj, ['store', 'url', 'registry', 'endpoint', 'region', 'path-style', 'gcs-endpoint'], p);
   const store = str(obj, 'store', p);
   const url = str(obj, 'url', p);
-  if (!!store === !!url) {
+  const registry = str(obj, 'registry', p);
+  const given = [store, url, registry].filter(Boolean).length;
+  if (given !== 1) {
     throw new InputError(
       'manifest',
-      store ? 'has both store and url' : 'names no location',
-      'set store: (s3://bucket/prefix, gs://bucket/prefix or /dir, where the build publishes) or url: (https://…)',
+      given ? 'names more than one of store, url and registry' : 'names no location',
+      'set one of store: (s3://bucket/prefix, gs://bucket/prefix or /dir, where the build publishes), url: (https://…) or registry: (host/repo:tag)',
     );
   }
+  if (registry) return { registry: registryRef(`${p}registry`, registry, channel) };
   const out: ManifestSourceConfig = store
     ? (() => {
         const folder = parseStoreLocation(`${p}store`, store);
@@ -191,7 +216,7 @@ function manifestSource(obj: Obj, channel: string): ManifestSourceConfig {
         };
       })()
     : { location: parseObjectLocation(`${p}url`, url!) };
-  if (url && out.location.kind !== 'https') {
+  if (url && out.location!.kind !== 'https') {
     throw new InputError(`${p}url`, `'${url}' is not an http(s) URL`, 'use store: for s3://, gs:// and directories');
   }
   const endpoint = str(obj, 'endpoint', p);

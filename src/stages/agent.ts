@@ -12,7 +12,10 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { LocalSession } from '../io/local-host.ts';
 import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
-import { type AgentConfig, manifestIdentity, manifestTime } from '../lib/agent-config.ts';
+import { credentialFor } from '../io/registry-auth.ts';
+import { RegistryClient } from '../io/registry-client.ts';
+import { type AgentConfig, MANIFEST_ARTIFACT_TYPE, manifestIdentity, manifestTime } from '../lib/agent-config.ts';
+import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest, validateManifest } from '../lib/manifest.ts';
 import { type ObjectLocation, parseObjectLocation } from '../lib/store-location.ts';
@@ -53,8 +56,48 @@ async function storeFor(location: ObjectLocation, cfg: AgentConfig): Promise<Obj
   return openStore({ kind: location.kind, bucket: location.bucket, prefix: '' }, storeOptions(cfg));
 }
 
-export async function channelSource(cfg: AgentConfig): Promise<ChannelSource> {
-  const loc = cfg.manifest.location;
+/** The manifest as an OCI artifact: the tag's digest is the version; the lading manifest is its layer. */
+async function registrySource(cfg: AgentConfig, reporter?: Reporter): Promise<ChannelSource> {
+  const r = cfg.manifest.registry!;
+  const env = process.env;
+  const username = cfg.registry.usernameEnv ? env[cfg.registry.usernameEnv] : undefined;
+  const password = cfg.registry.passwordEnv ? env[cfg.registry.passwordEnv] : undefined;
+  const provider = detectProvider(r.host, parseProviderOverrides(cfg.registry.providers.join('\n')));
+  const googleCredentials = cfg.registry.googleCredentialsFile
+    ? readFileSync(cfg.registry.googleCredentialsFile, 'utf8')
+    : undefined;
+  const credential = await credentialFor(r.host, provider, {
+    ...(username && password ? { username, password } : {}),
+    ...(googleCredentials ? { googleCredentials } : {}),
+    ...(cfg.registry.awsRegion ? { awsRegion: cfg.registry.awsRegion } : {}),
+    mask: reporter?.secret ?? (() => {}),
+  });
+  const client = new RegistryClient(r.host, credential ? { credential } : {});
+  return {
+    describe: r.ref,
+    async check(last) {
+      const { digest } = await client.manifestDigest(r.repository, r.tag);
+      if (digest === last) return { changed: false };
+      const doc = await client.manifest(r.repository, digest);
+      const layers = (doc.manifest.layers ?? []) as Array<{ mediaType?: string; digest: string; size?: number }>;
+      const layer = layers.find((l) => l.mediaType === MANIFEST_ARTIFACT_TYPE);
+      if (!layer) {
+        throw new LadingError(
+          `${r.ref} is not a lading manifest artifact (no ${MANIFEST_ARTIFACT_TYPE} layer)`,
+          'point manifest.registry at the tag the build publishes the manifest to',
+        );
+      }
+      const chunks: Buffer[] = [];
+      for await (const c of await client.blob(r.repository, layer.digest, layer.size ? { size: layer.size } : {}))
+        chunks.push(c as Buffer);
+      return { changed: true, text: Buffer.concat(chunks).toString('utf8'), version: digest };
+    },
+  };
+}
+
+export async function channelSource(cfg: AgentConfig, reporter?: Reporter): Promise<ChannelSource> {
+  if (cfg.manifest.registry) return registrySource(cfg, reporter);
+  const loc = cfg.manifest.location!;
   if (loc.kind === 'https') {
     const url = loc.key;
     return {
@@ -112,6 +155,13 @@ async function fetchLocation(cfg: AgentConfig, raw: string): Promise<Manifest> {
     return parseManifest(await res.text(), loc.key);
   }
   const mine = cfg.manifest.location;
+  if (!mine || mine.kind === 'https') {
+    throw new InputError(
+      'location',
+      `'${raw}' is a store location, and this agent reads no store`,
+      'send the manifest inline',
+    );
+  }
   if (mine.kind !== loc.kind || (loc.kind !== 'file' && mine.bucket !== loc.bucket)) {
     throw new InputError('location', `'${raw}' is outside the store this agent reads (${mine.kind}://${mine.bucket})`);
   }

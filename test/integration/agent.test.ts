@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openStore } from '../../src/io/store.ts';
-import { type AgentConfig, parseAgentConfig } from '../../src/lib/agent-config.ts';
+import { type AgentConfig, MANIFEST_ARTIFACT_TYPE, parseAgentConfig } from '../../src/lib/agent-config.ts';
 import { type Manifest, serializeManifest, validateManifest } from '../../src/lib/manifest.ts';
 import { storeKeys } from '../../src/lib/store-location.ts';
 import { signWebhook } from '../../src/lib/webhook.ts';
@@ -378,5 +378,75 @@ webhook:
     assert.equal(made.at(-1)!.primary, burst.at(-1)!.primary);
     assert.ok(made.every((h) => h.result === 'success'));
     assert.match(currentOf(root, app.project), new RegExp(`${burst.at(-1)!.primary}$`));
+  });
+});
+
+/** Pushes `text` to a plain v2 registry as an OCI artifact whose one layer is the lading manifest. */
+async function pushManifestArtifact(host: string, repository: string, tag: string, text: string): Promise<void> {
+  const { createHash } = await import('node:crypto');
+  const base = `http://${host}/v2/${repository}`;
+  const blob = async (bytes: Buffer) => {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const start = await fetch(`${base}/blobs/uploads/`, { method: 'POST' });
+    assert.equal(start.status, 202);
+    const loc = new URL(start.headers.get('location')!, `http://${host}`);
+    loc.searchParams.set('digest', digest);
+    const put = await fetch(loc, {
+      method: 'PUT',
+      body: bytes,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    assert.equal(put.status, 201, await put.text());
+    return { digest, size: bytes.length };
+  };
+  const config = await blob(Buffer.from('{}'));
+  const layer = await blob(Buffer.from(text));
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+    layers: [{ mediaType: MANIFEST_ARTIFACT_TYPE, ...layer }],
+  };
+  const res = await fetch(`${base}/manifests/${tag}`, {
+    method: 'PUT',
+    body: JSON.stringify(manifest),
+    headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+  });
+  assert.equal(res.status, 201, await res.text());
+}
+
+describe('lading agent, poll mode, following a manifest artifact in a registry', () => {
+  const app = webApp();
+  const repository = `${unique('agent-oci')}/manifest`;
+  let root = '';
+  after(() => {
+    try {
+      removeProject(app.project);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('deploys the manifest the channel tag points at, and reads nothing more while the digest is the same', async () => {
+    root = mkdtempSync(join(tmpdir(), 'lading-agent-oci-'));
+    const m = app.version(1);
+    await pushManifestArtifact(env.registry.host, repository, 'latest', serializeManifest(m));
+    const cfg = parseAgentConfig(`
+manifest:
+  registry: ${env.registry.host}/${repository}
+deploy:
+  root: ${root}
+  health-timeout: 12
+  health-stable: 1
+  docker-host: ${env.dockerHost}
+poll: { interval: 5 }
+`);
+    const agent = new Agent(cfg, { reporter: stderrReporter(true) });
+    const source = await channelSource(cfg);
+    assert.equal(source.describe, `${env.registry.host}/${repository}:latest`);
+    const event = await agent.pollOnce(source);
+    assert.equal(event?.outcome, 'deployed', JSON.stringify(event));
+    assert.equal(await app.probe(), 'v1');
+    assert.equal(await agent.pollOnce(source), undefined);
   });
 });

@@ -58,7 +58,7 @@ webhook:
   timestamp-window: 120
 state-file: /var/lib/lading/agent.json
 `);
-    assert.equal(cfg.manifest.location.kind, 'https');
+    assert.equal(cfg.manifest.location?.kind, 'https');
     assert.equal(cfg.deploy.project, 'shop');
     assert.equal(cfg.deploy.rollback, false);
     assert.equal(cfg.deploy.dockerHost, 'unix:///run/docker.sock');
@@ -93,6 +93,29 @@ state-file: /var/lib/lading/agent.json
     assert.equal(cfg.poll?.interval, 60);
   });
 
+  it('a registry location: host/repo:tag, the tag defaulting to the channel', () => {
+    const cfg = parseAgentConfig(
+      'channel: stage\nmanifest: { registry: "127.0.0.1:5000/acme/shop-manifest" }\npoll: {}\n',
+    );
+    assert.deepEqual(cfg.manifest.registry, {
+      host: '127.0.0.1:5000',
+      repository: 'acme/shop-manifest',
+      tag: 'stage',
+      ref: '127.0.0.1:5000/acme/shop-manifest:stage',
+    });
+    assert.equal(cfg.manifest.location, undefined);
+    const tagged = parseAgentConfig('manifest: { registry: "ghcr.io/acme/deploy:prod" }\npoll: {}\n');
+    assert.equal(tagged.manifest.registry?.tag, 'prod');
+    assert.throws(
+      () => parseAgentConfig('manifest: { registry: "acme/deploy" }\npoll: {}\n'),
+      /input 'manifest.registry'.*no registry host/,
+    );
+    assert.throws(
+      () => parseAgentConfig('manifest: { registry: "ghcr.io/a/b", store: /x }\npoll: {}\n'),
+      /input 'manifest': names more than one/,
+    );
+  });
+
   it('plain HTTP is accepted on loopback only', () => {
     const cfg = parseAgentConfig(
       'manifest: { store: s3://lading-test }\nwebhook: { listen: "127.0.0.1:9000", secret-env: HOOK_SECRET }\n',
@@ -114,7 +137,7 @@ state-file: /var/lib/lading/agent.json
     [
       'store and url together',
       'manifest: { store: s3://lading-test, url: "https://x.example/m.json" }\npoll: {}\n',
-      /input 'manifest': has both/,
+      /input 'manifest': names more than one/,
     ],
     ['neither store nor url', 'manifest: { region: eu-west-1 }\npoll: {}\n', /input 'manifest': names no location/],
     ['a bad bucket name', 'manifest: { store: s3://UPPER }\npoll: {}\n', /input 'manifest.store'.*bucket name/],
@@ -252,7 +275,7 @@ describe('the shipped example config', () => {
     const text = readFileSync(new URL('../../examples/agent/agent.yml', import.meta.url), 'utf8');
     const cfg = parseAgentConfig(text, { hostname: 'web-1' });
     assert.equal(cfg.channel, 'latest');
-    assert.equal(cfg.manifest.location.key, 'shop/manifests/channels/latest.json');
+    assert.equal(cfg.manifest.location?.key, 'shop/manifests/channels/latest.json');
     assert.equal(cfg.webhook?.tlsCert, '/etc/lading/tls/cert.pem');
     assert.equal(cfg.poll?.interval, 60);
   });
