@@ -140,7 +140,16 @@ export async function writeLoadArchive(opts: {
       const stored = new Digester();
       const raw = new Digester();
       const entry = pack.entry({ name: layerPaths[i]!, size: l.uncompressedSize, mode: 0o644, mtime: new Date(0) });
-      await pipeline(await store.get(l.key), stored, decompressStream(l.compression), raw, entry);
+      try {
+        await pipeline(await store.get(l.key), stored, decompressStream(l.compression), raw, entry);
+      } catch (e) {
+        if (e instanceof LadingError && !(e instanceof IntegrityError) && (e as { notFound?: boolean }).notFound)
+          throw e;
+        throw new IntegrityError(
+          `layer ${l.diffId} from ${store.url(l.key)} is damaged (${(e as Error).message}): refusing to load it`,
+          'the stored layer is corrupted or was replaced; re-export the image',
+        );
+      }
       checkDigest(store.url(l.key), stored, l.sha256, l.size);
       if (`sha256:${raw.digest()}` !== l.diffId) {
         throw new IntegrityError(`layer ${l.diffId} decompresses to sha256:${raw.digest()}`, 're-export the image');
@@ -162,7 +171,11 @@ export async function writeLoadArchive(opts: {
     pack.finalize();
   })();
   feed.catch((e: unknown) => pack.destroy(e as Error));
-  await Promise.all([feed, pipeline(pack, opts.dest)]);
+
+  // The producer's error (integrity) explains more than the archive's (size mismatch): report it first.
+  const [fed, sent] = await Promise.allSettled([feed, pipeline(pack, opts.dest)]);
+  if (fed.status === 'rejected') throw fed.reason;
+  if (sent.status === 'rejected') throw sent.reason;
   return { layersSent: index.layers.length - skip, layersTotal: index.layers.length };
 }
 
