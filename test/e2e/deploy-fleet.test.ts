@@ -97,4 +97,19 @@ describe('dist/deploy to a fleet: several sshd on loopback, rolling batches of 2
     for (const i of [2, 3]) assert.equal(served(inventory, i), undefined, `host ${i} untouched`);
     assert.equal((run.summary.match(/<td>skipped<\/td>/g) ?? []).length, 2);
   });
+
+  it('hosts behind a jump host share one connection to it', async () => {
+    // fleet host 0 is the bastion; hosts 1 and 2 are reached through it, in parallel
+    const bastionLog = join(env.root, 'logs', `fleet-${fleet.ports[0]}.log`);
+    const logins = () => (readFileSync(bastionLog, 'utf8').match(/Accepted publickey/g) ?? []).length;
+    const before = logins();
+    const inventory = app.inventory(fleet.hosts.slice(1));
+    const run = await deploy(inventory, { 'jump-host': fleet.hosts[0]! });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.deepEqual(
+      (JSON.parse(run.outputs.hosts!) as HostOut[]).map((h) => h.status),
+      ['deployed', 'deployed'],
+    );
+    assert.equal(logins() - before, 1, 'one login on the jump host for both hosts');
+  });
 });
