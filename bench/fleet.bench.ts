@@ -2,7 +2,7 @@
 // 20 hosts — sshd instances on loopback ports, each host with its own root and compose project on the one test
 // dockerd. Measures, in the same run, wall time and the runner process's peak RSS and CPU time per fleet size,
 // and prints ratios vs 1 host. Asserts nothing. Start the test environment first (bash scripts/testenv.sh up):
-//   npx tsx bench/fleet.bench.ts [sizes=1,5,10,20] [rounds=2] [max-parallel=size]
+//   npx tsx bench/fleet.bench.ts [sizes=1,5,10,20] [rounds=2] [max-parallel=size, or -] [real|stub|both]
 // Every "host" runs on this machine's cores, so the hosts' own work (docker-compose, dockerd creating
 // containers) competes with the runner: the runner's CPU time is printed apart to show its own growth.
 import { spawn } from 'node:child_process';
@@ -16,7 +16,8 @@ import { testEnv } from '../test/helpers/testenv.ts';
 
 const sizes = (process.argv[2] ?? '1,5,10,20').split(',').map(Number);
 const rounds = Number(process.argv[3] ?? 2);
-const parallelArg = process.argv[4];
+const parallelArg = process.argv[4] && process.argv[4] !== '-' ? process.argv[4] : undefined;
+const modes = process.argv[5] ?? 'both'; // real | stub | both
 const env = testEnv();
 const work = mkdtempSync(join(tmpdir(), 'lading-fleet-bench-'));
 const repo = join(import.meta.dirname, '..');
@@ -177,10 +178,12 @@ async function measure(label: string, fleetOpts: { path?: string }): Promise<voi
 }
 
 try {
-  await measure('real engine (docker-compose v1 + the test dockerd on every host)', {});
-  await measure('engine stubbed (docker, docker-compose stand-ins on every host)', {
-    path: `${stubs}:/usr/sbin:/usr/bin:/sbin:/bin`,
-  });
+  if (modes !== 'stub') await measure('real engine (docker-compose v1 + the test dockerd on every host)', {});
+  if (modes !== 'real') {
+    await measure('engine stubbed (docker, docker-compose stand-ins on every host)', {
+      path: `${stubs}:/usr/sbin:/usr/bin:/sbin:/bin`,
+    });
+  }
 } finally {
   app.cleanup();
   rmSync(work, { recursive: true, force: true });
