@@ -10,7 +10,7 @@ import { compressStream, DEFAULT_LEVEL, effectiveCompression, parseCompression }
 import { capture } from '../io/exec.ts';
 import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { parseBool, parseInteger, parseList } from '../lib/inputs.ts';
+import { parseInteger, parseList } from '../lib/inputs.ts';
 import { LAYER_INDEX_SCHEMA, type LayerEntry, type LayerIndex, type StoredBlob } from '../lib/layer-index.ts';
 import type { StoreMode, Transport } from '../lib/manifest.ts';
 import { type ArchiveCompression, parseStoreLocation, type StoreLocation, storeKeys } from '../lib/store-location.ts';
@@ -18,6 +18,9 @@ import type { InputReader } from '../lib/tag-settings.ts';
 import { TAG_RE } from '../lib/image-ref.ts';
 import type { BuildResult, BuiltImage } from './build.ts';
 import type { Reporter } from './reporter.ts';
+import { readStoreOptions } from './store-inputs.ts';
+
+export { readStoreOptions };
 
 export interface ExportedImage extends BuiltImage {
   /** The image ID (sha256 of the config): registry-less images are pinned by it. */
@@ -42,29 +45,6 @@ export interface ExportSettings {
   compression: ArchiveCompression;
   level: number;
   aliases: string[];
-}
-
-/** Reads the store inputs every registry-less stage shares (export, load, extract, deploy, retention). */
-export function readStoreOptions(read: InputReader): StoreOptions {
-  const o: StoreOptions = {};
-  const endpoint = read('s3-endpoint');
-  if (endpoint) {
-    if (!/^https?:\/\//.test(endpoint))
-      throw new InputError(
-        's3-endpoint',
-        `'${endpoint}' is not a URL`,
-        'write e.g. https://<account>.r2.cloudflarestorage.com',
-      );
-    o.endpoint = endpoint;
-  }
-  const region = read('s3-region');
-  if (region) o.region = region;
-  const ps = read('s3-path-style');
-  if (ps) o.forcePathStyle = parseBool('s3-path-style', ps, true);
-  const gcs = read('gcs-endpoint');
-  if (gcs) o.gcsEndpoint = gcs;
-  o.concurrency = parseInteger('upload-concurrency', read('upload-concurrency'), 4, { min: 1, max: 64 });
-  return o;
 }
 
 export function readExportSettings(read: InputReader): ExportSettings {

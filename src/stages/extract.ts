@@ -46,7 +46,7 @@ import {
   safeLinkTarget,
   selectPlatform,
 } from '../lib/extract-plan.ts';
-import { parseBool, parseList } from '../lib/inputs.ts';
+import { parseList } from '../lib/inputs.ts';
 import { parseLayerIndex } from '../lib/layer-index.ts';
 import { type Manifest, type ManifestImage, parseManifest } from '../lib/manifest.ts';
 import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
@@ -54,6 +54,7 @@ import { parseObjectLocation } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { readRegistryAuth } from './registry-inputs.ts';
 import type { Reporter } from './reporter.ts';
+import { readStoreOptions } from './store-inputs.ts';
 
 /**
  * `lading extract`: copies paths out of an image without a Docker engine — from a registry (v2 API), from an object a
@@ -106,23 +107,6 @@ interface ExtractSettings {
 }
 
 /** S3/GCS connection inputs, named as the export action names them. */
-function readStoreInputs(read: InputReader): StoreOptions {
-  const o: StoreOptions = {};
-  const endpoint = read('s3-endpoint');
-  if (endpoint) {
-    if (!/^https?:\/\//.test(endpoint)) {
-      throw new InputError('s3-endpoint', `'${endpoint}' is not a URL`, 'write e.g. https://minio.example.com:9000');
-    }
-    o.endpoint = endpoint;
-  }
-  const region = read('s3-region');
-  if (region) o.region = region;
-  const ps = read('s3-path-style');
-  if (ps) o.forcePathStyle = parseBool('s3-path-style', ps, true);
-  const gcs = read('gcs-endpoint');
-  if (gcs) o.gcsEndpoint = gcs;
-  return o;
-}
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
   if (env.RUNNER_TEMP) return join(env.RUNNER_TEMP, 'lading-extract-cache');
@@ -169,7 +153,7 @@ export function readExtractSettings(read: InputReader, env: NodeJS.ProcessEnv, c
     overrides: parseProviderOverrides(read('registry-providers')),
     insecure: parseList(read('insecure-registries')),
     auth: readRegistryAuth(read),
-    store: readStoreInputs(read),
+    store: readStoreOptions(read),
   };
 }
 
