@@ -8,6 +8,10 @@ import type { Command, FlagSpec } from './args.ts';
 
 const HOST_FLAGS: FlagSpec[] = [
   ...STORE_FLAGS.filter((f) => f.name !== 'upload-concurrency'),
+  {
+    name: 'image-fetch',
+    help: 'registry-less images: ssh (runner sends them, default) | url (hosts download, signed URLs)',
+  },
   { name: 'target', help: 'compose (hosts over SSH, default) | swarm (a stack through a swarm manager)' },
   { name: 'docker-host', help: "swarm: the manager's DOCKER_HOST (on the SSH host; without hosts, from here)" },
   { name: 'hosts', multiple: true, help: 'host, host:port or user@host:port (repeatable)' },

@@ -26,7 +26,7 @@ import { envAssignments } from '../lib/shell.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { readRegistryAuth } from './registry-inputs.ts';
 import { readStoreOptions } from './export.ts';
-import { ImageShipper, storeImages, uploadVia } from './store-images.ts';
+import { ImageShipper, parseImageFetch, storeImages, uploadVia } from './store-images.ts';
 import type { Reporter } from './reporter.ts';
 
 /** What the deploy needs from a connected host: run a host step, upload a file. */
@@ -304,7 +304,9 @@ export async function runDeployStage(opts: {
   const manifest = await loadManifest(opts.read);
   const settings = await readDeploySettings(opts.read, opts.env);
   // Registry-less images: fetched from the store once here, verified, and sent to each host over SSH.
-  const shipper = storeImages(manifest).length ? new ImageShipper(readStoreOptions(opts.read), reporter) : undefined;
+  const shipper = storeImages(manifest).length
+    ? new ImageShipper(readStoreOptions(opts.read), reporter, parseImageFetch(opts.read('image-fetch')))
+    : undefined;
   const project = settings.project ?? manifest.compose?.project;
   if (!project)
     throw new InputError(
@@ -597,7 +599,11 @@ export async function runRollbackStage(opts: {
         );
         const logins = await registryLogins(manifest, settings, reporter);
         if (storeImages(manifest).length) {
-          const shipper = new ImageShipper(readStoreOptions(opts.read), reporter);
+          const shipper = new ImageShipper(
+            readStoreOptions(opts.read),
+            reporter,
+            parseImageFetch(opts.read('image-fetch')),
+          );
           await shipImages(shipper, manifest, session, env, ctx).finally(() => shipper.close());
         }
         await step(

@@ -5,10 +5,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { formatBytes } from '../io/archive.ts';
-import { type StoreTransport, writeLoadArchive } from '../io/image-load.ts';
+import { type StoreTransport, storeFor, writeLoadArchive } from '../io/image-load.ts';
 import type { StoreOptions } from '../io/store.ts';
+import { InputError } from '../lib/errors.ts';
 import type { Manifest, ManifestImage } from '../lib/manifest.ts';
 import type { Reporter } from './reporter.ts';
+
+export type ImageFetch = 'ssh' | 'url';
+
+export function parseImageFetch(raw: string | undefined): ImageFetch {
+  const v = (raw ?? '').trim() || 'ssh';
+  if (v === 'ssh' || v === 'url') return v;
+  throw new InputError(
+    'image-fetch',
+    `'${raw}' is not a fetch mode`,
+    'use ssh (the runner sends images) or url (hosts download them with signed URLs)',
+  );
+}
 
 /** What a host said about registry-less images (step image_facts). */
 export interface ImageFacts {
@@ -56,7 +69,18 @@ export class ImageShipper {
   constructor(
     private readonly storeOptions: StoreOptions,
     private readonly reporter: Reporter,
+    /** ssh: the runner sends the bytes; url: hosts download archives themselves with a short-lived signed URL. */
+    private readonly fetch: ImageFetch = 'ssh',
   ) {}
+
+  /** A presigned (S3) / signed (GCS) URL for hosts to fetch an archive, or undefined where none can be made. */
+  private async signed(t: StoreTransport): Promise<string | undefined> {
+    if (this.fetch !== 'url' || t.mode !== 'archive') return undefined;
+    const { store, key } = await storeFor(t, this.storeOptions);
+    const url = await store.signedUrl(key, 900);
+    if (url) this.reporter.secret(url);
+    return url;
+  }
 
   private tmp(): Promise<string> {
     this.dir ??= mkdtemp(join(process.env.RUNNER_TEMP || tmpdir(), 'lading-images-'));
@@ -128,6 +152,19 @@ export class ImageShipper {
       const t = image.transport;
       // docker load reads gzip and plain tar itself; zstd needs the zstd program on the host.
       const decompress = t.mode === 'archive' && t.compression === 'zstd' && !facts.zstd;
+      const url = decompress ? undefined : await this.signed(t);
+      if (url) {
+        const remote = `${host.dir}/.incoming/${t.sha256}${t.compression === 'zstd' ? '.tar.zst' : '.tar'}`;
+        const started = Date.now();
+        const load = { LADING_LOAD_FILE: remote, LADING_LOAD_SHA256: t.sha256, LADING_LOAD_ID: image.digest };
+        await run('fetch', { ...load, LADING_FETCH_URL: url });
+        const out = await run('load', { ...load, LADING_LOAD_FORMAT: t.compression === 'zstd' ? 'zstd' : 'tar' });
+        sent++;
+        this.reporter.info(
+          `${host.label}: ${image.id} fetched by the host from the bucket (${formatBytes(t.size)}, signed URL) and loaded in ${((Date.now() - started) / 1000).toFixed(1)} s: ${out.trim().split('\n').pop() ?? ''}`,
+        );
+        continue;
+      }
       const chains = t.mode === 'layers' && !facts.containerd ? facts.chains : undefined;
       const file = await this.prepare(image, { decompress, chains });
       const format = t.mode === 'archive' && t.compression === 'zstd' && !decompress ? 'zstd' : 'tar';

@@ -81,12 +81,14 @@ describe('dist/deploy: registry-less (S3 manifest + S3 images) over SSH', () => 
 
     // v1's image is gone from the host: the rollback fetches it from the store again.
     docker(['rmi', '-f', m[0]!.images[0]!.digest]);
+    // This time the host downloads it itself, with a presigned URL (masked in the log), and verifies it.
     const back = await runActionBundleAsync('deploy', {
-      inputs: inputs({ command: 'rollback', to: 'v1-abcdef0', project: app.project }),
+      inputs: inputs({ command: 'rollback', to: 'v1-abcdef0', project: app.project, 'image-fetch': 'url' }),
       env: runEnv,
     });
     assert.equal(back.code, 0, back.stdout + back.stderr);
-    assert.match(back.stdout, /web sent/);
+    assert.match(back.stdout, /web fetched by the host from the bucket \(.*signed URL\) and loaded/);
+    assert.doesNotMatch(back.stdout.replace(/^::add-mask::.*$/gm, ''), /X-Amz-Signature=/, 'the signed URL is masked');
     assert.equal(await app.probe(), 'v1');
     assert.deepEqual(readdirSync(join(root, app.project, '.incoming')), [], 'no upload is left on the host');
   });

@@ -36,7 +36,11 @@ services:
     v: { healthy?: boolean; mode?: 'archive' | 'layers' } = {},
   ): Promise<Manifest> {
     const dir = mkdtempSync(join(tmpdir(), `lading-web-v${n}-`));
-    busyboxContext(dir, { files: v.healthy === false ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` } });
+    // A nonce keeps the image ID this test's own (the build cache would otherwise share it with other tests).
+    const nonce = { 'nonce.txt': unique('nonce') };
+    busyboxContext(dir, {
+      files: v.healthy === false ? { 'other.html': 'broken\n', ...nonce } : { 'index.html': `v${n}\n`, ...nonce },
+    });
     const tag = `v${n}-abcdef0`;
     docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
     const imageId = docker(['image', 'inspect', '--format', '{{.Id}}', `${name}:${tag}`]);

@@ -254,6 +254,22 @@ step_image_facts() {
   fi
 }
 
+# Hosts that fetch images themselves: a short-lived presigned/signed URL (from env, never argv) into the upload path.
+step_fetch() {
+  f=$LADING_LOAD_FILE
+  mkdir -p "$(dirname "$f")"
+  if command -v curl >/dev/null 2>&1; then
+    printf 'url = "%s"\n' "$LADING_FETCH_URL" | curl -fsS --retry 3 -K - -o "$f.part" ||
+      die "fetching the image archive on $(hostname) failed (curl): check that the host reaches the bucket"
+  elif command -v wget >/dev/null 2>&1; then
+    printf '%s\n' "$LADING_FETCH_URL" | wget -q -i - -O "$f.part" ||
+      die "fetching the image archive on $(hostname) failed (wget): check that the host reaches the bucket"
+  else
+    die "neither curl nor wget on $(hostname): install one, or use image-fetch: ssh"
+  fi
+  mv -f "$f.part" "$f"
+}
+
 step_load() {
   f=$LADING_LOAD_FILE
   [ -f "$f" ] || die "the image upload $f is missing on $(hostname)"
@@ -277,7 +293,7 @@ lading_step() {
 
 lading_one() {
   case "$1" in
-    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest | image_facts | load) "step_$1" ;;
+    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest | image_facts | fetch | load) "step_$1" ;;
     *) die "unknown step $1" ;;
   esac
 }
