@@ -141,11 +141,23 @@ export class S3Store implements ObjectStore {
       leavePartsOnError: false,
     });
     if (opts.onProgress) upload.on('httpUploadProgress', (p) => p.loaded !== undefined && opts.onProgress!(p.loaded));
+    // A failing body (docker save died, a digest mismatch) is the real story, not the abort that follows it.
+    let bodyError: Error | undefined;
+    if (body instanceof Readable) body.once('error', (e) => (bodyError ??= e));
     try {
       const r = await upload.done();
       return { created: true, version: 'ETag' in r ? r.ETag : undefined };
     } catch (err) {
       const e = err as S3ServiceException;
+      if (bodyError) {
+        if (bodyError instanceof StoreError || bodyError.name === 'LadingError') throw bodyError;
+        throw new StoreError(
+          `upload to ${this.url(key)} aborted: ${bodyError.message}`,
+          'nothing was stored under that name; fix the cause and re-run',
+          false,
+          { cause: bodyError },
+        );
+      }
       if (opts.ifAbsent && (e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412))
         return { created: false };
       this.fail(err, key, 'writing');
