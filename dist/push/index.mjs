@@ -4095,7 +4095,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports, module) {
     "use strict";
-    var { Transform } = __require("node:stream");
+    var { Transform: Transform2 } = __require("node:stream");
     var zlib3 = __require("node:zlib");
     var { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -4783,7 +4783,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform {
+    var InflateStream = class extends Transform2 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -9464,7 +9464,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert = __require("node:assert");
-    var { Readable: Readable7 } = __require("node:stream");
+    var { Readable: Readable8 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError: AbortError2 } = require_errors();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -9476,7 +9476,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop2 = () => {
     };
-    var BodyReadable = class extends Readable7 {
+    var BodyReadable = class extends Readable8 {
       constructor({
         resume,
         abort,
@@ -9818,7 +9818,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports, module) {
     "use strict";
     var assert = __require("node:assert");
-    var { Readable: Readable7 } = require_readable();
+    var { Readable: Readable8 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors();
     var util = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -9913,7 +9913,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable7({
+        const res = new Readable8({
           resume,
           abort,
           contentType,
@@ -10228,7 +10228,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports, module) {
     "use strict";
     var {
-      Readable: Readable7,
+      Readable: Readable8,
       Duplex,
       PassThrough: PassThrough4
     } = __require("node:stream");
@@ -10242,7 +10242,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable7 {
+    var PipelineRequest = class extends Readable8 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -10259,7 +10259,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable7 {
+    var PipelineResponse = class extends Readable8 {
       constructor(resume) {
         super({ autoDestroy: true });
         this[kResume] = resume;
@@ -11269,13 +11269,13 @@ var require_pluralizer = __commonJS({
 var require_pending_interceptors_formatter = __commonJS({
   "node_modules/undici/lib/mock/pending-interceptors-formatter.js"(exports, module) {
     "use strict";
-    var { Transform } = __require("node:stream");
+    var { Transform: Transform2 } = __require("node:stream");
     var { Console } = __require("node:console");
     var PERSISTENT = process.versions.icu ? "\u2705" : "Y ";
     var NOT_PERSISTENT = process.versions.icu ? "\u274C" : "N ";
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
-        this.transform = new Transform({
+        this.transform = new Transform2({
           transform(chunk, _enc, cb) {
             cb(null, chunk);
           }
@@ -13584,7 +13584,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable7, pipeline: pipeline2, finished } = __require("node:stream");
+    var { Readable: Readable8, pipeline: pipeline2, finished } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14523,7 +14523,7 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable7({ read: resume });
+              this.body = new Readable8({ read: resume });
               const onError = this.onError.bind(this);
               resolve2({
                 status,
@@ -18326,7 +18326,7 @@ var require_eventsource_stream = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource-stream.js"(exports, module) {
     "use strict";
     var buffer = __require("node:buffer");
-    var { Transform } = __require("node:stream");
+    var { Transform: Transform2 } = __require("node:stream");
     var { isASCIINumber, isValidLastEventId } = require_util8();
     var BOM = [239, 187, 191];
     var LF2 = 10;
@@ -18376,7 +18376,7 @@ var require_eventsource_stream = __commonJS({
       error3.aborted = false;
       return error3;
     }
-    var EventSourceStream = class extends Transform {
+    var EventSourceStream = class extends Transform2 {
       /**
        * @type {eventSourceSettings}
        */
@@ -31416,21 +31416,26 @@ var init_hostHeaderMiddleware = __esm({
 var loggerMiddleware, loggerMiddlewareOptions, getLoggerPlugin;
 var init_loggerMiddleware = __esm({
   "node_modules/@aws-sdk/core/dist-es/submodules/client/middleware-logger/loggerMiddleware.js"() {
+    init_client2();
     loggerMiddleware = () => (next, context) => async (args) => {
       try {
         const response = await next(args);
-        const { clientName, commandName, logger: logger2, dynamoDbDocumentClientOptions = {} } = context;
-        const { overrideInputFilterSensitiveLog, overrideOutputFilterSensitiveLog } = dynamoDbDocumentClientOptions;
-        const inputFilterSensitiveLog = overrideInputFilterSensitiveLog ?? context.inputFilterSensitiveLog;
-        const outputFilterSensitiveLog = overrideOutputFilterSensitiveLog ?? context.outputFilterSensitiveLog;
-        const { $metadata, ...outputWithoutMetadata } = response.output;
-        logger2?.info?.({
-          clientName,
-          commandName,
-          input: inputFilterSensitiveLog(args.input),
-          output: outputFilterSensitiveLog(outputWithoutMetadata),
-          metadata: $metadata
-        });
+        const { logger: logger2 } = context;
+        const isNoOpLogger = logger2 instanceof NoOpLogger;
+        if (logger2 && !isNoOpLogger) {
+          const { clientName, commandName, dynamoDbDocumentClientOptions = {} } = context;
+          const { overrideInputFilterSensitiveLog, overrideOutputFilterSensitiveLog } = dynamoDbDocumentClientOptions;
+          const inputFilterSensitiveLog = overrideInputFilterSensitiveLog ?? context.inputFilterSensitiveLog;
+          const outputFilterSensitiveLog = overrideOutputFilterSensitiveLog ?? context.outputFilterSensitiveLog;
+          const { $metadata, ...outputWithoutMetadata } = response.output;
+          logger2.info?.({
+            clientName,
+            commandName,
+            input: inputFilterSensitiveLog(args.input),
+            output: outputFilterSensitiveLog(outputWithoutMetadata),
+            metadata: $metadata
+          });
+        }
         return response;
       } catch (error3) {
         const { clientName, commandName, logger: logger2, dynamoDbDocumentClientOptions = {} } = context;
@@ -37695,7 +37700,7 @@ var require_dist_cjs5 = __commonJS({
     exports.streamCollector = streamCollector7;
     var { buildQueryString: buildQueryString2, HttpResponse: HttpResponse2 } = (init_protocols(), __toCommonJS(protocols_exports));
     var node_https = __require("node:https");
-    var { Readable: Readable7 } = __require("node:stream");
+    var { Readable: Readable8 } = __require("node:stream");
     var http22 = __require("node:http2");
     function buildAbortError(abortSignal) {
       const reason = abortSignal && typeof abortSignal === "object" && "reason" in abortSignal ? abortSignal.reason : void 0;
@@ -37873,7 +37878,7 @@ var require_dist_cjs5 = __commonJS({
       }
     }
     function writeBody(httpRequest, body) {
-      if (body instanceof Readable7) {
+      if (body instanceof Readable8) {
         body.pipe(httpRequest);
         return;
       }
@@ -74804,6 +74809,7 @@ async function ensureEcrRepository(host, repository, settings) {
 
 // src/io/registry-client.ts
 import { createHash as createHash5 } from "node:crypto";
+import { Readable as Readable7, Transform } from "node:stream";
 
 // src/lib/image-ref.ts
 var TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -74830,6 +74836,24 @@ async function retry(fn, opts) {
 }
 
 // src/io/registry-client.ts
+var IdleDeadline = class {
+  constructor(ms) {
+    this.ms = ms;
+    this.touch();
+  }
+  ms;
+  controller = new AbortController();
+  timer;
+  touch() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.controller.abort(new DOMException("timed out", "TimeoutError")), this.ms);
+    this.timer.unref();
+  }
+  clear() {
+    clearTimeout(this.timer);
+  }
+};
+var REDIRECTS = /* @__PURE__ */ new Set([301, 302, 303, 307, 308]);
 var REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 var TransientStatus = class extends Error {
   constructor(status, statusText) {
@@ -74927,6 +74951,162 @@ var RegistryClient = class {
       mediaType = manifest.mediaType;
     }
     return { digest: computed, mediaType, size: raw.length, manifest, raw };
+  }
+  /**
+   * A blob (layer or config) as a stream, verified while it streams: the stream fails at its end with a LadingError
+   * when the bytes do not hash to `digest` (or are not `size` long), so a consumer that writes to a temp file and
+   * renames it on success never keeps bad bytes. Redirects (to S3, GCS, a CDN) are followed by hand and the
+   * registry's Authorization header never leaves its origin. The timeout applies per chunk, not to the whole body.
+   */
+  async blob(repository, digest2, opts = {}) {
+    if (!REPOSITORY_RE.test(repository) || repository.length > 255) {
+      throw new LadingError(`'${repository}' is not a valid repository name`);
+    }
+    if (!isDigest(digest2)) throw new LadingError(`'${digest2}' is not a digest`);
+    const ref = `${this.host}/${repository}@${digest2}`;
+    let deadline;
+    const signal = () => {
+      deadline?.clear();
+      deadline = new IdleDeadline(this.timeoutMs);
+      return deadline.controller.signal;
+    };
+    let res = await this.blobRequest(`${this.base}/v2/${repository}/blobs/${digest2}`, repository, signal);
+    if (res.status === 401) {
+      const challenge = parseAuthChallenge(res.headers.get("www-authenticate") ?? "");
+      await res.body?.cancel();
+      await this.answer(challenge, repository, ref);
+      res = await this.blobRequest(`${this.base}/v2/${repository}/blobs/${digest2}`, repository, signal);
+      if (res.status === 401) {
+        await res.body?.cancel();
+        throw new LadingError(
+          `the registry ${this.host} refused the credentials for ${ref}`,
+          this.opts.credential ? `check that ${this.opts.credential.username} may pull ${repository} and that the credential is current` : `${this.host} needs a login: give credentials for it`
+        );
+      }
+    }
+    if (!res.ok || !res.body) {
+      deadline?.clear();
+      const detail = await errorDetail(res);
+      if (res.status === 404) {
+        throw new LadingError(
+          `the blob ${ref} is not in the registry${detail ? ` (${detail})` : ""}`,
+          "the image was pushed incompletely or garbage-collected: push it again"
+        );
+      }
+      if (res.status === 403) {
+        throw new LadingError(
+          `the registry ${this.host} denied access to ${ref}${detail ? ` (${detail})` : ""}`,
+          "the credential is valid but may not read this repository: check its permissions"
+        );
+      }
+      throw new LadingError(
+        `the registry ${this.host} answered ${res.status} ${res.statusText} for ${ref}${detail ? ` (${detail})` : ""}`
+      );
+    }
+    const dl = deadline;
+    dl.touch();
+    const algorithm = digest2.slice(0, digest2.indexOf(":"));
+    const hash = createHash5(algorithm);
+    let length = 0;
+    const tooLong = () => new LadingError(
+      `the blob ${ref} is longer than the ${opts.size} bytes its manifest gives`,
+      "the registry (or a proxy) serves other bytes than were pushed"
+    );
+    const verify = new Transform({
+      transform(chunk, _enc, cb) {
+        dl.touch();
+        hash.update(chunk);
+        length += chunk.length;
+        if (opts.size !== void 0 && length > opts.size) cb(tooLong());
+        else cb(null, chunk);
+      },
+      flush: (cb) => {
+        dl.clear();
+        const got = `${algorithm}:${hash.digest("hex")}`;
+        if (got !== digest2) {
+          cb(
+            new LadingError(
+              `the blob ${ref} arrived with digest ${got}`,
+              "the download was corrupted or the registry serves other bytes than were pushed: retry, and check any proxy or mirror"
+            )
+          );
+        } else if (opts.size !== void 0 && length !== opts.size) {
+          cb(new LadingError(`the blob ${ref} is ${length} bytes, its manifest says ${opts.size}`));
+        } else cb();
+      }
+    });
+    const body = Readable7.fromWeb(res.body);
+    body.on(
+      "error",
+      (err) => verify.destroy(
+        err instanceof LadingError ? err : new LadingError(
+          `the download of ${ref} from ${this.host} broke off after ${length} bytes (${describeNetworkError(err)})`,
+          "retry; if it keeps failing, check the network between here and the registry",
+          { cause: err }
+        )
+      )
+    );
+    verify.on("close", () => {
+      dl.clear();
+      if (!body.readableEnded) body.destroy();
+    });
+    body.pipe(verify);
+    return verify;
+  }
+  /** GET with redirects followed by hand: Authorization only on the registry's own origin. */
+  async blobRequest(url, repository, signal) {
+    const origin = new URL(this.base).origin;
+    let current = url;
+    for (let hop = 0; hop <= 5; hop++) {
+      const own = new URL(current).origin === origin;
+      const res = await this.send("GET", current, own ? repository : void 0, void 0, {
+        accept: "*/*",
+        redirect: "manual",
+        signal
+      });
+      if (!REDIRECTS.has(res.status)) return res;
+      const location = res.headers.get("location");
+      await res.body?.cancel();
+      if (!location) throw new LadingError(`the registry ${this.host} redirected a blob download without a Location`);
+      current = new URL(location, current).toString();
+    }
+    throw new LadingError(`the registry ${this.host} redirected a blob download more than 5 times`);
+  }
+  /**
+   * Every tag of a repository (GET /v2/<name>/tags/list, following `Link` pages). A repository the registry does
+   * not know yet has no tags: [].
+   */
+  async tags(repository) {
+    if (!REPOSITORY_RE.test(repository) || repository.length > 255) {
+      throw new LadingError(`'${repository}' is not a valid repository name`);
+    }
+    const out = [];
+    let url = `${this.base}/v2/${repository}/tags/list?n=1000`;
+    for (let page = 0; url && page < 100; page++) {
+      let res = await this.send("GET", url, repository);
+      if (res.status === 401) {
+        const challenge = parseAuthChallenge(res.headers.get("www-authenticate") ?? "");
+        await res.body?.cancel();
+        await this.answer(challenge, repository, `${this.host}/${repository}`);
+        res = await this.send("GET", url, repository);
+      }
+      if (res.status === 404) {
+        await res.body?.cancel();
+        return out;
+      }
+      if (!res.ok) {
+        const detail = await errorDetail(res);
+        throw new LadingError(
+          `the registry ${this.host} answered ${res.status} ${res.statusText} listing the tags of ${repository}${detail ? ` (${detail})` : ""}`,
+          res.status === 401 || res.status === 403 ? `check the credential for ${this.host}` : void 0
+        );
+      }
+      const body = await res.json().catch(() => ({}));
+      if (Array.isArray(body.tags)) out.push(...body.tags.filter((t2) => typeof t2 === "string"));
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "")?.[1];
+      url = next ? new URL(next, this.base).toString() : void 0;
+    }
+    return out;
   }
   mismatch(repository, reference, got, computed) {
     throw new LadingError(
@@ -75027,14 +75207,19 @@ var RegistryClient = class {
     this.authorization.set(repository, `Bearer ${token}`);
   }
   /** One HTTP request with retries for network errors, 5xx and 429; a clear error once they are used up. */
-  async send(method, url, repository, authorization) {
-    const headers = { Accept: manifestAcceptHeader, "User-Agent": "lading" };
+  async send(method, url, repository, authorization, init = {}) {
+    const headers = { Accept: init.accept ?? manifestAcceptHeader, "User-Agent": "lading" };
     const auth = authorization ?? (repository ? this.authorization.get(repository) : void 0);
     if (auth) headers.Authorization = auth;
     try {
       return await retry(
         async () => {
-          const res = await this.fetchFn(url, { method, headers, signal: AbortSignal.timeout(this.timeoutMs) });
+          const res = await this.fetchFn(url, {
+            method,
+            headers,
+            signal: init.signal?.() ?? AbortSignal.timeout(this.timeoutMs),
+            ...init.redirect && { redirect: init.redirect }
+          });
           if (res.status >= 500 || res.status === 429) {
             await res.body?.cancel();
             throw new TransientStatus(res.status, res.statusText);
