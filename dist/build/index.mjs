@@ -28290,6 +28290,32 @@ function findCycle(nodes) {
   }
   return nodes.map((n) => n.id);
 }
+function selectBuilds(order, only) {
+  if (only.length === 0) return order;
+  const known = new Set(order.map((o) => o.id));
+  const unknown = only.filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    throw new InputError(
+      "only",
+      `no image ${unknown.join(", ")} in this build`,
+      `the images are ${[...known].join(", ")}`
+    );
+  }
+  const chosen = new Set(only);
+  for (const image of order) if (image.dependsOn.some((d) => chosen.has(d))) chosen.add(image.id);
+  return order.filter((o) => chosen.has(o.id));
+}
+
+// src/lib/stale.ts
+var BASE_NAME_LABEL = "org.opencontainers.image.base.name";
+var BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest";
+function baseImageLabels(bases) {
+  if (bases.length === 0) return {};
+  return {
+    [BASE_NAME_LABEL]: bases.map((b) => b.name).join(","),
+    [BASE_DIGEST_LABEL]: bases.map((b) => b.digest).join(",")
+  };
+}
 
 // src/lib/docker-args.ts
 function buildCommand(image, opts) {
@@ -28952,7 +28978,11 @@ async function runBuildStage(opts) {
     const path4 = joinPath(isAbsolute(s.context) ? s.context : join3(cwd, s.context), s.dockerfile ?? "Dockerfile");
     dockerfiles[s.id] = await readFile2(path4, "utf8").catch(() => void 0);
   }
-  const order = planBuilds(settings.specs, dockerfiles, tagPlan.primary);
+  const planned = planBuilds(settings.specs, dockerfiles, tagPlan.primary);
+  const order = selectBuilds(planned, parseList(read("only")));
+  const skipped = planned.filter((p) => !order.includes(p));
+  if (skipped.length > 0)
+    reporter.info(`only: ${order.map((o) => o.id).join(", ")} (not rebuilt: ${skipped.map((p) => p.id).join(", ")})`);
   const docker = opts.docker ?? new Docker({ log: reporter.info, cwd });
   const features = await docker.features();
   reporter.info(
@@ -28969,6 +28999,28 @@ async function runBuildStage(opts) {
     await rm2(tmp, { recursive: true, force: true });
   }
   async function buildOne(image) {
+    for (const id of image.dependsOn) {
+      if (built.has(id)) continue;
+      const up = planned.find((p) => p.id === id);
+      const existing = `${up.name}:${tagPlan.channel ?? "latest"}`;
+      const here = await docker.run(["image", "inspect", "--format", "{{.Id}}", existing], "inspect").then(
+        () => true,
+        () => false
+      );
+      if (!here && (await docker.streamed(["pull", existing])).code !== 0) {
+        throw new LadingError(
+          `'${image.id}' is built on '${id}', which this run does not rebuild, and ${existing} is neither here nor pullable`,
+          `rebuild '${id}' too (add it to only), or publish ${existing} first`
+        );
+      }
+      reporter.info(`${image.id} builds on ${existing} (not rebuilt in this run)`);
+      for (const ref of [
+        `${up.name}:${tagPlan.primary}`,
+        ...image.upstreamAliases.filter((a) => a.id === id).map((a) => a.ref)
+      ]) {
+        await docker.tag(existing, ref);
+      }
+    }
     for (const alias of image.upstreamAliases) {
       const upstream = built.get(alias.id);
       if (upstream?.imageId) {
@@ -28977,12 +29029,13 @@ async function runBuildStage(opts) {
       }
     }
     const withArgs = { ...image, resolvedArgs: { ...settings.extraArgs, ...image.resolvedArgs } };
+    const imageLabels = { ...labels, ...await baseLabels(image, withArgs.resolvedArgs) };
     const refs = tagPlan.tags.map((t) => `${image.name}:${t}`);
     const iidfile = join3(tmp, `${image.id}.iid`);
     const cmd = buildCommand(withArgs, {
       buildx: features.buildx,
       refs,
-      labels,
+      labels: imageLabels,
       iidfile,
       platforms: settings.platforms,
       cacheFrom: settings.cacheFrom,
@@ -29013,6 +29066,25 @@ ${lastLines(res.tail, 12)}`,
     };
     if (imageId) out.imageId = imageId;
     return out;
+  }
+  async function baseLabels(image, args) {
+    const text = dockerfiles[image.id];
+    if (text === void 0) return {};
+    const ours = new Set(planned.map((p) => p.name));
+    const bases = [];
+    for (const base of dockerfileBases(text, args)) {
+      const ref = stripTagAndDigest(base);
+      if (base === "scratch" || ours.has(ref.name.toLowerCase())) continue;
+      if (ref.digest) {
+        bases.push({ name: base, digest: ref.digest });
+        continue;
+      }
+      const out = await docker.run(["image", "inspect", "--format", "{{json .RepoDigests}}", base], "inspect").catch(() => "[]");
+      const digests = JSON.parse(out || "[]") ?? [];
+      const digest = digests.map((d) => d.split("@")[1]).find(Boolean);
+      if (digest) bases.push({ name: base, digest });
+    }
+    return baseImageLabels(bases);
   }
   const result = {
     context,

@@ -61,6 +61,7 @@ export const deployCommand: Command = {
     { name: 'manifest', help: 'manifest file, JSON, https URL, s3://bucket/key or gs://bucket/object' },
     { name: 'rollback', help: 'true | false: roll back a host whose new release fails (true)' },
     { name: 'keep-releases', help: 'releases kept per host (5)' },
+    { name: 'prune-images', help: 'true | false: remove images only pruned releases used (false)' },
     { name: 'allow-downgrade', help: 'true: deploy a manifest older than the running one on its channel' },
     { name: 'update-parallelism', help: 'swarm: tasks updated at once (1)' },
     { name: 'update-delay', help: 'swarm: seconds between update batches (5)' },

@@ -40,6 +40,11 @@ const BUILD_FLAGS: FlagSpec[] = [
   { name: 'cache-to', multiple: true, help: 'cache exports, buildx only (repeatable)' },
   { name: 'provenance', help: 'true | false (default false)' },
   { name: 'pull', help: 'true | false: pull newer external base images (default false)' },
+  {
+    name: 'only',
+    multiple: true,
+    help: 'rebuild only these image ids and what is built on them (lading stale --json rebuild)',
+  },
   { name: 'cwd', help: 'the workspace (default: the current directory)' },
   { name: 'json', boolean: true, help: 'print the result as JSON (input of lading push --build-json)' },
 ];

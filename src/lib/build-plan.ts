@@ -288,3 +288,23 @@ function findCycle(nodes: PlannedImage[]): string[] {
   }
   return nodes.map((n) => n.id);
 }
+
+/**
+ * Narrows a build order to the images named in `only` (e.g. `lading stale --json`'s rebuild list) and every image
+ * built on one of them, keeping chain order. Unknown ids are an input error.
+ */
+export function selectBuilds(order: PlannedImage[], only: string[]): PlannedImage[] {
+  if (only.length === 0) return order;
+  const known = new Set(order.map((o) => o.id));
+  const unknown = only.filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    throw new InputError(
+      'only',
+      `no image ${unknown.join(', ')} in this build`,
+      `the images are ${[...known].join(', ')}`,
+    );
+  }
+  const chosen = new Set(only);
+  for (const image of order) if (image.dependsOn.some((d) => chosen.has(d))) chosen.add(image.id); // order is topological
+  return order.filter((o) => chosen.has(o.id));
+}

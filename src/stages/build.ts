@@ -2,7 +2,17 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { Docker, lastLines } from '../io/docker.ts';
-import { type ImageSpec, type PlannedImage, parseImageList, planBuilds, specsFromCompose } from '../lib/build-plan.ts';
+import {
+  dockerfileBases,
+  type ImageSpec,
+  type PlannedImage,
+  parseImageList,
+  planBuilds,
+  selectBuilds,
+  specsFromCompose,
+  stripTagAndDigest,
+} from '../lib/build-plan.ts';
+import { baseImageLabels } from '../lib/stale.ts';
 import { joinPath, readComposeServices } from '../lib/compose.ts';
 import type { BuildContext, Env } from '../lib/context.ts';
 import { buildCommand } from '../lib/docker-args.ts';
@@ -151,7 +161,11 @@ export async function runBuildStage(opts: {
     const path = joinPath(isAbsolute(s.context) ? s.context : join(cwd, s.context), s.dockerfile ?? 'Dockerfile');
     dockerfiles[s.id] = await readFile(path, 'utf8').catch(() => undefined);
   }
-  const order = planBuilds(settings.specs, dockerfiles, tagPlan.primary);
+  const planned = planBuilds(settings.specs, dockerfiles, tagPlan.primary);
+  const order = selectBuilds(planned, parseList(read('only')));
+  const skipped = planned.filter((p) => !order.includes(p));
+  if (skipped.length > 0)
+    reporter.info(`only: ${order.map((o) => o.id).join(', ')} (not rebuilt: ${skipped.map((p) => p.id).join(', ')})`);
   const docker = opts.docker ?? new Docker({ log: reporter.info, cwd });
   const features = await docker.features();
   reporter.info(
@@ -169,6 +183,29 @@ export async function runBuildStage(opts: {
   }
 
   async function buildOne(image: PlannedImage): Promise<BuiltImage> {
+    // An upstream this run does not rebuild (only:): build on its newest published image, the channel tag.
+    for (const id of image.dependsOn) {
+      if (built.has(id)) continue;
+      const up = planned.find((p) => p.id === id)!;
+      const existing = `${up.name}:${tagPlan.channel ?? 'latest'}`;
+      const here = await docker.run(['image', 'inspect', '--format', '{{.Id}}', existing], 'inspect').then(
+        () => true,
+        () => false,
+      );
+      if (!here && (await docker.streamed(['pull', existing])).code !== 0) {
+        throw new LadingError(
+          `'${image.id}' is built on '${id}', which this run does not rebuild, and ${existing} is neither here nor pullable`,
+          `rebuild '${id}' too (add it to only), or publish ${existing} first`,
+        );
+      }
+      reporter.info(`${image.id} builds on ${existing} (not rebuilt in this run)`);
+      for (const ref of [
+        `${up.name}:${tagPlan.primary}`,
+        ...image.upstreamAliases.filter((a) => a.id === id).map((a) => a.ref),
+      ]) {
+        await docker.tag(existing, ref);
+      }
+    }
     for (const alias of image.upstreamAliases) {
       const upstream = built.get(alias.id);
       if (upstream?.imageId) {
@@ -177,12 +214,13 @@ export async function runBuildStage(opts: {
       }
     }
     const withArgs: PlannedImage = { ...image, resolvedArgs: { ...settings.extraArgs, ...image.resolvedArgs } };
+    const imageLabels = { ...labels, ...(await baseLabels(image, withArgs.resolvedArgs)) };
     const refs = tagPlan.tags.map((t) => `${image.name}:${t}`);
     const iidfile = join(tmp, `${image.id}.iid`);
     const cmd = buildCommand(withArgs, {
       buildx: features.buildx,
       refs,
-      labels,
+      labels: imageLabels,
       iidfile,
       platforms: settings.platforms,
       cacheFrom: settings.cacheFrom,
@@ -212,6 +250,32 @@ export async function runBuildStage(opts: {
     };
     if (imageId) out.imageId = imageId;
     return out;
+  }
+
+  /**
+   * Records the digest of each external base image (FROM lines that are not images of this run, not scratch) as
+   * OCI base labels, so `lading stale` can tell when a base changed. Bases not in the local engine are left out.
+   */
+  async function baseLabels(image: PlannedImage, args: Record<string, string>): Promise<Record<string, string>> {
+    const text = dockerfiles[image.id];
+    if (text === undefined) return {};
+    const ours = new Set(planned.map((p) => p.name));
+    const bases: Array<{ name: string; digest: string }> = [];
+    for (const base of dockerfileBases(text, args)) {
+      const ref = stripTagAndDigest(base);
+      if (base === 'scratch' || ours.has(ref.name.toLowerCase())) continue;
+      if (ref.digest) {
+        bases.push({ name: base, digest: ref.digest });
+        continue;
+      }
+      const out = await docker
+        .run(['image', 'inspect', '--format', '{{json .RepoDigests}}', base], 'inspect')
+        .catch(() => '[]');
+      const digests = (JSON.parse(out || '[]') as string[] | null) ?? [];
+      const digest = digests.map((d) => d.split('@')[1]).find(Boolean);
+      if (digest) bases.push({ name: base, digest });
+    }
+    return baseImageLabels(bases);
   }
 
   const result: BuildResult = {

@@ -57,6 +57,8 @@ export interface DeploySettings {
   root: string;
   project?: string;
   keep: number;
+  /** Remove the images only pruned releases pinned (those no kept release and no container uses). */
+  pruneImages: boolean;
   lockTtl: number;
   lockWait: number;
   healthTimeout: number;
@@ -130,6 +132,7 @@ export async function readDeploySettings(
     ssh,
     root,
     keep: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
+    pruneImages: parseBool('prune-images', read('prune-images'), false),
     lockTtl: parseInteger('lock-ttl', read('lock-ttl'), 900, { min: 10, max: 86400 }),
     lockWait: parseInteger('lock-wait', read('lock-wait'), 300, { min: 0, max: 86400 }),
     healthTimeout: parseInteger('health-timeout', read('health-timeout'), 120, { min: 1, max: 3600 }),
@@ -516,6 +519,7 @@ export function baseEnv(settings: DeploySettings, project: string): Record<strin
     LADING_HEALTH_TIMEOUT: String(settings.healthTimeout),
     LADING_HEALTH_STABLE: String(settings.healthStable),
     LADING_KEEP: String(settings.keep),
+    LADING_PRUNE_IMAGES: settings.pruneImages ? '1' : '0',
     ...(settings.probeUrl ? { LADING_PROBE_URL: settings.probeUrl } : {}),
   };
 }

@@ -158,6 +158,27 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
   it('no lock is left behind', () => {
     assert.throws(() => statSync(join(projectDir(), '.lock')));
   });
+
+  it('prune-images removes the images only pruned releases pinned, never the running one', async () => {
+    const res = await deploy(manifests[0]!, {
+      'keep-releases': '1',
+      'prune-images': 'true',
+      'allow-downgrade': 'true',
+    });
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assert.equal(await app.probe(), 'v1');
+    const has = (ref: string) => {
+      try {
+        docker(['image', 'inspect', ref]);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    assert.equal(has(manifests[1]!.images[0]!.ref), false, 'v2 (only in pruned releases) is gone');
+    assert.equal(has(manifests[2]!.images[0]!.ref), false, 'v3 is gone');
+    assert.equal(has(manifests[0]!.images[0]!.ref), true, 'v1 runs and stays');
+  });
 });
 
 describe('a fleet in rolling batches, one host failing', () => {

@@ -5,6 +5,7 @@ import {
   type ImageSpec,
   parseImageList,
   planBuilds,
+  selectBuilds,
   specsFromCompose,
   stripTagAndDigest,
 } from '../../src/lib/build-plan.ts';
@@ -181,5 +182,35 @@ describe('image chains', () => {
     assert.deepEqual(stripTagAndDigest('h:5000/a/b:t'), { name: 'h:5000/a/b', tag: 't', digest: undefined });
     assert.deepEqual(stripTagAndDigest('h:5000/a/b'), { name: 'h:5000/a/b', digest: undefined });
     assert.deepEqual(stripTagAndDigest('a@sha256:x'), { name: 'a', digest: 'sha256:x' });
+  });
+});
+
+describe('selectBuilds (only:)', () => {
+  // base ← app ← web, and tool on its own
+  const plan = planBuilds(
+    [spec('base', 'r/base'), spec('app', 'r/app'), spec('web', 'r/web'), spec('tool', 'r/tool')],
+    { base: 'FROM scratch\n', app: 'FROM r/base:t\n', web: 'FROM r/app:t\n', tool: 'FROM scratch\n' },
+    't',
+  );
+  const cases: Array<[string[], string[]]> = [
+    [[], ['base', 'app', 'web', 'tool']],
+    [['base'], ['base', 'app', 'web']],
+    [['app'], ['app', 'web']],
+    [
+      ['web', 'tool'],
+      ['web', 'tool'],
+    ],
+    [['tool'], ['tool']],
+  ];
+  for (const [only, expected] of cases) {
+    it(`only ${JSON.stringify(only)} builds ${expected.join(', ')} in chain order`, () => {
+      assert.deepEqual(
+        selectBuilds(plan, only).map((p) => p.id),
+        expected,
+      );
+    });
+  }
+  it('names an unknown id', () => {
+    assert.throws(() => selectBuilds(plan, ['nope']), /input 'only': no image nope in this build/);
   });
 });

@@ -42,7 +42,7 @@ const valid = (): Manifest =>
         name: 'worker',
         tags: ['main-860c190'],
         digest: D('b'),
-        ref: `worker@${D('b')}`,
+        ref: D('b'),
         transport: {
           kind: 's3',
           bucket: 'bkt',
@@ -60,7 +60,7 @@ const valid = (): Manifest =>
         name: 'cron',
         tags: ['main-860c190'],
         digest: D('d'),
-        ref: `cron@${D('d')}`,
+        ref: D('d'),
         transport: {
           kind: 'gcs',
           bucket: 'bkt',
@@ -78,7 +78,7 @@ const valid = (): Manifest =>
         name: 'tool',
         tags: ['main-860c190'],
         digest: D('f'),
-        ref: `tool@${D('f')}`,
+        ref: D('f'),
         transport: {
           kind: 'file',
           path: '/srv/tool.tar',
@@ -135,6 +135,11 @@ describe('manifest v1', () => {
       'ref that is not name@digest',
       mutate((m) => (m.images[0].ref = `other@${D('a')}`)),
       /images\[0\]\.ref: must be name@digest/,
+    ],
+    [
+      'a registry-less image pinned by name@digest (it is loaded, never pulled: its ref is the image ID)',
+      mutate((m) => (m.images[1].ref = `worker@${D('b')}`)),
+      /images\[1\]\.ref: must be the image ID sha256:b{64} for a s3 transport/,
     ],
     ['a duplicate image id', mutate((m) => (m.images[1].id = 'web')), /images\[1\]\.id: 'web' is used twice/],
     [

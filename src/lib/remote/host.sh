@@ -216,14 +216,32 @@ step_prune() {
   cur=${cur##*/}
   n=0
   # release ids are lading's own (timestamp-tag): no spaces, and they sort in time order
+  gone=""
   # shellcheck disable=SC2012
   for r in $(ls -1 "$d/releases" | sort -r); do
     n=$((n + 1))
     if [ "$n" -gt "$keep" ] && [ "$r" != "$cur" ] && [ "$r" != "${LADING_RELEASE:-}" ]; then
+      gone="$gone$(pinned_images "$d/releases/$r")
+"
       rm -rf "${d:?}/releases/$r" && echo "pruned release $r"
     fi
   done
+  if [ "${LADING_PRUNE_IMAGES:-0}" = 1 ] && [ -n "$gone" ]; then
+    kept=$(for r in "$d"/releases/*; do pinned_images "$r"; done)
+    printf '%s\n' "$gone" | sort -u | while IFS= read -r img; do
+      [ -n "$img" ] || continue
+      if printf '%s\n' "$kept" | grep -qxF "$img"; then continue; fi
+      # an image still used by a container (or another tag) stays: docker refuses, and that is fine
+      if docker rmi "$img" >/dev/null 2>&1; then echo "pruned image $img"; fi
+    done
+  fi
   return 0
+}
+
+# the images a release pins (lading.pins.yml: `image: <ref>` lines written by lading)
+pinned_images() {
+  [ -f "$1/lading.pins.yml" ] || return 0
+  sed -n "s/^ *image: *//p" "$1/lading.pins.yml" | tr -d "\"'"
 }
 
 step_release_manifest() {
