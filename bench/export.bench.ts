@@ -84,6 +84,7 @@ console.log(`image: ${(imageSize / 1e6).toFixed(0)} MB of real binaries (${n} fi
 
 // 2. Baselines.
 const tSave = await time(() => sh(`docker save ${name}:v1 > /dev/null`));
+const tSaveZstd = await time(() => sh(`docker save ${name}:v1 | zstd -3 -q -T0 > /dev/null`));
 const xzFile = join(work, 'img.tar.xz');
 const tXz = await time(() => sh(`docker save ${name}:v1 | xz > ${xzFile}`));
 const tXzUp = await time(() => upload(xzFile, `bench/${unique('seed')}.tar.xz`));
@@ -152,6 +153,9 @@ console.log(`lading re-export (no-op)       ${f(tAgain)}`);
 console.log('');
 console.log(`lading / seed   = ${(tLading / seed).toFixed(3)}×   (goal ≤ 0.05×)`);
 console.log(`lading / floor  = ${(tLading / floor).toFixed(2)}×   (goal ≤ 1.5×)`);
+console.log(
+  `lading / (save | zstd > /dev/null, ${f(tSaveZstd)}) = ${(tLading / tSaveZstd).toFixed(2)}×   (the compression alone, no upload)`,
+);
 console.log(`size zstd / xz  = ${(zSize / xzSize).toFixed(2)}×   (goal ≤ 1.4×)`);
 console.log(
   `runner RSS      = ${((peakRss - rssBefore) / 1e6).toFixed(0)} MB above the start while exporting ${(imageSize / 1e6).toFixed(0)} MB`,

@@ -16,7 +16,7 @@ type ZstdZlib = {
 const z = zlib as unknown as ZstdZlib;
 
 let zstdProgram: boolean | undefined;
-function hasZstdProgram(): boolean {
+export function hasZstdProgram(): boolean {
   if (zstdProgram === undefined) {
     try {
       zstdProgram = spawnSync('zstd', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -74,6 +74,8 @@ export function compressStream(c: ArchiveCompression, level = DEFAULT_LEVEL[c]):
     case 'gzip':
       return zlib.createGzip({ level });
     case 'zstd':
+      // The zstd program first: it compresses on every core in its own process; zlib's zstd is single-threaded.
+      if (hasZstdProgram()) return programStream('zstd', [`-${level}`, '-q', '-c', '-T0'], 'zstd compression');
       if (typeof z.createZstdCompress === 'function') {
         return z.createZstdCompress({
           params: { [z.constants.ZSTD_c_compressionLevel!]: level, [z.constants.ZSTD_c_nbWorkers!]: 0 },
@@ -114,4 +116,10 @@ export function parseCompression(input: string, raw: string | undefined): Archiv
   const v = (raw ?? '').trim().toLowerCase() || 'zstd';
   if (v === 'zstd' || v === 'gzip' || v === 'none') return v;
   throw new LadingError(`input '${input}': '${raw}' is not a compression`, 'use zstd (default), gzip or none');
+}
+
+/** The program that compresses `c` in its own process (reading stdin, writing stdout), when there is one. */
+export function compressorProgram(c: ArchiveCompression, level = DEFAULT_LEVEL[c]): [string, string[]] | undefined {
+  if (c === 'zstd' && hasZstdProgram()) return ['zstd', [`-${level}`, '-q', '-c', '-T0']];
+  return undefined;
 }

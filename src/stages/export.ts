@@ -5,8 +5,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import { Digester, dockerSave, formatBytes, progressLogger } from '../io/archive.ts';
-import { compressStream, DEFAULT_LEVEL, effectiveCompression, parseCompression } from '../io/compress.ts';
+import { Digester, dockerSave, dockerSaveCompressed, formatBytes, progressLogger } from '../io/archive.ts';
+import {
+  compressorProgram,
+  compressStream,
+  DEFAULT_LEVEL,
+  effectiveCompression,
+  parseCompression,
+} from '../io/compress.ts';
 import { capture } from '../io/exec.ts';
 import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
@@ -196,6 +202,13 @@ async function imageFacts(
   };
 }
 
+/** `source` through a compressor, errors of either side ending the result. */
+function pipeCompressed(source: Readable, c: ArchiveCompression, level: number): Readable {
+  const z = compressStream(c, level);
+  source.on('error', (e) => z.destroy(e));
+  return source.pipe(z);
+}
+
 /** Archive mode: one `docker save` of the image (all its tags), compressed, under a key named by the image ID. */
 async function exportArchive(
   store: ObjectStore,
@@ -214,7 +227,9 @@ async function exportArchive(
   const facts = await imageFacts(image.imageId!, env);
   const refs = image.refs.length ? image.refs : [image.imageId!];
   const started = Date.now();
-  const body = dockerSave(refs, env).pipe(compressStream(c, s.level));
+  // docker save | zstd as an OS pipe where the zstd program exists; else compressed in node.
+  const program = compressorProgram(c, s.level);
+  const body = program ? dockerSaveCompressed(refs, program, env) : pipeCompressed(dockerSave(refs, env), c, s.level);
   const r = await putCounted(store, key, body, {
     sizeHint: facts.size,
     label: `export ${image.id}`,
