@@ -126,20 +126,13 @@ function compareVersion(a: string, b: string): number {
  * The stack of a release: the manifest's compose files with variables resolved (from the manifest's compose env),
  * `build:` dropped and built images pinned by digest, then `lading.stack.yml` on top with the pins, the
  * update/rollback policy and the release label for every service. `docker stack deploy -c … -c …` merges them, as
- * compose would. Registry-less images are refused: every node pulls from a registry.
+ * compose would. Registry-less images are pinned by image ID: the deploy loads them on the nodes first and deploys
+ * with --resolve-image never.
  */
 export function renderStack(
   manifest: Manifest,
   opts: { project: string; release: string; policy: SwarmUpdatePolicy },
 ): StackRender {
-  const notPulled = manifest.images.filter((i) => i.transport.kind !== 'registry');
-  if (notPulled.length > 0) {
-    throw new LadingError(
-      `image${notPulled.length > 1 ? 's' : ''} ${notPulled.map((i) => `'${i.id}' (${i.transport.kind})`).join(', ')} ` +
-        'travel without a registry, and swarm nodes can only pull images from one',
-      'publish them to a registry (the push step) for target swarm, or deploy this manifest with target compose',
-    );
-  }
   const compose = manifest.compose;
   if (!compose || compose.files.length === 0) {
     throw new LadingError(

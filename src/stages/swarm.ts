@@ -41,6 +41,8 @@ import {
   runRollbackStage,
 } from './deploy.ts';
 import type { Reporter } from './reporter.ts';
+import { readStoreOptions } from './store-inputs.ts';
+import { ImageShipper, parseImageFetch, storeImages, uploadVia } from './store-images.ts';
 
 /**
  * Docker Swarm as a deploy target. The manager is reached like a compose host (SSH with pinned keys, or this
@@ -163,6 +165,65 @@ async function connectManager(
     }
   }
   throw new LadingError(`no swarm manager reachable:\n${errors.join('\n')}`);
+}
+
+/** Registry-less images are pinned by image ID: the stack deploy must not look them up in a registry. */
+function resolveEnv(manifest: Manifest, env: Record<string, string>): Record<string, string> {
+  return storeImages(manifest).length > 0 ? { ...env, LADING_RESOLVE_IMAGE: 'never' } : env;
+}
+
+/**
+ * Registry-less images on a swarm: every node that can run tasks needs them before the stack deploy. A single-node
+ * swarm gets them through the manager's connection; a bigger one through a connection to each node listed in hosts
+ * (the manager first). A swarm with more nodes than lading can reach is refused: publish to a registry instead.
+ */
+async function loadOnNodes(
+  manifest: Manifest,
+  manager: HostSession,
+  env: Record<string, string>,
+  ctx: Ctx,
+  s: SwarmSettings,
+  connector: Connector,
+  read: InputReader,
+): Promise<void> {
+  if (storeImages(manifest).length === 0) return;
+  const nodes = (await swarmStep(manager, 'swarm_nodes', env, ctx)).split('\n').filter(Boolean);
+  const shipper = new ImageShipper(readStoreOptions(read), ctx.reporter, parseImageFetch(read('image-fetch')));
+  const ship = (session: HostSession, label: string) =>
+    shipper.ensure(
+      manifest,
+      {
+        label,
+        dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`,
+        uploadFile: (remote, local) => uploadVia(session, remote, local),
+      },
+      (name, extra) => swarmStep(session, name, { ...env, ...extra }, { ...ctx, host: label }),
+    );
+  try {
+    if (nodes.length <= 1) {
+      await ship(manager, ctx.host);
+      return;
+    }
+    const others = s.local ? [] : s.deploy.hosts.filter((h) => h.label !== ctx.host);
+    if (others.length + 1 < nodes.length) {
+      throw new LadingError(
+        `the swarm has ${nodes.length} nodes (${nodes.join(', ')}) and this manifest's images travel without a registry: ` +
+          `each node must load them, but only ${others.length + 1} can be reached (hosts)`,
+        'list every node in hosts (the manager first) so lading can load the images on each, or publish them to a registry',
+      );
+    }
+    await ship(manager, ctx.host);
+    for (const h of others) {
+      const session = await connector(h, s.deploy, ctx.reporter);
+      try {
+        await ship(session, h.label);
+      } finally {
+        await session.close();
+      }
+    }
+  } finally {
+    await shipper.close();
+  }
 }
 
 function envFor(s: SwarmSettings, project: string): Record<string, string> {
@@ -319,7 +380,8 @@ export async function runSwarmDeployStage(opts: {
         logPlan(stack, m.label, reporter);
         const env = { ...base, LADING_RELEASE: release };
         await swarmStep(session, 'mkrelease', env, ctx, releaseFilesScript(stack.files)); // the dir and its files
-        const verdict = await deployAndWait(session, env, logins, stack, s, ctx);
+        await loadOnNodes(manifest, session, env, ctx, s, opts.connector, opts.read);
+        const verdict = await deployAndWait(session, resolveEnv(manifest, env), logins, stack, s, ctx);
         if (verdict.state === 'ok') {
           await record('deploy', 'success', release, facts.current, undefined, manifest, 'switch history prune');
           result.status = 'deployed';
@@ -340,7 +402,8 @@ export async function runSwarmDeployStage(opts: {
           );
           const prevStack = renderStack(previous, { project, release: facts.current, policy: s.policy });
           const prevLogins = await registryLogins(previous, s.deploy, reporter);
-          const again = await deployAndWait(session, back, prevLogins, prevStack, s, ctx);
+          await loadOnNodes(previous, session, back, ctx, s, opts.connector, opts.read);
+          const again = await deployAndWait(session, resolveEnv(previous, back), prevLogins, prevStack, s, ctx);
           if (again.state !== 'ok') throw new LadingError(failure(again));
           await record('auto-rollback', 'success', facts.current, release, undefined, previous);
         } catch (err) {
@@ -409,7 +472,8 @@ export async function runSwarmRollbackStage(opts: {
       const manifest = parseManifest(await swarmStep(session, 'release_manifest', env, ctx), `release ${target}`);
       const stack = renderStack(manifest, { project, release: target, policy: s.policy });
       const logins = await registryLogins(manifest, s.deploy, reporter);
-      const verdict = await deployAndWait(session, env, logins, stack, s, ctx);
+      await loadOnNodes(manifest, session, env, ctx, s, opts.connector, opts.read);
+      const verdict = await deployAndWait(session, resolveEnv(manifest, env), logins, stack, s, ctx);
       const line = (res: 'success' | 'failure', error?: string) =>
         JSON.stringify(
           historyEntry(manifest, {

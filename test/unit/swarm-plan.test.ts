@@ -148,12 +148,13 @@ volumes:
     );
   });
 
+  it('pins a registry-less image by its image ID (loaded on the nodes, never pulled)', () => {
+    const r = render(manifest([['c.yml', BASE]], { kind: 's3' }));
+    assert.equal(fileOf(r, 'lading.stack.yml').services.web.image, D1);
+    assert.equal(r.pins.web, D1);
+  });
+
   const refusals: Array<[string, () => unknown, RegExp]> = [
-    [
-      'registry-less images (nodes pull from registries only)',
-      () => render(manifest([['c.yml', BASE]], { kind: 's3' })),
-      /'app' \(s3\) travel without a registry.*publish them to a registry.*or deploy this manifest with target compose/,
-    ],
     [
       'compose format 2',
       () => render(manifest([['c.yml', 'version: "2.4"\nservices:\n  web: { image: x }\n']])),

@@ -54,7 +54,8 @@ step_swarm_deploy() {
   while IFS= read -r f; do [ -z "$f" ] || files="$files -c $rel/$f"; done <"$rel/.lading-files"
   cd "$rel" || die "cannot enter $rel on $(hostname)"
   # shellcheck disable=SC2086 # lading's own file names: no spaces
-  if ! said=$(docker --config "$cfg" stack deploy --with-registry-auth --prune $files "$LADING_PROJECT" 2>&1); then
+  # registry-less images were loaded on the nodes and are pinned by image ID: nothing to resolve in a registry
+  if ! said=$(docker --config "$cfg" stack deploy --with-registry-auth --resolve-image "${LADING_RESOLVE_IMAGE:-always}" --prune $files "$LADING_PROJECT" 2>&1); then
     die "docker stack deploy failed on $(hostname): $said"
   fi
   printf '%s\n' "$said" | grep -v -e '^Since --detach' -e '^In a future release' || true
@@ -80,11 +81,16 @@ step_swarm_state() {
   docker service ps --no-trunc --format '{{json .}}' $ids
 }
 
+# --- the nodes that can run tasks: hostname, one per line (registry-less images must be loaded on each).
+step_swarm_nodes() {
+  docker node ls --format '{{.Hostname}} {{.Status}} {{.Availability}}' | awk '$2 == "Ready" && $3 == "Active" { print $1 }'
+}
+
 lading_swarm() {
   if [ -n "${LADING_DOCKER_HOST:-}" ]; then export DOCKER_HOST="$LADING_DOCKER_HOST"; fi
   for s in "$@"; do
     case "$s" in
-      swarm_facts | swarm_index | swarm_deploy | swarm_state) "step_$s" ;;
+      swarm_facts | swarm_index | swarm_deploy | swarm_state | swarm_nodes) "step_$s" ;;
       *) lading_one "$s" ;;
     esac
   done
