@@ -129,6 +129,19 @@ export async function readBuildSettings(read: InputReader, cwd: string, env: Env
   };
 }
 
+/** The build step's json output (`build-json`), checked enough to fail clearly on anything else. */
+export function readBuildJson(read: InputReader): BuildResult {
+  const raw = read('build-json');
+  if (!raw) throw new InputError('build-json', 'is empty', 'pass the json output of the build step');
+  try {
+    const build = JSON.parse(raw) as BuildResult;
+    if (!Array.isArray(build.images) || !build.primary || !build.context?.sha) throw new Error('missing fields');
+    return build;
+  } catch (err) {
+    throw new InputError('build-json', `is not the json output of the build step (${(err as Error).message})`);
+  }
+}
+
 /** Tags from the tags step's json output when given, else computed here with the same inputs. */
 export async function tagsFor(read: InputReader, env: Env, cwd: string): Promise<TagsResult> {
   const json = read('tags-json');

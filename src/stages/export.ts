@@ -22,7 +22,7 @@ import type { StoreMode, Transport } from '../lib/manifest.ts';
 import { type ArchiveCompression, parseStoreLocation, type StoreLocation, storeKeys } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { TAG_RE } from '../lib/image-ref.ts';
-import type { BuildResult, BuiltImage } from './build.ts';
+import { type BuildResult, type BuiltImage, readBuildJson } from './build.ts';
 import type { Reporter } from './reporter.ts';
 import { readStoreOptions } from './store-inputs.ts';
 
@@ -54,15 +54,7 @@ export interface ExportSettings {
 }
 
 export function readExportSettings(read: InputReader): ExportSettings {
-  const raw = read('build-json');
-  if (!raw) throw new InputError('build-json', 'is empty', 'pass the json output of the build step');
-  let build: BuildResult;
-  try {
-    build = JSON.parse(raw) as BuildResult;
-    if (!Array.isArray(build.images) || !build.primary || !build.context?.sha) throw new Error('missing fields');
-  } catch (err) {
-    throw new InputError('build-json', `is not the json output of the build step (${(err as Error).message})`);
-  }
+  const build = readBuildJson(read);
   const storeRaw = read('store');
   if (!storeRaw)
     throw new InputError(

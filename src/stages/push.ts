@@ -14,7 +14,7 @@ import {
 } from '../lib/registry.ts';
 import { retry } from '../lib/retry.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import type { BuildResult, BuiltImage } from './build.ts';
+import { type BuildResult, type BuiltImage, readBuildJson } from './build.ts';
 import { readRegistryAuth } from './registry-inputs.ts';
 import type { Reporter } from './reporter.ts';
 
@@ -43,15 +43,7 @@ interface PushSettings {
 }
 
 function readPushSettings(read: InputReader): PushSettings {
-  const raw = read('build-json');
-  if (!raw) throw new InputError('build-json', 'is empty', 'pass the json output of the build step');
-  let build: BuildResult;
-  try {
-    build = JSON.parse(raw) as BuildResult;
-    if (!Array.isArray(build.images) || !build.primary || !build.context?.sha) throw new Error('missing fields');
-  } catch (err) {
-    throw new InputError('build-json', `is not the json output of the build step (${(err as Error).message})`);
-  }
+  const build = readBuildJson(read);
   const auth: PushSettings['auth'] = {
     ...readRegistryAuth(read),
     ecrCreateRepositories: parseBool('ecr-create-repository', read('ecr-create-repository'), false),

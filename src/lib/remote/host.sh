@@ -97,18 +97,34 @@ lading_write_file() {
 }
 
 # --- images: log in with short-lived tokens into a throwaway docker config, pull by digest, remove the config.
-step_pull() {
-  cfg=$(mktemp -d)
-  trap 'rm -rf "$cfg"' EXIT
+# docker login into the throwaway config $1 for each LADING_LOGIN_<i>_{HOST,USER,PASS} (passwords on stdin only)
+registry_logins() {
   i=1
   while [ "$i" -le "${LADING_LOGIN_COUNT:-0}" ]; do
     h="" u="" p=""
     eval "h=\${LADING_LOGIN_${i}_HOST} u=\${LADING_LOGIN_${i}_USER} p=\${LADING_LOGIN_${i}_PASS}"
-    if ! said=$(printf '%s' "$p" | docker --config "$cfg" login -u "$u" --password-stdin "$h" 2>&1); then
+    if ! said=$(printf '%s' "$p" | docker --config "$1" login -u "$u" --password-stdin "$h" 2>&1); then
       die "docker login to $h failed on $(hostname): $said"
     fi
     i=$((i + 1))
   done
+}
+
+# docker logout of every registry registry_logins logged into (the swarm keeps what it was handed)
+registry_logouts() {
+  i=1
+  while [ "$i" -le "${LADING_LOGIN_COUNT:-0}" ]; do
+    h=""
+    eval "h=\${LADING_LOGIN_${i}_HOST}"
+    docker --config "$1" logout "$h" >/dev/null 2>&1 || true
+    i=$((i + 1))
+  done
+}
+
+step_pull() {
+  cfg=$(mktemp -d)
+  trap 'rm -rf "$cfg"' EXIT
+  registry_logins "$cfg"
   printf '%s\n' "${LADING_IMAGES:-}" | while IFS= read -r ref; do
     [ -n "$ref" ] || continue
     if docker image inspect "$ref" >/dev/null 2>&1; then

@@ -41,15 +41,7 @@ step_swarm_deploy() {
   [ -f "$rel/.lading-files" ] || die "release $LADING_RELEASE has no stack files on $(hostname)"
   cfg=$(mktemp -d)
   trap 'rm -rf "$cfg"' EXIT
-  i=1
-  while [ "$i" -le "${LADING_LOGIN_COUNT:-0}" ]; do
-    h="" u="" p=""
-    eval "h=\${LADING_LOGIN_${i}_HOST} u=\${LADING_LOGIN_${i}_USER} p=\${LADING_LOGIN_${i}_PASS}"
-    if ! said=$(printf '%s' "$p" | docker --config "$cfg" login -u "$u" --password-stdin "$h" 2>&1); then
-      die "docker login to $h failed on $(hostname): $said"
-    fi
-    i=$((i + 1))
-  done
+  registry_logins "$cfg"
   files=""
   while IFS= read -r f; do [ -z "$f" ] || files="$files -c $rel/$f"; done <"$rel/.lading-files"
   cd "$rel" || die "cannot enter $rel on $(hostname)"
@@ -59,12 +51,7 @@ step_swarm_deploy() {
     die "docker stack deploy failed on $(hostname): $said"
   fi
   printf '%s\n' "$said" | grep -v -e '^Since --detach' -e '^In a future release' || true
-  i=1
-  while [ "$i" -le "${LADING_LOGIN_COUNT:-0}" ]; do
-    eval "h=\${LADING_LOGIN_${i}_HOST}"
-    docker --config "$cfg" logout "$h" >/dev/null 2>&1 || true
-    i=$((i + 1))
-  done
+  registry_logouts "$cfg"
 }
 
 # --- the stack as the manager sees it: `docker service inspect` JSON, a `---` line, one JSON line per task.
