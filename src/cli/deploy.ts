@@ -33,6 +33,8 @@ const HOST_FLAGS: FlagSpec[] = [
   { name: 'step-timeout', help: 'seconds per remote step (900)' },
   { name: 'max-parallel', help: 'hosts at once (1)' },
   { name: 'fail-fast', help: 'true | false (true)' },
+  { name: 'max-failures', help: 'error budget: hosts (n or n%) that may fail before no further batch starts' },
+  { name: 'canary', help: 'deploy the first N hosts first; any failure there stops the rollout (0)' },
   { name: 'username', help: 'registry username for pulls' },
   { name: 'password', help: 'registry password for pulls (prefer LADING_PASSWORD)' },
   { name: 'google-credentials', help: 'Google credentials JSON (default ADC)' },

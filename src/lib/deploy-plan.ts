@@ -309,3 +309,41 @@ export function downgradeReason(next: Manifest, current: Manifest): string | und
   if (when(next) >= when(current)) return undefined;
   return `${next.primary} (${next.source.commitTime ?? next.source.created}) is older than ${current.primary} (${current.source.commitTime ?? current.source.created}), which the host runs on channel ${next.channel}`;
 }
+
+/**
+ * The rollout order: the first `canary` hosts alone (in parallel up to max-parallel), then the rest in batches of
+ * `maxParallel`. Returns host indexes per batch; `canary` batches are marked so a failure there stops everything.
+ */
+export function planBatches(
+  total: number,
+  opts: { maxParallel: number; canary: number },
+): Array<{ hosts: number[]; canary: boolean }> {
+  const batches: Array<{ hosts: number[]; canary: boolean }> = [];
+  const canary = Math.min(Math.max(opts.canary, 0), total);
+  const step = Math.max(1, opts.maxParallel);
+  for (let i = 0; i < canary; i += step) {
+    batches.push({ hosts: range(i, Math.min(i + step, canary)), canary: true });
+  }
+  for (let i = canary; i < total; i += step)
+    batches.push({ hosts: range(i, Math.min(i + step, total)), canary: false });
+  return batches;
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
+
+/**
+ * The error budget of a rollout: how many hosts may fail (or roll back) before the next batch is not started.
+ * `max-failures` is a count ("2") or a share of the hosts ("5%", rounded down); unset, fail-fast decides (0 or all).
+ */
+export function parseMaxFailures(raw: string | undefined, total: number, failFast: boolean): number {
+  const v = raw?.trim();
+  if (!v) return failFast ? 0 : total;
+  const m = /^(\d+)(%?)$/.exec(v);
+  if (!m) throw new InputError('max-failures', `'${raw}' is not a count or a percentage`, 'write e.g. 2 or 5%');
+  const n = Number(m[1]);
+  if (m[2]) {
+    if (n > 100) throw new InputError('max-failures', `'${raw}' is over 100%`);
+    return Math.floor((total * n) / 100);
+  }
+  return n;
+}

@@ -11,6 +11,8 @@ import {
   parseHistory,
   parseHosts,
   parseInventory,
+  parseMaxFailures,
+  planBatches,
   downgradeReason,
   ROOT_RE,
   releaseFiles,
@@ -67,6 +69,10 @@ export interface DeploySettings {
   stepTimeoutMs: number;
   maxParallel: number;
   failFast: boolean;
+  /** Hosts that may fail (or roll back) before no further batch starts (fail-fast = 0). */
+  maxFailures: number;
+  /** Hosts deployed first, on their own; any failure among them stops the rollout. */
+  canary: number;
   rollbackOnFailure: boolean;
   allowDowngrade: boolean;
   owner: string;
@@ -140,6 +146,8 @@ export async function readDeploySettings(
     stepTimeoutMs: parseInteger('step-timeout', read('step-timeout'), 900, { min: 10, max: 86400 }) * 1000,
     maxParallel: parseInteger('max-parallel', read('max-parallel'), 1, { min: 1, max: 1000 }),
     failFast: parseBool('fail-fast', read('fail-fast'), true),
+    maxFailures: 0,
+    canary: parseInteger('canary', read('canary'), 0, { min: 0, max: 100000 }),
     rollbackOnFailure: parseBool('rollback', read('rollback'), true),
     allowDowngrade: parseBool('allow-downgrade', read('allow-downgrade'), false),
     owner: (
@@ -149,6 +157,7 @@ export async function readDeploySettings(
     auth,
     overrides: parseProviderOverrides(read('registry-providers')),
   };
+  settings.maxFailures = parseMaxFailures(read('max-failures'), settings.hosts.length, settings.failFast);
   if (project) settings.project = project;
   const probe = read('probe-url');
   if (probe) {
@@ -460,10 +469,19 @@ async function forEachHost(
   fn: (h: HostSpec, reporter: Reporter) => Promise<HostResult>,
 ): Promise<HostResult[]> {
   const results: HostResult[] = [];
-  for (let i = 0; i < settings.hosts.length; i += settings.maxParallel) {
-    const batch = settings.hosts.slice(i, i + settings.maxParallel);
-    if (settings.failFast && results.some((r) => r.status !== 'deployed')) {
-      for (const h of batch) results.push({ host: h.label, status: 'skipped', seconds: 0 });
+  let stopped = '';
+  for (const b of planBatches(settings.hosts.length, settings)) {
+    const batch = b.hosts.map((i) => settings.hosts[i]!);
+    const failed = results.filter((r) => r.status === 'failed' || r.status === 'rolled-back').length;
+    if (!stopped && failed > settings.maxFailures) {
+      stopped = `${failed} host(s) failed, over the error budget of ${settings.maxFailures} (max-failures / fail-fast)`;
+    }
+    if (!stopped && failed > 0 && results.some((r, i) => i < settings.canary && r.status !== 'deployed')) {
+      stopped = 'a canary host failed';
+    }
+    if (stopped) {
+      for (const h of batch)
+        results.push({ host: h.label, status: 'skipped', seconds: 0, error: `not started: ${stopped}` });
       continue;
     }
     if (batch.length === 1) {

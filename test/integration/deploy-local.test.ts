@@ -231,4 +231,21 @@ describe('a fleet in rolling batches, one host failing', () => {
     assert.equal(await app.probe(), 'v1');
     assert.ok(readlinkSync(join(root, 'h0', projects[0]!, 'current')).includes('v1-abcdef0'));
   });
+
+  it('an error budget of 1 lets the rollout go on past one failed host (the third fails on the same port)', async () => {
+    const res = await run({ 'max-parallel': '1', 'max-failures': '1' });
+    assert.deepEqual(
+      res.hosts.map((h) => h.status),
+      ['deployed', 'failed', 'failed'],
+    );
+  });
+
+  it('a failed canary stops the rollout, whatever the budget', async () => {
+    const res = await run({ 'max-parallel': '1', canary: '2', 'fail-fast': 'false' });
+    assert.deepEqual(
+      res.hosts.map((h) => h.status),
+      ['deployed', 'failed', 'skipped'],
+    );
+    assert.match(res.hosts[2]!.error ?? '', /not started: a canary host failed/);
+  });
 });

@@ -5,6 +5,8 @@ import {
   parseHistory,
   parseHosts,
   parseInventory,
+  parseMaxFailures,
+  planBatches,
   releaseFiles,
   releaseId,
   renderEnvFile,
@@ -147,5 +149,77 @@ describe('deploy plan', () => {
     assert.throws(() => rollbackTarget(history, disk, 'r4', 'v3'), /no release matching 'v3'/);
     assert.throws(() => rollbackTarget(history, ['r4'], 'r4', 'previous'), /no previous release/);
     assert.equal(parseHistory('{"release":"x"}\n{"torn\n').length, 1);
+  });
+});
+
+describe('rollout plan: canary, batches, error budget', () => {
+  const cases: Array<[string, number, { maxParallel: number; canary: number }, Array<[number[], boolean]>]> = [
+    [
+      'one at a time',
+      3,
+      { maxParallel: 1, canary: 0 },
+      [
+        [[0], false],
+        [[1], false],
+        [[2], false],
+      ],
+    ],
+    [
+      'batches of 2',
+      5,
+      { maxParallel: 2, canary: 0 },
+      [
+        [[0, 1], false],
+        [[2, 3], false],
+        [[4], false],
+      ],
+    ],
+    [
+      'a canary of 1, then batches of 3',
+      5,
+      { maxParallel: 3, canary: 1 },
+      [
+        [[0], true],
+        [[1, 2, 3], false],
+        [[4], false],
+      ],
+    ],
+    [
+      'a canary of 3 in batches of 2',
+      4,
+      { maxParallel: 2, canary: 3 },
+      [
+        [[0, 1], true],
+        [[2], true],
+        [[3], false],
+      ],
+    ],
+    ['a canary larger than the fleet', 2, { maxParallel: 5, canary: 9 }, [[[0, 1], true]]],
+    ['no hosts', 0, { maxParallel: 2, canary: 1 }, []],
+  ];
+  for (const [what, n, opts, expected] of cases) {
+    it(what, () => {
+      assert.deepEqual(
+        planBatches(n, opts).map((b) => [b.hosts, b.canary]),
+        expected,
+      );
+    });
+  }
+  const budgets: Array<[string | undefined, number, boolean, number]> = [
+    [undefined, 10, true, 0],
+    [undefined, 10, false, 10],
+    ['2', 10, true, 2],
+    ['5%', 1000, true, 50],
+    ['5%', 10, false, 0],
+    ['100%', 7, true, 7],
+  ];
+  for (const [raw, total, failFast, expected] of budgets) {
+    it(`max-failures ${raw ?? '(unset)'} of ${total} hosts, fail-fast ${failFast} → ${expected}`, () => {
+      assert.equal(parseMaxFailures(raw, total, failFast), expected);
+    });
+  }
+  it('refuses a budget that is not a count or a share', () => {
+    assert.throws(() => parseMaxFailures('two', 3, true), /input 'max-failures': 'two' is not a count or a percentage/);
+    assert.throws(() => parseMaxFailures('150%', 3, true), /over 100%/);
   });
 });
