@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
-import { InputError } from '../lib/errors.ts';
+import { InputError, LadingError } from '../lib/errors.ts';
 import { parseList, parsePairs } from '../lib/inputs.ts';
 import {
   type ComposeBundle,
@@ -41,6 +41,7 @@ export async function runManifestStage(opts: {
   now?: Date;
 }): Promise<ManifestResult> {
   const { read, cwd } = opts;
+  const notify = readNotify(read, opts.reporter); // bad notify inputs fail before anything is written
   const raw = read('push-json');
   if (!raw) throw new InputError('push-json', 'is empty', 'pass the json output of the push (or export) step');
   let pushed: PushResult;
@@ -126,6 +127,7 @@ export async function runManifestStage(opts: {
   const storeRaw = read('manifest-store');
   let location: string | undefined;
   if (storeRaw) location = await publishManifest(storeRaw, manifest, text, read, opts.reporter);
+  if (notify) await notifyAgents(notify, manifest, location, opts.reporter);
   return { path, manifest, text, ...(location ? { location } : {}) };
 }
 
@@ -153,4 +155,77 @@ async function publishManifest(
   for (const key of keys) await store.put(key, text, { contentType: 'application/json' });
   reporter.info(`manifest published to ${keys.map((k) => store.url(k)).join(', ')}`);
   return store.url(bySha);
+}
+
+interface NotifySettings {
+  urls: URL[];
+  secret: string;
+  format: 'lading' | 'github';
+}
+
+/** notify-url / notify-secret / notify-format: pull-mode agents to tell about this manifest (signed webhook). */
+function readNotify(read: InputReader, reporter: Reporter): NotifySettings | undefined {
+  const raw = parseList(read('notify-url'));
+  if (raw.length === 0) return undefined;
+  const urls = raw.map((u) => {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new InputError(
+        'notify-url',
+        `'${u}' is not a URL`,
+        'write the agent webhook URL, https://host:8443/hooks/lading',
+      );
+    }
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+      throw new InputError(
+        'notify-url',
+        `'${u}' is not https`,
+        'agents listen with TLS; plain http is for loopback only',
+      );
+    }
+    return url;
+  });
+  const secret = read('notify-secret')?.replace(/\r?\n$/, '');
+  if (!secret)
+    throw new InputError('notify-secret', 'is empty', 'pass the shared webhook secret (a repository secret)');
+  reporter.secret(secret);
+  const format = (read('notify-format') ?? 'lading').trim();
+  if (format !== 'lading' && format !== 'github')
+    throw new InputError('notify-format', `'${format}' is not a format`, 'use lading or github');
+  return { urls, secret, format };
+}
+
+/**
+ * POSTs the signed webhook to each agent: the manifest's location when it was published to a store (the agent
+ * reads it from there), else the manifest itself. An agent that does not accept it fails the step, naming it.
+ */
+async function notifyAgents(
+  n: NotifySettings,
+  manifest: Manifest,
+  location: string | undefined,
+  reporter: Reporter,
+): Promise<void> {
+  const { sendNotification } = await import('./agent.ts');
+  const failed: string[] = [];
+  for (const url of n.urls) {
+    const res = await sendNotification({
+      url: url.href,
+      secret: n.secret,
+      ...(location ? { location } : { manifest }),
+      ...(manifest.channel ? { channel: manifest.channel } : {}),
+      format: n.format,
+    }).catch((err: unknown) => ({ status: 0, body: err instanceof Error ? err.message : String(err) }));
+    const line = `${url.origin}${url.pathname}: ${res.status || 'unreachable'} ${res.body.trim().slice(0, 300)}`;
+    if (res.status >= 200 && res.status < 300) reporter.info(`notified ${line}`);
+    else failed.push(line);
+  }
+  if (failed.length > 0) {
+    throw new LadingError(
+      `the manifest is written${location ? ' and published' : ''}, but ${failed.length} agent(s) did not take the notification:\n${failed.join('\n')}`,
+      'check notify-url and notify-secret (agents that poll will still pick the manifest up)',
+    );
+  }
 }
