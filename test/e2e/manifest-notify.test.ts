@@ -49,7 +49,10 @@ describe('dist/manifest notify-url: a signed webhook to pull-mode agents', () =>
         cache,
       });
       if (!verdict.ok) return sendJson(res, verdict.status, { error: verdict.reason });
-      sendJson(res, 202, { status: 'queued', manifest: verdict.body.manifest?.primary });
+      sendJson(res, 202, {
+        status: 'queued',
+        manifest: (verdict.body.manifest as { primary?: string } | undefined)?.primary,
+      });
     });
   });
   after(() => agent.close());
