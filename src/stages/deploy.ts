@@ -267,6 +267,15 @@ export function releaseFilesScript(files: Array<{ name: string; content: string;
     .join('');
 }
 
+/** What every host-facing stage (deploy, rollback, releases; compose and swarm) is given. */
+export interface HostStageOptions {
+  read: InputReader;
+  env: Record<string, string | undefined>;
+  reporter: Reporter;
+  connector: Connector;
+  now?: () => Date;
+}
+
 export type Connector = (host: HostSpec, settings: DeploySettings, reporter: Reporter) => Promise<HostSession>;
 
 /** Short-lived registry logins for the hosts, minted on the runner. */
@@ -304,13 +313,7 @@ export interface DeployResult {
  * prune → unlock; on failure the previous release is brought back and the step fails. Hosts run in batches of
  * max-parallel; fail-fast stops before the next batch.
  */
-export async function runDeployStage(opts: {
-  read: InputReader;
-  env: Record<string, string | undefined>;
-  reporter: Reporter;
-  now?: () => Date;
-  connector: Connector;
-}): Promise<DeployResult> {
+export async function runDeployStage(opts: HostStageOptions): Promise<DeployResult> {
   const { reporter } = opts;
   const now = opts.now ?? (() => new Date());
   const manifest = await loadManifest(opts.read);
@@ -579,13 +582,7 @@ function projectFrom(settings: DeploySettings): string {
  * Rolls every host back to an earlier release still on it (`to`: previous, a release id, a tag or a sha), without
  * any build: lock → pull its pinned images → up → health gate → switch current → history → unlock.
  */
-export async function runRollbackStage(opts: {
-  read: InputReader;
-  env: Record<string, string | undefined>;
-  reporter: Reporter;
-  connector: Connector;
-  now?: () => Date;
-}): Promise<DeployResult> {
+export async function runRollbackStage(opts: HostStageOptions): Promise<DeployResult> {
   const { reporter } = opts;
   const now = opts.now ?? (() => new Date());
   const settings = await readDeploySettings(opts.read, opts.env);
@@ -691,12 +688,7 @@ export interface HostReleases {
 }
 
 /** What is on each host: releases on disk, the current one, and the history (who deployed what, when). */
-export async function runReleasesStage(opts: {
-  read: InputReader;
-  env: Record<string, string | undefined>;
-  reporter: Reporter;
-  connector: Connector;
-}): Promise<HostReleases[]> {
+export async function runReleasesStage(opts: HostStageOptions): Promise<HostReleases[]> {
   const settings = await readDeploySettings(opts.read, opts.env);
   const common = baseEnv(settings, projectFrom(settings));
   const out: HostReleases[] = [];

@@ -31,6 +31,7 @@ import {
   type HostReleases,
   type HostResult,
   type HostSession,
+  type HostStageOptions,
   baseEnv,
   loadManifest,
   readDeploySettings,
@@ -298,13 +299,7 @@ function logPlan(stack: StackRender, host: string, reporter: Reporter): void {
  * swarm rolls the update back (or it does not converge), the previous release is redeployed where swarm did not
  * already restore it, the history says so, and the step fails with the task errors.
  */
-export async function runSwarmDeployStage(opts: {
-  read: InputReader;
-  env: Record<string, string | undefined>;
-  reporter: Reporter;
-  now?: () => Date;
-  connector: Connector;
-}): Promise<DeployResult> {
+export async function runSwarmDeployStage(opts: HostStageOptions): Promise<DeployResult> {
   const { reporter } = opts;
   const now = opts.now ?? (() => new Date());
   const manifest = await loadManifest(opts.read);
@@ -437,13 +432,7 @@ function stackName(s: SwarmSettings): string {
  * Redeploys an earlier release's pinned stack (`to`: previous, a release id, a tag or a sha) and waits for it to
  * converge: no build, no registry lookups beyond fresh short-lived logins.
  */
-export async function runSwarmRollbackStage(opts: {
-  read: InputReader;
-  env: Record<string, string | undefined>;
-  reporter: Reporter;
-  connector: Connector;
-  now?: () => Date;
-}): Promise<DeployResult> {
+export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<DeployResult> {
   const { reporter } = opts;
   const now = opts.now ?? (() => new Date());
   const s = await readSwarmSettings(opts.read, opts.env);
@@ -507,12 +496,7 @@ export async function runSwarmRollbackStage(opts: {
 }
 
 /** The releases of a stack on its manager, the current one, and the history (who deployed what, when). */
-export async function runSwarmReleasesStage(opts: {
-  read: InputReader;
-  env: Record<string, string | undefined>;
-  reporter: Reporter;
-  connector: Connector;
-}): Promise<HostReleases[]> {
+export async function runSwarmReleasesStage(opts: HostStageOptions): Promise<HostReleases[]> {
   const s = await readSwarmSettings(opts.read, opts.env);
   const base = envFor(s, stackName(s));
   let session: HostSession | undefined;
