@@ -8,7 +8,7 @@ import { busyboxContext, docker, testEnv, unique } from './testenv.ts';
  * A web service for deploy tests: busybox httpd on a loopback port serving /srv/index.html with a healthcheck that
  * fetches it. `version(n, { healthy })` builds and pushes image n to the test registry and returns its manifest.
  */
-export function webApp(opts: { store?: string } = {}) {
+export function webApp(opts: { store?: string; gcsEndpoint?: string } = {}) {
   const env = testEnv();
   const name = opts.store ? `lading-rl/${unique('deploy')}/web` : `${env.registry.host}/${unique('deploy')}/web`;
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -70,6 +70,7 @@ services:
       store: opts.store!,
       'store-mode': v.mode ?? 'archive',
       's3-endpoint': env.s3.endpoint,
+      ...(opts.gcsEndpoint ? { 'gcs-endpoint': opts.gcsEndpoint } : {}),
     };
     const previous = {
       id: process.env.AWS_ACCESS_KEY_ID,
