@@ -136,6 +136,9 @@ export const storeKeys = {
   /** `<name>-<alias>` copies for hosts that fetch by a fixed name (the seed's `-latest`). */
   alias: (prefix: string, name: string, alias: string, c: ArchiveCompression) =>
     `${prefix}images/${imageKeySegment(name)}-${alias}${COMPRESSION_SUFFIX[c]}`,
+  /** Layers mode: `<name>-<alias>.index.json` copies of an image's index. */
+  aliasIndex: (prefix: string, name: string, alias: string) =>
+    `${prefix}images/${imageKeySegment(name)}-${alias}.index.json`,
   blob: (prefix: string, digest: string) => `${prefix}blobs/sha256/${digest.replace(/^sha256:/, '')}`,
   index: (prefix: string, name: string, imageId: string) =>
     `${prefix}images/${imageKeySegment(name)}/${imageId.replace(':', '-')}.index.json`,

@@ -392,6 +392,12 @@ async function exportLayers(
   });
   uploaded += r.created ? r.size : 0;
   const total = index.layers.reduce((a, l) => a + l.size, index.config.size);
+  // The sidecar lets `lading load --source <index>` (and aliases of it) verify the index without a manifest.
+  await store.put(
+    storeKeys.sidecar(indexKey),
+    JSON.stringify({ sha256: r.sha256, size: total, compression: 'none', imageId } satisfies Sidecar),
+    { contentType: 'application/json' },
+  );
   reporter.info(
     `${image.id}: ${index.layers.length} layer(s), ${formatBytes(total)} stored, ${formatBytes(uploaded)} uploaded now → ${store.url(indexKey)}`,
   );
@@ -424,9 +430,12 @@ export async function runExportStage(opts: {
           ? await exportLayers(store, s, image, c, reporter, env)
           : await exportArchive(store, s, image, c, reporter, env);
       const aliasKeys: string[] = [];
-      if (s.mode === 'archive') {
+      {
         for (const a of s.aliases) {
-          const k = storeKeys.alias(s.location.prefix, image.name, a, c);
+          const k =
+            s.mode === 'archive'
+              ? storeKeys.alias(s.location.prefix, image.name, a, c)
+              : storeKeys.aliasIndex(s.location.prefix, image.name, a);
           await store.copy(r.key, k);
           await store.copy(storeKeys.sidecar(r.key), storeKeys.sidecar(k));
           aliasKeys.push(k);

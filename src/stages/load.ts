@@ -83,7 +83,11 @@ export async function runLoadStage(opts: {
       imageId = meta.imageId;
     }
     compression ??= key.endsWith('.zst') ? 'zstd' : key.endsWith('.gz') ? 'gzip' : 'none';
-    const common = { sha256, size: info.size, compression, mode: 'archive' as const };
+    // A layers-mode index (or an alias of one) names its blobs; an archive is the object itself.
+    const layered = key.endsWith('.index.json');
+    const common = layered
+      ? { sha256, size: info.size, compression: 'none' as const, mode: 'layers' as const, index: key }
+      : { sha256, size: info.size, compression, mode: 'archive' as const };
     const transport: StoreTransport =
       loc.kind === 's3'
         ? { kind: 's3', bucket: loc.bucket, key, ...common }

@@ -190,6 +190,13 @@ describe('registry-less: export → fetch → load through S3 (s3rver)', () => {
     assert.equal(docker(['run', '--rm', second.images[0]!.digest, '/bin/busybox', 'cat', '/srv/v2.html']), 'base');
     const size = docker(['run', '--rm', second.images[0]!.digest, '/bin/busybox', 'wc', '-c', '/srv/big.txt']);
     assert.match(size, new RegExp(`^${big.length}\\b`));
+
+    // The -latest alias of a layers-mode image is its index: loadable by name, verified against its sidecar.
+    docker(['rmi', '-f', second.images[0]!.digest]);
+    const alias = `${layersStore}/images/${name}-latest.index.json`;
+    const byAlias = JSON.parse(ok(['load', '--source', alias, '--json']).stdout) as Array<{ layersSent: number }>;
+    assert.equal(byAlias[0]!.layersSent, 1);
+    assert.equal(docker(['run', '--rm', second.images[0]!.digest, '/bin/busybox', 'cat', '/srv/v2.html']), 'base');
   });
 
   it('says clearly when the bucket does not exist, and leaves no object when docker save fails', () => {
