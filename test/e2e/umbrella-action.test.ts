@@ -106,6 +106,39 @@ services:
     );
     assert.deepEqual(webLayers.slice(0, appLayers.length), appLayers);
   });
+
+  it('with store: the export step replaces push (S3), the manifest is published to the store, outputs map through', () => {
+    const prefix = unique('umbrella');
+    const manifestPath = join(ws, 'store-manifest.json');
+    const { outputs, steps } = runComposite('.', {
+      inputs: {
+        'compose-files': 'docker/docker-compose.yml',
+        'compose-project': 'shop',
+        'manifest-path': manifestPath,
+        store: `s3://${env.s3.bucket}/${prefix}`,
+        'manifest-store': `s3://${env.s3.bucket}/${prefix}`,
+        's3-endpoint': env.s3.endpoint,
+      },
+      env: {
+        ...githubEnv('push', 'refs/heads/main', SHA),
+        GITHUB_EVENT_PATH: eventPath('push-main'),
+        GITHUB_WORKSPACE: ws,
+        DOCKER_HOST: env.dockerHost,
+        AWS_ACCESS_KEY_ID: env.s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: env.s3.secretAccessKey,
+      },
+    });
+    assert.ok(!('push' in steps), 'the push step does not run');
+    assert.ok('export' in steps, 'the export step runs');
+    const manifest = parseManifest(readFileSync(manifestPath, 'utf8'));
+    assert.deepEqual(
+      manifest.images.map((i) => i.transport.kind),
+      ['s3', 's3'],
+    );
+    for (const i of manifest.images) assert.equal(i.ref, i.digest, 'pinned by image ID');
+    assert.equal(outputs['manifest-location'], `s3://${env.s3.bucket}/${prefix}/manifests/by-sha/${SHA}.json`);
+    assert.deepEqual(JSON.parse(outputs.digests!), Object.fromEntries(manifest.images.map((i) => [i.id, i.digest])));
+  });
 });
 
 describe('action metadata', () => {
