@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
+import { composeFile, createManifest, type Manifest, type ManifestImage } from '../../src/lib/manifest.ts';
 import { busyboxContext, docker, testEnv, unique } from './testenv.ts';
 
 /**
@@ -94,20 +94,7 @@ services:
     );
     docker(['rmi', '-f', imageId]);
     const img = exported.images[0]!;
-    return createManifest({
-      source: {
-        repository: 'acme/shop',
-        ref: 'refs/heads/main',
-        sha,
-        created: new Date(Date.UTC(2026, 0, n)).toISOString(),
-      },
-      tags: [tag],
-      primary: tag,
-      images: [
-        { id: 'web', services: ['web'], name, tags: [tag], digest: img.digest, ref: img.ref, transport: img.transport },
-      ],
-      compose: { project, files: [composeFile('docker-compose.yml', compose)], env: { DOCKER_TAG: tag } },
-    });
+    return manifestOf(n, tag, { digest: img.digest, ref: img.ref, transport: img.transport });
   }
   function version(n: number, opts: { healthy?: boolean } = {}): Manifest {
     const dir = mkdtempSync(join(tmpdir(), `lading-web-v${n}-`));
@@ -120,27 +107,24 @@ services:
     const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split(
       '@',
     )[1]!;
-    const sha = `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40);
+    return manifestOf(n, tag, {
+      digest,
+      ref: `${name}@${digest}`,
+      transport: { kind: 'registry', registry: env.registry.host, provider: 'generic' },
+    });
+  }
+  /** The manifest of version n of the web image: source sha n…, created on day n, the compose file above. */
+  function manifestOf(n: number, tag: string, image: Pick<ManifestImage, 'digest' | 'ref' | 'transport'>): Manifest {
     return createManifest({
       source: {
         repository: 'acme/shop',
         ref: 'refs/heads/main',
-        sha,
+        sha: `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40),
         created: new Date(Date.UTC(2026, 0, n)).toISOString(),
       },
       tags: [tag],
       primary: tag,
-      images: [
-        {
-          id: 'web',
-          services: ['web'],
-          name,
-          tags: [tag],
-          digest,
-          ref: `${name}@${digest}`,
-          transport: { kind: 'registry', registry: env.registry.host, provider: 'generic' },
-        },
-      ],
+      images: [{ id: 'web', services: ['web'], name, tags: [tag], ...image }],
       compose: { project, files: [composeFile('docker-compose.yml', compose)], env: { DOCKER_TAG: tag } },
     });
   }
