@@ -258,6 +258,12 @@ export function deployInputs(cfg: AgentConfig, manifest: Manifest, env: NodeJS.P
   if (r.googleCredentialsFile) inputs['google-credentials'] = readFileSync(r.googleCredentialsFile, 'utf8');
   if (r.awsRegion) inputs['aws-region'] = r.awsRegion;
   if (r.providers.length) inputs['registry-providers'] = r.providers.join('\n');
+  // Registry-less images usually sit in the bucket the manifests come from: reach it the same way.
+  const m = cfg.manifest;
+  if (m.endpoint) inputs['s3-endpoint'] = m.endpoint;
+  if (m.region) inputs['s3-region'] = m.region;
+  if (m.forcePathStyle !== undefined) inputs['s3-path-style'] = String(m.forcePathStyle);
+  if (m.gcsEndpoint) inputs['gcs-endpoint'] = m.gcsEndpoint;
   return inputs;
 }
 
