@@ -20,48 +20,6 @@ export class Digester extends Transform {
   }
 }
 
-/**
- * `docker save` as a stream that ends only when docker exited 0: a failing save (missing image, daemon gone) errors
- * the stream instead of ending it, so an upload fed by it aborts and leaves no object behind.
- */
-export function dockerSave(refs: string[], env: NodeJS.ProcessEnv = process.env, bin = 'docker'): Readable {
-  const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const child = spawn(bin, ['save', ...refs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let stdoutEnded = false;
-  let exit: number | null | undefined;
-  const finish = () => {
-    if (!stdoutEnded || exit === undefined) return;
-    if (exit === 0) out.end();
-    else
-      out.destroy(
-        new LadingError(
-          `docker save ${refs.join(' ')} failed (exit ${exit}): ${stderr.trim().split('\n').slice(-3).join(' ') || 'no message'}`,
-          'check that the images exist on this runner (run the build step first) and that dockerd is up',
-        ),
-      );
-  };
-  child.stderr.on('data', (c: Buffer) => {
-    stderr = (stderr + c.toString('utf8')).slice(-4000);
-  });
-  child.stdout.pipe(out, { end: false });
-  child.stdout.on('end', () => {
-    stdoutEnded = true;
-    finish();
-  });
-  child.on('error', (e) =>
-    out.destroy(new LadingError(`could not run docker: ${e.message}`, 'install docker on the runner')),
-  );
-  child.on('close', (code) => {
-    exit = code ?? 1;
-    finish();
-  });
-  out.on('close', () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  return out;
-}
-
 /** Logs transfer progress (bytes, rate) at most every `everyMs`. */
 export function progressLogger(label: string, log: (line: string) => void, everyMs = 5000): (bytes: number) => void {
   const start = Date.now();
@@ -82,58 +40,59 @@ export function formatBytes(n: number): string {
 }
 
 /**
- * `docker save | <compressor>` as two processes joined by an OS pipe, so the uncompressed archive never passes through
- * node: only the compressed bytes come out. Like dockerSave, the stream ends only when both exited 0.
+ * `docker save` as a stream that ends only when docker (and the compressor, when given) exited 0: a failing save
+ * (missing image, daemon gone) errors the stream instead of ending it, so an upload fed by it aborts and leaves no
+ * object behind. With a compressor program, `docker save | <compressor>` are two processes joined by an OS pipe:
+ * the uncompressed archive never passes through node, only the compressed bytes come out.
  */
-export function dockerSaveCompressed(
+export function dockerSave(
   refs: string[],
-  compressor: [string, string[]],
-  env: NodeJS.ProcessEnv = process.env,
-  bin = 'docker',
+  opts: { env?: NodeJS.ProcessEnv; compressor?: [string, string[]]; bin?: string } = {},
 ): Readable {
+  const bin = opts.bin ?? 'docker';
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const save = spawn(bin, ['save', ...refs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const comp = spawn(compressor[0], compressor[1], { stdio: [save.stdout, 'pipe', 'pipe'] });
-  save.stdout.destroy(); // the compressor holds its own copy of the pipe; ours would only keep it open
-  const err = { save: '', comp: '' };
-  save.stderr.on('data', (c: Buffer) => (err.save = (err.save + c.toString('utf8')).slice(-4000)));
-  comp.stderr.on('data', (c: Buffer) => (err.comp = (err.comp + c.toString('utf8')).slice(-4000)));
-  const exits: { save?: number; comp?: number; ended?: boolean } = {};
+  const save = spawn(bin, ['save', ...refs], { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const procs = [{ name: bin, child: save, stderr: '', exit: undefined as number | undefined }];
+  let source = save.stdout;
+  if (opts.compressor) {
+    const comp = spawn(opts.compressor[0], opts.compressor[1], { stdio: [save.stdout, 'pipe', 'pipe'] });
+    save.stdout.destroy(); // the compressor holds its own copy of the pipe; ours would only keep it open
+    procs.push({ name: opts.compressor[0], child: comp, stderr: '', exit: undefined });
+    source = comp.stdout;
+  }
+  let ended = false;
   const finish = () => {
-    if (exits.save === undefined || exits.comp === undefined || !exits.ended) return;
-    if (exits.save !== 0) {
+    if (!ended || procs.some((p) => p.exit === undefined)) return;
+    const [s, c] = procs;
+    if (s!.exit !== 0) {
       out.destroy(
         new LadingError(
-          `docker save ${refs.join(' ')} failed (exit ${exits.save}): ${err.save.trim().split('\n').slice(-3).join(' ') || 'no message'}`,
+          `docker save ${refs.join(' ')} failed (exit ${s!.exit}): ${s!.stderr.trim().split('\n').slice(-3).join(' ') || 'no message'}`,
           'check that the images exist on this runner (run the build step first) and that dockerd is up',
         ),
       );
-    } else if (exits.comp !== 0) {
-      out.destroy(
-        new LadingError(`${compressor[0]} failed (exit ${exits.comp}): ${err.comp.trim()}`, `check ${compressor[0]}`),
-      );
+    } else if (c && c.exit !== 0) {
+      out.destroy(new LadingError(`${c.name} failed (exit ${c.exit}): ${c.stderr.trim()}`, `check ${c.name}`));
     } else out.end();
   };
-  comp.stdout.pipe(out, { end: false });
-  comp.stdout.on('end', () => {
-    exits.ended = true;
-    finish();
-  });
-  const fail = (what: string) => (e: Error) =>
-    out.destroy(new LadingError(`could not run ${what}: ${e.message}`, `install ${what}`));
-  save.on('error', fail(bin));
-  comp.on('error', fail(compressor[0]));
-  save.on('exit', (code) => {
-    exits.save = code ?? 1;
-    finish();
-  });
-  comp.on('close', (code) => {
-    exits.comp = code ?? 1;
+  for (const p of procs) {
+    p.child.stderr!.on('data', (chunk: Buffer) => (p.stderr = (p.stderr + chunk.toString('utf8')).slice(-4000)));
+    p.child.on('error', (e) =>
+      out.destroy(new LadingError(`could not run ${p.name}: ${e.message}`, `install ${p.name} on the runner`)),
+    );
+    // 'exit', not 'close': a piped-away stdout is never read here, so 'close' may never come
+    p.child.on('exit', (code) => {
+      p.exit = code ?? 1;
+      finish();
+    });
+  }
+  source.pipe(out, { end: false });
+  source.on('end', () => {
+    ended = true;
     finish();
   });
   out.on('close', () => {
-    if (save.exitCode === null) save.kill('SIGKILL');
-    if (comp.exitCode === null) comp.kill('SIGKILL');
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
   });
   return out;
 }

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { Duplex, PassThrough, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { LadingError } from '../lib/errors.ts';
+import { InputError, LadingError } from '../lib/errors.ts';
 import type { ArchiveCompression } from '../lib/store-location.ts';
 
 /**
@@ -73,19 +73,20 @@ export function compressStream(c: ArchiveCompression, level = DEFAULT_LEVEL[c]):
       return new PassThrough();
     case 'gzip':
       return zlib.createGzip({ level });
-    case 'zstd':
+    case 'zstd': {
       // The zstd program first: it compresses on every core in its own process; zlib's zstd is single-threaded.
-      if (hasZstdProgram()) return programStream('zstd', [`-${level}`, '-q', '-c', '-T0'], 'zstd compression');
+      const program = compressorProgram(c, level);
+      if (program) return programStream(program[0], program[1], 'zstd compression');
       if (typeof z.createZstdCompress === 'function') {
         return z.createZstdCompress({
           params: { [z.constants.ZSTD_c_compressionLevel!]: level, [z.constants.ZSTD_c_nbWorkers!]: 0 },
         });
       }
-      if (hasZstdProgram()) return programStream('zstd', [`-${level}`, '-q', '-c', '-T0'], 'zstd compression');
       throw new LadingError(
         'zstd is not available on this machine',
         'set compression: gzip, or install zstd (apt-get install zstd)',
       );
+    }
   }
 }
 
@@ -115,7 +116,7 @@ export function sniffCompression(head: Buffer): ArchiveCompression {
 export function parseCompression(input: string, raw: string | undefined): ArchiveCompression {
   const v = (raw ?? '').trim().toLowerCase() || 'zstd';
   if (v === 'zstd' || v === 'gzip' || v === 'none') return v;
-  throw new LadingError(`input '${input}': '${raw}' is not a compression`, 'use zstd (default), gzip or none');
+  throw new InputError(input, `'${raw}' is not a compression`, 'use zstd (default), gzip or none');
 }
 
 /** The program that compresses `c` in its own process (reading stdin, writing stdout), when there is one. */

@@ -1,11 +1,12 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import { Digester, dockerSave, dockerSaveCompressed, formatBytes, progressLogger } from '../io/archive.ts';
+import { Digester, dockerSave, formatBytes, progressLogger } from '../io/archive.ts';
 import {
   compressorProgram,
   compressStream,
@@ -25,8 +26,6 @@ import { TAG_RE } from '../lib/image-ref.ts';
 import { type BuildResult, type BuiltImage, readBuildJson } from './build.ts';
 import type { Reporter } from './reporter.ts';
 import { readStoreOptions } from './store-inputs.ts';
-
-export { readStoreOptions };
 
 export interface ExportedImage extends BuiltImage {
   /** The image ID (sha256 of the config): registry-less images are pinned by it. */
@@ -118,9 +117,15 @@ function transportFor(
   c: ArchiveCompression,
   mode: StoreMode,
   aliases: string[],
-  index?: string,
 ): Transport {
-  const base = { sha256: stored.sha256, size: stored.size, compression: c, mode, ...(index ? { index } : {}) };
+  // In layers mode the object is the image's index, which names its blobs.
+  const base = {
+    sha256: stored.sha256,
+    size: stored.size,
+    compression: c,
+    mode,
+    ...(mode === 'layers' ? { index: key } : {}),
+  };
   switch (store.kind) {
     case 's3':
       return {
@@ -148,12 +153,16 @@ interface Sidecar {
   uncompressedSize?: number;
 }
 
+/**
+ * The sidecar of a stored object, or undefined when there is none. A sidecar is written only after its object and
+ * deleted before it (retention), so a sidecar means the object is there: one request answers both questions.
+ */
 async function readSidecar(store: ObjectStore, key: string): Promise<Sidecar | undefined> {
-  if (!(await store.head(storeKeys.sidecar(key)))) return undefined;
   try {
     return JSON.parse((await store.getText(storeKeys.sidecar(key))).text) as Sidecar;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if ((err as { notFound?: boolean }).notFound || err instanceof SyntaxError) return undefined;
+    throw err; // a missing bucket or no permission is not "not exported yet"
   }
 }
 
@@ -172,26 +181,17 @@ async function putCounted(
   return { sha256: d.digest(), size: d.bytes, created: r.created };
 }
 
-async function imageFacts(
-  imageId: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ diffIds: string[]; size: number; repoTags: string[] }> {
-  const r = await capture(
-    'docker',
-    ['image', 'inspect', '--format', '{{json .RootFS.Layers}}|{{.Size}}|{{json .RepoTags}}', imageId],
-    { env: env as Record<string, string> },
-  );
+async function imageFacts(imageId: string, env: NodeJS.ProcessEnv): Promise<{ diffIds: string[]; size: number }> {
+  const r = await capture('docker', ['image', 'inspect', '--format', '{{json .RootFS.Layers}}|{{.Size}}', imageId], {
+    env: env as Record<string, string>,
+  });
   if (r.code !== 0)
     throw new LadingError(
       `image ${imageId} is not in the local engine: ${r.stderr.trim()}`,
       'run the build step first, on this runner',
     );
-  const [layers, size, tags] = r.stdout.trim().split('|');
-  return {
-    diffIds: (JSON.parse(layers!) as string[] | null) ?? [],
-    size: Number(size) || 0,
-    repoTags: (JSON.parse(tags!) as string[] | null) ?? [],
-  };
+  const [layers, size] = r.stdout.trim().split('|');
+  return { diffIds: (JSON.parse(layers!) as string[] | null) ?? [], size: Number(size) || 0 };
 }
 
 /** `source` through a compressor, errors of either side ending the result. */
@@ -211,7 +211,7 @@ async function exportArchive(
   env: NodeJS.ProcessEnv,
 ): Promise<{ key: string; stored: { sha256: string; size: number }; uploaded: number }> {
   const key = storeKeys.archive(s.location.prefix, image.name, image.imageId!, c);
-  const known = (await store.head(key)) ? await readSidecar(store, key) : undefined;
+  const known = await readSidecar(store, key);
   if (known) {
     reporter.info(`${store.url(key)} already holds ${image.id} (${formatBytes(known.size)}): nothing to upload`);
     return { key, stored: known, uploaded: 0 };
@@ -221,7 +221,9 @@ async function exportArchive(
   const started = Date.now();
   // docker save | zstd as an OS pipe where the zstd program exists; else compressed in node.
   const program = compressorProgram(c, s.level);
-  const body = program ? dockerSaveCompressed(refs, program, env) : pipeCompressed(dockerSave(refs, env), c, s.level);
+  const body = program
+    ? dockerSave(refs, { env, compressor: program })
+    : pipeCompressed(dockerSave(refs, { env }), c, s.level);
   const r = await putCounted(store, key, body, {
     sizeHint: facts.size,
     label: `export ${image.id}`,
@@ -265,7 +267,6 @@ async function exportLayers(
   const existingIndex = await store.head(indexKey);
   if (existingIndex) {
     const text = (await store.getText(indexKey)).text;
-    const { createHash } = await import('node:crypto');
     const index = JSON.parse(text) as LayerIndex;
     reporter.info(`${store.url(indexKey)} already holds ${image.id}: nothing to upload`);
     return {
@@ -280,7 +281,7 @@ async function exportLayers(
   const layers = new Map<string, LayerEntry>();
   for (const diffId of facts.diffIds) {
     const sc = await readSidecar(store, blobKey(diffId));
-    if (sc && (await store.head(blobKey(diffId))))
+    if (sc)
       layers.set(diffId, {
         key: blobKey(diffId),
         sha256: sc.sha256,
@@ -293,8 +294,7 @@ async function exportLayers(
   const configKey = storeKeys.blob(prefix, imageId);
   let config: StoredBlob | undefined;
   const cfgSidecar = await readSidecar(store, configKey);
-  if (cfgSidecar && (await store.head(configKey)))
-    config = { key: configKey, sha256: cfgSidecar.sha256, size: cfgSidecar.size, compression: 'none' };
+  if (cfgSidecar) config = { key: configKey, sha256: cfgSidecar.sha256, size: cfgSidecar.size, compression: 'none' };
   const missing = facts.diffIds.filter((d) => !layers.has(d));
   let uploaded = 0;
   if (missing.length > 0 || !config) {
@@ -363,7 +363,7 @@ async function exportLayers(
         extract.on('finish', () => resolve());
         extract.on('error', reject);
       });
-      await Promise.all([pipeline(dockerSave([imageId], env), extract), done]);
+      await Promise.all([pipeline(dockerSave([imageId], { env }), extract), done]);
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
@@ -430,17 +430,15 @@ export async function runExportStage(opts: {
           ? await exportLayers(store, s, image, c, reporter, env)
           : await exportArchive(store, s, image, c, reporter, env);
       const aliasKeys: string[] = [];
-      {
-        for (const a of s.aliases) {
-          const k =
-            s.mode === 'archive'
-              ? storeKeys.alias(s.location.prefix, image.name, a, c)
-              : storeKeys.aliasIndex(s.location.prefix, image.name, a);
-          await store.copy(r.key, k);
-          await store.copy(storeKeys.sidecar(r.key), storeKeys.sidecar(k));
-          aliasKeys.push(k);
-          reporter.info(`alias ${store.url(k)}`);
-        }
+      for (const a of s.aliases) {
+        const k =
+          s.mode === 'archive'
+            ? storeKeys.alias(s.location.prefix, image.name, a, c)
+            : storeKeys.aliasIndex(s.location.prefix, image.name, a);
+        await store.copy(r.key, k);
+        await store.copy(storeKeys.sidecar(r.key), storeKeys.sidecar(k));
+        aliasKeys.push(k);
+        reporter.info(`alias ${store.url(k)}`);
       }
       return { ...r, aliasKeys };
     });
@@ -450,24 +448,10 @@ export async function runExportStage(opts: {
       ref: image.imageId!,
       size: done.stored.size,
       uploaded: done.uploaded,
-      transport: transportFor(
-        store,
-        s.location,
-        s.storeOptions,
-        done.key,
-        done.stored,
-        c,
-        s.mode,
-        done.aliasKeys,
-        s.mode === 'layers' ? done.key : undefined,
-      ),
+      transport: transportFor(store, s.location, s.storeOptions, done.key, done.stored, c, s.mode, done.aliasKeys),
     });
   }
   const total = images.reduce((a, i) => a + i.uploaded, 0);
   reporter.info(`exported ${images.length} image(s); uploaded ${formatBytes(total)}`);
   return { ...s.build, images, store: store.url(s.location.prefix) };
-}
-
-export async function fileSize(path: string): Promise<number> {
-  return (await stat(path)).size;
 }

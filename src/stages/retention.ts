@@ -6,7 +6,7 @@ import { parseLayerIndex } from '../lib/layer-index.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { parseStoreLocation, storeKeys } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import { readStoreOptions } from './export.ts';
+import { readStoreOptions } from './store-inputs.ts';
 import type { Reporter } from './reporter.ts';
 
 /** Content objects lading names by hash (archives, layer blobs, configs, indexes, their sidecars): prunable. */
@@ -85,7 +85,9 @@ export async function runRetentionStage(opts: { read: InputReader; reporter: Rep
   const bytes = unreferenced.reduce((a, o) => a + o.size, 0);
   for (const o of unreferenced)
     reporter.info(`${apply ? 'deleting' : 'would delete'} ${store.url(o.key)} (${formatBytes(o.size)})`);
-  if (apply) for (const o of unreferenced) await store.delete(o.key);
+  // Sidecars (<key>.json, the longer name of each pair) go before their objects: an export takes a sidecar as proof
+  // that its object exists, so one must never outlive the other.
+  if (apply) for (const o of [...unreferenced].sort((a, b) => b.key.length - a.key.length)) await store.delete(o.key);
   reporter.info(
     `${manifests.length} manifest(s), the newest ${kept.length} kept; ${unreferenced.length} unreferenced object(s), ${formatBytes(bytes)}${apply ? ' deleted' : ' (dry run: pass apply to delete)'}`,
   );
