@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { PassThrough, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { LadingError } from '../lib/errors.ts';
-import { parseLayerIndex, type LayerIndex } from '../lib/layer-index.ts';
+import { addChains, type LayerIndex, parseLayerIndex, presentPrefix } from '../lib/layer-index.ts';
 import type { Transport } from '../lib/manifest.ts';
 import { Digester } from './archive.ts';
 import { decompressStream } from './compress.ts';
-import { openStore, type ObjectStore, type StoreOptions } from './store.ts';
+import { openObjectLocation, openStore, type ObjectStore, type StoreOptions } from './store.ts';
 
 export type StoreTransport = Exclude<Transport, { kind: 'registry' }>;
 
@@ -28,7 +29,7 @@ export async function storeFor(
     case 'gcs':
       return { store: await openStore({ kind: 'gcs', bucket: t.bucket, prefix: '' }, opts), key: t.object };
     case 'file':
-      return { store: await openStore({ kind: 'file', bucket: '/', prefix: '' }), key: t.path.replace(/^\/+/, '') };
+      return openObjectLocation({ kind: 'file', bucket: '/', key: t.path });
   }
 }
 
@@ -55,32 +56,12 @@ export async function presentChains(docker: (args: string[]) => Promise<string>)
   const chains = new Set<string>();
   if (ids.length === 0) return chains;
   const out = await docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', ...new Set(ids)]);
-  for (const line of out.split('\n').filter(Boolean)) {
-    const layers = (JSON.parse(line) as string[] | null) ?? [];
-    for (let i = 1; i <= layers.length; i++) chains.add(layers.slice(0, i).join(','));
-  }
+  for (const line of out.split('\n').filter(Boolean)) addChains(chains, (JSON.parse(line) as string[] | null) ?? []);
   return chains;
-}
-
-/** How many leading layers of `index` the daemon already has (docker load skips what it has, by chain). */
-export function presentPrefix(index: LayerIndex, chains: Set<string>): number {
-  let k = 0;
-  while (
-    k < index.layers.length &&
-    chains.has(
-      index.layers
-        .slice(0, k + 1)
-        .map((l) => l.diffId)
-        .join(','),
-    )
-  )
-    k++;
-  return k;
 }
 
 export async function readIndex(store: ObjectStore, key: string, sha256: string): Promise<LayerIndex> {
   const { text } = await store.getText(key);
-  const { createHash } = await import('node:crypto');
   const got = createHash('sha256').update(text).digest('hex');
   if (got !== sha256) {
     throw new IntegrityError(

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { LadingError } from '../lib/errors.ts';
-import { objectUrl, type StoreKind, type StoreLocation } from '../lib/store-location.ts';
+import { type ObjectLocation, objectUrl, type StoreKind, type StoreLocation } from '../lib/store-location.ts';
 
 /** One stored object as listings and HEAD requests describe it. */
 export interface ObjectInfo {
@@ -93,4 +93,15 @@ export async function openStore(location: StoreLocation, opts: StoreOptions = {}
 
 export function describeLocation(kind: StoreKind, bucket: string, key: string): string {
   return objectUrl(kind, bucket, key);
+}
+
+/** The store and key of one object location (s3://bucket/key, gs://bucket/object, or an absolute path). */
+export async function openObjectLocation(
+  loc: ObjectLocation,
+  opts: StoreOptions = {},
+): Promise<{ store: ObjectStore; key: string }> {
+  if (loc.kind === 'https') throw new LadingError(`${loc.key} is an https URL, not a store object`, 'fetch it instead');
+  if (loc.kind === 'file')
+    return { store: await openStore({ kind: 'file', bucket: '/', prefix: '' }), key: loc.key.replace(/^\/+/, '') };
+  return { store: await openStore({ kind: loc.kind, bucket: loc.bucket, prefix: '' }, opts), key: loc.key };
 }

@@ -85,3 +85,27 @@ export function parseLayerIndex(text: string): LayerIndex {
     layers,
   };
 }
+
+/**
+ * Layer chains as keys: every prefix of an image's diffIDs. On the classic image store `docker load` skips a layer
+ * whose chain the daemon has, so these say which leading layers of an archive need not be sent.
+ */
+export function addChains(chains: Set<string>, diffIds: string[]): void {
+  for (let i = 1; i <= diffIds.length; i++) chains.add(diffIds.slice(0, i).join(','));
+}
+
+/** How many leading layers of `index` the daemon already has (by chain). */
+export function presentPrefix(index: LayerIndex, chains: Set<string>): number {
+  let k = 0;
+  while (
+    k < index.layers.length &&
+    chains.has(
+      index.layers
+        .slice(0, k + 1)
+        .map((l) => l.diffId)
+        .join(','),
+    )
+  )
+    k++;
+  return k;
+}

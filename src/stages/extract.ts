@@ -25,7 +25,8 @@ import * as tar from 'tar-stream';
 import { decompressStream, sniffCompression } from '../io/compress.ts';
 import { credentialFor } from '../io/registry-auth.ts';
 import { RegistryClient } from '../io/registry-client.ts';
-import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
+import { storeFor } from '../io/image-load.ts';
+import { openObjectLocation, type ObjectStore, type StoreOptions } from '../io/store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import {
   type EntryKind,
@@ -48,10 +49,11 @@ import {
 } from '../lib/extract-plan.ts';
 import { parseList } from '../lib/inputs.ts';
 import { parseLayerIndex } from '../lib/layer-index.ts';
-import { type Manifest, type ManifestImage, parseManifest } from '../lib/manifest.ts';
+import type { ManifestImage } from '../lib/manifest.ts';
 import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
 import { parseObjectLocation } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
+import { readManifestFrom } from './manifest-source.ts';
 import { readRegistryAuth } from './registry-inputs.ts';
 import type { Reporter } from './reporter.ts';
 import { readStoreOptions } from './store-inputs.ts';
@@ -595,35 +597,6 @@ async function forEachTarEntry(src: Readable, fn: (entry: TarEntry) => Promise<v
   }
 }
 
-async function openObject(store: ObjectStore, key: string): Promise<Readable> {
-  return store.get(key);
-}
-
-function storeOf(kind: 's3' | 'gcs' | 'file', bucket: string, opts: StoreOptions): Promise<ObjectStore> {
-  return openStore({ kind, bucket: kind === 'file' ? '/' : bucket, prefix: '' }, opts);
-}
-
-async function readManifestInput(raw: string, opts: StoreOptions, cwd: string): Promise<Manifest> {
-  const value = raw.trim();
-  if (value.startsWith('{')) return parseManifest(value, 'the manifest input');
-  if (/^(s3|gs):\/\//.test(value) || /^https?:\/\//.test(value)) {
-    const loc = parseObjectLocation('manifest', value);
-    if (loc.kind === 'https') {
-      const res = await fetch(value).catch((e: Error) => {
-        throw new LadingError(`cannot fetch the manifest at ${value}: ${e.message}`);
-      });
-      if (!res.ok) throw new LadingError(`fetching the manifest at ${value} answered HTTP ${res.status}`);
-      return parseManifest(await res.text(), value);
-    }
-    const store = await storeOf(loc.kind, loc.bucket, opts);
-    return parseManifest((await store.getText(loc.key)).text, value);
-  }
-  const text = await readFile(resolve(cwd, value), 'utf8').catch(() => {
-    throw new InputError('manifest', `${value} does not exist`, 'give the manifest file the build wrote');
-  });
-  return parseManifest(text, value);
-}
-
 async function fromManifestEntry(
   img: ManifestImage,
   settings: ExtractSettings,
@@ -633,28 +606,14 @@ async function fromManifestEntry(
   const t = img.transport;
   if (t.kind === 'registry')
     return fromRegistry(parseImageReference(img.ref, 'manifest'), settings, reporter, cache, img.digest);
-  let store: ObjectStore;
-  let key: string;
-  if (t.kind === 's3') {
-    store = await openStore(
-      { kind: 's3', bucket: t.bucket, prefix: '' },
-      { ...settings.store, endpoint: settings.store.endpoint ?? t.endpoint, region: settings.store.region ?? t.region },
-    );
-    key = t.key;
-  } else if (t.kind === 'gcs') {
-    store = await storeOf('gcs', t.bucket, settings.store);
-    key = t.object;
-  } else {
-    store = await storeOf('file', '/', settings.store);
-    key = t.path.replace(/^\/+/, '');
-  }
+  const { store, key } = await storeFor(t, settings.store);
   const display = `${img.id} (${store.url(key)})`;
   if (t.mode === 'layers') {
     const r = await fromLayerIndex(store, t.index ?? key, t.sha256, display, cache);
     return { ...r, digest: img.digest };
   }
   return fromArchive({
-    open: () => openObject(store, key),
+    open: () => store.get(key),
     display,
     sha256: t.sha256,
     size: t.size,
@@ -691,8 +650,7 @@ async function fromSource(
       reporter,
     });
   }
-  const store = await storeOf(loc.kind, loc.bucket, settings.store);
-  const key = loc.kind === 'file' ? loc.key.replace(/^\/+/, '') : loc.key;
+  const { store, key } = await openObjectLocation(loc, settings.store);
   const display = store.url(key);
   if (key.endsWith('.index.json')) return fromLayerIndex(store, key, settings.sha256, display, cache);
   const info = await store.head(key);
@@ -701,7 +659,7 @@ async function fromSource(
     .update(`${display}\n${info.version ?? ''}\n${info.size}`)
     .digest('hex');
   return fromArchive({
-    open: () => openObject(store, key),
+    open: () => store.get(key),
     display,
     ...(settings.sha256 && { sha256: settings.sha256 }),
     size: info.size,
@@ -942,7 +900,7 @@ export async function runExtractStage(opts: {
   const cache = new BlobCache(settings.cacheDir, reporter);
   const image = await reporter.group('extract: resolve the image', async () => {
     if (settings.manifest) {
-      const manifest = await readManifestInput(settings.manifest, settings.store, cwd);
+      const manifest = await readManifestFrom('manifest', settings.manifest, { storeOptions: settings.store, cwd });
       const entry = findManifestImage(manifest.images, settings.image ?? '');
       return fromManifestEntry(entry, settings, reporter, cache);
     }

@@ -1,22 +1,14 @@
 import { capture } from '../io/exec.ts';
 import { dockerLoad, presentChains, type StoreTransport, writeLoadArchive } from '../io/image-load.ts';
-import { openStore, type StoreOptions } from '../io/store.ts';
+import { openObjectLocation } from '../io/store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { parseList } from '../lib/inputs.ts';
-import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import type { Manifest } from '../lib/manifest.ts';
 import { parseObjectLocation, storeKeys, type ArchiveCompression } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import { readStoreOptions } from './export.ts';
+import { readStoreOptions } from './store-inputs.ts';
+import { readManifestFrom } from './manifest-source.ts';
 import type { Reporter } from './reporter.ts';
-
-/** Reads a manifest from an s3://, gs:// or file location (https and plain paths are handled by the caller). */
-export async function readManifestAt(input: string, raw: string, opts: StoreOptions): Promise<Manifest> {
-  const loc = parseObjectLocation(input, raw);
-  if (loc.kind === 'https') throw new InputError(input, 'https locations are fetched by the caller');
-  const store = await openStore({ kind: loc.kind, bucket: loc.bucket, prefix: '' }, opts);
-  const key = loc.kind === 'file' ? loc.key.replace(/^\/+/, '') : loc.key;
-  return parseManifest((await store.getText(key)).text, raw);
-}
 
 export interface LoadedImage {
   id: string;
@@ -63,8 +55,7 @@ export async function runLoadStage(opts: {
         'https objects are loaded with curl | docker load',
         'give an s3://, gs:// or file location',
       );
-    const store = await openStore({ kind: loc.kind, bucket: loc.bucket, prefix: '' }, storeOptions);
-    const key = loc.kind === 'file' ? loc.key.replace(/^\/+/, '') : loc.key;
+    const { store, key } = await openObjectLocation(loc, storeOptions);
     const info = await store.head(key);
     if (!info) throw new LadingError(`${source} does not exist`, 'check the location (and that the export ran)');
     let sha256 = read('sha256');
@@ -96,7 +87,7 @@ export async function runLoadStage(opts: {
           : { kind: 'file', path: `/${key}`, ...common };
     targets.push({ id: key.split('/').pop()!, imageId, transport });
   } else {
-    const manifest = opts.manifest ?? (await manifestFromInput(read, storeOptions));
+    const manifest = opts.manifest ?? (await readManifestFrom('manifest', read('manifest'), { storeOptions }));
     const wanted = parseList(read('images'));
     for (const i of manifest.images) {
       if (wanted.length && !wanted.includes(i.id)) continue;
@@ -139,17 +130,4 @@ export async function runLoadStage(opts: {
     results.push({ id: t.id, imageId: t.imageId ?? '', present: false, loaded, ...stats });
   }
   return results;
-}
-
-export async function manifestFromInput(read: InputReader, storeOptions: StoreOptions): Promise<Manifest> {
-  const raw = read('manifest');
-  if (!raw)
-    throw new InputError(
-      'manifest',
-      'is empty',
-      'pass the manifest (file, s3://…, gs://…, https://…) or a source object',
-    );
-  if (/^(s3|gs):\/\//.test(raw.trim())) return readManifestAt('manifest', raw, storeOptions);
-  const { loadManifest } = await import('./deploy.ts');
-  return loadManifest(read);
 }

@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { openStore } from '../io/store.ts';
 import { isAbsolute, join, relative } from 'node:path';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { parseList, parsePairs } from '../lib/inputs.ts';
@@ -11,10 +12,12 @@ import {
   serializeManifest,
   type Transport,
 } from '../lib/manifest.ts';
+import { parseStoreLocation, type StoreLocation, storeKeys } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import type { Env } from '../lib/context.ts';
 import type { PushResult } from './push.ts';
 import type { Reporter } from './reporter.ts';
+import { readStoreOptions } from './store-inputs.ts';
 
 /** LADING_IMAGE_<ID>: the env var holding an image's pinned reference (web-api → LADING_IMAGE_WEB_API). */
 export function imageEnvName(id: string): string {
@@ -41,7 +44,10 @@ export async function runManifestStage(opts: {
   now?: Date;
 }): Promise<ManifestResult> {
   const { read, cwd } = opts;
-  const notify = readNotify(read, opts.reporter); // bad notify inputs fail before anything is written
+  // bad publish/notify inputs fail before anything is written
+  const storeRaw = read('manifest-store');
+  const publishTo = storeRaw ? parseStoreLocation('manifest-store', storeRaw) : undefined;
+  const notify = readNotify(read, opts.reporter);
   const raw = read('push-json');
   if (!raw) throw new InputError('push-json', 'is empty', 'pass the json output of the push (or export) step');
   let pushed: PushResult;
@@ -124,9 +130,7 @@ export async function runManifestStage(opts: {
   opts.reporter.info(
     `manifest written to ${path} (${images.length} image(s), ${compose?.files.length ?? 0} compose file(s))`,
   );
-  const storeRaw = read('manifest-store');
-  let location: string | undefined;
-  if (storeRaw) location = await publishManifest(storeRaw, manifest, text, read, opts.reporter);
+  const location = publishTo ? await publishManifest(publishTo, manifest, text, read, opts.reporter) : undefined;
   if (notify) await notifyAgents(notify, manifest, location, opts.reporter);
   return { path, manifest, text, ...(location ? { location } : {}) };
 }
@@ -136,18 +140,12 @@ export async function runManifestStage(opts: {
  * for each tag, and channels/<channel>.json (what pull-mode agents and manual deploys follow). Returns the by-sha URL.
  */
 async function publishManifest(
-  raw: string,
+  loc: StoreLocation,
   manifest: Manifest,
   text: string,
   read: InputReader,
   reporter: Reporter,
 ): Promise<string> {
-  const [{ openStore }, { parseStoreLocation, storeKeys }, { readStoreOptions }] = await Promise.all([
-    import('../io/store.ts'),
-    import('../lib/store-location.ts'),
-    import('./export.ts'),
-  ]);
-  const loc = parseStoreLocation('manifest-store', raw);
   const store = await openStore(loc, readStoreOptions(read));
   const bySha = storeKeys.manifestBySha(loc.prefix, manifest.source.sha);
   const keys = [bySha, ...manifest.tags.map((t) => storeKeys.manifestByTag(loc.prefix, t))];
