@@ -27,8 +27,9 @@ import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import { envAssignments } from '../lib/shell.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { readRegistryAuth } from './registry-inputs.ts';
-import { readStoreOptions } from './export.ts';
-import { ImageShipper, parseImageFetch, storeImages, uploadVia } from './store-images.ts';
+import { readManifestFrom } from './manifest-source.ts';
+import { readStoreOptions } from './store-inputs.ts';
+import { ImageShipper, parseImageFetch, storeImages } from './store-images.ts';
 import type { Reporter } from './reporter.ts';
 
 /** What the deploy needs from a connected host: run a host step, upload a file. */
@@ -184,24 +185,7 @@ async function hostsFrom(read: InputReader, defaults: { user: string; port: numb
 }
 
 export async function loadManifest(read: InputReader): Promise<Manifest> {
-  const raw = read('manifest');
-  if (!raw) throw new InputError('manifest', 'is empty', 'pass the manifest file path (or its JSON) from the build');
-  if (raw.trimStart().startsWith('{')) return parseManifest(raw, 'the manifest input');
-  if (/^(s3|gs):\/\//.test(raw.trim())) {
-    const [{ readManifestAt }, { readStoreOptions }] = await Promise.all([import('./load.ts'), import('./export.ts')]);
-    return readManifestAt('manifest', raw, readStoreOptions(read));
-  }
-  if (/^https?:\/\//.test(raw)) {
-    const res = await fetch(raw).catch((err: Error) => {
-      throw new LadingError(`cannot fetch the manifest at ${raw}: ${err.message}`);
-    });
-    if (!res.ok) throw new LadingError(`fetching the manifest at ${raw} answered HTTP ${res.status}`);
-    return parseManifest(await res.text(), raw);
-  }
-  const text = await readFile(raw, 'utf8').catch(() => {
-    throw new InputError('manifest', `${raw} does not exist`);
-  });
-  return parseManifest(text, raw);
+  return readManifestFrom('manifest', read('manifest'), { storeOptions: readStoreOptions(read) });
 }
 
 // One step shell per session: the host script is sent once per connection, each step is one round trip.
@@ -555,11 +539,7 @@ async function shipImages(
 ): Promise<void> {
   await shipper.ensure(
     manifest,
-    {
-      label: ctx.host,
-      dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`,
-      uploadFile: (remote, local) => uploadVia(session, remote, local),
-    },
+    { label: ctx.host, dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`, session },
     (name, extra) => step(session, name, { ...env, ...extra }, ctx),
   );
 }
@@ -688,6 +668,17 @@ export interface HostReleases {
 }
 
 /** What is on each host: releases on disk, the current one, and the history (who deployed what, when). */
+/** What one host keeps: its releases, the current one, and the history (`factsStep`: the target's facts step). */
+export async function releasesOf(
+  label: string,
+  run: (steps: string) => Promise<string>,
+  factsStep = 'facts',
+): Promise<HostReleases> {
+  const facts = parseFacts(await run(factsStep));
+  const history = parseHistory(await run('history_read'));
+  return { host: label, releases: facts.releases, history, ...(facts.current ? { current: facts.current } : {}) };
+}
+
 export async function runReleasesStage(opts: HostStageOptions): Promise<HostReleases[]> {
   const settings = await readDeploySettings(opts.read, opts.env);
   const common = baseEnv(settings, projectFrom(settings));
@@ -697,12 +688,8 @@ export async function runReleasesStage(opts: HostStageOptions): Promise<HostRele
     const base = forHost(common, host);
     let session: HostSession | undefined;
     try {
-      session = await opts.connector(host, settings, opts.reporter);
-      const facts = parseFacts(await step(session, 'facts', base, ctx));
-      const history = parseHistory(await step(session, 'history_read', base, ctx));
-      const entry: HostReleases = { host: host.label, releases: facts.releases, history };
-      if (facts.current) entry.current = facts.current;
-      out.push(entry);
+      const s = (session = await opts.connector(host, settings, opts.reporter));
+      out.push(await releasesOf(host.label, (name) => step(s, name, base, ctx)));
     } catch (err) {
       out.push({ host: host.label, releases: [], history: [], error: describeError(err) });
     } finally {

@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { formatBytes } from '../io/archive.ts';
+import { Digester, formatBytes } from '../io/archive.ts';
 import { type StoreTransport, storeFor, writeLoadArchive } from '../io/image-load.ts';
 import type { StoreOptions } from '../io/store.ts';
 import { InputError } from '../lib/errors.ts';
+import { addChains } from '../lib/layer-index.ts';
 import type { Manifest, ManifestImage } from '../lib/manifest.ts';
 import type { Reporter } from './reporter.ts';
 
@@ -39,10 +39,7 @@ export function parseImageFacts(stdout: string): ImageFacts {
     if (k === 'present' && v) f.present.add(v);
     else if (k === 'zstd') f.zstd = v === 'yes';
     else if (k === 'containerd') f.containerd = v === 'yes';
-    else if (k === 'chain' && v) {
-      const layers = (JSON.parse(v) as string[] | null) ?? [];
-      for (let i = 1; i <= layers.length; i++) f.chains.add(layers.slice(0, i).join(','));
-    }
+    else if (k === 'chain' && v) addChains(f.chains, (JSON.parse(v) as string[] | null) ?? []);
   }
   return f;
 }
@@ -96,27 +93,17 @@ export class ImageShipper {
     const cacheKey = layered ? undefined : `${image.digest}:${form.decompress}`;
     const make = async () => {
       const path = join(await this.tmp(), `${image.id}-${Math.random().toString(36).slice(2)}.tar`);
-      const hash = createHash('sha256');
-      let size = 0;
-      const out = createWriteStream(path, { mode: 0o600 });
-      const { Transform } = await import('node:stream');
-      const counter = new Transform({
-        transform(c: Buffer, _e, cb) {
-          hash.update(c);
-          size += c.length;
-          cb(null, c);
-        },
-      });
-      const done = pipeline(counter, out);
+      const d = new Digester();
+      const done = pipeline(d, createWriteStream(path, { mode: 0o600 }));
       await writeLoadArchive({
         transport: image.transport,
         storeOptions: this.storeOptions,
-        dest: counter,
+        dest: d,
         decompress: form.decompress,
         chains: form.chains,
       });
       await done;
-      return { path, sha256: hash.digest('hex'), size };
+      return { path, sha256: d.digest(), size: d.bytes };
     };
     if (!cacheKey) return make();
     let p = this.files.get(cacheKey);
@@ -128,19 +115,21 @@ export class ImageShipper {
     return p;
   }
 
-  /** Makes every registry-less image of `manifest` present on one host. Returns how many were sent. */
+  /**
+   * Makes every registry-less image of `manifest` present on one host: `session` uploads, `run` runs host steps,
+   * `dir` is the project directory there (uploads wait in its .incoming/). Returns how many images were sent.
+   */
   async ensure(
     manifest: Manifest,
-    host: { label: string; dir: string; uploadFile: (remote: string, local: string) => Promise<void> },
+    host: { label: string; dir: string; session: UploadTarget },
     run: RunStep,
   ): Promise<number> {
     const images = storeImages(manifest);
     if (images.length === 0) return 0;
-    const wantChains = images.some((i) => i.transport.mode === 'layers');
     const facts = parseImageFacts(
       await run('image_facts', {
         LADING_IMAGE_IDS: images.map((i) => i.digest).join('\n'),
-        LADING_WANT_CHAINS: wantChains ? '1' : '0',
+        LADING_WANT_CHAINS: images.some((i) => i.transport.mode === 'layers') ? '1' : '0',
       }),
     );
     let sent = 0;
@@ -152,36 +141,32 @@ export class ImageShipper {
       const t = image.transport;
       // docker load reads gzip and plain tar itself; zstd needs the zstd program on the host.
       const decompress = t.mode === 'archive' && t.compression === 'zstd' && !facts.zstd;
-      const url = decompress ? undefined : await this.signed(t);
-      if (url) {
-        const remote = `${host.dir}/.incoming/${t.sha256}${t.compression === 'zstd' ? '.tar.zst' : '.tar'}`;
-        const started = Date.now();
-        const load = { LADING_LOAD_FILE: remote, LADING_LOAD_SHA256: t.sha256, LADING_LOAD_ID: image.digest };
-        await run('fetch', { ...load, LADING_FETCH_URL: url });
-        const out = await run('load', { ...load, LADING_LOAD_FORMAT: t.compression === 'zstd' ? 'zstd' : 'tar' });
-        sent++;
-        this.reporter.info(
-          `${host.label}: ${image.id} fetched by the host from the bucket (${formatBytes(t.size)}, signed URL) and loaded in ${((Date.now() - started) / 1000).toFixed(1)} s: ${out.trim().split('\n').pop() ?? ''}`,
-        );
-        continue;
-      }
-      const chains = t.mode === 'layers' && !facts.containerd ? facts.chains : undefined;
-      const file = await this.prepare(image, { decompress, chains });
       const format = t.mode === 'archive' && t.compression === 'zstd' && !decompress ? 'zstd' : 'tar';
-      const remote = `${host.dir}/.incoming/${file.sha256}.${format === 'zstd' ? 'tar.zst' : 'tar'}`;
       const started = Date.now();
-      await host.uploadFile(remote, file.path);
-      const out = await run('load', {
-        LADING_LOAD_FILE: remote,
-        LADING_LOAD_SHA256: file.sha256,
-        LADING_LOAD_FORMAT: format,
+      const url = decompress ? undefined : await this.signed(t);
+      let upload: { sha256: string; size: number; how: string; note: string; path?: string };
+      if (url) {
+        upload = { sha256: t.sha256, size: t.size, how: 'fetched by the host from the bucket', note: ', signed URL' };
+      } else {
+        const file = await this.prepare(image, {
+          decompress,
+          chains: t.mode === 'layers' && !facts.containerd ? facts.chains : undefined,
+        });
+        upload = { ...file, how: 'sent', note: decompress ? ', decompressed: no zstd on the host' : '' };
+      }
+      const load = {
+        LADING_LOAD_FILE: `${host.dir}/.incoming/${upload.sha256}.${format === 'zstd' ? 'tar.zst' : 'tar'}`,
+        LADING_LOAD_SHA256: upload.sha256,
         LADING_LOAD_ID: image.digest,
-      });
+      };
+      if (url) await run('fetch', { ...load, LADING_FETCH_URL: url });
+      else await uploadVia(host.session, load.LADING_LOAD_FILE, upload.path!);
+      const out = await run('load', { ...load, LADING_LOAD_FORMAT: format });
       sent++;
       this.reporter.info(
-        `${host.label}: ${image.id} sent (${formatBytes(file.size)}${decompress ? ', decompressed: no zstd on the host' : ''}) and loaded in ${((Date.now() - started) / 1000).toFixed(1)} s: ${out.trim().split('\n').pop() ?? ''}`,
+        `${host.label}: ${image.id} ${upload.how} (${formatBytes(upload.size)}${upload.note}) and loaded in ${((Date.now() - started) / 1000).toFixed(1)} s: ${out.trim().split('\n').pop() ?? ''}`,
       );
-      if (t.mode === 'layers') await rm(file.path, { force: true });
+      if (t.mode === 'layers' && upload.path) await rm(upload.path, { force: true }); // built for this host only
     }
     return sent;
   }
@@ -191,15 +176,14 @@ export class ImageShipper {
   }
 }
 
-/** Reads a file for hosts without SFTP (rare): the shell fallback of upload. */
-export async function uploadVia(
-  session: {
-    upload(p: string, c: string | Buffer, m: number): Promise<void>;
-    uploadFile?(p: string, l: string, m: number): Promise<void>;
-  },
-  remote: string,
-  local: string,
-): Promise<void> {
+/** What ImageShipper needs of a host session to send a file. */
+export interface UploadTarget {
+  upload(p: string, c: string | Buffer, m: number): Promise<void>;
+  uploadFile?(p: string, l: string, m: number): Promise<void>;
+}
+
+/** Streams a file up (SFTP); hosts without SFTP (rare) get it read into memory and sent by the shell fallback. */
+async function uploadVia(session: UploadTarget, remote: string, local: string): Promise<void> {
   if (session.uploadFile) return session.uploadFile(remote, local, 0o600);
   return session.upload(remote, await readFile(local), 0o600);
 }

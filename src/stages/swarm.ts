@@ -37,13 +37,14 @@ import {
   readDeploySettings,
   registryLogins,
   releaseFilesScript,
+  releasesOf,
   runDeployStage,
   runReleasesStage,
   runRollbackStage,
 } from './deploy.ts';
 import type { Reporter } from './reporter.ts';
 import { readStoreOptions } from './store-inputs.ts';
-import { ImageShipper, parseImageFetch, storeImages, uploadVia } from './store-images.ts';
+import { ImageShipper, parseImageFetch, storeImages } from './store-images.ts';
 
 /**
  * Docker Swarm as a deploy target. The manager is reached like a compose host (SSH with pinned keys, or this
@@ -191,14 +192,8 @@ async function loadOnNodes(
   const nodes = (await swarmStep(manager, 'swarm_nodes', env, ctx)).split('\n').filter(Boolean);
   const shipper = new ImageShipper(readStoreOptions(read), ctx.reporter, parseImageFetch(read('image-fetch')));
   const ship = (session: HostSession, label: string) =>
-    shipper.ensure(
-      manifest,
-      {
-        label,
-        dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`,
-        uploadFile: (remote, local) => uploadVia(session, remote, local),
-      },
-      (name, extra) => swarmStep(session, name, { ...env, ...extra }, { ...ctx, host: label }),
+    shipper.ensure(manifest, { label, dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`, session }, (name, extra) =>
+      swarmStep(session, name, { ...env, ...extra }, { ...ctx, host: label }),
     );
   try {
     if (nodes.length <= 1) {
@@ -506,11 +501,8 @@ export async function runSwarmReleasesStage(opts: HostStageOptions): Promise<Hos
     session = m.session;
     label = m.label;
     const ctx = { host: label, reporter: opts.reporter, timeoutMs: s.deploy.stepTimeoutMs };
-    const facts = parseFacts(await swarmStep(session, 'swarm_facts', base, ctx));
-    const history = parseHistory(await swarmStep(session, 'history_read', base, ctx));
-    const entry: HostReleases = { host: label, releases: facts.releases, history };
-    if (facts.current) entry.current = facts.current;
-    return [entry];
+    const manager = session;
+    return [await releasesOf(label, (name) => swarmStep(manager, name, base, ctx), 'swarm_facts')];
   } catch (err) {
     return [{ host: label, releases: [], history: [], error: describeError(err) }];
   } finally {
