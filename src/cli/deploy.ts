@@ -3,11 +3,11 @@ import type { DeployResult } from '../stages/deploy.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import { sshConnector } from '../stages/ssh-connector.ts';
 import { readTarget, stagesFor } from '../stages/swarm.ts';
-import { STORE_FLAGS } from './store-flags.ts';
+import { REGISTRY_FLAGS, STORE_FLAGS, without } from './common-flags.ts';
 import type { Command, FlagSpec } from './args.ts';
 
 const HOST_FLAGS: FlagSpec[] = [
-  ...STORE_FLAGS.filter((f) => f.name !== 'upload-concurrency'),
+  ...without(STORE_FLAGS, 'upload-concurrency'),
   {
     name: 'image-fetch',
     help: 'registry-less images: ssh (runner sends them, default) | url (hosts download, signed URLs)',
@@ -35,11 +35,7 @@ const HOST_FLAGS: FlagSpec[] = [
   { name: 'fail-fast', help: 'true | false (true)' },
   { name: 'max-failures', help: 'error budget: hosts (n or n%) that may fail before no further batch starts' },
   { name: 'canary', help: 'deploy the first N hosts first; any failure there stops the rollout (0)' },
-  { name: 'username', help: 'registry username for pulls' },
-  { name: 'password', help: 'registry password for pulls (prefer LADING_PASSWORD)' },
-  { name: 'google-credentials', help: 'Google credentials JSON (default ADC)' },
-  { name: 'aws-region', help: 'AWS region for ECR' },
-  { name: 'registry-providers', multiple: true, help: 'host=provider overrides' },
+  ...without(REGISTRY_FLAGS, 'insecure-registries'),
   { name: 'run-id', help: 'lock owner / history run id' },
   { name: 'json', boolean: true, help: 'print the per-host results as JSON' },
 ];

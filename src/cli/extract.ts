@@ -1,6 +1,7 @@
 import { runExtractStage } from '../stages/extract.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import type { Command } from './args.ts';
+import { REGISTRY_FLAGS, STORE_FLAGS, without } from './common-flags.ts';
 
 export const extractCommand: Command = {
   name: 'extract',
@@ -20,16 +21,8 @@ export const extractCommand: Command = {
     { name: 'destination', help: 'directory to copy into; each path keeps its image path below it' },
     { name: 'platform', help: 'platform of a multi-platform image (default linux/amd64)' },
     { name: 'cache-dir', help: 'blob cache by digest (default ~/.cache/lading/extract, or $RUNNER_TEMP)' },
-    { name: 'username', help: 'username for a generic v2 registry' },
-    { name: 'password', help: 'password for a generic v2 registry (prefer the env var)' },
-    { name: 'google-credentials', help: 'service-account or external_account JSON (default: ADC)' },
-    { name: 'aws-region', help: 'AWS region for ECR when the host does not say' },
-    { name: 'registry-providers', multiple: true, help: 'host=provider overrides (google, ecr, ecr-public, generic)' },
-    { name: 'insecure-registries', multiple: true, help: 'hosts reached over plain HTTP' },
-    { name: 's3-endpoint', help: 'S3-compatible endpoint (MinIO, R2, …)' },
-    { name: 's3-region', help: 'S3 region' },
-    { name: 's3-path-style', help: 'true | false: path-style S3 addressing' },
-    { name: 'gcs-endpoint', help: 'GCS API endpoint override' },
+    ...REGISTRY_FLAGS,
+    ...without(STORE_FLAGS, 'upload-concurrency'),
     { name: 'json', boolean: true, help: 'print the result as JSON' },
   ],
   async run(read, flags) {

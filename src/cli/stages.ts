@@ -6,7 +6,7 @@ import { stderrReporter } from '../stages/reporter.ts';
 import { InputError } from '../lib/errors.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import type { Command, FlagSpec } from './args.ts';
-import { STORE_FLAGS } from './store-flags.ts';
+import { REGISTRY_FLAGS, STORE_FLAGS, without } from './common-flags.ts';
 import { TAG_FLAGS } from './tags.ts';
 
 /** `--build-json @file` reads a file, `--build-json -` reads stdin; anything else is the JSON itself. */
@@ -73,13 +73,8 @@ export const pushCommand: Command = {
   summary: 'push built images (GCR/Artifact Registry, ECR, any v2 registry) and read their digests back',
   flags: [
     { name: 'build-json', help: 'output of lading build --json (@file or - for stdin)' },
-    { name: 'username', help: 'username for a generic v2 registry' },
-    { name: 'password', help: 'password for a generic v2 registry (prefer the env var)' },
-    { name: 'google-credentials', help: 'service-account or external_account JSON (default: ADC)' },
-    { name: 'aws-region', help: 'AWS region for ECR when the host does not say' },
+    ...REGISTRY_FLAGS,
     { name: 'ecr-create-repository', help: 'true | false: create missing ECR repositories' },
-    { name: 'registry-providers', multiple: true, help: 'host=provider overrides (google, ecr, ecr-public, generic)' },
-    { name: 'insecure-registries', multiple: true, help: 'hosts reached over plain HTTP' },
     { name: 'retries', help: 'attempts per push (default 4)' },
     { name: 'json', boolean: true, help: 'print the result as JSON (input of lading manifest --push-json)' },
   ],
@@ -112,7 +107,7 @@ export const manifestCommand: Command = {
     { name: 'notify-url', multiple: true, help: 'lading agents to notify with a signed webhook (repeatable)' },
     { name: 'notify-secret', help: 'the shared webhook secret (prefer LADING_NOTIFY_SECRET)' },
     { name: 'notify-format', help: 'lading (default) | github' },
-    ...STORE_FLAGS.filter((f) => f.name !== 'upload-concurrency'),
+    ...without(STORE_FLAGS, 'upload-concurrency'),
     { name: 'cwd', help: 'the workspace (default: the current directory)' },
     { name: 'json', boolean: true, help: 'print the manifest itself instead of its path' },
   ],

@@ -1,19 +1,7 @@
 import { runNewestStage, runStaleStage } from '../stages/stale.ts';
 import { stderrReporter } from '../stages/reporter.ts';
-import type { Command, FlagSpec } from './args.ts';
-
-const REGISTRY_FLAGS: FlagSpec[] = [
-  { name: 'username', help: 'registry username' },
-  { name: 'password', help: 'registry password (prefer LADING_PASSWORD)' },
-  { name: 'google-credentials', help: 'Google credentials JSON (default ADC)' },
-  { name: 'aws-region', help: 'AWS region for ECR' },
-  { name: 'registry-providers', multiple: true, help: 'host=provider overrides' },
-  {
-    name: 'insecure-registries',
-    multiple: true,
-    help: 'registry hosts spoken to over plain HTTP (loopback always is)',
-  },
-];
+import type { Command } from './args.ts';
+import { REGISTRY_FLAGS } from './common-flags.ts';
 
 export const staleCommand: Command = {
   name: 'stale',

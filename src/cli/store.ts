@@ -3,7 +3,7 @@ import { runLoadStage } from '../stages/load.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import { runRetentionStage } from '../stages/retention.ts';
 import type { Command } from './args.ts';
-import { STORE_FLAGS } from './store-flags.ts';
+import { STORE_FLAGS } from './common-flags.ts';
 import { jsonFlag } from './stages.ts';
 
 export const exportCommand: Command = {
