@@ -4,7 +4,8 @@ import { parseAgentConfig } from '../lib/agent-config.ts';
 import { InputError } from '../lib/errors.ts';
 import { parseManifest } from '../lib/manifest.ts';
 import { parseChoice } from '../lib/inputs.ts';
-import { Agent, channelSource, readWebhookSecret, sendNotification } from '../stages/agent.ts';
+import { sendNotification } from '../io/notify.ts';
+import { Agent, channelSource, readWebhookSecret } from '../stages/agent.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import type { Command } from './args.ts';
 

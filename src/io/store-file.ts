@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -86,7 +86,6 @@ export class FileStore implements ObjectStore {
     await mkdir(dirname(this.path(to)), { recursive: true });
     const tmp = `${this.path(to)}.partial-${process.pid}`;
     await copyFile(this.path(from), tmp);
-    const { rename } = await import('node:fs/promises');
     await rename(tmp, this.path(to));
   }
 

@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { sendNotification } from '../io/notify.ts';
 import { openStore } from '../io/store.ts';
 import { isAbsolute, join, relative } from 'node:path';
 import { InputError, LadingError } from '../lib/errors.ts';
@@ -206,7 +207,6 @@ async function notifyAgents(
   location: string | undefined,
   reporter: Reporter,
 ): Promise<void> {
-  const { sendNotification } = await import('./agent.ts');
   const failed: string[] = [];
   for (const url of n.urls) {
     const res = await sendNotification({

@@ -10,7 +10,8 @@ import { type AgentConfig, MANIFEST_ARTIFACT_TYPE, parseAgentConfig } from '../.
 import { type Manifest, serializeManifest, validateManifest } from '../../src/lib/manifest.ts';
 import { storeKeys } from '../../src/lib/store-location.ts';
 import { signWebhook } from '../../src/lib/webhook.ts';
-import { Agent, type ChannelSource, channelSource, sendNotification } from '../../src/stages/agent.ts';
+import { sendNotification } from '../../src/io/notify.ts';
+import { Agent, type ChannelSource, channelSource } from '../../src/stages/agent.ts';
 import { stderrReporter } from '../../src/stages/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv, unique } from '../helpers/testenv.ts';
