@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { checkHostKey, fingerprint, hostKeyName, keysFor, keyTypeOf, parseKnownHosts } from '../lib/known-hosts.ts';
@@ -266,8 +267,7 @@ export class SshSession {
     try {
       sftp = await this.sftp();
     } catch {
-      const { readFile } = await import('node:fs/promises');
-      return this.uploadViaShell(remotePath, await readFile(localPath), mode);
+      return this.uploadViaShell(remotePath, await readFile(localPath), mode); // no SFTP: small files only, in memory
     }
     const tmp = `${remotePath}.tmp-${randomBytes(4).toString('hex')}`;
     const call = (what: string, fn: (cb: (err?: Error | null) => void) => void) =>

@@ -136,7 +136,10 @@ export class StepShell {
           this.ended = true;
           this.proc.kill();
           this.pending?.fail(
-            new LadingError(`${this.label}: remote step timed out after ${Math.round(opts.timeoutMs! / 1000)}s`),
+            new LadingError(
+              `${this.label}: remote step timed out after ${Math.round(opts.timeoutMs! / 1000)}s`,
+              'raise step-timeout if the host is just slow (large pulls, image loads), else check it is responsive',
+            ),
           );
         }, opts.timeoutMs);
       }

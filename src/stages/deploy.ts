@@ -45,7 +45,7 @@ export interface HostSession {
   ): Promise<{ code: number; stdout: string; stderr: string }>;
   upload(remotePath: string, content: string | Buffer, mode: number): Promise<void>;
   /** Streams a local file up (image archives): memory stays flat in the file's size. Atomic like upload. */
-  uploadFile?(remotePath: string, localPath: string, mode: number): Promise<void>;
+  uploadFile(remotePath: string, localPath: string, mode: number): Promise<void>;
   /** A long-lived /bin/sh -s for many steps (optional: without it every step is a fresh exec). */
   shell?(): Promise<ShellProcess>;
   close(): Promise<void> | void;

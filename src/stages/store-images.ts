@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +9,7 @@ import type { StoreOptions } from '../io/store.ts';
 import { InputError } from '../lib/errors.ts';
 import { addChains } from '../lib/layer-index.ts';
 import type { Manifest, ManifestImage } from '../lib/manifest.ts';
+import type { HostSession } from './deploy.ts';
 import type { Reporter } from './reporter.ts';
 
 export type ImageFetch = 'ssh' | 'url';
@@ -121,7 +122,7 @@ export class ImageShipper {
    */
   async ensure(
     manifest: Manifest,
-    host: { label: string; dir: string; session: UploadTarget },
+    host: { label: string; dir: string; session: Pick<HostSession, 'uploadFile'> },
     run: RunStep,
   ): Promise<number> {
     const images = storeImages(manifest);
@@ -160,7 +161,7 @@ export class ImageShipper {
         LADING_LOAD_ID: image.digest,
       };
       if (url) await run('fetch', { ...load, LADING_FETCH_URL: url });
-      else await uploadVia(host.session, load.LADING_LOAD_FILE, upload.path!);
+      else await host.session.uploadFile(load.LADING_LOAD_FILE, upload.path!, 0o600);
       const out = await run('load', { ...load, LADING_LOAD_FORMAT: format });
       sent++;
       this.reporter.info(
@@ -174,16 +175,4 @@ export class ImageShipper {
   async close(): Promise<void> {
     if (this.dir) await rm(await this.dir, { recursive: true, force: true });
   }
-}
-
-/** What ImageShipper needs of a host session to send a file. */
-export interface UploadTarget {
-  upload(p: string, c: string | Buffer, m: number): Promise<void>;
-  uploadFile?(p: string, l: string, m: number): Promise<void>;
-}
-
-/** Streams a file up (SFTP); hosts without SFTP (rare) get it read into memory and sent by the shell fallback. */
-async function uploadVia(session: UploadTarget, remote: string, local: string): Promise<void> {
-  if (session.uploadFile) return session.uploadFile(remote, local, 0o600);
-  return session.upload(remote, await readFile(local), 0o600);
 }
