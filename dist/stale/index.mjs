@@ -82243,6 +82243,11 @@ async function errorDetail(res) {
     return "";
   }
 }
+function checkRepository(repository) {
+  if (!REPOSITORY_RE.test(repository) || repository.length > 255) {
+    throw new LadingError(`'${repository}' is not a valid repository name`);
+  }
+}
 var RegistryClient = class {
   constructor(host, opts = {}) {
     this.host = host;
@@ -82310,9 +82315,7 @@ var RegistryClient = class {
    * registry's Authorization header never leaves its origin. The timeout applies per chunk, not to the whole body.
    */
   async blob(repository, digest2, opts = {}) {
-    if (!REPOSITORY_RE.test(repository) || repository.length > 255) {
-      throw new LadingError(`'${repository}' is not a valid repository name`);
-    }
+    checkRepository(repository);
     if (!isDigest(digest2)) throw new LadingError(`'${digest2}' is not a digest`);
     const ref = `${this.host}/${repository}@${digest2}`;
     let deadline;
@@ -82321,38 +82324,17 @@ var RegistryClient = class {
       deadline = new IdleDeadline(this.timeoutMs);
       return deadline.controller.signal;
     };
-    let res = await this.blobRequest(`${this.base}/v2/${repository}/blobs/${digest2}`, repository, signal);
-    if (res.status === 401) {
-      const challenge = parseAuthChallenge(res.headers.get("www-authenticate") ?? "");
-      await res.body?.cancel();
-      await this.answer(challenge, repository, ref);
-      res = await this.blobRequest(`${this.base}/v2/${repository}/blobs/${digest2}`, repository, signal);
-      if (res.status === 401) {
-        await res.body?.cancel();
-        throw new LadingError(
-          `the registry ${this.host} refused the credentials for ${ref}`,
-          this.opts.credential ? `check that ${this.opts.credential.username} may pull ${repository} and that the credential is current` : `${this.host} needs a login: give credentials for it`
-        );
-      }
-    }
+    const res = await this.withAuth(
+      () => this.blobRequest(`${this.base}/v2/${repository}/blobs/${digest2}`, repository, signal),
+      repository,
+      ref
+    );
     if (!res.ok || !res.body) {
       deadline?.clear();
-      const detail = await errorDetail(res);
-      if (res.status === 404) {
-        throw new LadingError(
-          `the blob ${ref} is not in the registry${detail ? ` (${detail})` : ""}`,
-          "the image was pushed incompletely or garbage-collected: push it again"
-        );
-      }
-      if (res.status === 403) {
-        throw new LadingError(
-          `the registry ${this.host} denied access to ${ref}${detail ? ` (${detail})` : ""}`,
-          "the credential is valid but may not read this repository: check its permissions"
-        );
-      }
-      throw new LadingError(
-        `the registry ${this.host} answered ${res.status} ${res.statusText} for ${ref}${detail ? ` (${detail})` : ""}`
-      );
+      throw this.failure(res, ref, await errorDetail(res), [
+        `the blob ${ref} is not in the registry`,
+        "the image was pushed incompletely or garbage-collected: push it again"
+      ]);
     }
     const dl = deadline;
     dl.touch();
@@ -82428,9 +82410,7 @@ var RegistryClient = class {
    * not know yet has no tags: [].
    */
   async tags(repository) {
-    if (!REPOSITORY_RE.test(repository) || repository.length > 255) {
-      throw new LadingError(`'${repository}' is not a valid repository name`);
-    }
+    checkRepository(repository);
     const out = [];
     let url = `${this.base}/v2/${repository}/tags/list?n=1000`;
     for (let page = 0; url && page < 100; page++) {
@@ -82469,45 +82449,51 @@ var RegistryClient = class {
     return `${this.host}/${repository}${isDigest(reference) ? "@" : ":"}${reference}`;
   }
   async manifestRequest(method, repository, reference) {
-    if (!REPOSITORY_RE.test(repository) || repository.length > 255) {
-      throw new LadingError(`'${repository}' is not a valid repository name`);
-    }
+    checkRepository(repository);
     if (!TAG_RE.test(reference) && !isDigest(reference)) {
       throw new LadingError(`'${reference}' is neither a tag nor a digest`);
     }
     const url = `${this.base}/v2/${repository}/manifests/${reference}`;
     const ref = this.ref(repository, reference);
-    let res = await this.send(method, url, repository);
-    if (res.status === 401) {
-      const challenge = parseAuthChallenge(res.headers.get("www-authenticate") ?? "");
-      await res.body?.cancel();
-      await this.answer(challenge, repository, ref);
-      res = await this.send(method, url, repository);
-      if (res.status === 401) {
-        await res.body?.cancel();
-        throw new LadingError(
-          `the registry ${this.host} refused the credentials for ${ref}`,
-          this.opts.credential ? `check that ${this.opts.credential.username} may pull ${repository} and that the credential is current` : `${this.host} needs a login: give credentials for it`
-        );
-      }
-    }
+    const res = await this.withAuth(() => this.send(method, url, repository), repository, ref);
     if (res.ok) return res;
     const detail = method === "GET" ? await errorDetail(res) : (await res.body?.cancel(), "");
-    if (res.status === 404) {
+    throw this.failure(res, ref, detail, [
+      `\`${ref}\` is not in the registry`,
+      "check the image name and tag, and that the push finished"
+    ]);
+  }
+  /**
+   * Sends a request; on a 401 answers the challenge (token or basic auth) and sends it once more. A second 401 means
+   * the credentials were refused: that is the error, with what to check.
+   */
+  async withAuth(send, repository, ref) {
+    let res = await send();
+    if (res.status !== 401) return res;
+    const challenge = parseAuthChallenge(res.headers.get("www-authenticate") ?? "");
+    await res.body?.cancel();
+    await this.answer(challenge, repository, ref);
+    res = await send();
+    if (res.status === 401) {
+      await res.body?.cancel();
       throw new LadingError(
-        `\`${ref}\` is not in the registry${detail ? ` (${detail})` : ""}`,
-        "check the image name and tag, and that the push finished"
+        `the registry ${this.host} refused the credentials for ${ref}`,
+        this.opts.credential ? `check that ${this.opts.credential.username} may pull ${repository} and that the credential is current` : `${this.host} needs a login: give credentials for it`
       );
     }
+    return res;
+  }
+  /** The error for a failed read of `ref`: not found (message and hint given), denied, or anything else. */
+  failure(res, ref, detail, notFound) {
+    const more = detail ? ` (${detail})` : "";
+    if (res.status === 404) return new LadingError(`${notFound[0]}${more}`, notFound[1]);
     if (res.status === 403) {
-      throw new LadingError(
-        `the registry ${this.host} denied access to ${ref}${detail ? ` (${detail})` : ""}`,
+      return new LadingError(
+        `the registry ${this.host} denied access to ${ref}${more}`,
         "the credential is valid but may not read this repository: check its permissions"
       );
     }
-    throw new LadingError(
-      `the registry ${this.host} answered ${res.status} ${res.statusText} for ${ref}${detail ? ` (${detail})` : ""}`
-    );
+    return new LadingError(`the registry ${this.host} answered ${res.status} ${res.statusText} for ${ref}${more}`);
   }
   /** Sets the Authorization header for `repository` from a 401 challenge. */
   async answer(challenge, repository, ref) {
