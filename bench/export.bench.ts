@@ -14,7 +14,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { runExportStage } from '../src/stages/export.ts';
 import type { Reporter } from '../src/stages/reporter.ts';
-import { docker, testEnv, unique } from '../test/helpers/testenv.ts';
+import { buildJsonFor, docker, testEnv, unique } from '../test/helpers/testenv.ts';
 
 const targetMb = Number(process.argv[2] ?? 200);
 const env = testEnv();
@@ -92,26 +92,7 @@ const xzSize = statSync(xzFile).size;
 const seed = tXz + tXzUp;
 
 // 3. lading: docker save | zstd | multipart upload, streamed.
-const build = JSON.stringify({
-  context: { sha: 'b'.repeat(40) },
-  tags: ['v1'],
-  primary: 'v1',
-  labels: {},
-  composeFiles: [],
-  images: [
-    {
-      id: 'app',
-      name,
-      services: [],
-      imageId,
-      tags: ['v1'],
-      refs: [`${name}:v1`],
-      platforms: [],
-      pushedByBuild: false,
-      dependsOn: [],
-    },
-  ],
-});
+const build = buildJsonFor({ id: 'app', name, imageId, tag: 'v1', sha: 'b'.repeat(40) });
 const rssBefore = process.memoryUsage().rss;
 let peakRss = rssBefore;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeFile, createManifest, type Manifest, type ManifestImage } from '../../src/lib/manifest.ts';
-import { busyboxContext, docker, testEnv, unique } from './testenv.ts';
+import { busyboxContext, buildJsonFor, docker, testEnv, unique } from './testenv.ts';
 
 /**
  * A web service for deploy tests: busybox httpd on a loopback port serving /srv/index.html with a healthcheck that
@@ -45,28 +45,8 @@ services:
     docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
     const imageId = docker(['image', 'inspect', '--format', '{{.Id}}', `${name}:${tag}`]);
     const sha = `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40);
-    const build = {
-      context: { sha },
-      tags: [tag],
-      primary: tag,
-      labels: {},
-      composeFiles: [],
-      images: [
-        {
-          id: 'web',
-          name,
-          services: ['web'],
-          imageId,
-          tags: [tag],
-          refs: [`${name}:${tag}`],
-          platforms: [],
-          pushedByBuild: false,
-          dependsOn: [],
-        },
-      ],
-    };
     const inputs: Record<string, string> = {
-      'build-json': JSON.stringify(build),
+      'build-json': buildJsonFor({ id: 'web', name, imageId, tag, sha, services: ['web'] }),
       store: opts.store!,
       'store-mode': v.mode ?? 'archive',
       's3-endpoint': env.s3.endpoint,

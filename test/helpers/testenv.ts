@@ -90,3 +90,39 @@ export function busyboxContext(dir: string, opts: { files?: Record<string, strin
   writeFileSync(join(dir, 'Dockerfile'), `${lines.join('\n')}\n`);
   return dir;
 }
+
+/**
+ * The build step's JSON output for one image already in the test engine, as `lading export --build-json` takes it
+ * (tests that export without running a whole build).
+ */
+export function buildJsonFor(o: {
+  id: string;
+  name: string;
+  imageId: string;
+  tag: string;
+  sha: string;
+  services?: string[];
+  channel?: string;
+}): string {
+  return JSON.stringify({
+    context: { sha: o.sha },
+    tags: o.channel ? [o.tag, o.channel] : [o.tag],
+    primary: o.tag,
+    ...(o.channel ? { channel: o.channel } : {}),
+    labels: {},
+    composeFiles: [],
+    images: [
+      {
+        id: o.id,
+        name: o.name,
+        services: o.services ?? [],
+        imageId: o.imageId,
+        tags: [o.tag],
+        refs: [`${o.name}:${o.tag}`],
+        platforms: [],
+        pushedByBuild: false,
+        dependsOn: [],
+      },
+    ],
+  });
+}

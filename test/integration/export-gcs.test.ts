@@ -7,7 +7,7 @@ import { runExportStage } from '../../src/stages/export.ts';
 import { runLoadStage } from '../../src/stages/load.ts';
 import type { Reporter } from '../../src/stages/reporter.ts';
 import { startGcsServer, type GcsServer } from '../helpers/gcs-server.ts';
-import { busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
+import { busyboxContext, buildJsonFor, docker, testEnv, unique } from '../helpers/testenv.ts';
 
 const quiet: Reporter = { info: () => {}, warning: () => {}, group: (_n, f) => f(), secret: () => {} };
 
@@ -24,26 +24,14 @@ describe('registry-less through GCS (@google-cloud/storage against the in-repo G
     const imageId = docker(['image', 'inspect', '--format', '{{.Id}}', `${name}:v1`]);
     return {
       imageId,
-      json: JSON.stringify({
-        context: { sha: 'a'.repeat(40) },
-        tags: ['v1', 'latest'],
-        primary: 'v1',
+      json: buildJsonFor({
+        id: 'web',
+        name,
+        imageId,
+        tag: 'v1',
+        sha: 'a'.repeat(40),
+        services: ['web'],
         channel: 'latest',
-        labels: {},
-        composeFiles: [],
-        images: [
-          {
-            id: 'web',
-            name,
-            services: ['web'],
-            imageId,
-            tags: ['v1'],
-            refs: [`${name}:v1`],
-            platforms: [],
-            pushedByBuild: false,
-            dependsOn: [],
-          },
-        ],
       }),
     };
   };
