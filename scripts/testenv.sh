@@ -16,6 +16,10 @@ REGISTRY_PORT=${LADING_TEST_REGISTRY_PORT:-5000}
 AUTH_REGISTRY_PORT=${LADING_TEST_AUTH_REGISTRY_PORT:-5001}
 SSH_PORT=${LADING_TEST_SSH_PORT:-2222}
 S3_PORT=${LADING_TEST_S3_PORT:-4568}
+# Several environments on one machine (parallel work): each needs its own swarm port and its own address pool for
+# user-defined bridge networks (two dockerds handing out the same subnet would route each other's containers).
+SWARM_PORT=${LADING_TEST_SWARM_PORT:-2377}
+ADDRESS_POOL=${LADING_TEST_ADDRESS_POOL:-}
 DOCKER_SOCK="$ROOT/docker.sock"
 export DOCKER_HOST="unix://$DOCKER_SOCK"
 # A second dockerd that is a single-node swarm manager (swarm must not touch the shared daemon above).
@@ -61,7 +65,7 @@ up_dockerd() {
   mkdir -p "$ROOT/docker" "$ROOT/exec"
   start_bg dockerd "$ROOT/logs/dockerd.log" dockerd --host "$DOCKER_HOST" --data-root "$ROOT/docker" \
     --exec-root "$ROOT/exec" --pidfile "$ROOT/dockerd.pid" --storage-driver=vfs --bridge=none --iptables=false \
-    --ip-masq=false
+    --ip-masq=false ${ADDRESS_POOL:+--default-address-pool "base=$ADDRESS_POOL,size=24"}
   wait_for 60 dockerd docker_ok || { tail -20 "$ROOT/logs/dockerd.log" >&2; die "dockerd did not start (log: $ROOT/logs/dockerd.log)"; }
 }
 
@@ -80,7 +84,7 @@ up_swarm() {
     wait_for 60 swarm-dockerd swarm_docker info || { tail -20 "$ROOT/logs/swarm-dockerd.log" >&2; die "the swarm dockerd did not start (log: $ROOT/logs/swarm-dockerd.log)"; }
   fi
   if [ "$(swarm_state)" != active ]; then
-    swarm_docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 --data-path-addr 127.0.0.1 \
+    swarm_docker swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$SWARM_PORT" --data-path-addr 127.0.0.1 \
       >/dev/null || die "docker swarm init failed on $SWARM_DOCKER_HOST (log: $ROOT/logs/swarm-dockerd.log)"
   fi
 }
