@@ -5,7 +5,9 @@ import { InputError } from '../lib/errors.ts';
 import { parseManifest } from '../lib/manifest.ts';
 import { parseChoice } from '../lib/inputs.ts';
 import { sendNotification } from '../io/notify.ts';
-import { Agent, channelSource, readWebhookSecret } from '../stages/agent.ts';
+import { Agent } from '../stages/agent.ts';
+import { channelSource } from '../stages/agent-source.ts';
+import { readWebhookSecret } from '../stages/agent-webhook.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import type { Command } from './args.ts';
 

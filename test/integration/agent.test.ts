@@ -11,7 +11,8 @@ import { type Manifest, serializeManifest, validateManifest } from '../../src/li
 import { storeKeys } from '../../src/lib/store-location.ts';
 import { signWebhook } from '../../src/lib/webhook.ts';
 import { sendNotification } from '../../src/io/notify.ts';
-import { Agent, type ChannelSource, channelSource } from '../../src/stages/agent.ts';
+import { Agent } from '../../src/stages/agent.ts';
+import { type ChannelSource, channelSource } from '../../src/stages/agent-source.ts';
 import { stderrReporter } from '../../src/stages/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv, unique } from '../helpers/testenv.ts';
@@ -262,7 +263,7 @@ webhook:
   timestamp-window: 300
 `);
     agent = new Agent(cfg, { reporter: stderrReporter(true) });
-    const { readWebhookSecret } = await import('../../src/stages/agent.ts');
+    const { readWebhookSecret } = await import('../../src/stages/agent-webhook.ts');
     const listener = await agent.listen(readWebhookSecret(cfg, {}));
     url = listener.url;
     close = listener.close;

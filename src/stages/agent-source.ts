@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
+import { credentialFor } from '../io/registry-auth.ts';
+import { RegistryClient } from '../io/registry-client.ts';
+import { type AgentConfig, MANIFEST_ARTIFACT_TYPE } from '../lib/agent-config.ts';
+import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
+import { InputError, LadingError } from '../lib/errors.ts';
+import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import { type ObjectLocation, parseObjectLocation } from '../lib/store-location.ts';
+import type { Reporter } from './reporter.ts';
+
+/**
+ * Where the pull-mode agent reads manifests: the channel manifest as published (a store object, an https URL or an
+ * OCI artifact, each checked by a cheap version first), and a manifest a webhook names by location.
+ */
+
+type Check = { changed: false } | { changed: true; text: string; version?: string };
+
+/** The channel manifest as published: checked by version (ETag / generation / mtime), read only when it changed. */
+export interface ChannelSource {
+  readonly describe: string;
+  check(lastVersion: string | undefined): Promise<Check>;
+}
+
+function storeOptions(cfg: AgentConfig): StoreOptions {
+  const m = cfg.manifest;
+  const o: StoreOptions = {};
+  if (m.region) o.region = m.region;
+  if (m.endpoint) o.endpoint = m.endpoint;
+  if (m.forcePathStyle !== undefined) o.forcePathStyle = m.forcePathStyle;
+  if (m.gcsEndpoint) o.gcsEndpoint = m.gcsEndpoint;
+  return o;
+}
+
+async function storeFor(location: ObjectLocation, cfg: AgentConfig): Promise<ObjectStore> {
+  if (location.kind === 'https') throw new Error('not a store location');
+  return openStore({ kind: location.kind, bucket: location.bucket, prefix: '' }, storeOptions(cfg));
+}
+
+/** The manifest as an OCI artifact: the tag's digest is the version; the lading manifest is its layer. */
+async function registrySource(cfg: AgentConfig, reporter?: Reporter): Promise<ChannelSource> {
+  const r = cfg.manifest.registry!;
+  const env = process.env;
+  const username = cfg.registry.usernameEnv ? env[cfg.registry.usernameEnv] : undefined;
+  const password = cfg.registry.passwordEnv ? env[cfg.registry.passwordEnv] : undefined;
+  const provider = detectProvider(r.host, parseProviderOverrides(cfg.registry.providers.join('\n')));
+  const googleCredentials = cfg.registry.googleCredentialsFile
+    ? readFileSync(cfg.registry.googleCredentialsFile, 'utf8')
+    : undefined;
+  const credential = await credentialFor(r.host, provider, {
+    ...(username && password ? { username, password } : {}),
+    ...(googleCredentials ? { googleCredentials } : {}),
+    ...(cfg.registry.awsRegion ? { awsRegion: cfg.registry.awsRegion } : {}),
+    mask: reporter?.secret ?? (() => {}),
+  });
+  const client = new RegistryClient(r.host, credential ? { credential } : {});
+  return {
+    describe: r.ref,
+    async check(last) {
+      const { digest } = await client.manifestDigest(r.repository, r.tag);
+      if (digest === last) return { changed: false };
+      const doc = await client.manifest(r.repository, digest);
+      const layers = (doc.manifest.layers ?? []) as Array<{ mediaType?: string; digest: string; size?: number }>;
+      const layer = layers.find((l) => l.mediaType === MANIFEST_ARTIFACT_TYPE);
+      if (!layer) {
+        throw new LadingError(
+          `${r.ref} is not a lading manifest artifact (no ${MANIFEST_ARTIFACT_TYPE} layer)`,
+          'point manifest.registry at the tag the build publishes the manifest to',
+        );
+      }
+      const chunks: Buffer[] = [];
+      for await (const c of await client.blob(r.repository, layer.digest, layer.size ? { size: layer.size } : {}))
+        chunks.push(c as Buffer);
+      return { changed: true, text: Buffer.concat(chunks).toString('utf8'), version: digest };
+    },
+  };
+}
+
+export async function channelSource(cfg: AgentConfig, reporter?: Reporter): Promise<ChannelSource> {
+  if (cfg.manifest.registry) return registrySource(cfg, reporter);
+  const loc = cfg.manifest.location!;
+  if (loc.kind === 'https') {
+    const url = loc.key;
+    return {
+      describe: url,
+      async check(last) {
+        const res = await fetch(url, {
+          headers: last ? { 'If-None-Match': last } : {},
+          signal: AbortSignal.timeout(30_000),
+        }).catch((err: Error) => {
+          throw new LadingError(`cannot reach ${url}: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+        });
+        if (res.status === 304) return { changed: false };
+        if (res.status === 404) {
+          await res.body?.cancel();
+          throw new LadingError(`${url} does not exist (yet)`, 'the build publishes it; check the URL and channel');
+        }
+        if (!res.ok) {
+          await res.body?.cancel();
+          throw new LadingError(`${url} answered HTTP ${res.status}`);
+        }
+        const version = res.headers.get('etag') ?? undefined;
+        const text = await res.text();
+        if (version && version === last) return { changed: false };
+        return { changed: true, text, ...(version ? { version } : {}) };
+      },
+    };
+  }
+  const store = await storeFor(loc, cfg);
+  const key = loc.key;
+  return {
+    describe: store.url(key),
+    async check(last) {
+      const info = await store.head(key);
+      if (!info) {
+        throw new LadingError(
+          `${store.url(key)} does not exist (yet)`,
+          'the build publishes it; check the store and channel',
+        );
+      }
+      if (info.version && info.version === last) return { changed: false };
+      const { text, version } = await store.getText(key);
+      return { changed: true, text, ...((version ?? info.version) ? { version: version ?? info.version } : {}) };
+    },
+  };
+}
+
+/** A manifest a webhook names by location: the configured store's bucket, or an https URL. */
+export async function fetchLocation(cfg: AgentConfig, raw: string): Promise<Manifest> {
+  const loc = parseObjectLocation('location', raw);
+  if (loc.kind === 'https') {
+    const res = await fetch(loc.key, { signal: AbortSignal.timeout(30_000) }).catch((err: Error) => {
+      throw new LadingError(`cannot fetch ${loc.key}: ${err.message}`);
+    });
+    if (!res.ok) throw new LadingError(`${loc.key} answered HTTP ${res.status}`);
+    return parseManifest(await res.text(), loc.key);
+  }
+  const mine = cfg.manifest.location;
+  if (!mine || mine.kind === 'https') {
+    throw new InputError(
+      'location',
+      `'${raw}' is a store location, and this agent reads no store`,
+      'send the manifest inline',
+    );
+  }
+  if (mine.kind !== loc.kind || (loc.kind !== 'file' && mine.bucket !== loc.bucket)) {
+    throw new InputError('location', `'${raw}' is outside the store this agent reads (${mine.kind}://${mine.bucket})`);
+  }
+  if (loc.kind === 'file' && cfg.manifest.store && !loc.key.startsWith(`${cfg.manifest.store.bucket}/`)) {
+    throw new InputError('location', `'${raw}' is outside ${cfg.manifest.store.bucket}`);
+  }
+  const store = await storeFor(loc, cfg);
+  const { text } = await store.getText(loc.key);
+  return parseManifest(text, store.url(loc.key));
+}
