@@ -164,11 +164,13 @@ export async function runBuildStage(opts: {
   cwd: string;
   reporter: Reporter;
   docker?: Docker;
+  /** The tags stage's result when it ran in this process (the umbrella action); else tags-json or computed here. */
+  tags?: TagsResult;
 }): Promise<BuildResult> {
   const { read, env, cwd, reporter } = opts;
   const settings = await readBuildSettings(read, cwd, env);
   for (const v of settings.missingVars) reporter.warning(`compose variable ${v} is not set: using an empty value`);
-  const { context, plan: tagPlan } = await tagsFor(read, env, cwd);
+  const { context, plan: tagPlan } = opts.tags ?? (await tagsFor(read, env, cwd));
   const dockerfiles: Record<string, string | undefined> = {};
   for (const s of settings.specs) {
     const path = joinPath(isAbsolute(s.context) ? s.context : join(cwd, s.context), s.dockerfile ?? 'Dockerfile');

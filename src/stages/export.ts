@@ -52,8 +52,8 @@ export interface ExportSettings {
   aliases: string[];
 }
 
-export function readExportSettings(read: InputReader): ExportSettings {
-  const build = readBuildJson(read);
+export function readExportSettings(read: InputReader, given?: BuildResult): ExportSettings {
+  const build = given ?? readBuildJson(read);
   const storeRaw = read('store');
   if (!storeRaw)
     throw new InputError(
@@ -413,9 +413,11 @@ export async function runExportStage(opts: {
   env: NodeJS.ProcessEnv;
   reporter: Reporter;
   store?: ObjectStore;
+  /** The build stage's result when it ran in this process (the umbrella action); else the build-json input. */
+  build?: BuildResult;
 }): Promise<ExportResult> {
   const { reporter, env } = opts;
-  const s = readExportSettings(opts.read);
+  const s = readExportSettings(opts.read, opts.build);
   const c = effectiveCompression(s.compression);
   if (c !== s.compression)
     reporter.warning(

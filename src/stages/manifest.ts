@@ -16,6 +16,7 @@ import {
 import { parseStoreLocation, type StoreLocation, storeKeys } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import type { Env } from '../lib/context.ts';
+import type { ExportResult } from './export.ts';
 import type { PushResult } from './push.ts';
 import type { Reporter } from './reporter.ts';
 import { readStoreOptions } from './store-inputs.ts';
@@ -33,6 +34,20 @@ export interface ManifestResult {
   text: string;
 }
 
+/** The push (or export) step's json output (`push-json`), checked enough to fail clearly on anything else. */
+function readPushJson(read: InputReader): PushResult {
+  const raw = read('push-json');
+  if (!raw) throw new InputError('push-json', 'is empty', 'pass the json output of the push (or export) step');
+  try {
+    const pushed = JSON.parse(raw) as PushResult;
+    if (!Array.isArray(pushed.images) || !pushed.context?.sha || pushed.images.some((i) => !i.digest))
+      throw new Error('missing fields');
+    return pushed;
+  } catch (err) {
+    throw new InputError('push-json', `is not the json output of the push step (${(err as Error).message})`);
+  }
+}
+
 /**
  * Writes the manifest from the push step's result: the source, the tags, every image pinned by digest with its
  * transport, and the compose files (their content, so the deploy needs no checkout) with the env they expect.
@@ -43,22 +58,16 @@ export async function runManifestStage(opts: {
   cwd: string;
   reporter: Reporter;
   now?: Date;
+  /** The push (or export) stage's result when it ran in this process (the umbrella action); else push-json. */
+  pushed?: PushResult | ExportResult;
 }): Promise<ManifestResult> {
   const { read, cwd } = opts;
   // bad publish/notify inputs fail before anything is written
   const storeRaw = read('manifest-store');
   const publishTo = storeRaw ? parseStoreLocation('manifest-store', storeRaw) : undefined;
   const notify = readNotify(read, opts.reporter);
-  const raw = read('push-json');
-  if (!raw) throw new InputError('push-json', 'is empty', 'pass the json output of the push (or export) step');
-  let pushed: PushResult;
-  try {
-    pushed = JSON.parse(raw) as PushResult;
-    if (!Array.isArray(pushed.images) || !pushed.context?.sha || pushed.images.some((i) => !i.digest))
-      throw new Error('missing fields');
-  } catch (err) {
-    throw new InputError('push-json', `is not the json output of the push step (${(err as Error).message})`);
-  }
+  // Exported images carry a transport instead of a registry; the manifest takes either.
+  const pushed = (opts.pushed as PushResult | undefined) ?? readPushJson(read);
   const composePaths = read('compose-files') ? parseList(read('compose-files')) : pushed.composeFiles;
   const project = read('compose-project');
   const env: Record<string, string> = { DOCKER_TAG: pushed.primary };

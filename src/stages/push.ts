@@ -42,8 +42,8 @@ interface PushSettings {
   tries: number;
 }
 
-function readPushSettings(read: InputReader): PushSettings {
-  const build = readBuildJson(read);
+function readPushSettings(read: InputReader, given?: BuildResult): PushSettings {
+  const build = given ?? readBuildJson(read);
   const auth: PushSettings['auth'] = {
     ...readRegistryAuth(read),
     ecrCreateRepositories: parseBool('ecr-create-repository', read('ecr-create-repository'), false),
@@ -91,9 +91,11 @@ export async function runPushStage(opts: {
   env: Env;
   reporter: Reporter;
   docker?: Docker;
+  /** The build stage's result when it ran in this process (the umbrella action); else the build-json input. */
+  build?: BuildResult;
 }): Promise<PushResult> {
   const { reporter } = opts;
-  const settings = readPushSettings(opts.read);
+  const settings = readPushSettings(opts.read, opts.build);
   const images = settings.build.images;
   const hosts = [...new Set(images.map((i) => registryHostOf(i.name)))];
   const providers = new Map(hosts.map((h) => [h, detectProvider(h, settings.overrides)]));

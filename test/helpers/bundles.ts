@@ -24,6 +24,8 @@ interface BundleOpts {
   env?: Record<string, string>;
   cwd?: string;
   node?: string;
+  /** The entry file to run instead of dist/<name>/index.mjs (an action.yml's runs.main). */
+  main?: string;
 }
 
 function prepare(name: string, opts: BundleOpts) {
@@ -49,7 +51,7 @@ function prepare(name: string, opts: BundleOpts) {
     summary: readFileSync(summaryFile, 'utf8'),
     runnerTemp: dir,
   });
-  return { dir, env, finish, node: opts.node ?? process.execPath, args: [bundle(name)], cwd: opts.cwd ?? dir };
+  return { dir, env, finish, node: opts.node ?? process.execPath, args: [opts.main ?? bundle(name)], cwd: opts.cwd ?? dir };
 }
 
 /**
