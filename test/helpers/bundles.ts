@@ -51,7 +51,14 @@ function prepare(name: string, opts: BundleOpts) {
     summary: readFileSync(summaryFile, 'utf8'),
     runnerTemp: dir,
   });
-  return { dir, env, finish, node: opts.node ?? process.execPath, args: [opts.main ?? bundle(name)], cwd: opts.cwd ?? dir };
+  return {
+    dir,
+    env,
+    finish,
+    node: opts.node ?? process.execPath,
+    args: [opts.main ?? bundle(name)],
+    cwd: opts.cwd ?? dir,
+  };
 }
 
 /**
