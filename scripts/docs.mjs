@@ -1,4 +1,5 @@
-// Generates the action reference tables of README.md (and any other markdown file given) from the action.yml
+// Rewrites the `inputs:` block of every action.yml from the table of inputs (src/lib/input-table.ts), then
+// generates the action reference tables of README.md (and any other markdown file given) from the action.yml
 // files and the reusable workflows, between markers:
 //
 //   <!-- lading:inputs actions/deploy -->  …  <!-- /lading:inputs -->
@@ -7,17 +8,58 @@
 //   <!-- lading:secrets .github/workflows/deploy.yml --> …  <!-- /lading:secrets -->
 //
 // `node scripts/docs.mjs` rewrites the blocks; `node scripts/docs.mjs --check` fails (exit 1) when a block differs
-// from what the YAML says, so the tables cannot drift. The result is formatted with the repository's prettier config.
+// from what the YAML says (or an action.yml's inputs from the table), so the tables cannot drift. The result is formatted with the repository's prettier config.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as prettier from 'prettier';
-import { parse } from 'yaml';
+import { tsImport } from 'tsx/esm/api';
+import { Document, parse } from 'yaml';
 
 const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const check = args.includes('--check');
 const files = args.filter((a) => !a.startsWith('--'));
 if (files.length === 0) files.push('README.md');
+
+const TABLE = await tsImport('../src/lib/input-table.ts', import.meta.url);
+
+/** The action.yml of an action of the table ('lading' is the umbrella at the root). */
+const actionFile = (action) => join(root, action === 'lading' ? 'action.yml' : join('actions', action, 'action.yml'));
+
+/** The inputs: block the table gives an action, as YAML text (two-space indented, no trailing newline). */
+function inputsBlock(action) {
+  const inputs = {};
+  for (const id of TABLE.actionInputs(action)) {
+    const row = TABLE.INPUTS[id];
+    const required = (row.required ?? []).includes(action);
+    inputs[TABLE.inputName(id)] = {
+      description: TABLE.actionHelp(id, action),
+      required,
+      ...(required ? {} : { default: TABLE.defaultText(id) }),
+    };
+  }
+  const doc = new Document({ inputs });
+  // Long descriptions as folded blocks (>-), the way they were written by hand.
+  for (const pair of doc.get('inputs').items) {
+    const d = pair.value.get('description', true);
+    if (d.value.length > 103) d.type = 'BLOCK_FOLDED'; // '    description: ' + text > 120 columns
+  }
+  return doc.toString({ lineWidth: 118, minContentWidth: 40 }).trimEnd();
+}
+
+/** The action.yml text with its inputs: block (up to the next top-level key) replaced by the table's. */
+async function renderAction(action) {
+  const file = actionFile(action);
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => /^inputs:/.test(l));
+  if (start < 0) throw new Error(`${relative(root, file)} has no inputs: block`);
+  let end = start + 1;
+  while (end < lines.length && !/^[A-Za-z]/.test(lines[end])) end++;
+  const replaced = [...lines.slice(0, start), inputsBlock(action), ...lines.slice(end)].join('\n');
+  const options = { ...(await prettier.resolveConfig(file)), filepath: file };
+  return { file, text, next: await prettier.format(replaced, options) };
+}
 
 const KINDS = ['inputs', 'outputs', 'secrets'];
 const BLOCK = /(<!-- lading:(inputs|outputs|secrets) ([^\s]+) -->)\n[\s\S]*?(<!-- \/lading:\2 -->)/g;
@@ -77,6 +119,18 @@ async function render(file) {
 }
 
 let stale = 0;
+for (const action of TABLE.ACTIONS) {
+  const { file, text, next } = await renderAction(action);
+  const name = relative(root, file);
+  if (next === text) continue;
+  if (check) {
+    stale++;
+    console.error(`docs: ${name} inputs differ from src/lib/input-table.ts: run 'npm run docs' and commit the result`);
+  } else {
+    writeFileSync(file, next);
+    console.log(`docs: ${name} inputs rewritten from the table`);
+  }
+}
 for (const f of files) {
   const file = join(root, f);
   const { text, next, blocks } = await render(file);

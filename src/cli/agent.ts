@@ -14,11 +14,6 @@ import type { Command } from './args.ts';
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'pull mode on a host: follow a channel (poll and/or signed webhook) and deploy new manifests here',
-  flags: [
-    { name: 'config', help: 'the agent YAML file (see examples/agent/agent.yml)' },
-    { name: 'once', boolean: true, help: 'check the channel once, deploy if there is something new, exit (cron)' },
-    { name: 'json', boolean: true, help: 'with --once: print the outcome as JSON' },
-  ],
   async run(read, flags) {
     const path = read('config');
     if (!path) throw new InputError('config', 'is empty', 'pass --config /etc/lading/agent.yml');
@@ -74,17 +69,6 @@ export const agentCommand: Command = {
 export const notifyCommand: Command = {
   name: 'notify',
   summary: 'POST a signed webhook naming a manifest to a lading agent (the build side of pull mode)',
-  flags: [
-    { name: 'url', help: 'the agent webhook URL (https://host:8443/)' },
-    { name: 'secret-file', help: 'file holding the shared secret' },
-    { name: 'secret', help: 'the shared secret itself (prefer LADING_SECRET or --secret-file)' },
-    { name: 'manifest', help: 'manifest file (or its JSON), sent inline' },
-    { name: 'location', help: 'or: where the agent reads the manifest (s3://…, gs://…, https://…)' },
-    { name: 'channel', help: 'channel the manifest is for (the agent refuses another one)' },
-    { name: 'format', help: 'lading (default) | github: X-Hub-Signature-256 with the timestamp in the body' },
-    { name: 'ca-file', help: 'CA certificate (PEM) to trust for the agent (self-signed certificates)' },
-    { name: 'json', boolean: true, help: 'print the answer as JSON ({status, body})' },
-  ],
   async run(read, flags) {
     const url = read('url');
     if (!url) throw new InputError('url', 'is empty', 'pass the agent webhook URL');

@@ -1,6 +1,7 @@
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
 import { agentCommand, notifyCommand } from './agent.ts';
-import { type Command, commandHelp, parseCommandArgs } from './args.ts';
+import { cliError, type Command, commandHelp, type ParsedArgs, parseCommandArgs } from './args.ts';
+import pkg from '../../package.json' with { type: 'json' };
 import { deployCommand, releasesCommand, rollbackCommand } from './deploy.ts';
 import { extractCommand } from './extract.ts';
 import { buildCommand, manifestCommand, pushCommand } from './stages.ts';
@@ -29,7 +30,7 @@ const COMMANDS: Command[] = [
 /** Exit codes: 0 done, 1 failed (the message says why), 2 bad usage or input (nothing was touched). */
 function usage(): string {
   const names = COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join('\n');
-  return `lading: from git push to containers running on servers\n\nUsage: lading <command> [flags]\n\nCommands:\n${names}\n\nRun 'lading <command> --help' for a command's flags.\n`;
+  return `lading: from git push to containers running on servers\n\nUsage: lading <command> [flags]\n\nCommands:\n${names}\n\nRun 'lading <command> --help' for a command's flags; 'lading --version' for the version.\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -38,24 +39,30 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`lading ${pkg.version}\n`);
+    return 0;
+  }
   const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) {
     process.stderr.write(`lading: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
+  let args: ParsedArgs | undefined;
   try {
-    const { flags, read } = parseCommandArgs(cmd, rest, process.env);
-    if (flags.help) {
+    args = parseCommandArgs(cmd.name, rest, process.env);
+    if (args.help) {
       process.stdout.write(commandHelp(cmd));
       return 0;
     }
-    return await cmd.run(read, flags);
-  } catch (err) {
+    return await cmd.run(args.read, args.flags);
+  } catch (caught) {
+    const err = cliError(caught, args);
     process.stderr.write(`lading ${cmd.name}: ${describeError(err)}\n`);
     if (!(err instanceof LadingError) && err instanceof Error && process.env.LADING_DEBUG) {
       process.stderr.write(`${err.stack}\n`);
     }
-    return err instanceof InputError ? 2 : 1;
+    return caught instanceof InputError ? 2 : 1;
   }
 }
 

@@ -1,22 +1,11 @@
 import { runNewestStage, runStaleStage } from '../stages/stale.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import type { Command } from './args.ts';
-import { REGISTRY_FLAGS } from './common-flags.ts';
 
 export const staleCommand: Command = {
   name: 'stale',
   summary:
     'which images must be rebuilt (code newer than the newest timestamp tag, base changed, upstream rebuilt), and why',
-  flags: [
-    {
-      name: 'images',
-      multiple: true,
-      help: 'images to check, as for build (name, context=…, dockerfile=…, build-args)',
-    },
-    { name: 'compose-files', multiple: true, help: 'compose files whose build: sections name the images' },
-    { name: 'json', boolean: true, help: 'print {images:[…], rebuild:[ids in chain order]} as JSON' },
-    ...REGISTRY_FLAGS,
-  ],
   async run(read, flags) {
     const result = await runStaleStage({ read, env: process.env, cwd: process.cwd(), reporter: stderrReporter() });
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -28,11 +17,6 @@ export const staleCommand: Command = {
 export const newestCommand: Command = {
   name: 'newest',
   summary: 'the newest sortable timestamp tag of an image (launch the newest): prints name:tag and name@digest',
-  flags: [
-    { name: 'image', help: 'image name without tag' },
-    { name: 'json', boolean: true, help: 'print {ref, tag, digest} as JSON' },
-    ...REGISTRY_FLAGS,
-  ],
   async run(read, flags) {
     const res = await runNewestStage({ read, reporter: stderrReporter(true) });
     if (flags.json) process.stdout.write(`${JSON.stringify(res)}\n`);

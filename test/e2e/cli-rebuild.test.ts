@@ -77,6 +77,6 @@ describe('lading build --only and base-digest labels (the built CLI)', () => {
       env: { DOCKER_HOST: env.dockerHost },
     });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /input 'only': no image nope in this build/);
+    assert.match(bad.stderr, /--only: no image nope in this build/);
   });
 });

@@ -77,19 +77,25 @@ describe('lading tags (the built CLI) in a real git checkout', () => {
     assert.equal(res.stdout, 'stage-aaaaaaaa\nstage\n');
   });
 
-  it('exit code 2 and the input named for bad input; --help for each command', () => {
+  it('exit code 2 and the flag named for bad input; -h/--help for each command; --version', () => {
     const bad = runCli(['tags', '--timestamp', 'sometimes'], { cwd: repo, env: NO_CI });
     assert.equal(bad.code, 2);
     assert.match(
       bad.stderr,
-      /lading tags: input 'timestamp': 'sometimes' is not one of the accepted values — use one of: off, commit, build/,
+      /lading tags: --timestamp: 'sometimes' is not one of the accepted values — use one of: off, commit, build/,
     );
+    const fromEnv = runCli(['tags'], { cwd: repo, env: { ...NO_CI, LADING_SHA_LENGTH: '99' } });
+    assert.equal(fromEnv.code, 2);
+    assert.match(fromEnv.stderr, /lading tags: LADING_SHA_LENGTH: 99 is out of range/);
     const unknown = runCli(['tags', '--nope'], { cwd: repo, env: NO_CI });
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /--nope/);
     const help = runCli(['tags', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--sha-length VALUE/);
+    assert.match(help.stdout, /--semver, --no-semver/);
+    assert.equal(runCli(['tags', '-h']).stdout, help.stdout);
+    assert.match(runCli(['--version']).stdout, /^lading \d+\.\d+\.\d+\n$/);
     assert.equal(runCli(['frobnicate']).code, 2);
   });
 

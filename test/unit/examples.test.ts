@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { type Command, commandHelp } from '../../src/cli/args.ts';
+import { type Command, commandFlags, commandHelp } from '../../src/cli/args.ts';
 import { REPO_ROOT } from '../helpers/bundles.ts';
 import { exampleFiles, loadWorkflow, ourAction, ourWorkflow, strings } from '../helpers/workflows.ts';
 
@@ -19,7 +19,7 @@ async function cliCommands(): Promise<Map<string, Command>> {
         c &&
         typeof c === 'object' &&
         typeof c.name === 'string' &&
-        Array.isArray(c.flags) &&
+        typeof c.summary === 'string' &&
         typeof c.run === 'function'
       )
         out.set(c.name, c as Command);
@@ -108,8 +108,8 @@ describe('the CLI commands', () => {
     for (const [name, cmd] of commands) {
       assert.ok(cmd.summary, `${name} has a summary`);
       assert.match(commandHelp(cmd), new RegExp(`^lading ${name}: `), `${name} --help`);
-      const json = cmd.flags.find((f) => f.name === 'json');
-      assert.ok(json?.boolean, `${name} has a boolean --json flag`);
+      const json = commandFlags(cmd.name).find((f) => f.name === 'json');
+      assert.ok(json?.bool, `${name} has a boolean --json flag`);
     }
   });
 
@@ -170,7 +170,12 @@ describe('examples/', () => {
       for (const call of calls) {
         const cmd = commands.get(call.command);
         assert.ok(cmd, `${call.command} is a lading command`);
-        const known = new Set(['help', ...cmd.flags.map((f) => f.name)]);
+        const flags = commandFlags(cmd.name);
+        const known = new Set([
+          'help',
+          ...flags.map((f) => f.name),
+          ...flags.filter((f) => f.bool).map((f) => `no-${f.name}`),
+        ]);
         for (const flag of call.flags) assert.ok(known.has(flag), `lading ${call.command} --${flag} exists`);
       }
       const used = new Set(calls.map((c) => c.command));

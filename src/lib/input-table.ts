@@ -1,0 +1,1070 @@
+/**
+ * THE TABLE OF INPUTS: every action input and every CLI flag of lading, once.
+ *
+ * From this table come
+ *   - the `inputs:` block of every action.yml (`npm run docs` rewrites them; a unit test fails when they differ),
+ *   - the README's action reference tables (generated from the action.yml files, so from here too),
+ *   - the CLI flags of every command, `lading <command> --help`, and the LADING_<NAME> env fallbacks,
+ *   - the parsing of raw values (`readInputs`: list/pairs/bool/int/choice, defaults and bounds), so a default or a
+ *     bound is written nowhere else: stages receive typed settings and never see a raw string.
+ *
+ * HOW TO ADD AN INPUT (or a flag)
+ *   1. Add a row below, near its relatives. The key is the row's id; it is also the input/flag name unless `name`
+ *      says otherwise (use `name` only when one name means different things in different places, e.g. `images`).
+ *   2. Pick the kind:
+ *        string  one line, trimmed                      text    multi-line, kept as given (YAML, JSON, a key)
+ *        list    one per line or comma separated → string[]   (a repeatable flag in the CLI)
+ *        pairs   KEY=VALUE per line/comma → [key, value][]  (a repeatable flag in the CLI)
+ *        bool    true/false → boolean (`--x` / `--no-x` in the CLI)
+ *        int     whole number with `min`/`max` → number
+ *        choice  one of `choices` → that string
+ *      and give `default` as the typed value when there is one (no default = undefined when not given).
+ *   3. Write `help` as the action.yml description (a sentence, ends with a period). `cli` is an optional shorter
+ *      line for `--help`; the default and the choices are appended there automatically, so do not repeat them.
+ *      `helpIn` overrides the description for one action when the input means something more specific there.
+ *   4. List where it is taken: `actions` (directory names under actions/, `lading` for the umbrella action.yml) and
+ *      `commands` (CLI command names). `required` lists the actions where it is `required: true`.
+ *   5. `secret: true` for anything that must not appear in logs or argv (passwords, keys, tokens, webhook secrets):
+ *      the CLI help points to the env var, and the action masks it.
+ *   6. Run `npm run docs` (rewrites action.yml inputs and README tables), then read it in your settings parser with
+ *      `readInputs(read, [...ids])` at the edge (action main / CLI command) and pass the typed value to the stage.
+ * The drift test (test/unit/input-table.test.ts) fails on an action.yml input or CLI flag that is not here, on a
+ * different default, description or required flag, and on a row nothing uses.
+ */
+
+export type ActionName = 'lading' | 'tags' | 'build' | 'push' | 'export' | 'manifest' | 'extract' | 'stale' | 'deploy';
+export type CommandName =
+  | 'tags'
+  | 'build'
+  | 'push'
+  | 'export'
+  | 'manifest'
+  | 'load'
+  | 'retention'
+  | 'extract'
+  | 'deploy'
+  | 'rollback'
+  | 'releases'
+  | 'agent'
+  | 'notify'
+  | 'stale'
+  | 'newest';
+
+export const ACTIONS: readonly ActionName[] = [
+  'lading',
+  'tags',
+  'build',
+  'push',
+  'export',
+  'manifest',
+  'extract',
+  'stale',
+  'deploy',
+];
+
+interface Common {
+  /** The input/flag name when it differs from the row's id. */
+  name?: string;
+  /** The action.yml description (and the CLI help unless `cli` is given). */
+  help: string;
+  /** A shorter one-line help for `lading <cmd> --help`. */
+  cli?: string;
+  /** A more specific description for one action. */
+  helpIn?: Partial<Record<ActionName, string>>;
+  actions?: readonly ActionName[];
+  commands?: readonly CommandName[];
+  /** Actions where the input is `required: true` (then it has no default there). */
+  required?: readonly ActionName[];
+  /** Passwords, keys, tokens: never logged, never in argv (the CLI prefers the env var). */
+  secret?: boolean;
+  /** CLI: repeatable flag whose values are joined by newlines (implied for list and pairs). */
+  repeatable?: boolean;
+}
+
+export type InputDef = Common &
+  (
+    | { kind: 'string' | 'text'; default?: string }
+    | { kind: 'list' | 'pairs' }
+    | { kind: 'bool'; default?: boolean }
+    | { kind: 'int'; default?: number; min: number; max: number }
+    | { kind: 'choice'; choices: readonly string[]; default?: string }
+  );
+
+const REGISTRY_COMMANDS = ['push', 'extract', 'deploy', 'rollback', 'releases', 'stale', 'newest'] as const;
+const STORE_COMMANDS = [
+  'export',
+  'manifest',
+  'load',
+  'retention',
+  'extract',
+  'deploy',
+  'rollback',
+  'releases',
+] as const;
+const HOST_COMMANDS = ['deploy', 'rollback', 'releases'] as const;
+const TAG_ACTIONS = ['lading', 'tags', 'build'] as const;
+const TAG_COMMANDS = ['tags', 'build'] as const;
+const JSON_OUT = 'Print the result as JSON.';
+
+export const INPUTS = {
+  // ── tags ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+  'tag-images': {
+    name: 'images',
+    kind: 'list',
+    help: 'Image names to produce full references for, one per line or comma separated (e.g. ghcr.io/acme/web).',
+    cli: 'image name to produce full references for (repeatable)',
+    actions: ['tags'],
+    commands: ['tags'],
+  },
+  'sha-length': {
+    kind: 'int',
+    default: 7,
+    min: 4,
+    max: 40,
+    help: 'Length of the short sha in <branch>-<shorthash> (4 to 40).',
+    cli: 'length of the short sha',
+    actions: TAG_ACTIONS,
+    commands: TAG_COMMANDS,
+  },
+  channels: {
+    kind: 'list',
+    help: "Branch to channel-tag rules, one per line, first match wins; globs allowed (* within a segment, ** across). Empty means main=latest, master=latest, stage=stage; 'none' turns channels off.",
+    cli: 'branch=channel rules, globs allowed (default main=latest,master=latest,stage=stage; none = off)',
+    actions: TAG_ACTIONS,
+    commands: TAG_COMMANDS,
+  },
+  timestamp: {
+    kind: 'choice',
+    choices: ['off', 'commit', 'build'],
+    default: 'off',
+    help: 'Add a sortable UTC timestamp tag (20180923T082316Z) from the commit time or the build time (off, commit, build).',
+    cli: 'add a sortable UTC timestamp tag from the commit or the build time',
+    actions: TAG_ACTIONS,
+    commands: TAG_COMMANDS,
+  },
+  semver: {
+    kind: 'bool',
+    default: true,
+    help: 'On a version tag (v1.2.3) add 1.2.3, 1.2 and 1.',
+    cli: '1.2.3, 1.2, 1 on version tags',
+    actions: TAG_ACTIONS,
+    commands: TAG_COMMANDS,
+  },
+  'semver-latest': {
+    kind: 'choice',
+    choices: ['highest', 'always', 'never'],
+    default: 'highest',
+    help: 'When a version tag also gets latest (highest, always, never).',
+    cli: 'when a version tag also gets latest',
+    actions: TAG_ACTIONS,
+    commands: TAG_COMMANDS,
+  },
+  pr: {
+    kind: 'bool',
+    default: true,
+    help: 'Add pr-<n> on pull request events.',
+    cli: 'pr-<n> on pull requests',
+    actions: TAG_ACTIONS,
+    commands: TAG_COMMANDS,
+  },
+  'full-sha': {
+    kind: 'bool',
+    default: false,
+    help: 'Add the full 40-character sha as a tag.',
+    cli: 'the full sha as a tag',
+    actions: TAG_ACTIONS,
+    commands: TAG_COMMANDS,
+  },
+  prefix: {
+    kind: 'string',
+    help: 'Prefix for every tag.',
+    actions: TAG_ACTIONS,
+    commands: TAG_COMMANDS,
+  },
+  suffix: {
+    kind: 'string',
+    help: 'Suffix for every tag.',
+    actions: TAG_ACTIONS,
+    commands: TAG_COMMANDS,
+  },
+  sha: {
+    kind: 'string',
+    help: 'The commit to tag (default: from CI variables, else git HEAD).',
+    commands: ['tags'],
+  },
+  ref: {
+    kind: 'string',
+    help: 'The ref being built, e.g. refs/heads/main (default: from CI variables, else git).',
+    commands: ['tags'],
+  },
+
+  // ── build ────────────────────────────────────────────────────────────────────────────────────────────────────────
+  images: {
+    kind: 'text',
+    repeatable: true,
+    help: 'Images to build, as a YAML list: plain names (context .) or maps with name, id, context, dockerfile (relative to the context), target, build-args, platforms. A build arg naming another image of the list links the two.',
+    cli: 'images: names, or a YAML list of {name, context, dockerfile, target, build-args, platforms} (repeatable)',
+    helpIn: {
+      stale:
+        'Images to check, as for the build (a YAML list of names or maps with name, context, dockerfile, build-args).',
+    },
+    actions: ['lading', 'build', 'stale'],
+    commands: ['build', 'stale'],
+  },
+  'compose-files': {
+    kind: 'list',
+    help: 'Compose files whose services with build: and image: are built (one per line; later files override).',
+    cli: 'compose files (repeatable; later files override)',
+    helpIn: {
+      manifest: 'Compose files to ship with the manifest (default: the ones the build read).',
+      stale: 'Compose files whose services with build and image are checked (one per line).',
+    },
+    actions: ['lading', 'build', 'manifest', 'stale'],
+    commands: ['build', 'manifest', 'stale'],
+  },
+  'tags-json': {
+    kind: 'text',
+    help: 'The json output of the tags step; when empty the tags are computed here with the tag inputs.',
+    cli: 'output of lading tags --json (@file or - for stdin); default: computed here',
+    actions: ['build'],
+    commands: ['build'],
+  },
+  platforms: {
+    kind: 'list',
+    help: 'Platforms for images that name none (several need buildx, and are pushed by the build).',
+    actions: ['lading', 'build'],
+    commands: ['build'],
+  },
+  'build-args': {
+    kind: 'pairs',
+    help: "KEY=VALUE build args for every image, one per line (an image's own args win).",
+    cli: 'KEY=VALUE for every image (repeatable)',
+    actions: ['lading', 'build'],
+    commands: ['build'],
+  },
+  labels: {
+    kind: 'pairs',
+    help: 'Extra KEY=VALUE labels, one per line (the OCI labels are always set).',
+    cli: 'extra KEY=VALUE labels (repeatable)',
+    actions: ['lading', 'build'],
+    commands: ['build'],
+  },
+  'cache-from': {
+    kind: 'list',
+    help: 'Cache sources (buildx syntax, e.g. type=gha), one per line.',
+    cli: 'cache sources (repeatable)',
+    actions: ['lading', 'build'],
+    commands: ['build'],
+  },
+  'cache-to': {
+    kind: 'list',
+    help: 'Cache exports (buildx only), one per line.',
+    cli: 'cache exports, buildx only (repeatable)',
+    actions: ['lading', 'build'],
+    commands: ['build'],
+  },
+  provenance: {
+    kind: 'bool',
+    default: false,
+    help: 'Provenance attestations (buildx); off so the pushed digest is the image itself.',
+    actions: ['lading', 'build'],
+    commands: ['build'],
+  },
+  pull: {
+    kind: 'bool',
+    default: false,
+    help: 'Pull newer versions of external base images.',
+    actions: ['lading', 'build'],
+    commands: ['build'],
+  },
+  only: {
+    kind: 'list',
+    help: 'Rebuild only these image ids (and every image built on them), e.g. the rebuild list of lading stale for a scheduled workflow; other upstream images are taken from their channel tag. Empty = build everything.',
+    cli: 'rebuild only these image ids and what is built on them (lading stale --json rebuild)',
+    actions: ['lading', 'build'],
+    commands: ['build'],
+  },
+  cwd: {
+    kind: 'string',
+    help: 'The workspace (default: the current directory).',
+    commands: ['tags', 'build', 'manifest'],
+  },
+
+  // ── push ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+  push: {
+    kind: 'bool',
+    default: true,
+    help: 'Publish the images (push, or export with store) and write the manifest; false builds only, e.g. for pull requests (set it from the event name).',
+    actions: ['lading'],
+  },
+  'build-json': {
+    kind: 'text',
+    help: 'The json output of the build step.',
+    cli: 'output of lading build --json (@file or - for stdin)',
+    required: ['push', 'export'],
+    actions: ['push', 'export'],
+    commands: ['push', 'export'],
+  },
+  'ecr-create-repository': {
+    kind: 'bool',
+    default: false,
+    help: 'Create missing ECR repositories before pushing.',
+    actions: ['lading', 'push'],
+    commands: ['push'],
+  },
+  retries: {
+    kind: 'int',
+    default: 4,
+    min: 1,
+    max: 10,
+    help: 'Attempts per push for transient failures (1 to 10).',
+    cli: 'attempts per push',
+    actions: ['lading', 'push'],
+    commands: ['push'],
+  },
+
+  // ── export, load, retention ──────────────────────────────────────────────────────────────────────────────────────
+  store: {
+    kind: 'string',
+    help: 'Where to export to, s3://bucket/prefix, gs://bucket/prefix or an absolute directory.',
+    helpIn: {
+      lading:
+        'Registry-less: export the images to s3://bucket/prefix, gs://bucket/prefix or a directory instead of pushing them (docker save streamed, compressed, content-addressed). Empty = push to the registries in the image names.',
+    },
+    cli: 's3://bucket/prefix, gs://bucket/prefix or a directory',
+    required: ['export'],
+    actions: ['lading', 'export'],
+    commands: ['export'],
+  },
+  'store-mode': {
+    kind: 'choice',
+    choices: ['archive', 'layers'],
+    default: 'archive',
+    help: 'archive (one compressed docker save per image) or layers (each layer once, by digest; only missing layers travel).',
+    cli: 'archive (one object per image) | layers (one object per layer, deduplicated)',
+    actions: ['lading', 'export'],
+    commands: ['export'],
+  },
+  compression: {
+    kind: 'choice',
+    choices: ['zstd', 'gzip', 'none'],
+    default: 'zstd',
+    help: 'zstd (falls back to gzip where zstd is unavailable), gzip or none.',
+    helpIn: { lading: 'zstd (gzip where zstd is unavailable), gzip or none, for store exports.' },
+    cli: 'compression of exported objects (zstd falls back to gzip where unavailable)',
+    actions: ['lading', 'export'],
+    commands: ['export'],
+  },
+  'compression-level': {
+    kind: 'int',
+    min: 0,
+    max: 19,
+    help: 'Compression level; empty = zstd 3 / gzip 6.',
+    cli: 'compression level (default zstd 3, gzip 6)',
+    actions: ['export'],
+    commands: ['export'],
+  },
+  aliases: {
+    kind: 'list',
+    help: 'Names for <image>-<alias> copies next to the content objects (archive mode), one per line; "tags" adds every tag, "none" adds none. Empty = the channel tag of this build (latest, stage) if any.',
+    helpIn: {
+      lading:
+        '<image>-<alias> copies next to exported archives, one per line; empty = the channel tag (latest, stage).',
+    },
+    cli: 'copies named <image>-<alias> (default: the channel, e.g. latest); "tags" = every tag (repeatable)',
+    actions: ['lading', 'export'],
+    commands: ['export'],
+  },
+  'upload-concurrency': {
+    kind: 'int',
+    default: 4,
+    min: 1,
+    max: 64,
+    help: 'Parallel part uploads per object.',
+    actions: ['export'],
+    commands: ['export', 'load', 'retention'],
+  },
+  'retention-store': {
+    name: 'store',
+    kind: 'string',
+    help: 'The store to clean: s3://bucket/prefix or gs://bucket/prefix (where manifests/by-sha/ lives).',
+    commands: ['retention'],
+  },
+  keep: {
+    kind: 'int',
+    default: 10,
+    min: 1,
+    max: 100000,
+    help: 'Manifests to keep, newest first.',
+    commands: ['retention'],
+  },
+  apply: {
+    kind: 'bool',
+    default: false,
+    help: 'Delete the unreferenced objects (default: a dry run that lists them).',
+    commands: ['retention'],
+  },
+  'load-images': {
+    name: 'images',
+    kind: 'list',
+    help: 'Image ids from the manifest to load (default: every stored image).',
+    cli: 'image ids from the manifest (repeatable; default: every stored image)',
+    commands: ['load'],
+  },
+  source: {
+    kind: 'string',
+    help: 'An exported object instead of a registry image: s3://bucket/key, gs://bucket/object, an absolute path, or an https URL (a docker save archive, plain/gzip/zstd, or a layers-mode `.index.json`).',
+    cli: 'an exported object instead of a manifest or image: s3://…, gs://…, /path or https URL',
+    actions: ['extract'],
+    commands: ['load', 'extract'],
+  },
+  sha256: {
+    kind: 'string',
+    help: 'Expected sha256 of the `source` object (verified before anything is written).',
+    cli: 'expected sha256 of the --source object (load: default its .json sidecar)',
+    actions: ['extract'],
+    commands: ['load', 'extract'],
+  },
+
+  // ── manifest ─────────────────────────────────────────────────────────────────────────────────────────────────────
+  'push-json': {
+    kind: 'text',
+    help: 'The json output of the push step, or of the export step (registry-less).',
+    cli: 'output of lading push --json or lading export --json (@file or - for stdin)',
+    required: ['manifest'],
+    actions: ['manifest'],
+    commands: ['manifest'],
+  },
+  'compose-project': {
+    kind: 'string',
+    help: 'The compose project name on the hosts.',
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
+  'compose-env': {
+    kind: 'pairs',
+    help: 'Extra KEY=VALUE variables for the compose files, one per line (DOCKER_TAG and LADING_IMAGE_<ID> are set).',
+    cli: 'extra KEY=VALUE for the compose files (repeatable)',
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
+  'manifest-path': {
+    kind: 'string',
+    help: 'Where to write the manifest (default $RUNNER_TEMP/lading-manifest.json).',
+    cli: 'where to write the manifest (default ./lading-manifest.json)',
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
+  'manifest-store': {
+    kind: 'string',
+    help: 'Also publish the manifest to s3://bucket/prefix or gs://bucket/prefix under manifests/by-sha/<sha>.json, manifests/by-tag/<tag>.json and manifests/channels/<channel>.json (what manual deploys and agents read).',
+    helpIn: {
+      lading: 'Also publish the manifest to s3://… or gs://… under manifests/by-sha, by-tag and channels.',
+    },
+    cli: 'also publish to s3://bucket/prefix or gs://bucket/prefix (by-sha, by-tag, channels)',
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
+  'notify-url': {
+    kind: 'list',
+    help: 'Pull mode: lading agents to notify after the manifest is written (and published), one URL per line; each gets a signed webhook naming the manifest-store location, or the manifest itself.',
+    cli: 'lading agents to notify with a signed webhook (repeatable)',
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
+  'notify-secret': {
+    kind: 'text',
+    secret: true,
+    help: 'The shared webhook secret (HMAC-SHA256). Masked.',
+    cli: 'the shared webhook secret (HMAC-SHA256)',
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
+  'notify-format': {
+    kind: 'choice',
+    choices: ['lading', 'github'],
+    default: 'lading',
+    help: 'lading (X-Lading-Signature with a signed timestamp) or github (X-Hub-Signature-256).',
+    cli: 'webhook signature format',
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
+
+  // ── extract ──────────────────────────────────────────────────────────────────────────────────────────────────────
+  image: {
+    kind: 'string',
+    help: 'A registry image (host/repo:tag or host/repo@sha256:…). With `manifest`, the manifest entry to read instead (image id, compose service or name).',
+    cli: 'registry image (host/repo:tag or @sha256:…); with --manifest, the entry (id, service, name)',
+    actions: ['extract'],
+    commands: ['extract'],
+  },
+  paths: {
+    kind: 'list',
+    help: 'Absolute paths inside the image to copy (files or directories, recursive), one per line or comma separated. Each lands under `destination` with its image path (/srv/app → <destination>/srv/app).',
+    cli: 'image paths to copy, files or directories (repeatable)',
+    required: ['extract'],
+    actions: ['extract'],
+    commands: ['extract'],
+  },
+  destination: {
+    kind: 'string',
+    help: 'The directory to copy into (created when missing).',
+    cli: 'directory to copy into; each path keeps its image path below it',
+    required: ['extract'],
+    actions: ['extract'],
+    commands: ['extract'],
+  },
+  platform: {
+    kind: 'string',
+    default: 'linux/amd64',
+    help: 'The platform to take from a multi-platform image (os/arch[/variant]).',
+    actions: ['extract'],
+    commands: ['extract'],
+  },
+  'cache-dir': {
+    kind: 'string',
+    help: 'Blob cache, keyed by digest (default $RUNNER_TEMP/lading-extract-cache; ~/.cache/lading/extract outside Actions).',
+    actions: ['extract'],
+    commands: ['extract'],
+  },
+
+  // ── newest ───────────────────────────────────────────────────────────────────────────────────────────────────────
+  'newest-image': {
+    name: 'image',
+    kind: 'string',
+    help: 'The image name, without a tag.',
+    commands: ['newest'],
+  },
+
+  // ── deploy, rollback, releases ───────────────────────────────────────────────────────────────────────────────────
+  command: {
+    kind: 'choice',
+    choices: ['deploy', 'rollback', 'releases'],
+    default: 'deploy',
+    help: 'deploy, rollback or releases.',
+    actions: ['deploy'],
+  },
+  target: {
+    kind: 'choice',
+    choices: ['compose', 'swarm'],
+    default: 'compose',
+    help: 'compose (the hosts run docker compose) or swarm (a stack deployed through a swarm manager: the first of hosts that answers over SSH, or docker-host from the runner).',
+    cli: 'compose (hosts over SSH) | swarm (a stack through a swarm manager)',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  manifest: {
+    kind: 'text',
+    help: 'The manifest: a file path, its JSON, an https URL, or s3://bucket/key / gs://bucket/object (such as the manifest-location output of the build, or manifests/channels/<channel>.json).',
+    helpIn: {
+      extract:
+        'A lading manifest (file path, s3://, gs://, https://); `image` names the entry. Its transport decides where to read.',
+    },
+    cli: 'the manifest: a file, its JSON, an https URL, s3://bucket/key or gs://bucket/object',
+    actions: ['deploy', 'extract'],
+    commands: ['deploy', 'load', 'extract'],
+  },
+  to: {
+    kind: 'string',
+    default: 'previous',
+    help: 'For rollback: previous, or a release id, tag or sha still on the hosts.',
+    cli: 'previous, a release id, a tag or a sha',
+    actions: ['deploy'],
+    commands: ['rollback'],
+  },
+  hosts: {
+    kind: 'list',
+    help: 'Hosts, one per line, as host, host:port or user@host:port.',
+    cli: 'host, host:port or user@host:port (repeatable)',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  inventory: {
+    kind: 'text',
+    help: 'Hosts as YAML (text or a file path): a list of user@host:port strings or maps with host, port, user, and per-host root, project and probe-url overrides.',
+    cli: 'YAML file (or text) of hosts with per-host root, project, probe-url',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'ssh-user': {
+    kind: 'string',
+    default: 'root',
+    help: 'SSH user for hosts that do not name one.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'ssh-port': {
+    kind: 'int',
+    default: 22,
+    min: 1,
+    max: 65535,
+    help: 'SSH port for hosts that do not name one.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'ssh-key': {
+    kind: 'text',
+    secret: true,
+    help: 'The private key (OpenSSH or PEM text, or a file path). Masked. Not needed for swarm via docker-host.',
+    cli: 'private key file (or its text)',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'ssh-passphrase': {
+    kind: 'string',
+    secret: true,
+    help: 'Passphrase of the private key.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'known-hosts': {
+    kind: 'text',
+    help: "known_hosts lines pinning the hosts' keys (plain or hashed, [host]:port entries). Hosts without an entry are refused. Get them once with ssh-keyscan and check them out of band.",
+    cli: 'known_hosts file (or its text) pinning the host keys',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'insecure-ignore-host-key': {
+    kind: 'bool',
+    default: false,
+    help: 'Accept any host key (logged loudly, with the fingerprint accepted). Do not use in production.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'jump-host': {
+    kind: 'string',
+    help: 'A bastion to connect through, as user@host:port (same key and known_hosts).',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'docker-host': {
+    kind: 'string',
+    help: "For target swarm: the manager's DOCKER_HOST. With hosts, used on the SSH host (a rootless socket, say); without hosts, the runner drives that docker itself and keeps the releases and history under root on the runner.",
+    cli: "swarm: the manager's DOCKER_HOST (on the SSH host; without hosts, from here)",
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  root: {
+    kind: 'string',
+    default: '/srv/lading',
+    help: 'Directory on the hosts under which <project>/releases, current, history.jsonl and .lock live.',
+    cli: 'deploy root on the hosts',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  project: {
+    kind: 'string',
+    help: "Compose project name (default the manifest's compose project).",
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'keep-releases': {
+    kind: 'int',
+    default: 5,
+    min: 1,
+    max: 100,
+    help: 'Releases kept on each host.',
+    actions: ['deploy'],
+    commands: ['deploy'],
+  },
+  'prune-images': {
+    kind: 'bool',
+    default: false,
+    help: 'Also remove the images that only pruned releases used (never one a kept release or a container uses).',
+    actions: ['deploy'],
+    commands: ['deploy'],
+  },
+  'lock-ttl': {
+    kind: 'int',
+    default: 900,
+    min: 10,
+    max: 86400,
+    help: 'Seconds a lock is valid; a lock older than this (a cancelled run) is broken and logged.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'lock-wait': {
+    kind: 'int',
+    default: 300,
+    min: 0,
+    max: 86400,
+    help: 'Seconds to wait for a lock held by another deploy before failing.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'health-timeout': {
+    kind: 'int',
+    default: 120,
+    min: 1,
+    max: 3600,
+    help: 'Seconds for every service to become healthy (healthcheck) or stay running; for target swarm, for the stack to converge (every task on the new digest) or be rolled back.',
+    cli: 'seconds to become healthy (swarm: to converge)',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'health-stable': {
+    kind: 'int',
+    default: 3,
+    min: 0,
+    max: 600,
+    help: 'Seconds services without a healthcheck must keep running without restarts.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'probe-url': {
+    kind: 'string',
+    help: 'An http(s) URL fetched from each host after the health gate (must answer 2xx).',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'step-timeout': {
+    kind: 'int',
+    default: 900,
+    min: 10,
+    max: 86400,
+    help: 'Seconds one remote step may take.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'max-parallel': {
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 1000,
+    help: 'Hosts deployed at once (rolling batches of this size).',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'fail-fast': {
+    kind: 'bool',
+    default: true,
+    help: 'Stop before the next batch when a host failed.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'max-failures': {
+    kind: 'string',
+    help: 'Error budget: hosts (a count, or a share like 5%) that may fail or roll back before no further batch starts; overrides fail-fast when set.',
+    cli: 'error budget: hosts (n or n%) that may fail before no further batch starts',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  canary: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 100000,
+    help: 'Deploy the first N hosts first, on their own (batches of max-parallel); any failure there stops the rollout.',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  rollback: {
+    kind: 'bool',
+    default: true,
+    help: 'Roll a host back to its previous release when the new one fails its health gate.',
+    actions: ['deploy'],
+    commands: ['deploy'],
+  },
+  'allow-downgrade': {
+    kind: 'bool',
+    default: false,
+    help: 'Deploy a manifest older than the one the host runs on the same channel (refused by default).',
+    actions: ['deploy'],
+    commands: ['deploy'],
+  },
+  'update-parallelism': {
+    kind: 'int',
+    default: 1,
+    min: 0,
+    max: 1000,
+    help: 'For target swarm: tasks updated at once (update_config/rollback_config parallelism; 0 = all).',
+    actions: ['deploy'],
+    commands: ['deploy'],
+  },
+  'update-delay': {
+    kind: 'int',
+    default: 5,
+    min: 0,
+    max: 3600,
+    help: 'For target swarm: seconds between update batches.',
+    actions: ['deploy'],
+    commands: ['deploy'],
+  },
+  'update-monitor': {
+    kind: 'int',
+    default: 15,
+    min: 1,
+    max: 3600,
+    help: 'For target swarm: seconds each new task is watched for failure before the update moves on.',
+    actions: ['deploy'],
+    commands: ['deploy'],
+  },
+  'update-order': {
+    kind: 'choice',
+    choices: ['auto', 'start-first', 'stop-first'],
+    default: 'auto',
+    help: 'For target swarm: auto (start-first, except for services on host networking, with host-mode ports or writable volumes, which go stop-first), start-first or stop-first.',
+    cli: 'swarm: auto is start-first where safe',
+    actions: ['deploy'],
+    commands: ['deploy'],
+  },
+  'github-token': {
+    kind: 'string',
+    secret: true,
+    help: 'A token with deployments:write (e.g. github.token) to record a GitHub Deployment with statuses.',
+    actions: ['deploy'],
+  },
+  environment: {
+    kind: 'string',
+    default: 'production',
+    help: 'The GitHub Deployment environment.',
+    actions: ['deploy'],
+  },
+  'environment-url': {
+    kind: 'string',
+    help: 'The URL shown on the GitHub Deployment.',
+    actions: ['deploy'],
+  },
+  'run-id': {
+    kind: 'string',
+    help: 'Lock owner and history run id (default the GitHub run id and attempt).',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+  'image-fetch': {
+    kind: 'choice',
+    choices: ['ssh', 'url'],
+    default: 'ssh',
+    help: 'Registry-less images: ssh (the runner fetches each archive once, verifies it and sends it over SSH) or url (each host downloads it with a 15-minute presigned/signed URL; needs curl or wget on the hosts).',
+    cli: 'registry-less images: ssh (the runner sends them) | url (hosts download them, signed URLs)',
+    actions: ['deploy'],
+    commands: HOST_COMMANDS,
+  },
+
+  // ── pull mode: agent, notify ─────────────────────────────────────────────────────────────────────────────────────
+  config: {
+    kind: 'string',
+    help: 'The agent YAML file (see examples/agent/agent.yml).',
+    commands: ['agent'],
+  },
+  once: {
+    kind: 'bool',
+    default: false,
+    help: 'Check the channel once, deploy if there is something new, exit (cron).',
+    commands: ['agent'],
+  },
+  url: {
+    kind: 'string',
+    help: 'The agent webhook URL (https://host:8443/).',
+    commands: ['notify'],
+  },
+  'secret-file': {
+    kind: 'string',
+    help: 'File holding the shared secret.',
+    commands: ['notify'],
+  },
+  secret: {
+    kind: 'text',
+    secret: true,
+    help: 'The shared webhook secret itself (prefer --secret-file).',
+    commands: ['notify'],
+  },
+  'notify-manifest': {
+    name: 'manifest',
+    kind: 'text',
+    help: 'The manifest file (or its JSON), sent inline.',
+    commands: ['notify'],
+  },
+  location: {
+    kind: 'string',
+    help: 'Or: where the agent reads the manifest (s3://…, gs://…, https://…).',
+    commands: ['notify'],
+  },
+  channel: {
+    kind: 'string',
+    help: 'The channel the manifest is for (the agent refuses another one).',
+    commands: ['notify'],
+  },
+  format: {
+    kind: 'choice',
+    choices: ['lading', 'github'],
+    default: 'lading',
+    help: 'lading, or github: X-Hub-Signature-256 with the timestamp in the body.',
+    commands: ['notify'],
+  },
+  'ca-file': {
+    kind: 'string',
+    help: 'CA certificate (PEM) to trust for the agent (self-signed certificates).',
+    commands: ['notify'],
+  },
+
+  // ── registry credentials (push, extract, stale, deploy) ──────────────────────────────────────────────────────────
+  username: {
+    kind: 'string',
+    help: 'Username for a generic v2 registry (with password).',
+    helpIn: { deploy: 'Registry username for pulls (generic v2 registries).' },
+    actions: ['lading', 'push', 'extract', 'stale', 'deploy'],
+    commands: REGISTRY_COMMANDS,
+  },
+  password: {
+    kind: 'string',
+    secret: true,
+    help: 'Password or token for a generic v2 registry (with username). Masked.',
+    helpIn: {
+      lading: 'Password or token for a generic v2 registry (with username). Masked; given to docker on stdin only.',
+      push: 'Password or token for a generic v2 registry (with username). Masked; given to docker on stdin only.',
+      deploy: 'Registry password for pulls. Masked; reaches the hosts on stdin only, never stored there.',
+    },
+    cli: 'password or token for a generic v2 registry',
+    actions: ['lading', 'push', 'extract', 'stale', 'deploy'],
+    commands: REGISTRY_COMMANDS,
+  },
+  'google-credentials': {
+    kind: 'text',
+    secret: true,
+    help: 'Service-account JSON key (or external_account JSON) for GCR/Artifact Registry; empty = Application Default Credentials, e.g. what google-github-actions/auth set up.',
+    helpIn: { deploy: 'Google credentials JSON for GCR/Artifact Registry pulls (default ADC).' },
+    cli: 'service-account or external_account JSON (default: Application Default Credentials)',
+    actions: ['lading', 'push', 'extract', 'stale', 'deploy'],
+    commands: REGISTRY_COMMANDS,
+  },
+  'aws-region': {
+    kind: 'string',
+    help: 'AWS region for ECR when it cannot be read from the registry host.',
+    helpIn: { deploy: 'AWS region for ECR pulls when the host name does not say.' },
+    actions: ['lading', 'push', 'extract', 'stale', 'deploy'],
+    commands: REGISTRY_COMMANDS,
+  },
+  'registry-providers': {
+    kind: 'pairs',
+    help: 'host=provider overrides (google, ecr, ecr-public, generic), one per line, for proxies and mirrors.',
+    helpIn: { deploy: 'host=provider overrides (google, ecr, ecr-public, generic).' },
+    cli: 'host=provider overrides: google, ecr, ecr-public, generic (repeatable)',
+    actions: ['lading', 'push', 'extract', 'stale', 'deploy'],
+    commands: REGISTRY_COMMANDS,
+  },
+  'insecure-registries': {
+    kind: 'list',
+    help: 'Registry hosts reached over plain HTTP (loopback always is).',
+    actions: ['lading', 'push', 'extract', 'stale'],
+    commands: ['push', 'extract', 'stale', 'newest'],
+  },
+
+  // ── store endpoints (export, manifest-store, load, retention, extract, deploy) ───────────────────────────────────
+  's3-endpoint': {
+    kind: 'string',
+    help: 'S3-compatible endpoint URL (MinIO, R2, Ceph); empty = AWS.',
+    helpIn: {
+      lading: 'S3-compatible endpoint URL (MinIO, R2, Ceph) for store and manifest-store; empty = AWS.',
+      manifest: 'S3-compatible endpoint URL (MinIO, R2, Ceph) for store and manifest-store; empty = AWS.',
+      deploy: "S3-compatible endpoint for s3:// manifests and registry-less images (default the manifest's, else AWS).",
+      extract: 'S3-compatible endpoint (MinIO, R2, …) for s3:// sources.',
+    },
+    cli: 'S3-compatible endpoint (MinIO, R2, …); path-style addressing then',
+    actions: ['lading', 'export', 'manifest', 'extract', 'deploy'],
+    commands: STORE_COMMANDS,
+  },
+  's3-region': {
+    kind: 'string',
+    help: 'S3 region; empty = AWS_REGION or us-east-1.',
+    helpIn: {
+      deploy: "S3 region for s3:// manifests and images (default the manifest's, AWS_REGION or us-east-1).",
+      extract: "S3 region (default from the SDK's chain, or the manifest's transport).",
+    },
+    cli: 'S3 region (default: AWS_REGION, else us-east-1)',
+    actions: ['lading', 'export', 'manifest', 'extract', 'deploy'],
+    commands: STORE_COMMANDS,
+  },
+  's3-path-style': {
+    kind: 'bool',
+    help: 'Path-style S3 addressing (true by default when an endpoint is given).',
+    helpIn: { extract: 'Path-style S3 addressing (for most S3-compatible endpoints).' },
+    actions: ['lading', 'export', 'manifest', 'extract', 'deploy'],
+    commands: STORE_COMMANDS,
+  },
+  'gcs-endpoint': {
+    kind: 'string',
+    help: 'GCS JSON API endpoint, for emulators; empty = Google.',
+    helpIn: { extract: 'GCS API endpoint override (tests, private endpoints).' },
+    actions: ['lading', 'export', 'manifest', 'extract', 'deploy'],
+    commands: STORE_COMMANDS,
+  },
+
+  // ── every command ────────────────────────────────────────────────────────────────────────────────────────────────
+  json: {
+    kind: 'bool',
+    default: false,
+    help: JSON_OUT,
+    commands: [
+      'tags',
+      'build',
+      'push',
+      'export',
+      'manifest',
+      'load',
+      'retention',
+      'extract',
+      'deploy',
+      'rollback',
+      'releases',
+      'agent',
+      'notify',
+      'stale',
+      'newest',
+    ],
+  },
+} as const satisfies Record<string, InputDef>;
+
+export type InputId = keyof typeof INPUTS;
+type Row<K extends InputId> = (typeof INPUTS)[K];
+
+/** The typed value of a row: what `readInputs` returns for it. */
+export type InputValue<D> = D extends { kind: 'bool' }
+  ? D extends { default: boolean }
+    ? boolean
+    : boolean | undefined
+  : D extends { kind: 'int' }
+    ? D extends { default: number }
+      ? number
+      : number | undefined
+    : D extends { kind: 'choice'; choices: readonly (infer C)[] }
+      ? D extends { default: string }
+        ? C
+        : C | undefined
+      : D extends { kind: 'list' }
+        ? string[]
+        : D extends { kind: 'pairs' }
+          ? Array<[string, string]>
+          : D extends { default: string }
+            ? string
+            : string | undefined;
+
+export type InputValues<K extends InputId> = { [P in K]: InputValue<Row<P>> };
+
+/** The user-facing name of a row (the action input and the CLI flag). */
+export function inputName(id: InputId): string {
+  const row: InputDef = INPUTS[id];
+  return row.name ?? id;
+}
+
+/** The rows an action takes, in table order. */
+export function actionInputs(action: ActionName): InputId[] {
+  return (Object.keys(INPUTS) as InputId[]).filter((id) => ((INPUTS[id] as InputDef).actions ?? []).includes(action));
+}
+
+/** The rows a CLI command takes, in table order. */
+export function commandInputs(command: CommandName): InputId[] {
+  return (Object.keys(INPUTS) as InputId[]).filter((id) => ((INPUTS[id] as InputDef).commands ?? []).includes(command));
+}
+
+/** The description an action shows for a row. */
+export function actionHelp(id: InputId, action: ActionName): string {
+  const row: InputDef = INPUTS[id];
+  return row.helpIn?.[action] ?? row.help;
+}
+
+/** The default as an action.yml shows it (a string; '' when there is none). */
+export function defaultText(id: InputId): string {
+  const row: InputDef = INPUTS[id];
+  return 'default' in row && row.default !== undefined ? String(row.default) : '';
+}
