@@ -20,7 +20,7 @@ export const agentCommand: Command = {
     const text = await readFile(path, 'utf8').catch(() => {
       throw new InputError('config', `${path} cannot be read`);
     });
-    const cfg = parseAgentConfig(text, { hostname: hostname(), source: path });
+    const cfg = parseAgentConfig(text, { hostname: hostname(), source: path, once: !!flags.once });
     const reporter = stderrReporter();
     const agent = new Agent(cfg, { reporter });
     const source = await channelSource(cfg, reporter);

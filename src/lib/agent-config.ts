@@ -369,8 +369,14 @@ function webhookSection(obj: Obj): WebhookConfig {
   return out;
 }
 
-/** Parses and validates the agent's YAML config. `hostname` makes the default run id. */
-export function parseAgentConfig(text: string, opts: { hostname?: string; source?: string } = {}): AgentConfig {
+/**
+ * Parses and validates the agent's YAML config. `hostname` makes the default run id. `once` (cron: check the
+ * channel once and exit) needs only the channel to read; a long-running agent needs poll: and/or webhook:.
+ */
+export function parseAgentConfig(
+  text: string,
+  opts: { hostname?: string; source?: string; once?: boolean } = {},
+): AgentConfig {
   let data: unknown;
   try {
     data = parse(text);
@@ -408,11 +414,11 @@ export function parseAgentConfig(text: string, opts: { hostname?: string; source
   }
   const webhook = section(top, 'webhook', '', false);
   if (webhook) cfg.webhook = webhookSection(webhook);
-  if (!cfg.poll && !cfg.webhook) {
+  if (!cfg.poll && !cfg.webhook && !opts.once) {
     throw new InputError(
       'poll',
-      'and webhook are both missing',
-      'add poll: { interval: 60 } and/or a webhook: section',
+      'and webhook are both missing: a running agent needs one way to hear about new manifests',
+      'add poll: { interval: 60 } and/or a webhook: section, or run it from cron with --once',
     );
   }
   return cfg;

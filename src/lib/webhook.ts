@@ -154,12 +154,14 @@ export function verifyWebhook(args: {
   }
   const format: SignatureFormat = ladingSig ? 'lading' : 'github';
   const given = (ladingSig ?? githubSig)!;
-  if (!SIG_RE.test(given.trim())) return { ok: false, status: 400, reason: 'the signature is not sha256=<64 hex>' };
+  // Everything that fails authentication answers 401, a malformed signature or timestamp header included; 400 is
+  // only for a correctly signed request whose body is malformed.
+  if (!SIG_RE.test(given.trim())) return { ok: false, status: 401, reason: 'the signature is not sha256=<64 hex>' };
   let timestamp: number | undefined;
   if (format === 'lading') {
     timestamp = parseTimestamp(header(headers, TIMESTAMP_HEADER));
     if (timestamp === undefined) {
-      return { ok: false, status: 400, reason: `${TIMESTAMP_HEADER} is missing or not unix seconds` };
+      return { ok: false, status: 401, reason: `${TIMESTAMP_HEADER} is missing or not unix seconds` };
     }
   }
   const expected = hmac(args.secret, signedBytes(format, timestamp ?? 0, body));

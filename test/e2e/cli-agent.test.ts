@@ -51,12 +51,12 @@ webhook:
     }
   });
 
-  it('--once deploys the channel manifest from a store directory, then finds it unchanged', () => {
+  it('--once (a cron agent: no poll or webhook section) deploys the channel manifest, then finds it unchanged', () => {
     writeFileSync(join(store, 'manifests', 'channels', 'latest.json'), serializeManifest(app.version(1)));
-    const first = runCli(['agent', '--config', join(dir, 'agent.yml'), '--once'], { env: cliEnv });
+    const first = runCli(['agent', '--config', join(dir, 'cron.yml'), '--once'], { env: cliEnv });
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /^deployed\tv1-abcdef0\t/);
-    const again = runCli(['agent', '--config', join(dir, 'agent.yml'), '--once'], { env: cliEnv });
+    const again = runCli(['agent', '--config', join(dir, 'cron.yml'), '--once'], { env: cliEnv });
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /^unchanged\t/);
   });

@@ -83,6 +83,13 @@ state-file: /var/lib/lading/agent.json
     assert.equal(cfg.poll, undefined);
   });
 
+  it('a cron-only agent (--once) needs only the channel to read: no poll or webhook section', () => {
+    const cfg = parseAgentConfig('manifest: { store: /srv/artifacts }\n', { once: true });
+    assert.equal(cfg.poll, undefined);
+    assert.equal(cfg.webhook, undefined);
+    assert.equal(cfg.manifest.location?.key, 'manifests/channels/latest.json');
+  });
+
   it('a file store location reads <dir>/manifests/channels/<channel>.json', () => {
     const cfg = parseAgentConfig('manifest: { store: /srv/artifacts }\npoll: {}\n');
     assert.deepEqual(cfg.manifest.location, {
@@ -149,7 +156,7 @@ state-file: /var/lib/lading/agent.json
     [
       'neither poll nor webhook',
       'manifest: { store: s3://lading-test }\n',
-      /input 'poll': and webhook are both missing/,
+      /input 'poll': and webhook are both missing.*--once/,
     ],
     [
       'a zero poll interval',

@@ -31,8 +31,8 @@ describe('webhook signatures', () => {
 
   const cases: Array<[string, (h: Record<string, string>) => Record<string, string>, Buffer, number]> = [
     ['no signature header at all', () => ({}), body, 401],
-    ['a signature that is not sha256=<hex>', (h) => ({ ...h, 'x-lading-signature': 'md5=abc' }), body, 400],
-    ['a missing timestamp', (h) => ({ 'x-lading-signature': h['x-lading-signature']! }), body, 400],
+    ['a signature that is not sha256=<hex>', (h) => ({ ...h, 'x-lading-signature': 'md5=abc' }), body, 401],
+    ['a missing timestamp', (h) => ({ 'x-lading-signature': h['x-lading-signature']! }), body, 401],
     ['a wrong secret', () => signWebhook('another-secret-entirely-here', body, { timestamp: NOW }), body, 401],
     ['a body changed after signing', (h) => h, Buffer.from(`${body.toString()} `), 401],
     ['a timestamp changed after signing', (h) => ({ ...h, 'x-lading-timestamp': String(NOW + 1) }), body, 401],
