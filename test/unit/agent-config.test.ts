@@ -156,7 +156,7 @@ state-file: /var/lib/lading/agent.json
     [
       'neither poll nor webhook',
       'manifest: { store: s3://lading-test }\n',
-      /input 'poll': and webhook are both missing.*--once/,
+      /input 'poll': and webhook are both missing/,
     ],
     [
       'a zero poll interval',
