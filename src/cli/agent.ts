@@ -21,7 +21,7 @@ export const agentCommand: Command = {
       throw new InputError('config', `${path} cannot be read`);
     });
     const cfg = parseAgentConfig(text, { hostname: hostname(), source: path, once: !!flags.once });
-    const reporter = stderrReporter();
+    const reporter = stderrReporter(false, { timestamps: true }); // its log is often a file (cron, nohup)
     const agent = new Agent(cfg, { reporter });
     const source = await channelSource(cfg, reporter);
     if (flags.once) {

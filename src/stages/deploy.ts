@@ -30,7 +30,7 @@ import { readRegistryAuth } from './registry-inputs.ts';
 import { readManifestFrom } from './manifest-source.ts';
 import { readStoreOptions } from './store-inputs.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './store-images.ts';
-import type { Reporter } from './reporter.ts';
+import { deferUntilGroup, type Reporter } from './reporter.ts';
 
 /** What the deploy needs from a connected host: run a host step, upload a file. */
 export interface HostSession {
@@ -298,7 +298,8 @@ export interface DeployResult {
  * max-parallel; fail-fast stops before the next batch.
  */
 export async function runDeployStage(opts: HostStageOptions): Promise<DeployResult> {
-  const { reporter } = opts;
+  // Notes made while preparing (registry access) are printed under the deploy header they belong to.
+  const reporter = deferUntilGroup(opts.reporter);
   const now = opts.now ?? (() => new Date());
   const manifest = await loadManifest(opts.read);
   const settings = await readDeploySettings(opts.read, opts.env);
@@ -315,7 +316,10 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
     );
   const release = releaseId(now(), manifest.primary);
   releaseFiles(manifest, { project, release }); // refuses a manifest without compose files before any host
-  const logins = await registryLogins(manifest, settings, reporter);
+  const logins = await registryLogins(manifest, settings, reporter).catch((err: unknown) => {
+    reporter.flush();
+    throw err;
+  });
   const connector = opts.connector;
   const common = baseEnv(settings, project);
 

@@ -8,20 +8,66 @@ export interface Reporter {
   secret(value: string): void;
 }
 
-export function stderrReporter(quiet = false): Reporter {
+/**
+ * Lines on stderr. `timestamps` prefixes each line with the UTC time (ISO 8601, seconds): for a long-running or
+ * cron agent whose log is a file, not a CI step that timestamps lines itself.
+ */
+export function stderrReporter(
+  quiet = false,
+  opts: { timestamps?: boolean; now?: () => Date; write?: (text: string) => void } = {},
+): Reporter {
   const secrets: string[] = [];
   const mask = (line: string) => secrets.reduce((l, s) => (s ? l.split(s).join('***') : l), line);
+  const write = opts.write ?? ((text: string) => process.stderr.write(text));
+  const stamp = () =>
+    opts.timestamps
+      ? `${(opts.now ?? (() => new Date()))()
+          .toISOString()
+          .replace(/\.\d{3}Z$/, 'Z')} `
+      : '';
+  const out = (line: string) =>
+    write(
+      line
+        .split('\n')
+        .map((l) => `${stamp()}${l}\n`)
+        .join(''),
+    );
   return {
     info: (line) => {
-      if (!quiet) process.stderr.write(`${mask(line)}\n`);
+      if (!quiet) out(mask(line));
     },
-    warning: (line) => process.stderr.write(`warning: ${mask(line)}\n`),
+    warning: (line) => out(`warning: ${mask(line)}`),
     group: async (name, fn) => {
-      if (!quiet) process.stderr.write(`== ${mask(name)}\n`);
+      if (!quiet) out(`== ${mask(name)}`);
       return fn();
     },
     secret: (value) => {
       if (value) secrets.push(value);
     },
+  };
+}
+
+/**
+ * A Reporter whose info lines written before its first group are printed inside that group, first: what a stage
+ * notes while it prepares (a registry used anonymously, say) lands under the `== deploy …` header it belongs to.
+ * Warnings are never held back; `flush` prints what is still held (a stage that fails before any group).
+ */
+export function deferUntilGroup(parent: Reporter): Reporter & { flush(): void } {
+  let held: string[] | undefined = [];
+  const flush = () => {
+    const lines = held ?? [];
+    held = undefined;
+    for (const l of lines) parent.info(l);
+  };
+  return {
+    info: (line) => (held ? held.push(line) : parent.info(line)),
+    warning: (line) => parent.warning(line),
+    group: (name, fn) =>
+      parent.group(name, async () => {
+        flush();
+        return fn();
+      }),
+    secret: (value) => parent.secret(value),
+    flush,
   };
 }

@@ -42,7 +42,7 @@ import {
   runReleasesStage,
   runRollbackStage,
 } from './deploy.ts';
-import type { Reporter } from './reporter.ts';
+import { deferUntilGroup, type Reporter } from './reporter.ts';
 import { readStoreOptions } from './store-inputs.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './store-images.ts';
 
@@ -295,7 +295,8 @@ function logPlan(stack: StackRender, host: string, reporter: Reporter): void {
  * already restore it, the history says so, and the step fails with the task errors.
  */
 export async function runSwarmDeployStage(opts: HostStageOptions): Promise<DeployResult> {
-  const { reporter } = opts;
+  // Notes made while preparing (registry access) are printed under the deploy header they belong to.
+  const reporter = deferUntilGroup(opts.reporter);
   const now = opts.now ?? (() => new Date());
   const manifest = await loadManifest(opts.read);
   const s = await readSwarmSettings(opts.read, opts.env);
@@ -309,7 +310,10 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
   }
   const release = releaseId(now(), manifest.primary);
   const stack = renderStack(manifest, { project, release, policy: s.policy }); // refuses before any host
-  const logins = await registryLogins(manifest, s.deploy, reporter);
+  const logins = await registryLogins(manifest, s.deploy, reporter).catch((err: unknown) => {
+    reporter.flush();
+    throw err;
+  });
   const base = envFor(s, project);
   const started = Date.now();
   const result: HostResult = { host: '', status: 'failed', release, seconds: 0 };
