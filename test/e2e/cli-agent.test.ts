@@ -40,6 +40,11 @@ webhook:
   secret-file: ${join(dir, 'secret')}
 `,
     );
+    // The cron agent: the channel to read and how to deploy, nothing to listen or poll with.
+    writeFileSync(
+      join(dir, 'cron.yml'),
+      `channel: latest\nmanifest:\n  store: ${store}\ndeploy:\n  root: ${root}\n  health-timeout: 20\n  health-stable: 1\n`,
+    );
   });
   after(() => {
     agent?.kill('SIGKILL');
