@@ -55,7 +55,9 @@ export function normalizeEntryPath(name: string, where = 'a layer'): string | un
 /**
  * Where a symlink at image path `entry` may point once extracted under a destination directory that stands for
  * the image root: an absolute target is rewritten relative to the link (so it points inside the destination the
- * way it points inside the image); a relative target that climbs above the root is refused.
+ * way it points inside the image); a relative target that climbs above the root (counted lexically) is refused.
+ * This keeps the output tidy; it is not what keeps extraction inside the destination (a chain of links can pass a
+ * lexical count and still resolve anywhere): the writer never follows a link (src/io/confined-fs.ts).
  */
 export function safeLinkTarget(entry: string, linkname: string): string {
   if (linkname === '' || linkname.includes('\0')) {
