@@ -14,7 +14,9 @@ import type { InputReader } from '../lib/input-values.ts';
 export interface Command {
   name: CommandName;
   summary: string;
-  run(read: InputReader, flags: Record<string, string | boolean | undefined>): Promise<number>;
+  /** Words the command takes besides flags (`status | release`, `-- COMMAND [ARG...]`), for the usage line. */
+  positionals?: string;
+  run(read: InputReader, flags: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
 }
 
 /** A command's flag as the parser and the help see it. */
@@ -54,6 +56,8 @@ export interface ParsedArgs {
   read: InputReader;
   /** Where a flag's value came from: `--name` or the env var (for error messages). */
   origin(name: string): string | undefined;
+  /** Words that are not flags (commands that take them), and everything after `--` as given. */
+  positionals: string[];
 }
 
 /**
@@ -61,20 +65,34 @@ export interface ParsedArgs {
  * (`--pull`, `--no-pull`; `--pull=false` and `--pull false` are accepted too); list flags repeat; `-h`/`--help`.
  * Flags win over LADING_* env vars. Unknown flags, stray arguments and missing values are input errors naming the flag.
  */
-export function parseCommandArgs(command: CommandName, argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
+export function parseCommandArgs(
+  command: CommandName,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { positionals?: boolean } = {},
+): ParsedArgs {
   const specs = commandFlags(command);
   const byName = new Map(specs.map((f) => [f.name, f]));
   const values: Record<string, string | boolean | undefined> = {};
   const lists: Record<string, string[]> = {};
   const hint = `run 'lading ${command} --help'`;
   let help = false;
+  const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '-h' || arg === '--help') {
       help = true;
       continue;
     }
+    if (opts.positionals && arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
     const m = /^--([a-z0-9][a-z0-9-]*)(?:=([\s\S]*))?$/.exec(arg);
+    if (!m && opts.positionals && !arg.startsWith('-')) {
+      positionals.push(arg);
+      continue;
+    }
     if (!m) {
       throw new InputError(
         'arguments',
@@ -117,7 +135,7 @@ export function parseCommandArgs(command: CommandName, argv: string[], env: Node
     if (values[name] !== undefined) return `--${name}`;
     return env[envName(name)] ? envName(name) : `--${name}`;
   };
-  return { help, flags, read, origin };
+  return { help, flags, read, origin, positionals };
 }
 
 /** An input error says which flag (or LADING_* variable) to fix; other errors pass unchanged. */
@@ -172,5 +190,6 @@ export function commandHelp(cmd: Command): string {
     return `  ${l}${pad}${wrap(flagHelp(f), 116 - width, width + 2)}`;
   });
   lines.push(`  ${'-h, --help'.padEnd(width)}this text`);
-  return `lading ${cmd.name}: ${cmd.summary}\n\nUsage: lading ${cmd.name} [flags]\n\n${lines.join('\n')}\n`;
+  const words = cmd.positionals ? ` ${cmd.positionals}` : '';
+  return `lading ${cmd.name}: ${cmd.summary}\n\nUsage: lading ${cmd.name} [flags]${words}\n\n${lines.join('\n')}\n`;
 }

@@ -4,6 +4,7 @@ import { cliError, type Command, commandHelp, type ParsedArgs, parseCommandArgs 
 import pkg from '../../package.json' with { type: 'json' };
 import { deployCommand, releasesCommand, rollbackCommand } from './deploy.ts';
 import { extractCommand } from './extract.ts';
+import { execCommand, lockCommand, logsCommand, pruneCommand, statusCommand } from './ops.ts';
 import { buildCommand, manifestCommand, pushCommand } from './stages.ts';
 import { newestCommand, staleCommand } from './stale.ts';
 import { exportCommand, loadCommand, retentionCommand } from './store.ts';
@@ -21,6 +22,11 @@ const COMMANDS: Command[] = [
   deployCommand,
   rollbackCommand,
   releasesCommand,
+  statusCommand,
+  logsCommand,
+  execCommand,
+  lockCommand,
+  pruneCommand,
   agentCommand,
   notifyCommand,
   staleCommand,
@@ -50,12 +56,12 @@ async function main(argv: string[]): Promise<number> {
   }
   let args: ParsedArgs | undefined;
   try {
-    args = parseCommandArgs(cmd.name, rest, process.env);
+    args = parseCommandArgs(cmd.name, rest, process.env, { positionals: !!cmd.positionals });
     if (args.help) {
       process.stdout.write(commandHelp(cmd));
       return 0;
     }
-    return await cmd.run(args.read, args.flags);
+    return await cmd.run(args.read, args.flags, args.positionals);
   } catch (caught) {
     const err = cliError(caught, args);
     process.stderr.write(`lading ${cmd.name}: ${describeError(err)}\n`);

@@ -3,6 +3,8 @@ import { chmod, copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { envAssignments } from '../lib/shell.ts';
 import type { HostSession } from '../stages/deploy.ts';
+import { PassThrough } from 'node:stream';
+import { type PtyRequest, type RemoteProcess, SCRIPT_PATH_RE } from './remote-process.ts';
 import type { ShellProcess } from './step-shell.ts';
 
 /**
@@ -65,6 +67,32 @@ export class LocalSession implements HostSession {
     await copyFile(localPath, tmp);
     await chmod(tmp, mode);
     await rename(tmp, remotePath);
+  }
+
+  /**
+   * Runs a script file with live streams. With `pty` this process's own terminal is handed over (stdio inherited);
+   * otherwise the script runs in a process group of its own, so ending it never reaches this process.
+   */
+  async spawn(path: string, opts: { pty?: PtyRequest } = {}): Promise<RemoteProcess> {
+    if (!SCRIPT_PATH_RE.test(path)) throw new Error(`refusing to run '${path}'`);
+    const child = opts.pty
+      ? spawn('/bin/sh', [path], { env: this.baseEnv, stdio: 'inherit' })
+      : spawn('/bin/sh', [path], { env: this.baseEnv, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const exit = new Promise<number>((done) => {
+      child.once('close', (code) => done(code ?? -1));
+      child.once('error', () => done(-1));
+    });
+    const stdin = child.stdin ?? new PassThrough();
+    stdin.on('error', () => {});
+    return {
+      stdin,
+      stdout: child.stdout ?? new PassThrough().end(),
+      stderr: child.stderr ?? new PassThrough().end(),
+      exit,
+      resize: () => {},
+      endInput: () => stdin.end(),
+      kill: () => child.kill('SIGKILL'),
+    };
   }
 
   private readonly shells = new Set<ChildProcessWithoutNullStreams>();

@@ -4,6 +4,7 @@ import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from '
 import { InputError, LadingError } from '../lib/errors.ts';
 import { checkHostKey, fingerprint, hostKeyName, keysFor, keyTypeOf, parseKnownHosts } from '../lib/known-hosts.ts';
 import { envAssignments } from '../lib/shell.ts';
+import { type PtyRequest, type RemoteProcess, SCRIPT_PATH_RE } from './remote-process.ts';
 import type { ShellProcess } from './step-shell.ts';
 
 export interface SshTarget {
@@ -217,6 +218,41 @@ export class SshSession {
             channel.close();
           },
           closed,
+        });
+      });
+    });
+  }
+
+  /**
+   * Runs a script file lading uploaded (`/bin/sh <path>`: the path is lading's own, never user data) with live
+   * streams, stdin free for the command it runs; with `pty`, on a pseudo-terminal of that size.
+   */
+  spawn(path: string, opts: { pty?: PtyRequest } = {}): Promise<RemoteProcess> {
+    if (!SCRIPT_PATH_RE.test(path)) throw new LadingError(`${this.label}: refusing to run '${path}'`);
+    return new Promise((resolve, reject) => {
+      const options = opts.pty ? { pty: { rows: opts.pty.rows, cols: opts.pty.cols, term: opts.pty.term } } : {};
+      this.client.exec(`/bin/sh ${path}`, options, (err: Error | undefined, channel: ClientChannel) => {
+        if (err) return reject(new LadingError(`${this.label}: cannot start a remote command: ${err.message}`));
+        let code = -1;
+        channel.on('exit', (c: number | null) => {
+          if (typeof c === 'number') code = c;
+        });
+        const exit = new Promise<number>((done) => channel.once('close', () => done(code)));
+        resolve({
+          stdin: channel,
+          stdout: channel,
+          stderr: channel.stderr,
+          exit,
+          resize: (rows, cols) => channel.setWindow(rows, cols, 0, 0),
+          endInput: () => channel.end(),
+          kill: () => {
+            try {
+              channel.signal('KILL');
+            } catch {
+              // the channel is already gone
+            }
+            channel.close();
+          },
         });
       });
     });

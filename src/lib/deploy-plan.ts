@@ -204,7 +204,8 @@ export function parseFacts(stdout: string): { compose: string; current?: string;
   return facts;
 }
 
-export type HistoryAction = 'deploy' | 'rollback' | 'auto-rollback';
+/** Deploys and rollbacks name a release; the day-2 actions (lock-release, prune, hook) leave `release` empty. */
+export type HistoryAction = 'deploy' | 'rollback' | 'auto-rollback' | 'lock-release' | 'prune' | 'hook';
 export interface HistoryEntry {
   time: string;
   action: HistoryAction;

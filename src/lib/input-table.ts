@@ -48,7 +48,12 @@ export type CommandName =
   | 'agent'
   | 'notify'
   | 'stale'
-  | 'newest';
+  | 'newest'
+  | 'status'
+  | 'logs'
+  | 'exec'
+  | 'lock'
+  | 'prune';
 
 export const ACTIONS: readonly ActionName[] = [
   'lading',
@@ -102,6 +107,9 @@ const STORE_COMMANDS = [
   'releases',
 ] as const;
 const HOST_COMMANDS = ['deploy', 'rollback', 'releases'] as const;
+/** The day-2 verbs: they reach the hosts like a deploy (connection rows), and read what the deploy left there. */
+const OPS_COMMANDS = ['status', 'logs', 'exec', 'lock', 'prune'] as const;
+const CONNECT_COMMANDS = [...HOST_COMMANDS, ...OPS_COMMANDS] as const;
 const TAG_ACTIONS = ['lading', 'tags', 'build'] as const;
 const TAG_COMMANDS = ['tags', 'build'] as const;
 const JSON_OUT = 'Print the result as JSON.';
@@ -551,7 +559,7 @@ export const INPUTS = {
     help: 'compose (the hosts run docker compose) or swarm (a stack deployed through a swarm manager: the first of hosts that answers over SSH, or docker-host from the runner).',
     cli: 'compose (hosts over SSH) | swarm (a stack through a swarm manager)',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   manifest: {
     kind: 'text',
@@ -577,21 +585,21 @@ export const INPUTS = {
     help: 'Hosts, one per line, as host, host:port or user@host:port.',
     cli: 'host, host:port or user@host:port (repeatable)',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   inventory: {
     kind: 'text',
     help: 'Hosts as YAML (text or a file path): a list of user@host:port strings or maps with host, port, user, and per-host root, project and probe-url overrides.',
     cli: 'YAML file (or text) of hosts with per-host root, project, probe-url',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'ssh-user': {
     kind: 'string',
     default: 'root',
     help: 'SSH user for hosts that do not name one.',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'ssh-port': {
     kind: 'int',
@@ -600,7 +608,7 @@ export const INPUTS = {
     max: 65535,
     help: 'SSH port for hosts that do not name one.',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'ssh-key': {
     kind: 'text',
@@ -608,41 +616,41 @@ export const INPUTS = {
     help: 'The private key (OpenSSH or PEM text, or a file path). Masked. Not needed for swarm via docker-host.',
     cli: 'private key file (or its text)',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'ssh-passphrase': {
     kind: 'string',
     secret: true,
     help: 'Passphrase of the private key.',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'known-hosts': {
     kind: 'text',
     help: "known_hosts lines pinning the hosts' keys (plain or hashed, [host]:port entries). Hosts without an entry are refused. Get them once with ssh-keyscan and check them out of band.",
     cli: 'known_hosts file (or its text) pinning the host keys',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'insecure-ignore-host-key': {
     kind: 'bool',
     default: false,
     help: 'Accept any host key (logged loudly, with the fingerprint accepted). Do not use in production.',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'jump-host': {
     kind: 'string',
     help: 'A bastion to connect through, as user@host:port (same key and known_hosts).',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'docker-host': {
     kind: 'string',
     help: "For target swarm: the manager's DOCKER_HOST. With hosts, used on the SSH host (a rootless socket, say); without hosts, the runner drives that docker itself and keeps the releases and history under root on the runner.",
     cli: "swarm: the manager's DOCKER_HOST (on the SSH host; without hosts, from here)",
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   root: {
     kind: 'string',
@@ -650,13 +658,13 @@ export const INPUTS = {
     help: 'Directory on the hosts under which <project>/releases, current, history.jsonl and .lock live.',
     cli: 'deploy root on the hosts',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   project: {
     kind: 'string',
     help: "Compose project name (default the manifest's compose project).",
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'keep-releases': {
     kind: 'int',
@@ -665,7 +673,7 @@ export const INPUTS = {
     max: 100,
     help: 'Releases kept on each host.',
     actions: ['deploy'],
-    commands: ['deploy'],
+    commands: ['deploy', 'prune'],
   },
   'prune-images': {
     kind: 'bool',
@@ -681,7 +689,7 @@ export const INPUTS = {
     max: 86400,
     help: 'Seconds a lock is valid; a lock older than this (a cancelled run) is broken and logged.',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: [...HOST_COMMANDS, 'prune'],
   },
   'lock-wait': {
     kind: 'int',
@@ -690,7 +698,7 @@ export const INPUTS = {
     max: 86400,
     help: 'Seconds to wait for a lock held by another deploy before failing.',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: [...HOST_COMMANDS, 'prune'],
   },
   'health-timeout': {
     kind: 'int',
@@ -724,7 +732,7 @@ export const INPUTS = {
     max: 86400,
     help: 'Seconds one remote step may take.',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'max-parallel': {
     kind: 'int',
@@ -829,7 +837,7 @@ export const INPUTS = {
     kind: 'string',
     help: 'Lock owner and history run id (default the GitHub run id and attempt).',
     actions: ['deploy'],
-    commands: HOST_COMMANDS,
+    commands: CONNECT_COMMANDS,
   },
   'image-fetch': {
     kind: 'choice',
@@ -839,6 +847,71 @@ export const INPUTS = {
     cli: 'registry-less images: ssh (the runner sends them) | url (hosts download them, signed URLs)',
     actions: ['deploy'],
     commands: HOST_COMMANDS,
+  },
+
+  // ── day-2 verbs: status, logs, exec, lock, prune ─────────────────────────────────────────────────────────────────
+  service: {
+    kind: 'string',
+    help: 'The compose service (logs: default all; exec: required).',
+    cli: 'the compose service (logs: default all; exec: whose image, config, env and networks the command gets)',
+    commands: ['logs', 'exec'],
+  },
+  tail: {
+    kind: 'string',
+    help: 'Lines per container from the end of its log (a number, or all).',
+    commands: ['logs'],
+  },
+  since: {
+    kind: 'string',
+    help: 'Only log lines since a duration ago (10m, 1h30m) or a date/time (2026-11-29T10:00:00Z).',
+    commands: ['logs'],
+  },
+  follow: {
+    kind: 'bool',
+    default: false,
+    help: 'Keep streaming new log lines until Ctrl-C.',
+    commands: ['logs'],
+  },
+  timestamps: {
+    kind: 'bool',
+    default: false,
+    help: "Prefix each log line with docker's timestamp.",
+    commands: ['logs'],
+  },
+  running: {
+    kind: 'bool',
+    default: false,
+    help: 'Run the command in a running container of the service instead of a new one-off container.',
+    commands: ['exec'],
+  },
+  host: {
+    kind: 'string',
+    help: 'Only this host, as listed in hosts or the inventory (default: every host, in order).',
+    commands: ['exec'],
+  },
+  tty: {
+    kind: 'choice',
+    choices: ['auto', 'true', 'false'],
+    default: 'auto',
+    help: 'Give the command a PTY (auto: when stdin is a terminal).',
+    commands: ['exec'],
+  },
+  force: {
+    kind: 'bool',
+    default: false,
+    help: "Release another run's lock: when its lease has run out, or (a live one) with confirm naming its holder.",
+    commands: ['lock'],
+  },
+  confirm: {
+    kind: 'string',
+    help: 'The holder (as lock status shows it) whose live lock force may release.',
+    commands: ['lock'],
+  },
+  'dry-run': {
+    kind: 'bool',
+    default: false,
+    help: 'Only list what prune would remove and the space it frees.',
+    commands: ['prune'],
   },
 
   // ── pull mode: agent, notify ─────────────────────────────────────────────────────────────────────────────────────
@@ -1011,6 +1084,7 @@ export const INPUTS = {
       'notify',
       'stale',
       'newest',
+      ...OPS_COMMANDS,
     ],
   },
 } as const satisfies Record<string, InputDef>;

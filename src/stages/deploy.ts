@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type AuthSettings, credentialFor } from '../io/registry-auth.ts';
+import type { PtyRequest, RemoteProcess } from '../io/remote-process.ts';
 import type { SshTarget } from '../io/ssh.ts';
 import { type ShellProcess, StepShell } from '../io/step-shell.ts';
 import {
@@ -48,6 +49,8 @@ export interface HostSession {
   uploadFile(remotePath: string, localPath: string, mode: number): Promise<void>;
   /** A long-lived /bin/sh -s for many steps (optional: without it every step is a fresh exec). */
   shell?(): Promise<ShellProcess>;
+  /** Runs an uploaded script with live streams (logs --follow, exec; optional: those verbs need it). */
+  spawn?(path: string, opts: { pty?: PtyRequest }): Promise<RemoteProcess>;
   close(): Promise<void> | void;
 }
 

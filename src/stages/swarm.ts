@@ -149,7 +149,7 @@ async function swarmStep(
 }
 
 /** The first manager that answers (hosts are tried in order: any manager of a swarm can deploy to it). */
-async function connectManager(
+export async function connectManager(
   s: SwarmSettings,
   reporter: Reporter,
   connector: Connector,
@@ -222,7 +222,7 @@ async function loadOnNodes(
   }
 }
 
-function envFor(s: SwarmSettings, project: string): Record<string, string> {
+export function envFor(s: SwarmSettings, project: string): Record<string, string> {
   const env = baseEnv(s.deploy, project);
   if (s.dockerHost) env.LADING_DOCKER_HOST = s.dockerHost;
   return env;
