@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { InputError, LadingError } from '../lib/errors.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { type SignatureFormat, signWebhook, type WebhookBody } from '../lib/webhook.ts';
@@ -14,7 +15,7 @@ export interface NotifyOptions {
   location?: string;
   channel?: string;
   format?: SignatureFormat;
-  /** Extra CA certificate (PEM) to trust, for an agent with a self-signed certificate. */
+  /** Extra certificate(s) (PEM) to trust besides the system's, for an agent with a self-signed certificate. */
   ca?: string | Buffer;
   timeoutMs?: number;
   now?: () => Date;
@@ -56,7 +57,12 @@ export async function sendNotification(o: NotifyOptions): Promise<{ status: numb
     }),
   };
   return new Promise((resolve, reject) => {
-    const opts = { method: 'POST', headers, timeout: o.timeoutMs ?? 30_000, ...(o.ca ? { ca: o.ca } : {}) };
+    const opts = {
+      method: 'POST',
+      headers,
+      timeout: o.timeoutMs ?? 30_000,
+      ...(o.ca ? { ca: [...rootCertificates, o.ca] } : {}),
+    };
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -68,7 +74,7 @@ export async function sendNotification(o: NotifyOptions): Promise<{ status: numb
       reject(
         new LadingError(
           `cannot reach the agent at ${url.origin}: ${err.code ?? err.message}`,
-          'check the URL, the port, the firewall and the certificate (--ca-file for a self-signed one)',
+          'check the URL, the port, the firewall and the certificate (a self-signed one must be trusted: notify --ca-file, manifest --notify-ca-file / notify-ca)',
         ),
       ),
     );

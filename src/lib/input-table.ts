@@ -497,6 +497,20 @@ export const INPUTS = {
     actions: ['lading', 'manifest'],
     commands: ['manifest'],
   },
+  'notify-ca': {
+    kind: 'text',
+    help: "PEM certificate(s) to trust for the agents' TLS, besides the system's: the agent's self-signed certificate or your private CA (not a secret: a repository variable will do).",
+    cli: "PEM text of a certificate to trust for the agents' TLS (self-signed or private CA)",
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
+  'notify-ca-file': {
+    kind: 'string',
+    help: "Or: a file holding those PEM certificate(s) (the agent's self-signed certificate, or your private CA).",
+    cli: "a PEM file to trust for the agents' TLS (self-signed certificate or private CA)",
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
 
   // ── extract ──────────────────────────────────────────────────────────────────────────────────────────────────────
   image: {

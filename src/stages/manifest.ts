@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { sendNotification } from '../io/notify.ts';
 import { openStore } from '../io/store.ts';
@@ -169,6 +170,8 @@ interface NotifySettings {
   urls: URL[];
   secret: string;
   format: 'lading' | 'github';
+  /** Extra certificates (PEM) to trust for the agents' TLS. */
+  ca?: string;
 }
 
 /** notify-url / notify-secret / notify-format: pull-mode agents to tell about this manifest (signed webhook). */
@@ -203,7 +206,25 @@ function readNotify(read: InputReader, reporter: Reporter): NotifySettings | und
   const format = (read('notify-format') ?? 'lading').trim();
   if (format !== 'lading' && format !== 'github')
     throw new InputError('notify-format', `'${format}' is not a format`, 'use lading or github');
-  return { urls, secret, format };
+  const caText = read('notify-ca')?.trim();
+  const caFile = read('notify-ca-file');
+  if (caText && caFile) throw new InputError('notify-ca', 'and notify-ca-file are both set', 'give one');
+  let ca = caText;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw new InputError('notify-ca-file', `${caFile} cannot be read (${(err as NodeJS.ErrnoException).code})`);
+    }
+  }
+  if (ca !== undefined && !/-----BEGIN CERTIFICATE-----/.test(ca)) {
+    throw new InputError(
+      caFile ? 'notify-ca-file' : 'notify-ca',
+      'holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
+      "give the agent's certificate (cert.pem) or the CA that signed it",
+    );
+  }
+  return { urls, secret, format, ...(ca ? { ca } : {}) };
 }
 
 /**
@@ -224,6 +245,7 @@ async function notifyAgents(
       ...(location ? { location } : { manifest }),
       ...(manifest.channel ? { channel: manifest.channel } : {}),
       format: n.format,
+      ...(n.ca ? { ca: n.ca } : {}),
     }).catch((err: unknown) => ({ status: 0, body: err instanceof Error ? err.message : String(err) }));
     const line = `${url.origin}${url.pathname}: ${res.status || 'unreachable'} ${res.body.trim().slice(0, 300)}`;
     if (res.status >= 200 && res.status < 300) reporter.info(`notified ${line}`);
@@ -232,7 +254,7 @@ async function notifyAgents(
   if (failed.length > 0) {
     throw new LadingError(
       `the manifest is written${location ? ' and published' : ''}, but ${failed.length} agent(s) did not take the notification:\n${failed.join('\n')}`,
-      'check notify-url and notify-secret (agents that poll will still pick the manifest up)',
+      'check notify-url and notify-secret, and notify-ca for an agent with a self-signed certificate (agents that poll will still pick the manifest up)',
     );
   }
 }

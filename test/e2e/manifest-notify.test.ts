@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ReplayCache, verifyWebhook } from '../../src/lib/webhook.ts';
 import { runActionBundleAsync } from '../helpers/bundles.ts';
-import { sendJson, type StandinServer, startStandin } from '../helpers/standin-server.ts';
+import { type SeenRequest, sendJson, type StandinServer, startStandin } from '../helpers/standin-server.ts';
+import { selfSigned } from '../helpers/tls.ts';
 
 /** The build side of pull mode: dist/manifest POSTs a signed webhook to each agent after writing the manifest. */
 describe('dist/manifest notify-url: a signed webhook to pull-mode agents', () => {
@@ -37,9 +39,11 @@ describe('dist/manifest notify-url: a signed webhook to pull-mode agents', () =>
     ],
   });
   let agent: StandinServer;
+  let tlsAgent: StandinServer;
+  let tls: { cert: string; key: string };
   const cache = new ReplayCache(600);
   before(async () => {
-    agent = await startStandin((req, res) => {
+    const handler = (req: SeenRequest, res: ServerResponse) => {
       const verdict = verifyWebhook({
         secret: req.url === '/wrong' ? 'another-secret-entirely-0000' : SECRET,
         headers: req.headers,
@@ -53,14 +57,46 @@ describe('dist/manifest notify-url: a signed webhook to pull-mode agents', () =>
         status: 'queued',
         manifest: (verdict.body.manifest as { primary?: string } | undefined)?.primary,
       });
-    });
+    };
+    agent = await startStandin(handler);
+    // An agent with a self-signed certificate, made as the README says.
+    tls = selfSigned(mkdtempSync(join(tmpdir(), 'lading-notify-tls-')));
+    tlsAgent = await startStandin(handler, { tls });
   });
-  after(() => agent.close());
-  const run = (url: string, dir = mkdtempSync(join(tmpdir(), 'lading-notify-'))) =>
+  after(async () => {
+    await agent.close();
+    await tlsAgent.close();
+  });
+  const run = (url: string, dir = mkdtempSync(join(tmpdir(), 'lading-notify-')), extra: Record<string, string> = {}) =>
     runActionBundleAsync('manifest', {
-      inputs: { 'push-json': push, 'manifest-path': join(dir, 'm.json'), 'notify-url': url, 'notify-secret': SECRET },
+      inputs: {
+        'push-json': push,
+        'manifest-path': join(dir, 'm.json'),
+        'notify-url': url,
+        'notify-secret': SECRET,
+        ...extra,
+      },
       env: {},
     }).then((r) => ({ ...r, dir }));
+
+  it('an agent with a self-signed certificate: refused until trusted with notify-ca-file or notify-ca', async () => {
+    const untrusted = await run(`${tlsAgent.url}/hooks/lading`);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stdout, /SELF_SIGNED_CERT|self-signed/i);
+    assert.match(untrusted.stdout, /notify-ca/);
+    const seen = tlsAgent.requests.length;
+    const byFile = await run(`${tlsAgent.url}/hooks/lading`, undefined, { 'notify-ca-file': tls.cert });
+    assert.equal(byFile.code, 0, byFile.stdout);
+    assert.match(byFile.stdout, /notified https:\/\/127\.0\.0\.1:\d+\/hooks\/lading: 202/);
+    const byText = await run(`${tlsAgent.url}/hooks/lading`, undefined, {
+      'notify-ca': readFileSync(tls.cert, 'utf8'),
+    });
+    assert.equal(byText.code, 0, byText.stdout);
+    assert.equal(tlsAgent.requests.length, seen + 2);
+    const notPem = await run(`${tlsAgent.url}/hooks/lading`, undefined, { 'notify-ca': 'not a certificate' });
+    assert.equal(notPem.code, 1);
+    assert.match(notPem.stdout, /input 'notify-ca': holds no PEM certificate/);
+  });
 
   it('sends the manifest, signed, and logs what the agent said', async () => {
     const r = await run(`${agent.url}/hooks/lading`);

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** A request a stand-in saw, body read in full. */
@@ -10,7 +12,7 @@ export interface SeenRequest {
 }
 
 export interface StandinServer {
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port> (https:// with `tls`) */
   url: string;
   host: string;
   requests: SeenRequest[];
@@ -23,9 +25,11 @@ export interface StandinServer {
  */
 export async function startStandin(
   handle: (req: SeenRequest, res: ServerResponse) => void | Promise<void>,
+  opts: { tls?: { cert: string; key: string } } = {},
 ): Promise<StandinServer> {
   const requests: SeenRequest[] = [];
-  const server = createServer((req, res) => {
+  const tls = opts.tls ? { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) } : undefined;
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -41,12 +45,13 @@ export async function startStandin(
         res.end(String(err));
       });
     });
-  });
+  };
+  const server = tls ? createTlsServer(tls, listener) : createServer(listener);
   server.keepAliveTimeout = 100;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     requests,
     close: () =>

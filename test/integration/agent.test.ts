@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -12,6 +11,7 @@ import { storeKeys } from '../../src/lib/store-location.ts';
 import { signWebhook } from '../../src/lib/webhook.ts';
 import { sendNotification } from '../../src/io/notify.ts';
 import { Agent } from '../../src/stages/agent.ts';
+import { selfSigned } from '../helpers/tls.ts';
 import { type ChannelSource, channelSource } from '../../src/stages/agent-source.ts';
 import { stderrReporter } from '../../src/stages/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
@@ -180,35 +180,6 @@ poll:
     assert.equal(await app.probe(), 'v1');
   });
 });
-
-function selfSigned(dir: string): { cert: string; key: string } {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
 
 /** A raw HTTPS POST (for requests notify would never send). */
 function post(url: string, ca: Buffer, headers: Record<string, string>, body: Buffer): Promise<number> {
