@@ -21,6 +21,7 @@ have curl || need+=(curl)
 have htpasswd || need+=(apache2-utils)
 have git || need+=(git)
 have shellcheck || need+=(shellcheck)
+[ -x /usr/bin/caddy ] || need+=(caddy) # the zero-downtime tests build a FROM scratch proxy image from it
 have jq || need+=(jq) # the reusable workflows' steps use jq (as GitHub's runners have it)
 [ -x /usr/bin/aws ] || need+=(awscli) # the seed's host flow: a host with only the aws CLI and docker
 if [ ${#need[@]} -gt 0 ]; then

@@ -32,6 +32,7 @@ import { readManifestFrom } from './manifest-source.ts';
 import { readStoreOptions } from './store-inputs.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './store-images.ts';
 import { deferUntilGroup, type Reporter } from './reporter.ts';
+import { type RollingSettings, readRollingSettings, rollOut, rollingPlan, setMaintenance } from './rolling.ts';
 
 /** What the deploy needs from a connected host: run a host step, upload a file. */
 export interface HostSession {
@@ -306,6 +307,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   const now = opts.now ?? (() => new Date());
   const manifest = await loadManifest(opts.read);
   const settings = await readDeploySettings(opts.read, opts.env);
+  const zdt = readRollingSettings(opts.read);
   // Registry-less images: fetched from the store once here, verified, and sent to each host over SSH.
   const shipper = storeImages(manifest).length
     ? new ImageShipper(readStoreOptions(opts.read), reporter, parseImageFetch(opts.read('image-fetch')))
@@ -362,7 +364,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
       if (shipper) await shipImages(shipper, manifest, session, env, ctx);
       await step(session, 'pull', { ...env, ...logins, LADING_IMAGES: images }, ctx);
       try {
-        await step(session, 'up health', env, ctx);
+        await upAndGate(session, manifest, env, zdt, ctx);
       } catch (err) {
         const why = describeError(err);
         await record(session, 'deploy', 'failure', release, result.previous, why);
@@ -380,7 +382,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
               { ...back, ...logins, LADING_IMAGES: previous.images.map((i) => i.ref).join('\n') },
               ctx,
             );
-            await step(session, 'up health', back, ctx);
+            await upAndGate(session, previous, back, zdt, ctx, true);
             await record(session, 'auto-rollback', 'success', facts.current, release, undefined, previous);
           } catch (rollbackErr) {
             throw new LadingError(
@@ -536,6 +538,26 @@ export function baseEnv(settings: DeploySettings, project: string): Record<strin
   };
 }
 
+/**
+ * Brings a release up and through the health gate: `up health` (recreate), or with rolling services the rolling
+ * flow (src/stages/rolling.ts). `reuse`: an earlier release whose rolling containers still run is switched back.
+ */
+async function upAndGate(
+  session: HostSession,
+  manifest: Manifest,
+  env: Record<string, string>,
+  zdt: RollingSettings,
+  ctx: { host: string; reporter: Reporter; timeoutMs: number },
+  reuse = false,
+): Promise<void> {
+  const plan = rollingPlan(manifest, env.LADING_PROJECT!, zdt);
+  if (!plan) {
+    await step(session, 'up health', env, ctx);
+    return;
+  }
+  await rollOut((names, e) => step(session, names, e, ctx), env, plan, { reuse });
+}
+
 /** Makes the manifest's registry-less images present on one host (see ImageShipper). */
 async function shipImages(
   shipper: ImageShipper,
@@ -575,6 +597,7 @@ export async function runRollbackStage(opts: HostStageOptions): Promise<DeployRe
   const settings = await readDeploySettings(opts.read, opts.env);
   const project = projectFrom(settings);
   const to = opts.read('to') ?? 'previous';
+  const zdt = readRollingSettings(opts.read);
   const common = baseEnv(settings, project);
   let chosen = '';
   const results = await forEachHost(
@@ -639,7 +662,7 @@ export async function runRollbackStage(opts: HostStageOptions): Promise<DeployRe
             ctx,
           );
         try {
-          await step(session, 'up health', env, ctx);
+          await upAndGate(session, manifest, env, zdt, ctx, true);
         } catch (err) {
           await record('failure', describeError(err));
           if (facts.current) {
@@ -704,4 +727,55 @@ export async function runReleasesStage(opts: HostStageOptions): Promise<HostRele
     }
   }
   return out;
+}
+
+/**
+ * Maintenance mode on or off for the current release's host names on every host (`maintenance`: on | off;
+ * `maintenance-page`: the HTML answered with 503, a file path or the text).
+ */
+export async function runMaintenanceStage(opts: HostStageOptions): Promise<DeployResult> {
+  const settings = await readDeploySettings(opts.read, opts.env);
+  const project = projectFrom(settings);
+  const zdt = readRollingSettings(opts.read);
+  const mode = (opts.read('maintenance') ?? '').trim();
+  if (mode !== 'on' && mode !== 'off') throw new InputError('maintenance', `'${mode}' is not on or off`);
+  const page = mode === 'on' ? await readText(opts.read, 'maintenance-page') : undefined;
+  const common = baseEnv(settings, project);
+  const results = await forEachHost(
+    settings,
+    opts.reporter,
+    (h) => `maintenance ${mode} → ${h.label}`,
+    async (host, reporter) => {
+      const started = Date.now();
+      const result: HostResult = { host: host.label, status: 'failed', seconds: 0 };
+      const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
+      const base = forHost(common, host);
+      let session: HostSession | undefined;
+      try {
+        const s = (session = await opts.connector(host, settings, reporter));
+        const facts = parseFacts(await step(s, 'facts', base, ctx));
+        if (!facts.current) throw new LadingError(`${base.LADING_PROJECT} has no current release on ${host.label}`);
+        result.release = facts.current;
+        const env = { ...base, LADING_RELEASE: facts.current };
+        const manifest = parseManifest(await step(s, 'release_manifest', env, ctx), `release ${facts.current}`);
+        await setMaintenance(
+          (n, e) => step(s, n, e, ctx),
+          env,
+          manifest,
+          base.LADING_PROJECT!,
+          zdt,
+          mode === 'on',
+          page,
+        );
+        result.status = 'deployed';
+      } catch (err) {
+        result.error = describeError(err);
+      } finally {
+        await session?.close();
+        result.seconds = Math.round((Date.now() - started) / 100) / 10;
+      }
+      return result;
+    },
+  );
+  return { release: mode, hosts: results, ok: results.every((r) => r.status === 'deployed') };
 }

@@ -159,10 +159,14 @@ step_health() {
   first=""
   polls=0
   while :; do
-    ids=$(docker ps -aq --filter "label=com.docker.compose.project=$LADING_PROJECT")
+    ids=$(docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$LADING_PROJECT")
     [ -n "$ids" ] || die "no containers of project $LADING_PROJECT are running"
     # shellcheck disable=SC2086 # $ids is a list of container ids
-    states=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' $ids)
+    states=$(health_states $ids)
+    if [ -z "$states" ]; then
+      echo "no recreated services to check (rolling services passed their own gate)"
+      return 0
+    fi
     bad=$(printf '%s\n' "$states" | awk '$2 != "running" && $2 != "created" || $3 == "unhealthy" { print }')
     if [ -n "$bad" ]; then
       printf '%s\n' "$states" >&2
@@ -209,6 +213,47 @@ step_health() {
     echo "probe ok: $LADING_PROBE_URL"
   fi
   echo "healthy: $(printf '%s\n' "$states" | awk '{ print $1 "=" $2 "/" $3 }' | sort | tr '\n' ' ')"
+}
+
+# "service status health restarts" per container, without draining containers and rolling services (they have
+# their own gate); a container whose health is still "starting" runs its own healthcheck command now (docker 20.10
+# runs the first check one interval after start): passing it counts as healthy, failing it just means "not yet".
+health_states() {
+  hd=$(project_dir)
+  roll=" $(rolling_names | tr '\n' ' ') "
+  docker inspect --format '{{.Id}} {{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$@" |
+    while read -r id svc st hs rc; do
+      [ ! -f "$hd/.draining/$id" ] || continue
+      case "$roll" in *" $svc "*) continue ;; esac
+      if [ "$st" = running ] && [ "$hs" = starting ] && early_check "$id"; then hs=healthy; fi
+      echo "$svc $st $hs $rc"
+    done
+}
+
+# runs container $1's own healthcheck command once (exit 0 = healthy); no healthcheck = not ready by this test
+early_check() {
+  t=$(docker inspect --format '{{range .Config.Healthcheck.Test}}{{println .}}{{end}}' "$1" 2>/dev/null) || return 1
+  kind=$(printf '%s\n' "$t" | sed -n 1p)
+  args=$(printf '%s\n' "$t" | sed 1d)
+  case "$kind" in
+    CMD-SHELL) with_timeout 3 docker exec "$1" /bin/sh -c "$args" >/dev/null 2>&1 </dev/null ;;
+    CMD) (
+      cid=$1
+      set --
+      while IFS= read -r a; do set -- "$@" "$a"; done <<EOF
+$args
+EOF
+      with_timeout 3 docker exec "$cid" "$@" >/dev/null 2>&1 </dev/null
+    ) ;;
+    *) return 1 ;;
+  esac
+}
+
+with_timeout() {
+  if command -v timeout >/dev/null 2>&1; then timeout "$@"; else
+    shift
+    "$@"
+  fi
 }
 
 # --- switch current atomically, record history, prune old releases.
@@ -321,6 +366,363 @@ step_load() {
   docker image inspect "$LADING_LOAD_ID" >/dev/null 2>&1 || die "after docker load, $LADING_LOAD_ID is still missing on $(hostname)"
 }
 
+# --- zero-downtime: a shared Caddy 2 proxy per host and `rolling` services behind it.
+# The proxy is one container ($LADING_PROXY_CONTAINER) on a docker network ($LADING_PROXY_NETWORK) it shares with the
+# rolling services' containers. Its admin API listens on localhost:2019 *inside* the container: nothing on the
+# network reaches it, the host reaches it through `docker exec` (root's access to the engine). lading keeps each
+# app's routes in the proxy's state dir (the container's dev.lading.proxy.dir label): apps/<project>.<server>.routes
+# and .maint (JSON route lists), <project>.tls (a TLS automation policy). Every change renders the whole config
+# from those files and loads it with `caddy reload` (POST /load: atomic; in-flight requests finish on the old one).
+# LADING_ROLLING: one "service port health-path replicas drain" line per rolling service.
+
+rolling_names() { printf '%s\n' "${LADING_ROLLING:-}" | awk 'NF { print $1 }'; }
+
+proxy_dir() {
+  pd=$(docker inspect --format '{{index .Config.Labels "dev.lading.proxy.dir"}}' "$LADING_PROXY_CONTAINER" 2>/dev/null || true)
+  [ -n "$pd" ] || pd="$LADING_ROOT/.proxy"
+  printf '%s' "$pd"
+}
+
+# a mutex for the proxy's state dir (several projects, each with its own deploy lock, share one proxy)
+proxy_lock() {
+  mkdir -p "$1/apps"
+  waited=0
+  until mkdir "$1/.lock.d" 2>/dev/null; do
+    waited=$((waited + 1))
+    if [ "$waited" -gt 300 ]; then
+      echo "breaking a proxy lock held for over 60s ($1/.lock.d)" >&2
+      rmdir "$1/.lock.d" 2>/dev/null || true
+      waited=0
+    fi
+    sleep 0.2 2>/dev/null || sleep 1
+  done
+}
+proxy_unlock() { rmdir "$1/.lock.d" 2>/dev/null || true; }
+
+# the files $2.. joined with commas (each holds a comma-separated list of JSON objects)
+join_json() {
+  sep=""
+  for f in "$@"; do
+    [ -s "$f" ] || continue
+    printf '%s' "$sep"
+    cat "$f"
+    sep=","
+  done
+}
+
+# renders the proxy's whole config from the app files in $1 and loads it through the admin API
+proxy_reload() {
+  http=$(join_json "$1"/apps/*.http.maint "$1"/apps/*.http.routes)
+  https=$(join_json "$1"/apps/*.https.maint "$1"/apps/*.https.routes)
+  tls=$(join_json "$1"/apps/*.tls)
+  # a host name no app claims gets a 404 (Caddy answers an empty 200 otherwise); on :80 only while no app uses TLS,
+  # so Caddy's own HTTP->HTTPS redirects (added after these routes) still answer for TLS apps
+  none='{"handle":[{"handler":"static_response","status_code":404,"body":"no app here\n"}]}'
+  servers=""
+  if [ -n "$https" ]; then
+    servers="\"lading_https\":{\"listen\":[\":443\"],\"routes\":[$https,$none]}"
+    [ -z "$http" ] || servers="$servers,\"lading_http\":{\"listen\":[\":80\"],\"routes\":[$http]}"
+  elif [ -n "$http" ]; then
+    servers="\"lading_http\":{\"listen\":[\":80\"],\"routes\":[$http,$none]}"
+  fi
+  {
+    printf '{"admin":{"listen":"localhost:2019"},"apps":{'
+    printf '"pki":{"certificate_authorities":{"local":{"install_trust":false}}}'
+    [ -z "$servers" ] || printf ',"http":{"servers":{%s}}' "$servers"
+    [ -z "$tls" ] || printf ',"tls":{"automation":{"policies":[%s]}}' "$tls"
+    printf '}}\n'
+  } >"$1/caddy.json.tmp"
+  mv -f "$1/caddy.json.tmp" "$1/caddy.json"
+  tries=0
+  until out=$(docker exec -i "$LADING_PROXY_CONTAINER" /usr/bin/caddy reload --config /dev/stdin <"$1/caddy.json" 2>&1); do
+    tries=$((tries + 1))
+    # a proxy that just started needs a moment before its admin API listens
+    [ "$tries" -lt 25 ] || {
+      printf '%s\n' "$out" | grep -v '"level":"info"' >&2
+      return 1
+    }
+    sleep 0.2 2>/dev/null || sleep 1
+  done
+}
+
+proxy_start() {
+  pd=$1
+  set --
+  for p in ${LADING_PROXY_PORTS:-}; do set -- "$@" -p "$p"; done
+  docker run -d --name "$LADING_PROXY_CONTAINER" --restart unless-stopped --network "$LADING_PROXY_NETWORK" "$@" \
+    --label dev.lading.proxy=1 --label "dev.lading.proxy.dir=$pd" \
+    -v "$LADING_PROXY_CONTAINER-data:/data" -v "$LADING_PROXY_CONTAINER-config:/config" \
+    -e XDG_DATA_HOME=/data -e XDG_CONFIG_HOME=/config \
+    --entrypoint /usr/bin/caddy "$LADING_PROXY_IMAGE" run --resume >/dev/null ||
+    die "starting the proxy $LADING_PROXY_CONTAINER ($LADING_PROXY_IMAGE) failed on $(hostname): are ports ${LADING_PROXY_PORTS:-} free?"
+}
+
+# the proxy: started if missing (and its routes loaded), started if stopped, replaced only with proxy-upgrade
+step_proxy_ensure() {
+  net=$LADING_PROXY_NETWORK
+  docker network inspect "$net" >/dev/null 2>&1 || docker network create "$net" >/dev/null ||
+    die "cannot create the docker network $net on $(hostname)"
+  pd=$(proxy_dir)
+  mkdir -p "$pd/apps"
+  seen=$(docker inspect --format '{{.Config.Image}} {{.State.Running}}' "$LADING_PROXY_CONTAINER" 2>/dev/null || true)
+  if [ -z "$seen" ]; then
+    proxy_start "$pd"
+    proxy_lock "$pd"
+    proxy_reload "$pd" || {
+      proxy_unlock "$pd"
+      die "the new proxy $LADING_PROXY_CONTAINER did not take its config"
+    }
+    proxy_unlock "$pd"
+    echo "proxy: started $LADING_PROXY_CONTAINER ($LADING_PROXY_IMAGE) on network $net"
+    return 0
+  fi
+  img=${seen% *}
+  if [ "$img" != "$LADING_PROXY_IMAGE" ]; then
+    if [ "${LADING_PROXY_UPGRADE:-0}" = 1 ]; then
+      docker rm -f "$LADING_PROXY_CONTAINER" >/dev/null
+      proxy_start "$pd"
+      proxy_lock "$pd"
+      proxy_reload "$pd" || {
+        proxy_unlock "$pd"
+        die "the upgraded proxy did not take its config"
+      }
+      proxy_unlock "$pd"
+      echo "proxy: upgraded $LADING_PROXY_CONTAINER from $img to $LADING_PROXY_IMAGE"
+      return 0
+    fi
+    echo "proxy: $LADING_PROXY_CONTAINER runs $img, not $LADING_PROXY_IMAGE: kept (proxy-upgrade: true replaces it)" >&2
+  fi
+  if [ "${seen##* }" != true ]; then
+    docker start "$LADING_PROXY_CONTAINER" >/dev/null || die "cannot start the proxy $LADING_PROXY_CONTAINER"
+    proxy_lock "$pd"
+    proxy_reload "$pd" || {
+      proxy_unlock "$pd"
+      die "the restarted proxy did not take its config"
+    }
+    proxy_unlock "$pd"
+    echo "proxy: restarted $LADING_PROXY_CONTAINER"
+  fi
+}
+
+# the recreate services of a project with rolling services (LADING_OTHERS), as `up` would run them
+step_up_others() {
+  [ -n "${LADING_OTHERS:-}" ] || return 0
+  # shellcheck disable=SC2086 # service names are validated by lading
+  compose_release "$LADING_RELEASE" up -d --no-deps --remove-orphans --no-build $LADING_OTHERS </dev/null
+}
+
+# containers of service $1 (all states, full ids)
+service_ids() {
+  docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$LADING_PROJECT" \
+    --filter "label=com.docker.compose.service=$1" --filter "label=com.docker.compose.oneoff=False"
+}
+
+rolling_lines() { printf '%s\n' "${LADING_ROLLING:-}" | awk 'NF >= 5'; }
+
+# new containers of each rolling service beside the old ones (compose --no-recreate --scale old+replicas), their
+# ids in releases/<id>/.rolling/<service>.ids, each connected to the proxy network. A release whose containers are
+# still running (a rollback within the drain window) keeps them: no new container, an instant switch back.
+step_rolling_start() {
+  rel="$(project_dir)/releases/$LADING_RELEASE"
+  [ -d "$rel" ] || die "release $LADING_RELEASE does not exist on $(hostname)"
+  mkdir -p "$rel/.rolling"
+  scale=""
+  names=""
+  before=$(mktemp)
+  rolling_lines >"$before.lines"
+  while read -r svc _port _health replicas _drain; do
+    if [ -s "$rel/.rolling/$svc.ids" ] && [ "${LADING_REUSE:-0}" = 1 ]; then
+      alive=1
+      while IFS= read -r id; do
+        [ "$(docker inspect --format '{{.State.Running}}' "$id" 2>/dev/null || true)" = true ] || alive=0
+      done <"$rel/.rolling/$svc.ids"
+      if [ "$alive" = 1 ]; then
+        echo "rolling $svc: the containers of $LADING_RELEASE still run (drain window): switching back to them"
+        continue
+      fi
+    fi
+    old=$(service_ids "$svc")
+    printf '%s\n' "$old" | awk -v s="$svc" 'NF { print s, $1 }' >>"$before"
+    n=$(printf '%s\n' "$old" | awk 'NF' | wc -l)
+    scale="$scale --scale $svc=$((n + replicas))"
+    names="$names $svc"
+  done <"$before.lines"
+  if [ -n "$names" ]; then
+    # shellcheck disable=SC2086 # service names are validated by lading
+    compose_release "$LADING_RELEASE" up -d --no-deps --no-recreate --no-build $scale $names </dev/null
+  fi
+  for svc in $names; do
+    service_ids "$svc" | while IFS= read -r id; do
+      grep -qxF "$svc $id" "$before" || printf '%s\n' "$id"
+    done >"$rel/.rolling/$svc.ids"
+    [ -s "$rel/.rolling/$svc.ids" ] || die "compose started no new container for $svc"
+    while IFS= read -r id; do
+      docker network connect "$LADING_PROXY_NETWORK" "$id" 2>/dev/null ||
+        docker inspect --format '{{json .NetworkSettings.Networks}}' "$id" | grep -q "\"$LADING_PROXY_NETWORK\"" ||
+        die "cannot connect $svc ($id) to the proxy network $LADING_PROXY_NETWORK"
+    done <"$rel/.rolling/$svc.ids"
+    echo "rolling $svc: started $(cut -c1-12 "$rel/.rolling/$svc.ids" | tr '\n' ' ')beside $(awk -v s="$svc" '$1 == s { print substr($2, 1, 12) }' "$before" | tr '\n' ' ')"
+  done
+  rm -f "$before" "$before.lines"
+}
+
+http_ok() {
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null
+  elif command -v wget >/dev/null 2>&1; then
+    wget -q -O /dev/null -T 1 "$1" 2>/dev/null
+  else
+    die "neither curl nor wget is on $(hostname) for the rolling health probe"
+  fi
+}
+
+# the gate of rolling services: each new container running, not unhealthy, and answering its health path with a
+# 2xx/3xx directly (container address on the proxy network), polled every 150 ms.
+step_rolling_gate() {
+  rel="$(project_dir)/releases/$LADING_RELEASE"
+  deadline=$(($(now) + ${LADING_HEALTH_TIMEOUT:-60}))
+  rolling_lines >"$rel/.rolling/.lines"
+  while read -r svc port health _replicas _drain; do
+    while IFS= read -r id; do
+      while :; do
+        st=$(docker inspect --format "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}} {{with index .NetworkSettings.Networks \"$LADING_PROXY_NETWORK\"}}{{.IPAddress}}{{end}}" "$id" 2>/dev/null) ||
+          die "rolling $svc: container $id is gone"
+        # shellcheck disable=SC2086 # four words by the format above
+        set -- $st
+        if [ "$1" = exited ] || [ "$1" = dead ] || [ "$2" = unhealthy ] || [ "$3" != 0 ]; then
+          echo "--- last log lines of $svc ($id):" >&2
+          docker logs --tail 15 "$id" 2>&1 | sed 's/^/    /' >&2 || true
+          die "rolling $svc: the new container is $1 (health $2, restarts $3): traffic stays on the old containers"
+        fi
+        if [ "$1" = running ] && [ -n "${4:-}" ] && http_ok "http://$4:$port$health"; then
+          echo "ready: $svc $(printf '%s' "$id" | cut -c1-12) answers http://$4:$port$health"
+          break
+        fi
+        [ "$(now)" -lt "$deadline" ] ||
+          die "rolling $svc: http://${4:-?}:$port$health did not answer within ${LADING_HEALTH_TIMEOUT:-60}s: traffic stays on the old containers"
+        sleep 0.15 2>/dev/null || sleep 1
+      done
+    done <"$rel/.rolling/$svc.ids"
+  done <"$rel/.rolling/.lines"
+  rm -f "$rel/.rolling/.lines"
+}
+
+# a failed gate: the new containers go, the old ones never stopped serving
+step_rolling_abort() {
+  rel="$(project_dir)/releases/$LADING_RELEASE"
+  for f in "$rel"/.rolling/*.ids; do
+    [ -f "$f" ] || continue
+    # shellcheck disable=SC2046 # container ids
+    docker rm -f $(cat "$f") >/dev/null 2>&1 || true
+    echo "removed the new containers of ${f##*/} (never served)"
+    rm -f "$f"
+  done
+}
+
+# the app's routes (LADING_ROUTES, with @@up:<service>:<port>@@ tokens) filled with the current release's
+# containers and loaded into the proxy; the previous app files come back if the proxy refuses the new ones.
+step_proxy_switch() {
+  rel="$(project_dir)/releases/$LADING_RELEASE"
+  routes=$LADING_ROUTES
+  for f in "$rel"/.rolling/*.ids; do
+    [ -f "$f" ] || continue
+    svc=${f##*/}
+    svc=${svc%.ids}
+    ups=""
+    while IFS= read -r id; do
+      ip=$(docker inspect --format "{{with index .NetworkSettings.Networks \"$LADING_PROXY_NETWORK\"}}{{.IPAddress}}{{end}}" "$id")
+      [ -n "$ip" ] || die "rolling $svc: $id has no address on $LADING_PROXY_NETWORK"
+      ups="$ups${ups:+,}{\"dial\":\"$ip:PORT\"}"
+    done <"$f"
+    # one token per port the service is routed on
+    for tok in $(printf '%s' "$routes" | grep -o "@@up:$svc:[0-9]*@@" | sort -u); do
+      p=${tok#@@up:"$svc":}
+      p=${p%@@}
+      routes=$(printf '%s' "$routes" | sed "s|$tok|$(printf '%s' "$ups" | sed "s/PORT/$p/g")|g")
+    done
+  done
+  case "$routes" in *@@up:*) die "no containers for $(printf '%s' "$routes" | grep -o '@@up:[^@]*@@' | head -n 1)" ;; esac
+  pd=$(proxy_dir)
+  server=http
+  [ "${LADING_PROXY_TLS:-off}" = off ] || server=https
+  proxy_lock "$pd"
+  a="$pd/apps/$LADING_PROJECT"
+  mkdir -p "$pd/apps/.prev"
+  for f in "$a".*; do [ ! -f "$f" ] || cp -p "$f" "$pd/apps/.prev/"; done
+  printf '%s' "$routes" >"$a.$server.routes.tmp" && mv -f "$a.$server.routes.tmp" "$a.$server.routes"
+  other=https
+  [ "$server" = http ] || other=http
+  rm -f "$a.$other.routes"
+  if [ -f "$a.$other.maint" ]; then mv -f "$a.$other.maint" "$a.$server.maint"; fi
+  printf '%s' "${LADING_TLS_POLICY:-}" >"$a.tls"
+  if ! proxy_reload "$pd"; then
+    rm -f "$a".*
+    for f in "$pd/apps/.prev/$LADING_PROJECT".*; do [ ! -f "$f" ] || cp -p "$f" "$pd/apps/"; done
+    proxy_reload "$pd" || true
+    proxy_unlock "$pd"
+    die "the proxy refused the new routes of $LADING_PROJECT: the old ones stay"
+  fi
+  rm -f "$pd/apps/.prev/$LADING_PROJECT".*
+  proxy_unlock "$pd"
+  echo "switched: $LADING_PROJECT → $(printf '%s' "$routes" | grep -o '"dial":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')"
+}
+
+# every other container of a rolling service drains: removed after its drain seconds by a detached job (stop, then
+# rm), unless a rollback takes it back first (it deletes the container's .draining marker).
+step_rolling_retire() {
+  d=$(project_dir)
+  rel="$d/releases/$LADING_RELEASE"
+  mkdir -p "$d/.draining"
+  rolling_lines >"$rel/.rolling/.lines"
+  while read -r svc _port _health _replicas drain; do
+    [ -f "$rel/.rolling/$svc.ids" ] || continue
+    gone=""
+    while IFS= read -r id; do rm -f "$d/.draining/$id"; done <"$rel/.rolling/$svc.ids"
+    for id in $(service_ids "$svc"); do
+      grep -qxF "$id" "$rel/.rolling/$svc.ids" && continue
+      [ ! -f "$d/.draining/$id" ] || continue
+      printf '%s\n' "$(($(now) + drain))" >"$d/.draining/$id"
+      gone="$gone $id"
+    done
+    [ -n "$gone" ] || continue
+    grace=$(docker inspect --format '{{.Config.StopTimeout}}' "${gone# }" 2>/dev/null || true)
+    case "$grace" in '' | *[!0-9]*) grace=10 ;; esac
+    if command -v setsid >/dev/null 2>&1; then detach='setsid'; else detach='nohup'; fi
+    # shellcheck disable=SC2016,SC2086 # the job's own script; ids are hex
+    $detach sh -c 'sleep "$1"; d=$2; g=$3; shift 3; for id; do
+        if [ -f "$d/.draining/$id" ]; then docker stop -t "$g" "$id"; docker rm "$id"; rm -f "$d/.draining/$id"; fi
+      done' lading-drain "$drain" "$d" "$grace" $gone </dev/null >/dev/null 2>&1 &
+    echo "draining $svc:$(printf '%s' "$gone" | awk '{ for (i = 1; i <= NF; i++) printf " %s", substr($i, 1, 12) }') (removed in ${drain}s)"
+  done <"$rel/.rolling/.lines"
+  rm -f "$rel/.rolling/.lines"
+}
+
+# maintenance on (LADING_MAINTENANCE_ROUTE: a 503 route for the app's host names) or off (empty)
+step_proxy_maintenance() {
+  pd=$(proxy_dir)
+  server=http
+  [ "${LADING_PROXY_TLS:-off}" = off ] || server=https
+  proxy_lock "$pd"
+  a="$pd/apps/$LADING_PROJECT"
+  rm -f "$a.http.maint" "$a.https.maint"
+  if [ -n "${LADING_MAINTENANCE_ROUTE:-}" ]; then printf '%s' "$LADING_MAINTENANCE_ROUTE" >"$a.$server.maint"; fi
+  proxy_reload "$pd" || {
+    proxy_unlock "$pd"
+    die "the proxy refused the maintenance route"
+  }
+  proxy_unlock "$pd"
+  if [ -n "${LADING_MAINTENANCE_ROUTE:-}" ]; then echo "maintenance on: $LADING_PROJECT answers 503"; else echo "maintenance off: $LADING_PROJECT"; fi
+}
+
+# the app's routes leave the proxy (its containers are its own business)
+step_proxy_forget() {
+  pd=$(proxy_dir)
+  proxy_lock "$pd"
+  rm -f "$pd/apps/$LADING_PROJECT".*
+  proxy_reload "$pd" || true
+  proxy_unlock "$pd"
+}
+
 lading_step() {
   for s in "$@"; do lading_one "$s"; done
 }
@@ -328,6 +730,7 @@ lading_step() {
 lading_one() {
   case "$1" in
     lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest | image_facts | fetch | load) "step_$1" ;;
+    proxy_ensure | up_others | rolling_start | rolling_gate | rolling_abort | proxy_switch | rolling_retire | proxy_maintenance | proxy_forget) "step_$1" ;;
     *) die "unknown step $1" ;;
   esac
 }

@@ -1,0 +1,118 @@
+import { parse } from 'yaml';
+import { LadingError } from '../lib/errors.ts';
+import type { Manifest } from '../lib/manifest.ts';
+import {
+  type ProxySettings,
+  type RollingSpec,
+  parseProxySettings,
+  parseRollingInput,
+  proxyEnv,
+  renderMaintenance,
+  renderRoutes,
+  renderTlsPolicy,
+  rollingEnv,
+  rollingServices,
+} from '../lib/proxy.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+
+/** Runs named host steps (space-separated, one round trip) with an env on one host; stdout back. */
+export type RunStep = (steps: string, env: Record<string, string>) => Promise<string>;
+
+/** The zero-downtime settings of a deploy: rolling services from the `rolling` input, and the proxy. */
+export interface RollingSettings {
+  input: RollingSpec[];
+  proxy: ProxySettings;
+}
+
+export function readRollingSettings(read: InputReader): RollingSettings {
+  return { input: parseRollingInput(read('rolling')), proxy: parseProxySettings(read) };
+}
+
+/** What a release rolls: its rolling services, the others (recreated as usual), and its proxy routes. */
+export interface RollingPlan {
+  specs: RollingSpec[];
+  others: string[];
+  env: Record<string, string>;
+}
+
+/** The rolling plan of a release (undefined: no rolling service, the deploy recreates as before). */
+export function rollingPlan(manifest: Manifest, project: string, settings: RollingSettings): RollingPlan | undefined {
+  const files = (manifest.compose?.files ?? []).map((f) => ({ path: f.path, content: f.content ?? '' }));
+  const specs = rollingServices(files, settings.input);
+  if (specs.length === 0) return undefined;
+  const rolling = new Set(specs.map((s) => s.service));
+  const others = composeServices(files).filter((s) => !rolling.has(s));
+  return {
+    specs,
+    others,
+    env: {
+      ...proxyEnv(settings.proxy),
+      ...rollingEnv(specs),
+      LADING_OTHERS: others.join(' '),
+      LADING_ROUTES: renderRoutes(project, specs),
+      LADING_TLS_POLICY: renderTlsPolicy(specs, settings.proxy.tls),
+    },
+  };
+}
+
+/** The services `compose up` starts by default: every service without profiles, over all files. */
+function composeServices(files: Array<{ content: string }>): string[] {
+  const names = new Map<string, boolean>();
+  for (const f of files) {
+    try {
+      const doc = parse(f.content) as { services?: Record<string, { profiles?: unknown } | null> } | undefined;
+      for (const [name, svc] of Object.entries(doc?.services ?? {})) {
+        names.set(name, (names.get(name) ?? false) || Array.isArray(svc?.profiles));
+      }
+    } catch {
+      // compose reports broken files itself
+    }
+  }
+  return [...names].filter(([, profiled]) => !profiled).map(([n]) => n);
+}
+
+/**
+ * Rolls a release out on one host: the proxy ensured, the recreate services up, new containers of each rolling
+ * service beside the old ones, the gate (direct probe of the new containers, then the usual health gate of the
+ * others), the switch in the proxy, the old containers draining. A failed gate removes the new containers: the old
+ * ones never stopped serving. `reuse`: a release whose containers still run (drain window) is switched back to them.
+ */
+export async function rollOut(
+  run: RunStep,
+  env: Record<string, string>,
+  plan: RollingPlan,
+  opts: { reuse?: boolean; beforeSwitch?: () => Promise<void> } = {},
+): Promise<void> {
+  const e = { ...env, ...plan.env, LADING_REUSE: opts.reuse ? '1' : '0' };
+  await run('proxy_ensure up_others rolling_start', e);
+  try {
+    await run('rolling_gate health', e);
+    await opts.beforeSwitch?.();
+    await run('proxy_switch', e);
+  } catch (err) {
+    if (!opts.reuse) await run('rolling_abort', e).catch(() => undefined);
+    throw err;
+  }
+  await run('rolling_retire', e);
+}
+
+/** Maintenance on (a 503 page for the app's host names: `page`, or lading's default) or off, through the proxy. */
+export async function setMaintenance(
+  run: RunStep,
+  env: Record<string, string>,
+  manifest: Manifest,
+  project: string,
+  settings: RollingSettings,
+  on: boolean,
+  page?: string,
+): Promise<void> {
+  const plan = rollingPlan(manifest, project, settings);
+  if (!plan) {
+    throw new LadingError(
+      `project ${project} has no rolling service behind the proxy`,
+      'maintenance mode answers for the host names of rolling services (x-lading: strategy rolling, hosts)',
+    );
+  }
+  const route = on ? renderMaintenance(project, plan.specs, page || undefined) : '';
+  await run('proxy_ensure proxy_maintenance', { ...env, ...plan.env, LADING_MAINTENANCE_ROUTE: route });
+}

@@ -1,0 +1,229 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
+import { busyboxContext, docker, testEnv, unique } from './testenv.ts';
+
+export const CADDY_IMAGE = 'lading-test/caddy:2.6';
+
+/**
+ * A FROM scratch Caddy image for tests: Debian's /usr/bin/caddy (2.6) and the libraries `ldd` lists. Built once per
+ * test dockerd (the tag is reused).
+ */
+export function caddyImage(): string {
+  try {
+    docker(['image', 'inspect', CADDY_IMAGE]);
+    return CADDY_IMAGE;
+  } catch {
+    // not built yet
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'lading-caddy-'));
+  const files = ['/usr/bin/caddy'];
+  for (const line of execFileSync('ldd', ['/usr/bin/caddy'], { encoding: 'utf8' }).split('\n')) {
+    const m = /(\/\S+)\s+\(0x/.exec(line);
+    if (m) files.push(m[1]!);
+  }
+  for (const f of files) {
+    mkdirSync(join(dir, 'root', dirname(f)), { recursive: true });
+    copyFileSync(f, join(dir, 'root', f)); // copyFileSync follows symlinks: the library itself
+  }
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    'FROM scratch\nCOPY root /\nENV XDG_CONFIG_HOME=/config XDG_DATA_HOME=/data HOME=/data\nENTRYPOINT ["/usr/bin/caddy"]\nCMD ["run"]\n',
+  );
+  docker(['build', '-q', '-t', CADDY_IMAGE, dir]);
+  return CADDY_IMAGE;
+}
+
+/** A free TCP port on loopback (for the proxy's published port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A proxy of its own for one test file: container, network, published port, inputs for the deploy. */
+export async function testProxy() {
+  const id = unique('proxy')
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 40);
+  const port = await freePort();
+  const inputs = {
+    'proxy-container': id,
+    'proxy-network': id,
+    'proxy-image': caddyImage(),
+    'proxy-ports': `127.0.0.1:${port}:80`,
+    'proxy-tls': 'off',
+  };
+  const cleanup = () => {
+    for (const args of [
+      ['rm', '-f', id],
+      ['volume', 'rm', '-f', `${id}-data`, `${id}-config`],
+    ]) {
+      try {
+        docker(args);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  return { id, port, inputs, cleanup };
+}
+
+/**
+ * A realistic project behind the proxy: `web` (busybox httpd on :80 in its container, healthcheck, init, a short
+ * stop grace period, `x-lading` rolling on `host`) and `worker` (a loop), on the project's default network.
+ * `version(n)` builds and pushes image n (index.html "vN"; `broken`: no index.html, so the health path 404s).
+ */
+export function proxiedApp(opts: { host: string; drain?: number }) {
+  const env = testEnv();
+  const name = `${env.registry.host}/${unique('zdt')}/app`;
+  const project = unique('zdt')
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 40);
+  const compose = `services:
+  web:
+    image: ${name}:\${DOCKER_TAG:-latest}
+    init: true
+    stop_grace_period: 2s
+    command: ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/srv"]
+    healthcheck:
+      test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/index.html"]
+      interval: 5s
+      timeout: 2s
+      retries: 2
+    x-lading:
+      strategy: rolling
+      hosts: [${opts.host}]
+      port: 80
+      health: /index.html
+      drain: ${opts.drain ?? 1}
+  worker:
+    image: ${name}:\${DOCKER_TAG:-latest}
+    init: true
+    stop_grace_period: 1s
+    command: ["/bin/busybox", "sh", "-c", "while true; do sleep 1; done"]
+`;
+  function version(n: number, v: { broken?: boolean } = {}): Manifest {
+    const dir = mkdtempSync(join(tmpdir(), `lading-zdt-v${n}-`));
+    busyboxContext(dir, { files: v.broken ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` } });
+    const tag = `v${n}-abcdef0`;
+    docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
+    docker(['push', '-q', `${name}:${tag}`]);
+    const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split(
+      '@',
+    )[1]!;
+    return createManifest({
+      source: {
+        repository: 'acme/shop',
+        ref: 'refs/heads/main',
+        sha: `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40),
+        created: new Date(Date.UTC(2026, 0, n)).toISOString(),
+      },
+      tags: [tag],
+      primary: tag,
+      images: [
+        {
+          id: 'app',
+          services: ['web', 'worker'],
+          name,
+          tags: [tag],
+          digest,
+          ref: `${name}@${digest}`,
+          transport: { kind: 'registry', registry: env.registry.host, provider: 'generic' },
+        },
+      ],
+      compose: { project, files: [composeFile('docker-compose.yml', compose)], env: { DOCKER_TAG: tag } },
+    });
+  }
+  const containers = (service: string) =>
+    docker([
+      'ps',
+      '-aq',
+      '--filter',
+      `label=com.docker.compose.project=${project}`,
+      '--filter',
+      `label=com.docker.compose.service=${service}`,
+    ])
+      .split('\n')
+      .filter(Boolean);
+  const cleanup = () => {
+    const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]);
+    if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    try {
+      docker(['network', 'rm', `${project}_default`]);
+    } catch {
+      // not there
+    }
+  };
+  return { name, project, compose, version, containers, cleanup };
+}
+
+/** GET http://127.0.0.1:port/path with a Host header: status and body. */
+export function get(port: number, host: string, path = '/index.html'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { host }, agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out after 5 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export interface LoadSample {
+  /** ms since the loop started */
+  at: number;
+  ms: number;
+  ok: boolean;
+  body: string;
+}
+
+/**
+ * A steady request loop on loopback: one request every 1000/rps ms (each on a fresh connection), until `stop()` or
+ * `maxMs` — it always ends by itself. A request fails on a connection error, a timeout or a status other than 200.
+ */
+export function loadLoop(port: number, host: string, opts: { rps?: number; maxMs?: number } = {}) {
+  const samples: LoadSample[] = [];
+  const errors: string[] = [];
+  const started = Date.now();
+  const inflight = new Set<Promise<void>>();
+  const every = 1000 / (opts.rps ?? 50);
+  const maxMs = opts.maxMs ?? 120_000;
+  const timer = setInterval(() => {
+    if (Date.now() - started > maxMs) return void clearInterval(timer);
+    const at = Date.now() - started;
+    const t0 = performance.now();
+    const p = get(port, host)
+      .then((r) => {
+        samples.push({ at, ms: performance.now() - t0, ok: r.status === 200, body: r.body.trim() });
+        if (r.status !== 200) errors.push(`HTTP ${r.status} at ${at} ms`);
+      })
+      .catch((err: Error) => {
+        samples.push({ at, ms: performance.now() - t0, ok: false, body: '' });
+        errors.push(`${err.message} at ${at} ms`);
+      })
+      .finally(() => inflight.delete(p));
+    inflight.add(p);
+  }, every);
+  return {
+    samples,
+    async stop() {
+      clearInterval(timer);
+      await Promise.all([...inflight]);
+      return { total: samples.length, failed: samples.filter((s) => !s.ok).length, errors, samples };
+    },
+  };
+}

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LocalSession } from '../../src/io/local-host.ts';
+import type { Manifest } from '../../src/lib/manifest.ts';
+import {
+  type DeployResult,
+  type HostStageOptions,
+  runDeployStage,
+  runMaintenanceStage,
+  runRollbackStage,
+} from '../../src/stages/deploy.ts';
+import { stderrReporter } from '../../src/stages/reporter.ts';
+import { get, loadLoop, proxiedApp, testProxy } from '../helpers/proxy-fixture.ts';
+import { docker, testEnv } from '../helpers/testenv.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('rolling services behind the shared Caddy proxy (host steps by a local shell, real dockerd)', () => {
+  const env = testEnv();
+  const shop = proxiedApp({ host: 'shop.test' });
+  const blog = proxiedApp({ host: 'blog.test' });
+  let proxy: Awaited<ReturnType<typeof testProxy>>;
+  let root = '';
+  const v: Manifest[] = [];
+  let clock = Date.UTC(2026, 10, 29, 1, 0, 0);
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'lading-zdt-root-'));
+    proxy = await testProxy();
+    v.push(shop.version(1), shop.version(2), shop.version(3), shop.version(4, { broken: true }));
+  });
+  after(() => {
+    try {
+      shop.cleanup();
+      blog.cleanup();
+    } finally {
+      proxy.cleanup();
+      try {
+        docker(['network', 'rm', proxy.id]);
+      } catch {
+        // still in use or gone
+      }
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+  const opts = (extra: Record<string, string>): HostStageOptions => {
+    const inputs: Record<string, string> = {
+      hosts: 'localhost',
+      'ssh-key': 'unused-by-the-local-session',
+      'known-hosts': 'unused',
+      root,
+      'health-timeout': '8',
+      'health-stable': '0',
+      ...proxy.inputs,
+      ...extra,
+    };
+    return {
+      read: (n) => inputs[n] || undefined,
+      env: {},
+      reporter: stderrReporter(true),
+      now: () => new Date((clock += 60_000)),
+      connector: async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }),
+    };
+  };
+  const deploy = (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> =>
+    runDeployStage(opts({ manifest: JSON.stringify(m), ...extra }));
+  const shopGet = () => get(proxy.port, 'shop.test');
+
+  it('the first deploy starts the proxy and routes the host name to the new web container', async () => {
+    const res = await deploy(v[0]!);
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assert.deepEqual(await shopGet(), { status: 200, body: 'v1\n' });
+    assert.equal(docker(['inspect', '--format', '{{.State.Running}}', proxy.id]), 'true');
+    assert.equal(shop.containers('worker').length, 1, 'the worker (recreate) runs as usual');
+    // the admin API listens on the container's own loopback: not on the network it shares with the apps
+    const ip = docker([
+      'inspect',
+      '--format',
+      `{{(index .NetworkSettings.Networks "${proxy.id}").IPAddress}}`,
+      proxy.id,
+    ]);
+    await assert.rejects(get(2019, 'x', '/config/').then(() => fetch(`http://${ip}:2019/config/`)));
+  });
+
+  it('deploys two more releases under 50 requests/s with zero failed requests; old containers drain and go', async () => {
+    const load = loadLoop(proxy.port, 'shop.test', { rps: 50, maxMs: 60_000 });
+    await sleep(300);
+    for (const m of [v[1]!, v[2]!]) {
+      const res = await deploy(m);
+      assert.equal(res.ok, true, JSON.stringify(res.hosts));
+      await sleep(300);
+    }
+    await sleep(500);
+    const stats = await load.stop();
+    assert.equal(stats.failed, 0, stats.errors.slice(0, 5).join('\n'));
+    assert.ok(stats.total > 50, `only ${stats.total} requests`);
+    assert.deepEqual(await shopGet(), { status: 200, body: 'v3\n' });
+    assert.ok(
+      stats.samples.some((s) => s.body === 'v2'),
+      'v2 served between the deploys',
+    );
+    // drain 1 s, then stop (grace 2 s) and rm
+    for (let i = 0; i < 50 && shop.containers('web').length > 1; i++) await sleep(200);
+    assert.equal(shop.containers('web').length, 1);
+  });
+
+  it('refuses a broken release: the gate fails, the old container keeps serving, no request fails', async () => {
+    const before = shop.containers('web');
+    const load = loadLoop(proxy.port, 'shop.test', { rps: 50, maxMs: 60_000 });
+    const res = await deploy(v[3]!);
+    const stats = await load.stop();
+    assert.equal(res.ok, false);
+    assert.equal(res.hosts[0]!.status, 'rolled-back', JSON.stringify(res.hosts));
+    assert.match(res.hosts[0]!.error ?? '', /traffic stays on the old containers/);
+    assert.equal(stats.failed, 0, stats.errors.slice(0, 5).join('\n'));
+    assert.deepEqual(await shopGet(), { status: 200, body: 'v3\n' });
+    assert.deepEqual(shop.containers('web'), before, 'the broken container is gone, the old one untouched');
+  });
+
+  it('rolls back within the drain window by switching back to the still-running containers', async () => {
+    const res = await deploy(v[0]!, {
+      'allow-downgrade': 'true',
+      rolling: 'web shop.test health=/index.html drain=60',
+    });
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assert.equal((await shopGet()).body, 'v1\n');
+    const running = shop.containers('web');
+    assert.equal(running.length, 2, 'the v3 container drains for 60 s');
+    const load = loadLoop(proxy.port, 'shop.test', { rps: 50, maxMs: 30_000 });
+    const started = Date.now();
+    const back = await runRollbackStage(opts({ project: shop.project, to: 'previous' }));
+    const took = Date.now() - started;
+    const stats = await load.stop();
+    assert.equal(back.ok, true, JSON.stringify(back.hosts));
+    assert.equal((await shopGet()).body, 'v3\n');
+    assert.deepEqual(shop.containers('web').sort(), running.sort(), 'no container was started: a switch back');
+    assert.equal(stats.failed, 0, stats.errors.slice(0, 5).join('\n'));
+    assert.ok(took < 10_000, `rollback took ${took} ms`);
+  });
+
+  it('maintenance on answers 503 with the page for the app host names; off serves the app again', async () => {
+    const on = await runMaintenanceStage(
+      opts({ project: shop.project, maintenance: 'on', 'maintenance-page': '<h1>Back at 5</h1>' }),
+    );
+    assert.equal(on.ok, true, JSON.stringify(on.hosts));
+    assert.deepEqual(await shopGet(), { status: 503, body: '<h1>Back at 5</h1>' });
+    const off = await runMaintenanceStage(opts({ project: shop.project, maintenance: 'off' }));
+    assert.equal(off.ok, true, JSON.stringify(off.hosts));
+    assert.equal((await shopGet()).status, 200);
+  });
+
+  it('a second app shares the proxy with its own host name; both keep answering', async () => {
+    const res = await deploy(blog.version(1));
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assert.deepEqual(await get(proxy.port, 'blog.test'), { status: 200, body: 'v1\n' });
+    assert.equal((await shopGet()).body, 'v3\n');
+    assert.equal((await get(proxy.port, 'nobody.test')).status !== 200, true);
+  });
+});
