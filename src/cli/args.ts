@@ -47,6 +47,8 @@ export function envName(flag: string): string {
   return `LADING_${flag.toUpperCase().replace(/-/g, '_')}`;
 }
 
+const POSITIONAL: Partial<Record<CommandName, string>> = { maintenance: 'maintenance' };
+
 const BOOL_WORDS = new Set(['true', 'false', 'yes', 'no', 'on', 'off', '1', '0']);
 
 export interface ParsedArgs {
@@ -72,6 +74,9 @@ export function parseCommandArgs(
   opts: { positionals?: boolean } = {},
 ): ParsedArgs {
   const specs = commandFlags(command);
+  // a command's one positional argument fills a flag: `lading maintenance on` = `--maintenance on`
+  const positional = POSITIONAL[command];
+  if (positional && argv[0] !== undefined && !argv[0].startsWith('-')) argv = [`--${positional}`, ...argv];
   const byName = new Map(specs.map((f) => [f.name, f]));
   const values: Record<string, string | boolean | undefined> = {};
   const lists: Record<string, string[]> = {};

@@ -1,5 +1,5 @@
 import { describeError } from '../lib/errors.ts';
-import type { DeployResult } from '../stages/deploy.ts';
+import { type DeployResult, runMaintenanceStage } from '../stages/deploy.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import { sshConnector } from '../stages/ssh-connector.ts';
 import { readTarget, stagesFor } from '../stages/swarm.ts';
@@ -44,6 +44,17 @@ export const rollbackCommand: Command = {
         reporter: stderrReporter(),
         connector: sshConnector,
       }),
+      flags.json,
+    );
+  },
+};
+
+export const maintenanceCommand: Command = {
+  name: 'maintenance',
+  summary: 'maintenance on|off: the proxy answers 503 with a page for the app host names, or serves the app again',
+  async run(read, flags) {
+    return report(
+      await runMaintenanceStage({ read, env: process.env, reporter: stderrReporter(), connector: sshConnector }),
       flags.json,
     );
   },

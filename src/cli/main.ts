@@ -2,7 +2,7 @@ import { describeError, InputError, LadingError } from '../lib/errors.ts';
 import { agentCommand, notifyCommand } from './agent.ts';
 import { cliError, type Command, commandHelp, type ParsedArgs, parseCommandArgs } from './args.ts';
 import pkg from '../../package.json' with { type: 'json' };
-import { deployCommand, releasesCommand, rollbackCommand } from './deploy.ts';
+import { deployCommand, maintenanceCommand, releasesCommand, rollbackCommand } from './deploy.ts';
 import { extractCommand } from './extract.ts';
 import { execCommand, lockCommand, logsCommand, pruneCommand, statusCommand } from './ops.ts';
 import { buildCommand, manifestCommand, pushCommand } from './stages.ts';
@@ -27,6 +27,7 @@ const COMMANDS: Command[] = [
   execCommand,
   lockCommand,
   pruneCommand,
+  maintenanceCommand,
   agentCommand,
   notifyCommand,
   staleCommand,

@@ -45,6 +45,7 @@ export type CommandName =
   | 'deploy'
   | 'rollback'
   | 'releases'
+  | 'maintenance'
   | 'agent'
   | 'notify'
   | 'stale'
@@ -106,7 +107,8 @@ const STORE_COMMANDS = [
   'rollback',
   'releases',
 ] as const;
-const HOST_COMMANDS = ['deploy', 'rollback', 'releases'] as const;
+const HOST_COMMANDS = ['deploy', 'rollback', 'releases', 'maintenance'] as const;
+const PROXY_COMMANDS = ['deploy', 'rollback', 'maintenance'] as const;
 /** The day-2 verbs: they reach the hosts like a deploy (connection rows), and read what the deploy left there. */
 const OPS_COMMANDS = ['status', 'logs', 'exec', 'lock', 'prune'] as const;
 const CONNECT_COMMANDS = [...HOST_COMMANDS, ...OPS_COMMANDS] as const;
@@ -561,9 +563,9 @@ export const INPUTS = {
   // ── deploy, rollback, releases ───────────────────────────────────────────────────────────────────────────────────
   command: {
     kind: 'choice',
-    choices: ['deploy', 'rollback', 'releases'],
+    choices: ['deploy', 'rollback', 'releases', 'maintenance'],
     default: 'deploy',
-    help: 'deploy, rollback or releases.',
+    help: "deploy, rollback, releases, or maintenance (the shared proxy answers 503 for the app's host names).",
     actions: ['deploy'],
   },
   target: {
@@ -732,6 +734,72 @@ export const INPUTS = {
     help: 'Seconds services without a healthcheck must keep running without restarts.',
     actions: ['deploy'],
     commands: HOST_COMMANDS,
+  },
+  rolling: {
+    kind: 'text',
+    repeatable: true,
+    help: 'Zero-downtime services behind the shared Caddy proxy, one per line: `service host[,host][/path] [port=N] [health=/path] [replicas=N] [drain=S]` (or `x-lading: {strategy: rolling, hosts: [...]}` on the service in the compose file; this input wins). New containers start beside the old, pass a direct HTTP probe, traffic is switched in the proxy, the old ones drain, then go. Other services are recreated as before.',
+    cli: 'rolling service behind the proxy: "service host[,host][/path] [port=N] [health=/p] [drain=S]" (repeatable)',
+    actions: ['deploy'],
+    commands: PROXY_COMMANDS,
+  },
+  'proxy-image': {
+    kind: 'string',
+    default: 'caddy:2.10-alpine',
+    help: 'The Caddy 2 image of the proxy lading runs on each host (started if missing; replaced only with proxy-upgrade).',
+    actions: ['deploy'],
+    commands: PROXY_COMMANDS,
+  },
+  'proxy-ports': {
+    kind: 'string',
+    default: '80:80,443:443',
+    help: 'Published ports of the proxy, `[ip:]port:80` and `[ip:]port:443`, comma separated.',
+    actions: ['deploy'],
+    commands: PROXY_COMMANDS,
+  },
+  'proxy-tls': {
+    kind: 'choice',
+    choices: ['auto', 'internal', 'off'],
+    default: 'auto',
+    help: "auto (ACME certificates for the apps' host names), internal (Caddy's own CA, for tests) or off (HTTP only).",
+    actions: ['deploy'],
+    commands: PROXY_COMMANDS,
+  },
+  'proxy-network': {
+    kind: 'string',
+    default: 'lading-proxy',
+    help: "The docker network the proxy shares with rolling services' containers.",
+    actions: ['deploy'],
+    commands: PROXY_COMMANDS,
+  },
+  'proxy-container': {
+    kind: 'string',
+    default: 'lading-proxy',
+    help: 'The proxy container (one per host, shared by every app deployed there).',
+    actions: ['deploy'],
+    commands: PROXY_COMMANDS,
+  },
+  'proxy-upgrade': {
+    kind: 'bool',
+    default: false,
+    help: 'Replace a running proxy whose image differs from proxy-image (a short interruption for every app on the host).',
+    actions: ['deploy'],
+    commands: PROXY_COMMANDS,
+  },
+  maintenance: {
+    kind: 'choice',
+    choices: ['on', 'off'],
+    help: 'For command maintenance: on (503 with the maintenance page) or off.',
+    cli: 'on | off (also the first argument: lading maintenance on)',
+    actions: ['deploy'],
+    commands: ['maintenance'],
+  },
+  'maintenance-page': {
+    kind: 'text',
+    help: 'For maintenance on: the HTML page answered with 503 (its text or a file path); a plain default page otherwise.',
+    cli: 'HTML file (or its text) answered with the 503',
+    actions: ['deploy'],
+    commands: ['maintenance'],
   },
   'probe-url': {
     kind: 'string',
@@ -1094,6 +1162,7 @@ export const INPUTS = {
       'deploy',
       'rollback',
       'releases',
+      'maintenance',
       'agent',
       'notify',
       'stale',

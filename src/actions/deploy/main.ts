@@ -2,14 +2,19 @@ import * as core from '@actions/core';
 import { GitHubDeployment } from '../../io/github-deployments.ts';
 import { describeError, LadingError } from '../../lib/errors.ts';
 import { parseChoice } from '../../lib/inputs.ts';
-import { type DeployResult, loadManifest } from '../../stages/deploy.ts';
+import { type DeployResult, loadManifest, runMaintenanceStage } from '../../stages/deploy.ts';
 import { sshConnector } from '../../stages/ssh-connector.ts';
 import { readTarget, stagesFor } from '../../stages/swarm.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 
 await runAction(async () => {
-  const command = parseChoice('command', readInput('command'), ['deploy', 'rollback', 'releases'] as const, 'deploy');
+  const command = parseChoice(
+    'command',
+    readInput('command'),
+    ['deploy', 'rollback', 'releases', 'maintenance'] as const,
+    'deploy',
+  );
   const opts = { read: readInput, env: process.env, reporter: coreReporter, connector: sshConnector };
   const stages = stagesFor(readTarget(readInput)); // compose hosts, or a swarm through a manager
   if (command === 'releases') {
@@ -33,6 +38,19 @@ await runAction(async () => {
       ]),
     );
     for (const h of hosts) core.info(`${h.host}: current ${h.current ?? '(none)'}; ${h.releases.length} release(s)`);
+    return;
+  }
+  if (command === 'maintenance') {
+    const result = await runMaintenanceStage(opts);
+    core.setOutput('hosts', JSON.stringify(result.hosts));
+    core.setOutput('status', result.ok ? 'success' : 'failure');
+    const failed = result.hosts.filter((h) => h.status !== 'deployed');
+    if (failed.length) {
+      throw new LadingError(
+        `maintenance ${result.release} failed on ${failed.map((h) => `${h.host}: ${h.error ?? h.status}`).join('; ')}`,
+      );
+    }
+    core.info(`maintenance ${result.release} on ${result.hosts.length} host(s)`);
     return;
   }
   const deployment = command === 'deploy' ? await startDeployment() : undefined;
