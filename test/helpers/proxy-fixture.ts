@@ -81,9 +81,10 @@ export async function testProxy() {
 /**
  * A realistic project behind the proxy: `web` (busybox httpd on :80 in its container, healthcheck, init, a short
  * stop grace period, `x-lading` rolling on `host`) and `worker` (a loop), on the project's default network.
+ * `publish`: the same app without the proxy, web published on that loopback port (recreate and raw compose).
  * `version(n)` builds and pushes image n (index.html "vN"; `broken`: no index.html, so the health path 404s).
  */
-export function proxiedApp(opts: { host: string; drain?: number }) {
+export function proxiedApp(opts: { host: string; drain?: number; publish?: number }) {
   const env = testEnv();
   const name = `${env.registry.host}/${unique('zdt')}/app`;
   const project = unique('zdt')
@@ -100,13 +101,17 @@ export function proxiedApp(opts: { host: string; drain?: number }) {
       interval: 5s
       timeout: 2s
       retries: 2
-    x-lading:
+${
+  opts.publish
+    ? `    ports: ["127.0.0.1:${opts.publish}:80"]\n`
+    : `    x-lading:
       strategy: rolling
       hosts: [${opts.host}]
       port: 80
       health: /index.html
       drain: ${opts.drain ?? 1}
-  worker:
+`
+}  worker:
     image: ${name}:\${DOCKER_TAG:-latest}
     init: true
     stop_grace_period: 1s

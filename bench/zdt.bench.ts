@@ -1,0 +1,187 @@
+// Zero-downtime, measured side by side in one run against the test environment (bash scripts/testenv.sh up first):
+//   npx tsx bench/zdt.bench.ts [rounds]
+// The same app (test/helpers/proxy-fixture.ts: busybox httpd web with a 5 s-interval healthcheck + a worker) three
+// ways, each under a steady 50 requests/s on loopback (bounded loops that stop by themselves):
+//   raw       ssh host 'docker-compose pull && docker-compose up -d', web published on a loopback port
+//   recreate  lading deploy (default strategy), web published on a loopback port
+//   rolling   lading deploy with x-lading rolling, web behind the shared Caddy proxy
+// It counts failed requests during a deploy of the next release, during the automatic rollback of a broken release,
+// and during `rollback --to previous`; latency (p50/p99) in the ±1 s around the switch vs before the deploy; and the
+// deploy wall time against the raw baseline. Prints figures, asserts nothing.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Manifest } from '../src/lib/manifest.ts';
+import { type HostStageOptions, runDeployStage, runRollbackStage } from '../src/stages/deploy.ts';
+import { stderrReporter } from '../src/stages/reporter.ts';
+import { sshConnector } from '../src/stages/ssh-connector.ts';
+import { freePort, type LoadSample, loadLoop, proxiedApp, testProxy } from '../test/helpers/proxy-fixture.ts';
+import { docker, testEnv } from '../test/helpers/testenv.ts';
+
+const rounds = Number(process.argv[2] ?? 2);
+const env = testEnv();
+const root = mkdtempSync(join(tmpdir(), 'lading-zdt-bench-'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
+};
+const median = (xs: number[]) => pct(xs, 50);
+const f2 = (x: number) => x.toFixed(2);
+
+const proxy = await testProxy();
+const host = 'shop.bench';
+const rollingApp = proxiedApp({ host, drain: 2 });
+const recreatePort = await freePort();
+const recreateApp = proxiedApp({ host, publish: recreatePort });
+const rawPort = await freePort();
+const rawApp = proxiedApp({ host, publish: rawPort });
+const rawDir = join(root, 'raw');
+execFileSync('mkdir', ['-p', rawDir]);
+
+const opts = (extra: Record<string, string>): HostStageOptions => {
+  const inputs: Record<string, string> = {
+    hosts: `root@${env.ssh.host}:${env.ssh.port}`,
+    'ssh-key': readFileSync(env.ssh.privateKey, 'utf8'),
+    'known-hosts': readFileSync(env.ssh.knownHosts, 'utf8'),
+    root,
+    'health-stable': '0',
+    'health-timeout': '15',
+    'allow-downgrade': 'true',
+    ...proxy.inputs,
+    ...extra,
+  };
+  return {
+    read: (n) => inputs[n] || undefined,
+    env: {},
+    reporter: stderrReporter(true),
+    connector: sshConnector,
+  };
+};
+const lading = (m: Manifest) => runDeployStage(opts({ manifest: JSON.stringify(m) }));
+function raw(m: Manifest) {
+  writeFileSync(join(rawDir, 'docker-compose.yml'), m.compose!.files[0]!.content);
+  writeFileSync(join(rawDir, '.env'), `DOCKER_TAG=${m.primary}\n`);
+  execFileSync(
+    'ssh',
+    [
+      '-F',
+      env.ssh.config,
+      env.ssh.alias,
+      `cd ${rawDir} && docker-compose -p ${rawApp.project} pull -q && docker-compose -p ${rawApp.project} up -d`,
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+type Way = 'raw' | 'recreate' | 'rolling';
+const ways: Array<{ way: Way; app: ReturnType<typeof proxiedApp>; port: number; versions: Manifest[] }> = [
+  { way: 'raw', app: rawApp, port: rawPort, versions: [] },
+  { way: 'recreate', app: recreateApp, port: recreatePort, versions: [] },
+  { way: 'rolling', app: rollingApp, port: proxy.port, versions: [] },
+];
+
+/** Runs `fn` under 50 requests/s (from 300 ms before to 1 s after it): failures, wall time, samples. */
+async function underLoad(port: number, fn: () => Promise<unknown> | unknown) {
+  const load = loadLoop(port, host, { rps: 50, maxMs: 120_000 });
+  await sleep(300);
+  const started = load.samples.length ? Date.now() : Date.now();
+  const t = performance.now();
+  await fn();
+  const wall = (performance.now() - t) / 1000;
+  await sleep(1000);
+  const stats = await load.stop();
+  return { ...stats, wall, started };
+}
+
+/** p50/p99 of the requests before the deploy, and of those within ±1 s of the first answer from the new release. */
+function aroundSwitch(samples: LoadSample[], newBody: string) {
+  const first = samples.filter((s) => s.ok && s.body === newBody).sort((a, b) => a.at - b.at)[0];
+  const steady = samples.filter((s) => s.at < 300).map((s) => s.ms);
+  if (!first) return undefined;
+  const around = samples.filter((s) => Math.abs(s.at - first.at) <= 1000).map((s) => s.ms);
+  return { steady: [pct(steady, 50), pct(steady, 99)], around: [pct(around, 50), pct(around, 99)] };
+}
+
+const results: Record<string, number[]> = {};
+const add = (k: string, v: number) => (results[k] ??= []).push(v);
+
+try {
+  for (const w of ways) {
+    w.versions = [w.app.version(1), w.app.version(2), w.app.version(3), w.app.version(4, { broken: true })];
+  }
+  for (const w of ways) {
+    // the first release, not measured
+    if (w.way === 'raw') raw(w.versions[0]!);
+    else if (!(await lading(w.versions[0]!)).ok) throw new Error(`${w.way}: first deploy failed`);
+  }
+  await sleep(3000);
+  for (let r = 0; r < rounds; r++) {
+    for (const w of ways) {
+      const next = w.versions[1 + (r % 2)]!;
+      const deployed = await underLoad(w.port, async () => {
+        if (w.way === 'raw') raw(next);
+        else if (!(await lading(next)).ok) throw new Error(`${w.way}: deploy failed`);
+      });
+      add(`${w.way} deploy failed`, deployed.failed);
+      add(`${w.way} deploy total`, deployed.total);
+      add(`${w.way} deploy wall`, deployed.wall);
+      const around = aroundSwitch(deployed.samples, `v${2 + (r % 2)}`);
+      if (around) {
+        add(`${w.way} steady p50`, around.steady[0]!);
+        add(`${w.way} steady p99`, around.steady[1]!);
+        add(`${w.way} switch p50`, around.around[0]!);
+        add(`${w.way} switch p99`, around.around[1]!);
+      }
+      await sleep(3000); // the drain (rolling) ends before the next measurement
+      if (w.way === 'raw') continue;
+      const broken = await underLoad(w.port, async () => {
+        const res = await lading(w.versions[3]!);
+        if (res.hosts[0]!.status !== 'rolled-back') throw new Error(`${w.way}: broken release not rolled back`);
+      });
+      add(`${w.way} auto-rollback failed`, broken.failed);
+      add(`${w.way} auto-rollback total`, broken.total);
+      await sleep(3000);
+      const back = await underLoad(w.port, async () => {
+        const res = await runRollbackStage(opts({ project: w.app.project, to: 'previous' }));
+        if (!res.ok) throw new Error(`${w.way}: rollback failed: ${JSON.stringify(res.hosts)}`);
+      });
+      add(`${w.way} rollback failed`, back.failed);
+      add(`${w.way} rollback total`, back.total);
+      add(`${w.way} rollback wall`, back.wall);
+      await sleep(3000);
+    }
+  }
+  const load = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).split(' ').slice(0, 3).join(' ');
+  console.log(`\nzero-downtime bench, ${rounds} round(s), load average ${load}`);
+  for (const w of ways) {
+    const sum = (k: string) => (results[`${w.way} ${k}`] ?? []).reduce((a, b) => a + b, 0);
+    const line = [`${w.way.padEnd(9)} deploy: ${sum('deploy failed')}/${sum('deploy total')} failed`];
+    if (w.way !== 'raw') {
+      line.push(`auto-rollback: ${sum('auto-rollback failed')}/${sum('auto-rollback total')} failed`);
+      line.push(`rollback --to previous: ${sum('rollback failed')}/${sum('rollback total')} failed`);
+    }
+    console.log(line.join('; '));
+  }
+  for (const w of ways) {
+    const g = (k: string) => median(results[`${w.way} ${k}`] ?? []);
+    console.log(
+      `${w.way.padEnd(9)} latency ms: steady p50 ${f2(g('steady p50'))} p99 ${f2(g('steady p99'))}; ±1 s around the switch p50 ${f2(g('switch p50'))} p99 ${f2(g('switch p99'))} (${f2(g('switch p99') / g('steady p99'))}x steady p99)`,
+    );
+  }
+  const rawWall = median(results['raw deploy wall']!);
+  for (const w of ways) {
+    const wall = median(results[`${w.way} deploy wall`]!);
+    console.log(`${w.way.padEnd(9)} deploy wall time (median): ${f2(wall)} s = ${f2(wall / rawWall)}x raw`);
+  }
+} finally {
+  for (const w of ways) w.app.cleanup();
+  proxy.cleanup();
+  try {
+    docker(['network', 'rm', proxy.id]);
+  } catch {
+    // in use or gone
+  }
+  rmSync(root, { recursive: true, force: true });
+}
