@@ -80,5 +80,11 @@ describe('the README quick start, run against the local services', () => {
       images: Array<{ ref: string }>;
     };
     assert.match(manifest.images[0]!.ref, /\/hello-web@sha256:[0-9a-f]{64}$/);
+    // init: true — the app stops on SIGTERM at once, so a redeploy does not wait the 10 s grace period.
+    const id = docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`]).split('\n')[0]!;
+    assert.equal(docker(['inspect', '--format', '{{.HostConfig.Init}}', id]), 'true');
+    const t0 = Date.now();
+    docker(['stop', id]);
+    assert.ok(Date.now() - t0 < 5000, `docker stop took ${Date.now() - t0} ms: the app ignores SIGTERM`);
   });
 });
