@@ -19,6 +19,14 @@ export interface ImageSpec {
   platforms: string[];
   /** Compose services that run this image. */
   services: string[];
+  /** compose `build.dockerfile_inline`: the Dockerfile's text (then `dockerfile` is unused). */
+  dockerfileInline?: string;
+  /** compose `build.labels`. */
+  labels?: Record<string, string>;
+  /** compose `build.secrets`, resolved to their source (needs BuildKit). */
+  secrets?: Array<{ id: string; file?: string; env?: string }>;
+  /** compose `build.additional_contexts` (needs BuildKit). */
+  additionalContexts?: Record<string, string>;
 }
 
 /** An ImageSpec placed in a build order, with its links to the images it is built on. */
@@ -140,7 +148,11 @@ function sameBuild(a: ImageSpec, b: ImageSpec): boolean {
     (a.dockerfile ?? 'Dockerfile') === (b.dockerfile ?? 'Dockerfile') &&
     a.target === b.target &&
     JSON.stringify(a.buildArgs) === JSON.stringify(b.buildArgs) &&
-    JSON.stringify(a.platforms) === JSON.stringify(b.platforms)
+    JSON.stringify(a.platforms) === JSON.stringify(b.platforms) &&
+    a.dockerfileInline === b.dockerfileInline &&
+    JSON.stringify(a.labels ?? {}) === JSON.stringify(b.labels ?? {}) &&
+    JSON.stringify(a.secrets ?? []) === JSON.stringify(b.secrets ?? []) &&
+    JSON.stringify(a.additionalContexts ?? {}) === JSON.stringify(b.additionalContexts ?? {})
   );
 }
 
@@ -170,6 +182,10 @@ export function specsFromCompose(services: ComposeService[]): ImageSpec[] {
     };
     if (svc.build.dockerfile) spec.dockerfile = svc.build.dockerfile;
     if (svc.build.target) spec.target = svc.build.target;
+    if (svc.build.dockerfileInline !== undefined) spec.dockerfileInline = svc.build.dockerfileInline;
+    if (Object.keys(svc.build.labels).length > 0) spec.labels = svc.build.labels;
+    if (svc.build.secrets.length > 0) spec.secrets = svc.build.secrets;
+    if (Object.keys(svc.build.additionalContexts).length > 0) spec.additionalContexts = svc.build.additionalContexts;
     const existing = byName.get(name);
     if (existing) {
       if (!sameBuild(existing, spec)) {

@@ -20,6 +20,8 @@ export interface BuildOptions {
   pull: boolean;
   /** buildx builds several platforms straight into the registry (they cannot be loaded into the engine). */
   metadataFile?: string;
+  /** The Dockerfile to use instead of context/dockerfile (compose dockerfile_inline written to a file). */
+  dockerfilePath?: string;
 }
 
 export interface BuildCommand {
@@ -59,16 +61,31 @@ export function buildCommand(image: PlannedImage, opts: BuildOptions): BuildComm
         'add docker/setup-buildx-action, or drop cache-to',
       );
     }
+    const needsKit = [
+      ...(image.secrets?.length ? ['build.secrets'] : []),
+      ...(Object.keys(image.additionalContexts ?? {}).length ? ['build.additional_contexts'] : []),
+    ];
+    if (needsKit.length > 0) {
+      throw new InputError(
+        'compose-files',
+        `'${image.id}' uses ${needsKit.join(' and ')}, which the classic builder cannot do`,
+        'add docker/setup-buildx-action before lading (BuildKit), or drop them',
+      );
+    }
     args.push('build');
     for (const c of opts.cacheFrom) args.push('--cache-from', c);
     if (platforms.length === 1) args.push('--platform', platforms[0]!);
   }
   args.push('--iidfile', opts.iidfile);
   if (opts.pull && image.dependsOn.length === 0) args.push('--pull');
-  args.push('--file', joinPath(image.context, image.dockerfile ?? 'Dockerfile'));
+  args.push('--file', opts.dockerfilePath ?? joinPath(image.context, image.dockerfile ?? 'Dockerfile'));
   if (image.target) args.push('--target', image.target);
   for (const [k, v] of Object.entries(image.resolvedArgs)) args.push('--build-arg', `${k}=${v}`);
-  for (const [k, v] of Object.entries(opts.labels)) args.push('--label', `${k}=${v}`);
+  for (const [k, v] of Object.entries({ ...image.labels, ...opts.labels })) args.push('--label', `${k}=${v}`);
+  for (const [k, v] of Object.entries(image.additionalContexts ?? {})) args.push('--build-context', `${k}=${v}`);
+  for (const s of image.secrets ?? []) {
+    args.push('--secret', s.file ? `id=${s.id},src=${s.file}` : `id=${s.id},env=${s.env ?? s.id}`);
+  }
   for (const ref of opts.refs) args.push('--tag', ref);
   args.push(image.context);
   return { args, env: opts.buildx ? {} : { DOCKER_BUILDKIT: '0' }, pushes };

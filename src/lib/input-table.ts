@@ -232,6 +232,22 @@ export const INPUTS = {
     actions: ['lading', 'build', 'manifest', 'stale'],
     commands: ['build', 'manifest', 'stale'],
   },
+  'compose-env-file': {
+    kind: 'list',
+    help: "Env files compose reads for interpolation instead of the project .env (compose's --env-file; one per line).",
+    cli: "env files for interpolation instead of the project .env (compose's --env-file; repeatable)",
+    actions: ['lading', 'build', 'stale'],
+    commands: ['build', 'stale'],
+  },
+  'compose-resolver': {
+    kind: 'choice',
+    choices: ['auto', 'compose', 'builtin'],
+    default: 'auto',
+    help: "How the compose project is read: auto (docker compose v2, else docker-compose v1, else lading's built-in resolver of the compose spec), compose (fail without compose), builtin.",
+    cli: 'how the compose project is read (compose itself when installed, or the built-in resolver)',
+    actions: ['lading', 'build', 'stale'],
+    commands: ['build', 'stale'],
+  },
   'tags-json': {
     kind: 'text',
     help: 'The json output of the tags step; when empty the tags are computed here with the tag inputs.',

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { Docker, lastLines } from '../io/docker.ts';
@@ -13,11 +13,12 @@ import {
   stripTagAndDigest,
 } from '../lib/build-plan.ts';
 import { baseImageLabels } from '../lib/stale.ts';
-import { joinPath, readComposeServices } from '../lib/compose.ts';
+import { type ComposeService, joinPath, servicesFromModel } from '../lib/compose.ts';
+import { type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
 import type { BuildContext, Env } from '../lib/context.ts';
 import { buildCommand } from '../lib/docker-args.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { parseBool, parseList, parsePairs } from '../lib/inputs.ts';
+import { parseBool, parseChoice, parseList, parsePairs } from '../lib/inputs.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import type { TagPlan } from '../lib/tags.ts';
 import type { Reporter } from './reporter.ts';
@@ -59,6 +60,8 @@ export interface BuildSettings {
   extraLabels: Record<string, string>;
   /** Compose variables used without a value (compose substitutes ''). */
   missingVars: string[];
+  /** How the compose project was read (compose itself, or the built-in resolver). */
+  composeVia?: string;
 }
 
 async function exists(path: string, kind: 'file' | 'dir'): Promise<boolean> {
@@ -82,7 +85,32 @@ export async function readBuildSettings(read: InputReader, cwd: string, env: Env
     }
   }
   const listed = read('images') ? parseImageList(read('images')!) : [];
-  const { services, missing } = readComposeServices(composeFiles, { ...env, DOCKER_TAG: env.DOCKER_TAG ?? 'latest' });
+  let services: ComposeService[] = [];
+  let missing: string[] = [];
+  let composeVia: string | undefined;
+  if (composePaths.length > 0) {
+    const resolver = parseChoice(
+      'compose-resolver',
+      read('compose-resolver'),
+      ['auto', 'compose', 'builtin'] as const,
+      'auto',
+    );
+    const composeEnv = { ...env, DOCKER_TAG: env.DOCKER_TAG ?? 'latest' };
+    const stringEnv = Object.fromEntries(
+      Object.entries(composeEnv).filter((e): e is [string, string] => e[1] !== undefined),
+    );
+    const project = await loadComposeProject({
+      cwd,
+      files: composePaths,
+      envFiles: read('compose-env-file') ? parseList(read('compose-env-file')) : undefined,
+      env: composeEnv,
+      resolver: resolver as ComposeResolver,
+      compose: resolver === 'builtin' ? undefined : await findCompose(stringEnv),
+    });
+    services = servicesFromModel(project.model, cwd);
+    missing = project.missing;
+    composeVia = project.via;
+  }
   const fromCompose = specsFromCompose(services);
   const specs = [...listed];
   for (const s of fromCompose) {
@@ -105,6 +133,7 @@ export async function readBuildSettings(read: InputReader, cwd: string, env: Env
     if (!(await exists(context, 'dir'))) {
       throw new InputError('images', `the build context of '${s.id}' (${s.context}) is not a directory`);
     }
+    if (s.dockerfileInline !== undefined) continue;
     const dockerfile = joinPath(context, s.dockerfile ?? 'Dockerfile');
     if (!(await exists(dockerfile, 'file'))) {
       throw new InputError(
@@ -126,6 +155,7 @@ export async function readBuildSettings(read: InputReader, cwd: string, env: Env
     extraArgs: pairs('build-args'),
     extraLabels: pairs('labels'),
     missingVars: missing.filter((v) => v !== 'DOCKER_TAG'),
+    ...(composeVia ? { composeVia } : {}),
   };
 }
 
@@ -169,12 +199,13 @@ export async function runBuildStage(opts: {
 }): Promise<BuildResult> {
   const { read, env, cwd, reporter } = opts;
   const settings = await readBuildSettings(read, cwd, env);
+  if (settings.composeVia) reporter.info(`compose project read with ${settings.composeVia}`);
   for (const v of settings.missingVars) reporter.warning(`compose variable ${v} is not set: using an empty value`);
   const { context, plan: tagPlan } = opts.tags ?? (await tagsFor(read, env, cwd));
   const dockerfiles: Record<string, string | undefined> = {};
   for (const s of settings.specs) {
     const path = joinPath(isAbsolute(s.context) ? s.context : join(cwd, s.context), s.dockerfile ?? 'Dockerfile');
-    dockerfiles[s.id] = await readFile(path, 'utf8').catch(() => undefined);
+    dockerfiles[s.id] = s.dockerfileInline ?? (await readFile(path, 'utf8').catch(() => undefined));
   }
   const planned = planBuilds(settings.specs, dockerfiles, tagPlan.primary);
   const order = selectBuilds(planned, parseList(read('only')));
@@ -232,7 +263,13 @@ export async function runBuildStage(opts: {
     const imageLabels = { ...labels, ...(await baseLabels(image, withArgs.resolvedArgs)) };
     const refs = tagPlan.tags.map((t) => `${image.name}:${t}`);
     const iidfile = join(tmp, `${image.id}.iid`);
+    let dockerfilePath: string | undefined;
+    if (image.dockerfileInline !== undefined) {
+      dockerfilePath = join(tmp, `${image.id}.Dockerfile`);
+      await writeFile(dockerfilePath, image.dockerfileInline);
+    }
     const cmd = buildCommand(withArgs, {
+      ...(dockerfilePath ? { dockerfilePath } : {}),
       buildx: features.buildx,
       refs,
       labels: imageLabels,

@@ -9,7 +9,15 @@ import {
   specsFromCompose,
   stripTagAndDigest,
 } from '../../src/lib/build-plan.ts';
-import { interpolate, joinPath, readComposeServices } from '../../src/lib/compose.ts';
+import { interpolate, joinPath, servicesFromModel } from '../../src/lib/compose.ts';
+import { resolveCompose } from '../../src/lib/compose-model.ts';
+
+/** Services of compose files held in memory under /w (the workspace). */
+function readComposeServices(files: Array<{ path: string; text: string }>, env: Record<string, string>) {
+  const byPath = Object.fromEntries(files.map((f) => [`/w/${f.path}`, f.text]));
+  const r = resolveCompose({ files: Object.keys(byPath), env, read: (p) => byPath[p] });
+  return { services: servicesFromModel(r.model, '/w'), missing: r.missing };
+}
 
 const spec = (id: string, name: string, extra: Partial<ImageSpec> = {}): ImageSpec => ({
   id,
@@ -97,7 +105,7 @@ services:
       ],
     );
   });
-  it('merges override files per key, contexts relative to the file that sets them', () => {
+  it('merges override files per key, contexts relative to the project directory (the first file)', () => {
     const base = 'services:\n  app:\n    image: r/app\n    build: { context: ., target: dev }\n';
     const prod = 'services:\n  app:\n    build: { target: prod, args: { X: "1" } }\n';
     const { services } = readComposeServices(
@@ -107,7 +115,15 @@ services:
       ],
       {},
     );
-    assert.deepEqual(services[0]!.build, { context: 'deploy', target: 'prod', args: { X: '1' }, platforms: [] });
+    assert.deepEqual(services[0]!.build, {
+      context: 'deploy',
+      target: 'prod',
+      args: { X: '1' },
+      platforms: [],
+      labels: {},
+      secrets: [],
+      additionalContexts: {},
+    });
   });
   it('refuses a built service without image:, naming it and what to add', () => {
     const { services } = readComposeServices([{ path: 'c.yml', text: 'services:\n  app:\n    build: .\n' }], {});

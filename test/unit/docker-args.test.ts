@@ -97,3 +97,34 @@ describe('docker build command lines', () => {
     assert.throws(() => buildCommand(image(), opts({ cacheTo: ['type=gha'] })), /input 'cache-to'/);
   });
 });
+
+describe('compose build options on the command line', () => {
+  const composed = image({
+    labels: { team: 'a' },
+    secrets: [
+      { id: 'npmrc', file: '/w/npmrc' },
+      { id: 'token', env: 'TOKEN' },
+    ],
+    additionalContexts: { assets: 'assets', base: 'docker-image://r/base:1' },
+  });
+  it('buildx: compose labels, additional contexts and secrets (file or env source), never the values', () => {
+    const args = buildCommand(composed, opts({ buildx: true })).args;
+    const pairs = (flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
+    assert.deepEqual(pairs('--label'), ['team=a', 'org.opencontainers.image.revision=abc']);
+    assert.deepEqual(pairs('--build-context'), ['assets=assets', 'base=docker-image://r/base:1']);
+    assert.deepEqual(pairs('--secret'), ['id=npmrc,src=/w/npmrc', 'id=token,env=TOKEN']);
+  });
+  it('classic builder: refuses build secrets and additional contexts, saying what to add', () => {
+    assert.throws(
+      () => buildCommand(composed, opts()),
+      /uses build.secrets and build.additional_contexts, which the classic builder cannot do/,
+    );
+  });
+  it('a dockerfile_inline written to a file is the --file', () => {
+    const args = buildCommand(
+      image({ dockerfileInline: 'FROM scratch\n' }),
+      opts({ dockerfilePath: '/tmp/app.Dockerfile' }),
+    ).args;
+    assert.equal(args[args.indexOf('--file') + 1], '/tmp/app.Dockerfile');
+  });
+});
