@@ -30,6 +30,13 @@ export interface AuthSettings {
   /** Static credentials for generic registries (both or neither). */
   username?: string;
   password?: string;
+  /** The registry host username/password are for: no other registry ever receives them. */
+  registry?: string;
+  /**
+   * The hosts come from a manifest (which whoever can write its location can forge), not from the user's inputs:
+   * then username/password need `registry`, so the manifest cannot choose where they go.
+   */
+  hostsFromManifest?: boolean;
   /**
    * A service-account JSON key, or an `external_account` (workload identity federation) JSON, as text or base64.
    * Empty: Application Default Credentials, incl. GOOGLE_APPLICATION_CREDENTIALS that google-github-actions/auth sets.
@@ -73,6 +80,19 @@ export async function credentialFor(
       if (username === '') {
         settings.log?.(`registry ${host}: no username/password given, using anonymous access`);
         return undefined;
+      }
+      if (settings.registry && settings.registry.trim().toLowerCase() !== host.trim().toLowerCase()) {
+        settings.log?.(
+          `registry ${host}: the username/password are for ${settings.registry}, not sent here; using anonymous access`,
+        );
+        return undefined;
+      }
+      if (!settings.registry && settings.hostsFromManifest) {
+        throw new InputError(
+          'registry',
+          `username/password are given, but not the registry they are for (the manifest names ${host})`,
+          `set registry to the host they belong to (like ${host}): lading sends them to no other registry, so a forged manifest cannot collect them`,
+        );
       }
       settings.log?.(`registry ${host}: logging in as ${username}`);
       return { host, username, password, provider };

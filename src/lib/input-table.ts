@@ -1090,6 +1090,13 @@ export const INPUTS = {
     actions: ['lading', 'push', 'extract', 'stale', 'deploy'],
     commands: REGISTRY_COMMANDS,
   },
+  registry: {
+    kind: 'string',
+    help: 'The registry host (host[:port]) username/password are for; no other registry receives them. Needed when the registries come from a manifest.',
+    cli: 'registry host the username/password are for (required with them when a manifest names the registries)',
+    actions: ['extract', 'deploy'],
+    commands: ['extract', 'deploy', 'rollback', 'releases'],
+  },
   'google-credentials': {
     kind: 'text',
     secret: true,

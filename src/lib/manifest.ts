@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import schema from '../../schema/manifest.v1.json' with { type: 'json' };
 import { LadingError } from './errors.ts';
+import { registryHostOf } from './registry.ts';
 
 /**
  * The deploy manifest: the one document the build hands to the deploy. Versioned (`schema`), validated against
@@ -200,6 +201,13 @@ export function validateManifest(data: unknown, source = 'the manifest'): Manife
       // Registry images are pinned by name@digest; registry-less ones (loaded, never pulled) by their image ID.
       if (img.transport.kind === 'registry' && img.ref !== `${img.name}@${img.digest}`)
         problems.push(`images[${i}].ref: must be name@digest (${img.name}@${img.digest})`);
+      if (
+        img.transport.kind === 'registry' &&
+        img.transport.registry.toLowerCase() !== registryHostOf(img.name).toLowerCase()
+      )
+        problems.push(
+          `images[${i}].transport.registry: '${img.transport.registry}' is not the registry of ${img.name} (${registryHostOf(img.name)})`,
+        );
       if (img.transport.kind !== 'registry' && img.ref !== img.digest)
         problems.push(`images[${i}].ref: must be the image ID ${img.digest} for a ${img.transport.kind} transport`);
       if (ids.has(img.id)) problems.push(`images[${i}].id: '${img.id}' is used twice`);

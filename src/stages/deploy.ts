@@ -23,7 +23,7 @@ import {
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { parseBool, parseInteger } from '../lib/inputs.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
-import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
+import { detectProvider, parseProviderOverrides, registryHostOf } from '../lib/registry.ts';
 import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import { envAssignments } from '../lib/shell.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
@@ -274,12 +274,17 @@ export async function registryLogins(
 ): Promise<Record<string, string>> {
   const env: Record<string, string> = {};
   const registries = [
-    ...new Set(manifest.images.flatMap((i) => (i.transport.kind === 'registry' ? [i.transport.registry] : []))),
+    ...new Set(manifest.images.flatMap((i) => (i.transport.kind === 'registry' ? [registryHostOf(i.name)] : []))),
   ];
   let n = 0;
   for (const host of registries) {
     const provider = settings.overrides[host.toLowerCase()] ?? detectProvider(host, settings.overrides);
-    const cred = await credentialFor(host, provider, { ...settings.auth, mask: reporter.secret, log: reporter.info });
+    const cred = await credentialFor(host, provider, {
+      ...settings.auth,
+      hostsFromManifest: true,
+      mask: reporter.secret,
+      log: reporter.info,
+    });
     if (!cred) continue;
     n++;
     env[`LADING_LOGIN_${n}_HOST`] = cred.host;

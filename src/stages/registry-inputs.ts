@@ -16,6 +16,12 @@ export function readRegistryAuth(read: InputReader): Omit<AuthSettings, 'mask' |
   const auth: Omit<AuthSettings, 'mask' | 'log'> = {};
   if (username) auth.username = username;
   if (password) auth.password = password;
+  const registry = read('registry')?.trim();
+  if (registry) {
+    if (/[/\s@]/.test(registry))
+      throw new InputError('registry', `'${registry}' is not a registry host`, 'give host[:port], like ghcr.io');
+    auth.registry = registry;
+  }
   const google = read('google-credentials');
   if (google) auth.googleCredentials = google;
   const region = read('aws-region');

@@ -62,6 +62,7 @@ describe('dist/deploy over the real sshd, dockerd and registry', () => {
     'health-stable': '2',
     username: 'deployer',
     password: SECRET,
+    registry: env.registry.host,
     ...extra,
   });
   const runEnv = { GITHUB_RUN_ID: '77', GITHUB_RUN_ATTEMPT: '1' };

@@ -96,6 +96,7 @@ networks:
     'update-monitor': '2',
     username: 'deployer',
     password: SECRET,
+    registry: env.registry.host,
     ...extra,
   });
   const runEnv = { GITHUB_RUN_ID: '91', GITHUB_RUN_ATTEMPT: '1' };
@@ -155,7 +156,10 @@ networks:
       app.project,
     ];
     // Without hosts the CLI drives the manager's docker from here (DOCKER_HOST), releases under the same root.
-    const back = runCli(['rollback', ...common, '--to', releases[0]!, '--username', 'deployer'], { env: cliEnv });
+    const back = runCli(
+      ['rollback', ...common, '--to', releases[0]!, '--username', 'deployer', '--registry', env.registry.host],
+      { env: cliEnv },
+    );
     assert.equal(back.code, 0, back.stdout + back.stderr);
     assert.match(back.stdout, new RegExp(`deployed\\t${releases[0]}`));
     assert.equal(runningImage(), m[0]!.images[0]!.ref);

@@ -55,6 +55,8 @@ async function fromRegistry(
   const provider = detectProvider(ref.host, settings.overrides);
   const credential = await credentialFor(ref.host, provider, {
     ...settings.auth,
+    // A manifest names the host: credentials only for the registry they were given for.
+    hostsFromManifest: pinned !== undefined,
     mask: (s) => reporter.secret(s),
     log: (l) => reporter.info(l),
   });
