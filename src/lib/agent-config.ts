@@ -51,6 +51,8 @@ export interface AgentDeployConfig {
 }
 
 export interface AgentRegistryConfig {
+  /** The registry host the login is for (no other registry receives it). */
+  host?: string;
   /** Names of env vars holding the registry login, never the values. */
   usernameEnv?: string;
   passwordEnv?: string;
@@ -294,7 +296,7 @@ function deploySection(obj: Obj): AgentDeployConfig {
 function registrySection(obj: Obj | undefined): AgentRegistryConfig {
   const p = 'registry.';
   if (!obj) return { providers: [] };
-  known(obj, ['username-env', 'password-env', 'google-credentials-file', 'aws-region', 'providers'], p);
+  known(obj, ['host', 'username-env', 'password-env', 'google-credentials-file', 'aws-region', 'providers'], p);
   const out: AgentRegistryConfig = { providers: [] };
   const u = envName(obj, 'username-env', p);
   const w = envName(obj, 'password-env', p);
@@ -305,6 +307,15 @@ function registrySection(obj: Obj | undefined): AgentRegistryConfig {
       'give both, or neither',
     );
   }
+  const host = str(obj, 'host', p);
+  if (u && !host) {
+    throw new InputError(
+      `${p}host`,
+      'is missing while username-env/password-env are set',
+      'name the registry host the login is for (like ghcr.io): it is sent to no other registry',
+    );
+  }
+  if (host) out.host = host;
   if (u) out.usernameEnv = u;
   if (w) out.passwordEnv = w;
   const g = absPath(obj, 'google-credentials-file', p);

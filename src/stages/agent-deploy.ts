@@ -47,6 +47,7 @@ export function deployInputs(cfg: AgentConfig, manifest: Manifest, env: NodeJS.P
     }
     inputs.username = u;
     inputs.password = p;
+    if (r.host) inputs.registry = r.host;
   }
   if (r.googleCredentialsFile) inputs['google-credentials'] = readFileSync(r.googleCredentialsFile, 'utf8');
   if (r.awsRegion) inputs['aws-region'] = r.awsRegion;

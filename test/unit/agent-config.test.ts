@@ -45,6 +45,7 @@ deploy:
   rollback: false
   docker-host: unix:///run/docker.sock
 registry:
+  host: registry.example.com
   username-env: REG_USER
   password-env: REG_PASS
   providers: ["registry.example.com=generic"]
@@ -63,6 +64,7 @@ state-file: /var/lib/lading/agent.json
     assert.equal(cfg.deploy.rollback, false);
     assert.equal(cfg.deploy.dockerHost, 'unix:///run/docker.sock');
     assert.deepEqual(cfg.registry, {
+      host: 'registry.example.com',
       usernameEnv: 'REG_USER',
       passwordEnv: 'REG_PASS',
       providers: ['registry.example.com=generic'],
@@ -180,6 +182,11 @@ state-file: /var/lib/lading/agent.json
       'a password value instead of an env var name',
       `${MIN}registry: { username-env: U, password-env: "hunter2!" }\n`,
       /input 'registry.password-env'.*not an environment variable name/,
+    ],
+    [
+      'a registry login without the registry it is for',
+      `${MIN}registry: { username-env: U, password-env: P }\n`,
+      /input 'registry.host': is missing while username-env\/password-env are set/,
     ],
     [
       'a username env without the password env',
