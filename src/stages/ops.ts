@@ -315,6 +315,7 @@ export async function runExecStage(opts: ExecOptions): Promise<{ code: number; h
           p.label === only ||
           p.spec?.host === only ||
           `${p.spec?.host}:${p.spec?.port}` === only ||
+          `${p.spec?.user}@${p.spec?.host}:${p.spec?.port}` === only ||
           (p.target === 'swarm' && places.length === 1),
       )
     : places;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StatusReport } from '../../src/lib/ops.ts';
@@ -19,6 +19,8 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
   const app = writerApp();
   let fleet: SshdFleet;
   let fleetInv: ReturnType<typeof app.inventory>;
+  let single: ReturnType<typeof app.inventory>;
+  let v1: string;
   let knownHosts: string;
   let v2tag = '';
 
@@ -52,11 +54,15 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
     fleet = await startSshdFleet(3);
     knownHosts = `${readFileSync(env.ssh.knownHosts, 'utf8')}${fleet.knownHosts}`;
     fleetInv = app.inventory(fleet.hosts);
-    const v1 = app.manifestFile(app.version(1));
+    single = app.inventory([`${env.ssh.user}@${env.ssh.host}:${env.ssh.port}`]);
+    v1 = app.manifestFile(app.version(1));
     const v2 = app.version(2);
     v2tag = v2.primary;
+    const v2file = app.manifestFile(v2);
     deploy(fleetInv, v1);
-    deploy(fleetInv, app.manifestFile(v2));
+    deploy(fleetInv, v2file);
+    deploy(single, v1);
+    deploy(single, v2file);
   });
   after(async () => {
     await fleet?.stop();
@@ -198,5 +204,199 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
     const ids = fleetInv.entries.flatMap((e) => app.containers(e.project));
     for (const id of ids)
       assert.ok(!ps.split('\n').some((l) => l.includes('docker logs') && l.includes(id)), `a reader of ${id} is left`);
+  });
+
+  const hostArg = (i: number) => fleet.hosts[i]!;
+
+  it("exec: a one-off container of the current release on one host, with its env; the exit code is the command's", () => {
+    const res = cli([
+      'exec',
+      ...hostFlags(fleetInv),
+      '--service',
+      'writer',
+      '--host',
+      hostArg(1),
+      '--',
+      '/bin/busybox',
+      'sh',
+      '-c',
+      'echo "$GREETING from $(/bin/busybox cat /srv/version.txt)"; exit 7',
+    ]);
+    assert.equal(res.code, 7, res.stderr);
+    assert.equal(res.stdout.trim(), 'hello-from-the-release from v2');
+    // the one-off container is gone, the service's container untouched
+    assert.equal(app.containers(fleetInv.entries[1]!.project).length, 1);
+  });
+
+  it('exec on every host, in order; --running enters the running container; stdin reaches the command', () => {
+    const all = cli([
+      'exec',
+      ...hostFlags(fleetInv),
+      '--service',
+      'writer',
+      '--running',
+      '--',
+      '/bin/busybox',
+      'cat',
+      '/proc/1/cmdline',
+    ]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(
+      all.stderr.split('\n').filter((l) => l.startsWith('== ')),
+      fleetInv.entries.map((e, i) => `== ${fleet.hosts[i]} (${e.project})`),
+    );
+    assert.equal((all.stdout.match(/while :; do/g) ?? []).length, 3, all.stdout);
+    const piped = spawnSync(
+      process.execPath,
+      [bundle('cli'), 'exec', ...hostFlags(single), '--service', 'writer', '--', '/bin/busybox', 'tr', 'a-z', 'A-Z'],
+      {
+        input: 'piped through\n',
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.equal(piped.stdout, 'PIPED THROUGH\n');
+  });
+
+  it('exec without a terminal gets no PTY; through a pseudo-terminal it gets one (one-off and --running)', () => {
+    const plain = cli(['exec', ...hostFlags(single), '--service', 'writer', '--', '/bin/busybox', 'tty']);
+    assert.equal(plain.code, 1);
+    assert.match(plain.stdout, /not a tty/);
+    const node = process.execPath;
+    for (const running of [[], ['--running']]) {
+      const cmd = [
+        node,
+        bundle('cli'),
+        'exec',
+        ...hostFlags(single),
+        '--service',
+        'writer',
+        ...running,
+        '--',
+        '/bin/busybox',
+        'sh',
+        '-c',
+        'tty && exit 3',
+      ]
+        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(' ');
+      // script(1) runs the CLI on a pseudo-terminal: stdin is a TTY, so exec asks for a PTY on the host
+      const res = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', input: '' });
+      assert.equal(res.status, 3, `${running}: ${res.stdout}${res.stderr}`);
+      assert.match(res.stdout, /\/dev\/pts\/\d+/, `${running}: ${res.stdout}`);
+    }
+  });
+
+  it("lock status shows a held lock; release refuses another run's live lock unless forced and confirmed, and records it", () => {
+    const { root, project } = fleetInv.entries[1]!;
+    const lockFile = join(root, project, '.lock');
+    const until = Math.floor(Date.now() / 1000) + 600;
+    writeFileSync(lockFile, `${until} gh-999.1 build-box\n`);
+    const status = cli(['lock', 'status', ...hostFlags(fleetInv), '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    const held = JSON.parse(status.stdout) as Array<{ lock?: { owner: string; expired: boolean } }>;
+    assert.deepEqual(
+      held.map((h) => h.lock?.owner),
+      [undefined, 'gh-999.1', undefined],
+    );
+    assert.equal(held[1]!.lock!.expired, false);
+    // status shows the holder too
+    const st = JSON.parse(cli(['status', ...hostFlags(fleetInv), '--json']).stdout) as StatusReport;
+    assert.equal(st.hosts[1]!.lock?.owner, 'gh-999.1');
+    // a deploy to that host meanwhile waits for it, then gives up
+    const one = { file: `${fleetInv.file}.h1.yml` };
+    writeFileSync(one.file, `- host: ${fleet.hosts[1]}\n  root: ${root}\n  project: ${project}\n`);
+    const blocked = cli([
+      'deploy',
+      '--manifest',
+      v1,
+      ...hostFlags(one),
+      '--lock-wait',
+      '0',
+      '--allow-downgrade',
+      'true',
+    ]);
+    assert.equal(blocked.code, 1);
+    assert.match(blocked.stdout + blocked.stderr, /another deploy holds the lock: gh-999\.1/);
+    const release = (...extra: string[]) =>
+      cli(['lock', 'release', ...hostFlags(fleetInv), '--run-id', 'ops-test', ...extra]);
+    let res = release();
+    assert.equal(res.code, 1);
+    assert.match(res.stdout, /not released: the lock is held by gh-999\.1/);
+    res = release('--force');
+    assert.equal(res.code, 1);
+    assert.match(res.stdout, /not released: .*live until .*--confirm gh-999\.1/);
+    res = release('--force', '--confirm', 'gh-998.1');
+    assert.equal(res.code, 1);
+    assert.ok(readFileSync(lockFile, 'utf8').includes('gh-999.1'), 'still held');
+    res = release('--force', '--confirm', 'gh-999.1');
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    assert.match(res.stdout, /released: forced, confirmed for gh-999\.1/);
+    assert.throws(() => readFileSync(lockFile), /ENOENT/);
+    const history = readFileSync(join(root, project, 'history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      { action: history.at(-1)!.action, holder: history.at(-1)!.holder, run: history.at(-1)!.run },
+      { action: 'lock-release', holder: 'gh-999.1', run: 'ops-test' },
+    );
+    // an expired lease goes with --force alone (one host)
+    const sroot = single.entries[0]!;
+    writeFileSync(
+      join(sroot.root, sroot.project, '.lock'),
+      `${Math.floor(Date.now() / 1000) - 5} gh-998.1 build-box\n`,
+    );
+    res = cli(['lock', 'release', ...hostFlags(single), '--force']);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    assert.match(res.stdout, /released: the lease of gh-998\.1 ran out/);
+  });
+
+  it('prune --dry-run lists the releases and images that would go and the space; prune removes just those', () => {
+    const { root, project } = single.entries[0]!;
+    const v3 = app.version(3);
+    deploy(single, app.manifestFile(v3));
+    const releases = () => readdirSync(join(root, project, 'releases')).sort();
+    const before = releases();
+    assert.equal(before.length, 3);
+    const v1ref = (JSON.parse(readFileSync(v1, 'utf8')) as { images: Array<{ ref: string }> }).images[0]!.ref;
+    const v1id = docker(['image', 'inspect', '--format', '{{.Id}}', v1ref]);
+    const dry = cli(['prune', ...hostFlags(single), '--keep-releases', '1', '--dry-run', '--json']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const [plan] = JSON.parse(dry.stdout) as Array<{
+      dryRun: boolean;
+      plan: { releases: Array<{ id: string }>; images: Array<{ id: string }>; bytes: number; kept: string[] };
+    }>;
+    assert.equal(plan!.dryRun, true);
+    assert.deepEqual(
+      plan!.plan.releases.map((r) => r.id),
+      before.slice(0, 2),
+    );
+    assert.deepEqual(plan!.plan.kept, [before[2]]);
+    // v1's image goes; v2's stays: the fleet's containers still run it
+    assert.deepEqual(
+      plan!.plan.images.map((i) => i.id),
+      [v1id],
+    );
+    assert.ok(plan!.plan.bytes > 0);
+    const human = cli(['prune', ...hostFlags(single), '--keep-releases', '1', '--dry-run']);
+    assert.match(human.stdout, /2 release\(s\), 1 image\(s\): would free up to \d/);
+    assert.deepEqual(releases(), before, 'a dry run removes nothing');
+    docker(['image', 'inspect', v1id]);
+    const real = cli(['prune', ...hostFlags(single), '--keep-releases', '1']);
+    assert.equal(real.code, 0, real.stdout + real.stderr);
+    assert.deepEqual(releases(), [before[2]]);
+    assert.equal(readlinkSync(join(root, project, 'current')), `releases/${before[2]}`);
+    assert.throws(() => docker(['image', 'inspect', v1id]), /No such image/);
+    const last = JSON.parse(
+      readFileSync(join(root, project, 'history.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .at(-1)!,
+    ) as Record<string, unknown>;
+    assert.equal(last.action, 'prune');
+    assert.deepEqual(last.pruned, before.slice(0, 2));
+    // the fleet (another project on v2) still serves
+    assert.equal(cli(['status', ...hostFlags(fleetInv)]).code, 0);
   });
 });
