@@ -1,7 +1,8 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LadingError } from '../lib/errors.ts';
+import { credentialHelperServer, dockerConfigKeys, type RegistryProvider } from '../lib/registry.ts';
 import { retry } from '../lib/retry.ts';
 import { capture, type ExecResult } from './exec.ts';
 import type { RegistryCredential } from './registry-auth.ts';
@@ -100,5 +101,89 @@ export async function withDockerConfig<T>(
     return await fn(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+interface DockerConfigFile {
+  auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
+  credHelpers?: Record<string, string>;
+  credsStore?: string;
+}
+
+/** The runner's own docker config folder: DOCKER_CONFIG, else ~/.docker. */
+export function userDockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
+}
+
+/**
+ * The login the runner's own docker config already holds for `host` — what docker/login-action,
+ * aws-actions/amazon-ecr-login or `gcloud auth configure-docker` left: an `auths` entry, or a credential helper
+ * (`credHelpers` for the host, else `credsStore`) asked through `docker-credential-<name> get`. Undefined when there
+ * is none (anonymous access). Identity tokens (OAuth refresh tokens) cannot be replayed with a password: skipped.
+ */
+export async function existingCredential(
+  host: string,
+  provider: RegistryProvider,
+  opts: { env?: NodeJS.ProcessEnv; log?: (line: string) => void; mask: (secret: string) => void },
+): Promise<RegistryCredential | undefined> {
+  const env = opts.env ?? process.env;
+  const file = join(userDockerConfigDir(env), 'config.json');
+  let config: DockerConfigFile;
+  try {
+    config = JSON.parse(await readFile(file, 'utf8')) as DockerConfigFile;
+  } catch {
+    return undefined;
+  }
+  const keys = dockerConfigKeys(host);
+  const helper = keys.map((k) => config.credHelpers?.[k]).find(Boolean);
+  if (!helper) {
+    for (const key of keys) {
+      const entry = config.auths?.[key];
+      if (!entry) continue;
+      if (entry.identitytoken) {
+        opts.log?.(
+          `registry ${host}: ${file} holds an identity token, which lading cannot replay; log in with a password`,
+        );
+        return undefined;
+      }
+      let username = entry.username ?? '';
+      let password = entry.password ?? '';
+      if (entry.auth) {
+        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon > 0) [username, password] = [decoded.slice(0, colon), decoded.slice(colon + 1)];
+      }
+      if (username && password) {
+        opts.mask(password);
+        opts.log?.(`registry ${host}: using the login in ${file} (${username})`);
+        return { host, username, password, provider };
+      }
+    }
+  }
+  const store = helper ?? config.credsStore;
+  if (!store) return undefined;
+  if (!/^[\w.-]+$/.test(store)) throw new LadingError(`${file} names an invalid credential helper '${store}'`);
+  const res = await capture(`docker-credential-${store}`, ['get'], {
+    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+    input: Buffer.from(credentialHelperServer(host), 'utf8'),
+  }).catch(() => undefined);
+  if (!res) {
+    opts.log?.(
+      `registry ${host}: ${file} names the credential helper docker-credential-${store}, which is not installed`,
+    );
+    return undefined;
+  }
+  if (res.code !== 0) return undefined; // "credentials not found in native keychain"
+  try {
+    const out = JSON.parse(res.stdout) as { Username?: string; Secret?: string };
+    if (!out.Username || !out.Secret || out.Username === '<token>') return undefined;
+    opts.mask(out.Secret);
+    opts.log?.(`registry ${host}: using docker-credential-${store} (${out.Username})`);
+    return { host, username: out.Username, password: out.Secret, provider };
+  } catch {
+    throw new LadingError(
+      `docker-credential-${store} answered something other than JSON for ${host}`,
+      'check the helper with: echo <host> | docker-credential-<name> get',
+    );
   }
 }

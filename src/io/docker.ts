@@ -5,6 +5,8 @@ export type Log = (line: string) => void;
 
 export interface DockerFeatures {
   buildx: boolean;
+  /** The docker client's version (clients before 23 have a built-in BuildKit; later ones need buildx for it). */
+  clientVersion?: string;
   /** How compose is invoked on this machine, if at all. */
   compose?: { command: string[]; version: string };
   serverVersion: string;
@@ -14,8 +16,9 @@ export interface DockerFeatures {
 export class Docker {
   constructor(readonly opts: { bin?: string; env?: NodeJS.ProcessEnv; configDir?: string; log: Log; cwd?: string }) {}
 
-  withConfig(configDir: string): Docker {
-    return new Docker({ ...this.opts, configDir });
+  /** The same CLI with a private config dir (credentials) and, optionally, extra environment. */
+  withConfig(configDir: string, env: Record<string, string> = {}): Docker {
+    return new Docker({ ...this.opts, configDir, env: { ...(this.opts.env ?? process.env), ...env } });
   }
 
   private base(args: string[]): string[] {
@@ -66,12 +69,15 @@ export class Docker {
         'start Docker, or set DOCKER_HOST to a running engine',
       );
     }
-    const [buildx, v2, v1] = await Promise.all([
+    const [client, buildx, v2, v1] = await Promise.all([
+      capture(bin, ['version', '--format', '{{.Client.Version}}'], { env }),
       capture(bin, ['buildx', 'version'], { env }),
       capture(bin, ['compose', 'version', '--short'], { env }),
       capture('docker-compose', ['version', '--short'], { env }).catch(() => ({ code: 127, stdout: '', stderr: '' })),
     ]);
     const features: DockerFeatures = { buildx: buildx.code === 0, serverVersion: server.stdout.trim() };
+    const clientVersion = client.stdout.trim().split('\n')[0];
+    if (clientVersion) features.clientVersion = clientVersion;
     if (v2.code === 0) features.compose = { command: [bin, 'compose'], version: v2.stdout.trim() };
     else if (v1.code === 0) features.compose = { command: ['docker-compose'], version: v1.stdout.trim() };
     return features;

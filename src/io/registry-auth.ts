@@ -48,6 +48,10 @@ export interface AuthSettings {
   ecrEndpoint?: string;
   /** ECR Public API endpoint override. */
   ecrPublicEndpoint?: string;
+  /** ghcr.io: the workflow's GITHUB_TOKEN (the `github-token` input; the job needs `packages: write` to push). */
+  githubToken?: string;
+  /** ghcr.io: the user the token belongs to (GITHUB_ACTOR). */
+  githubActor?: string;
   /** Whether ensureEcrRepository may create a missing repository (default true). */
   ecrCreateRepositories?: boolean;
   /** Registers a secret with the log masker (core.setSecret on a runner). Called before any log line. */
@@ -76,26 +80,17 @@ export async function credentialFor(
     throw new InputError('username', `a password is given for ${host} but no username`, 'give both or neither');
   }
   switch (provider) {
+    case 'ghcr':
+      if (username === '' && settings.githubToken) {
+        settings.mask(settings.githubToken);
+        const actor = settings.githubActor?.trim() || 'x-access-token';
+        settings.log?.(`registry ${host}: logging in as ${actor} with the workflow's GITHUB_TOKEN`);
+        return { host, username: actor, password: settings.githubToken, provider };
+      }
+      return staticCredential(host, provider, username, password, settings);
+    case 'dockerhub':
     case 'generic':
-      if (username === '') {
-        settings.log?.(`registry ${host}: no username/password given, using anonymous access`);
-        return undefined;
-      }
-      if (settings.registry && settings.registry.trim().toLowerCase() !== host.trim().toLowerCase()) {
-        settings.log?.(
-          `registry ${host}: the username/password are for ${settings.registry}, not sent here; using anonymous access`,
-        );
-        return undefined;
-      }
-      if (!settings.registry && settings.hostsFromManifest) {
-        throw new InputError(
-          'registry',
-          `username/password are given, but not the registry they are for (the manifest names ${host})`,
-          `set registry to the host they belong to (like ${host}): lading sends them to no other registry, so a forged manifest cannot collect them`,
-        );
-      }
-      settings.log?.(`registry ${host}: logging in as ${username}`);
-      return { host, username, password, provider };
+      return staticCredential(host, provider, username, password, settings);
     case 'google':
       return googleCredential(host, settings);
     case 'ecr':
@@ -103,6 +98,34 @@ export async function credentialFor(
     case 'ecr-public':
       return ecrPublicCredential(host, settings);
   }
+}
+
+function staticCredential(
+  host: string,
+  provider: RegistryProvider,
+  username: string,
+  password: string,
+  settings: AuthSettings,
+): RegistryCredential | undefined {
+  if (username === '') {
+    settings.log?.(`registry ${host}: no username/password given`);
+    return undefined;
+  }
+  if (settings.registry && settings.registry.trim().toLowerCase() !== host.trim().toLowerCase()) {
+    settings.log?.(
+      `registry ${host}: the username/password are for ${settings.registry}, not sent here; using anonymous access`,
+    );
+    return undefined;
+  }
+  if (!settings.registry && settings.hostsFromManifest) {
+    throw new InputError(
+      'registry',
+      `username/password are given, but not the registry they are for (the manifest names ${host})`,
+      `set registry to the host they belong to (like ${host}): lading sends them to no other registry, so a forged manifest cannot collect them`,
+    );
+  }
+  settings.log?.(`registry ${host}: logging in as ${username}`);
+  return { host, username, password, provider };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

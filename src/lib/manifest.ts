@@ -35,7 +35,7 @@ export type StoreMode = 'archive' | 'layers';
 export interface RegistryTransport {
   kind: 'registry';
   registry: string;
-  provider: 'google' | 'ecr' | 'ecr-public' | 'generic';
+  provider: 'google' | 'ecr' | 'ecr-public' | 'ghcr' | 'dockerhub' | 'generic';
 }
 interface StoredObject {
   sha256: string;

@@ -7,9 +7,16 @@ import { parseList } from './inputs.ts';
  * (Accept header, WWW-Authenticate challenges) the registry client needs.
  */
 
-export type RegistryProvider = 'google' | 'ecr' | 'ecr-public' | 'generic';
+export type RegistryProvider = 'google' | 'ecr' | 'ecr-public' | 'ghcr' | 'dockerhub' | 'generic';
 
-export const REGISTRY_PROVIDERS: readonly RegistryProvider[] = ['google', 'ecr', 'ecr-public', 'generic'];
+export const REGISTRY_PROVIDERS: readonly RegistryProvider[] = [
+  'google',
+  'ecr',
+  'ecr-public',
+  'ghcr',
+  'dockerhub',
+  'generic',
+];
 
 /** Docker Hub, as image names imply it (`app`, `acme/app`, `docker.io/acme/app`). */
 export const DOCKER_HUB = 'docker.io';
@@ -74,7 +81,25 @@ export function detectProvider(host: string, overrides: Record<string, RegistryP
   if (GOOGLE_RE.test(lower)) return 'google';
   if (ECR_RE.test(lower)) return 'ecr';
   if (lower === 'public.ecr.aws') return 'ecr-public';
+  if (lower === 'ghcr.io') return 'ghcr';
+  if (normaliseHubHost(lower) === DOCKER_HUB) return 'dockerhub';
   return 'generic';
+}
+
+/**
+ * The keys a docker config.json may file a registry's login under (`auths`, `credHelpers`), most specific first:
+ * Docker Hub logins live under `https://index.docker.io/v1/`; others under the host, sometimes with a scheme.
+ */
+export function dockerConfigKeys(host: string): string[] {
+  const h = host.trim().toLowerCase();
+  if (normaliseHubHost(h) === DOCKER_HUB)
+    return ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io', 'registry-1.docker.io'];
+  return [h, `https://${h}`, `http://${h}`, `https://${h}/v1/`, `https://${h}/v2/`];
+}
+
+/** The server URL a credential helper is asked about (`docker-credential-X get` reads it on stdin). */
+export function credentialHelperServer(host: string): string {
+  return normaliseHubHost(host.trim().toLowerCase()) === DOCKER_HUB ? 'https://index.docker.io/v1/' : host.trim();
 }
 
 /** The AWS region of an ECR registry host (`eu-west-1` for `1234….dkr.ecr.eu-west-1.amazonaws.com`). */

@@ -1,7 +1,10 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { withDockerConfig } from '../io/docker-config.ts';
 import { Docker, lastLines } from '../io/docker.ts';
+import { registryHostOf } from '../lib/registry.ts';
+import { readRegistrySettings, registryCredentials } from './registry-login.ts';
 import {
   dockerfileBases,
   type ImageSpec,
@@ -16,7 +19,7 @@ import { baseImageLabels } from '../lib/stale.ts';
 import { type ComposeService, joinPath, servicesFromModel } from '../lib/compose.ts';
 import { type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
 import type { BuildContext, Env } from '../lib/context.ts';
-import { buildCommand } from '../lib/docker-args.ts';
+import { type BuildSecret, buildCommand, builderFor, needsBuildKit, parseSecretLines } from '../lib/docker-args.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { parseBool, parseChoice, parseList, parsePairs } from '../lib/inputs.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
@@ -54,8 +57,18 @@ export interface BuildSettings {
   platforms: string[];
   cacheFrom: string[];
   cacheTo: string[];
-  provenance: boolean;
+  provenance: string;
+  sbom: string;
   pull: boolean;
+  noCache: boolean;
+  /** secrets (values: written to 0600 files for the build), secret-files (paths), secret-envs (variable names). */
+  secrets: Array<{ id: string; value: string; from: 'value' | 'file' | 'env' }>;
+  ssh: string[];
+  shmSize?: string;
+  ulimits: string[];
+  network?: string;
+  /** false: build only (pull requests); multi-platform buildx builds do not push. */
+  push: boolean;
   extraArgs: Record<string, string>;
   extraLabels: Record<string, string>;
   /** Compose variables used without a value (compose substitutes ''). */
@@ -150,13 +163,91 @@ export async function readBuildSettings(read: InputReader, cwd: string, env: Env
     platforms: parseList(read('platforms')),
     cacheFrom: parseList(read('cache-from')),
     cacheTo: parseList(read('cache-to')),
-    provenance: parseBool('provenance', read('provenance'), false),
+    provenance: attestation('provenance', read('provenance'), 'false'),
+    sbom: attestation('sbom', read('sbom'), ''),
     pull: parseBool('pull', read('pull'), false),
+    noCache: parseBool('no-cache', read('no-cache'), false),
+    secrets: readSecrets(read, env),
+    ssh: parseList(read('ssh')),
+    ...(read('shm-size') ? { shmSize: checked('shm-size', read('shm-size')!, /^\d+(?:[kmgKMG]i?[bB]?|[bB])?$/) } : {}),
+    ulimits: parseList(read('ulimit')).map((u) => checked('ulimit', u, /^[a-z]+=-?\d+(?::-?\d+)?$/)),
+    ...(read('network') ? { network: checked('network', read('network')!, /^[\w.:-]+$/) } : {}),
+    push: parseBool('push', read('push'), true),
     extraArgs: pairs('build-args'),
     extraLabels: pairs('labels'),
     missingVars: missing.filter((v) => v !== 'DOCKER_TAG'),
     ...(composeVia ? { composeVia } : {}),
   };
+}
+
+function checked(name: string, value: string, re: RegExp): string {
+  const v = value.trim();
+  if (!re.test(v)) throw new InputError(name, `'${v}' is not a valid value`, 'see the input reference in the README');
+  return v;
+}
+
+/** provenance / sbom: true, false, or buildx's attestation options (mode=max, generator=…). */
+function attestation(name: string, raw: string | undefined, fallback: string): string {
+  const v = raw?.trim() ?? '';
+  if (v === '') return fallback;
+  if (/^(true|false)$/i.test(v)) return v.toLowerCase();
+  return checked(name, v, /^[a-z-]+=[^\s,]+(?:,[a-z-]+=[^\s,]+)*$/);
+}
+
+/** secrets (id=value), secret-files (id=path) and secret-envs (id=VARIABLE); every value is masked by the caller. */
+function readSecrets(read: InputReader, env: Env): BuildSettings['secrets'] {
+  const out: BuildSettings['secrets'] = [];
+  const add = (s: BuildSettings['secrets'][number], input: string) => {
+    if (out.some((o) => o.id === s.id)) throw new InputError(input, `the secret id '${s.id}' is given twice`);
+    out.push(s);
+  };
+  for (const s of parseSecretLines('secrets', read('secrets'))) add({ ...s, from: 'value' }, 'secrets');
+  for (const s of parseSecretLines('secret-files', read('secret-files'))) {
+    const path = s.value.trim();
+    if (path.includes(','))
+      throw new InputError('secret-files', `the path of '${s.id}' contains a comma`, 'move the file');
+    add({ id: s.id, value: path, from: 'file' }, 'secret-files');
+  }
+  for (const s of parseSecretLines('secret-envs', read('secret-envs'))) {
+    const name = s.value.trim();
+    if (env[name] === undefined)
+      throw new InputError(
+        'secret-envs',
+        `'${s.id}' names the variable ${name}, which is not set`,
+        `set ${name} in the step's env:`,
+      );
+    add({ id: s.id, value: name, from: 'env' }, 'secret-envs');
+  }
+  return out;
+}
+
+/**
+ * The secrets as the builder takes them: values (and, without buildx, variables) written to 0600 files in the
+ * build's private 0700 temp dir, removed with it; files by their path; variables by name for buildx.
+ */
+async function writeSecrets(
+  secrets: BuildSettings['secrets'],
+  dir: string,
+  builder: string,
+  env: Env,
+): Promise<BuildSecret[]> {
+  const out: BuildSecret[] = [];
+  for (const [n, s] of secrets.entries()) {
+    if (s.from === 'file') out.push({ id: s.id, src: s.value });
+    else if (s.from === 'env' && builder === 'buildx') out.push({ id: s.id, env: s.value });
+    else {
+      const src = join(dir, `secret-${n}`);
+      await writeFile(src, s.from === 'env' ? (env[s.value] ?? '') : s.value, { mode: 0o600 });
+      out.push({ id: s.id, src });
+    }
+  }
+  return out;
+}
+
+/** Where buildx keeps its builders (setup-buildx-action's), so a build with a private --config still finds them. */
+function buildxConfigDir(env: Env): string {
+  if (env.BUILDX_CONFIG) return env.BUILDX_CONFIG;
+  return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker'), 'buildx');
 }
 
 /** The build step's json output (`build-json`), checked enough to fail clearly on anything else. */
@@ -214,15 +305,54 @@ export async function runBuildStage(opts: {
     reporter.info(`only: ${order.map((o) => o.id).join(', ')} (not rebuilt: ${skipped.map((p) => p.id).join(', ')})`);
   const docker = opts.docker ?? new Docker({ log: reporter.info, cwd });
   const features = await docker.features();
+  const builder = builderFor(features);
+  const builderName = {
+    buildx: 'buildx',
+    buildkit: "the engine's BuildKit (no buildx)",
+    classic: 'the classic builder (no buildx)',
+  }[builder];
   reporter.info(
-    `docker ${features.serverVersion}, ${features.buildx ? 'buildx' : 'classic builder (no buildx)'}; build order: ${order.map((o) => o.id).join(' → ')}`,
+    `docker ${features.clientVersion ?? '?'} (engine ${features.serverVersion}), ${builderName}; build order: ${order.map((o) => o.id).join(' → ')}`,
   );
+  if (builder === 'classic') {
+    const needing = order.filter((o) => needsBuildKit(dockerfiles[o.id] ?? ''));
+    if (needing.length > 0)
+      throw new LadingError(
+        `the Dockerfile of ${needing.map((o) => `'${o.id}'`).join(', ')} uses BuildKit syntax (RUN --mount or a heredoc), and this docker client has neither buildx nor a built-in BuildKit`,
+        'add docker/setup-buildx-action before lading (or install the buildx plugin)',
+      );
+  }
+  for (const s of settings.secrets) if (s.from === 'value') reporter.secret(s.value);
+  for (const s of settings.secrets) if (s.from === 'env') reporter.secret(env[s.value] ?? '');
   const labels = { ...tagPlan.labels, ...settings.extraLabels };
   const tmp = await mkdtemp(join(env.RUNNER_TEMP || tmpdir(), 'lading-build-'));
   const built = new Map<string, BuiltImage>();
+  let secrets: BuildSecret[] = [];
+  // Multi-platform buildx builds push from the build itself: log in first, as the push stage would.
+  const pushing = order.filter(
+    (o) =>
+      builder === 'buildx' && settings.push && (o.platforms.length > 0 ? o.platforms : settings.platforms).length > 1,
+  );
+  let buildDocker = docker;
   try {
-    for (const image of order) {
-      built.set(image.id, await reporter.group(`build ${image.id} (${image.name})`, () => buildOne(image)));
+    secrets = await writeSecrets(settings.secrets, tmp, builder, env);
+    const run = async () => {
+      for (const image of order) {
+        built.set(image.id, await reporter.group(`build ${image.id} (${image.name})`, () => buildOne(image)));
+      }
+    };
+    if (pushing.length === 0) await run();
+    else {
+      const hosts = [...new Set(pushing.map((o) => registryHostOf(o.name)))];
+      const creds = await registryCredentials(hosts, readRegistrySettings(read), env, reporter);
+      await withDockerConfig(
+        [...creds.values()],
+        async (dir) => {
+          buildDocker = docker.withConfig(dir, { BUILDX_CONFIG: buildxConfigDir(env) });
+          await run();
+        },
+        { tmpDir: tmp },
+      );
     }
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -270,7 +400,15 @@ export async function runBuildStage(opts: {
     }
     const cmd = buildCommand(withArgs, {
       ...(dockerfilePath ? { dockerfilePath } : {}),
-      buildx: features.buildx,
+      builder,
+      sbom: settings.sbom,
+      noCache: settings.noCache,
+      secrets,
+      ssh: settings.ssh,
+      ulimits: settings.ulimits,
+      push: settings.push,
+      ...(settings.shmSize ? { shmSize: settings.shmSize } : {}),
+      ...(settings.network ? { network: settings.network } : {}),
       refs,
       labels: imageLabels,
       iidfile,
@@ -281,7 +419,7 @@ export async function runBuildStage(opts: {
       pull: settings.pull,
       metadataFile: join(tmp, `${image.id}.metadata.json`),
     });
-    const res = await docker.streamed(cmd.args, cmd.env);
+    const res = await buildDocker.streamed(cmd.args, cmd.env);
     if (res.code !== 0) {
       throw new LadingError(
         `building '${image.id}' (${image.name}) failed (docker exit ${res.code}):\n${lastLines(res.tail, 12)}`,

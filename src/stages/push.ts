@@ -1,21 +1,15 @@
-import { type AuthSettings, credentialFor, ensureEcrRepository, type RegistryCredential } from '../io/registry-auth.ts';
+import { type AuthSettings, ensureEcrRepository } from '../io/registry-auth.ts';
 import { RegistryClient } from '../io/registry-client.ts';
 import { withDockerConfig } from '../io/docker-config.ts';
 import { Docker, lastLines } from '../io/docker.ts';
 import type { Env } from '../lib/context.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { parseBool, parseInteger, parseList } from '../lib/inputs.ts';
-import {
-  detectProvider,
-  parseProviderOverrides,
-  type RegistryProvider,
-  registryHostOf,
-  repositoryOf,
-} from '../lib/registry.ts';
+import { detectProvider, type RegistryProvider, registryHostOf, repositoryOf } from '../lib/registry.ts';
 import { retry } from '../lib/retry.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { type BuildResult, type BuiltImage, readBuildJson } from './build.ts';
-import { readRegistryAuth } from './registry-inputs.ts';
+import { readRegistrySettings, registryCredentials, type RegistrySettings } from './registry-login.ts';
 import type { Reporter } from './reporter.ts';
 
 export interface PublishedImage extends BuiltImage {
@@ -34,25 +28,20 @@ export interface PushResult extends Omit<BuildResult, 'images'> {
   images: PublishedImage[];
 }
 
-interface PushSettings {
+interface PushSettings extends RegistrySettings {
   build: BuildResult;
-  overrides: Record<string, RegistryProvider>;
   insecure: string[];
-  auth: Omit<AuthSettings, 'mask' | 'log'>;
   tries: number;
 }
 
 function readPushSettings(read: InputReader, given?: BuildResult): PushSettings {
   const build = given ?? readBuildJson(read);
-  const auth: PushSettings['auth'] = {
-    ...readRegistryAuth(read),
-    ecrCreateRepositories: parseBool('ecr-create-repository', read('ecr-create-repository'), false),
-  };
+  const registry = readRegistrySettings(read);
+  registry.auth.ecrCreateRepositories = parseBool('ecr-create-repository', read('ecr-create-repository'), false);
   return {
     build,
-    overrides: parseProviderOverrides(read('registry-providers')),
+    ...registry,
     insecure: parseList(read('insecure-registries')),
-    auth,
     tries: parseInteger('retries', read('retries'), 4, { min: 1, max: 10 }),
   };
 }
@@ -77,6 +66,10 @@ function refusedHint(provider: RegistryProvider): string {
     case 'ecr':
     case 'ecr-public':
       return 'the AWS credentials lack ecr:*Layer*/PutImage rights, or the repository does not exist (set ecr-create-repository: true)';
+    case 'ghcr':
+      return 'give the job `permissions: packages: write` (GITHUB_TOKEN), and link the package to this repository if it was created elsewhere';
+    case 'dockerhub':
+      return 'give username and password (a Docker Hub access token with Read & Write), or log in with docker/login-action first';
     default:
       return 'give username and password for this registry (or check them)';
   }
@@ -113,13 +106,7 @@ export async function runPushStage(opts: {
     mask: (s) => reporter.secret(s),
     log: (l) => reporter.info(l),
   };
-  const creds = new Map<string, RegistryCredential>();
-  for (const host of hosts) {
-    const provider = providers.get(host)!;
-    const cred = await credentialFor(host, provider, authSettings);
-    if (cred) creds.set(host, cred);
-    reporter.info(`${host}: ${provider} registry, ${cred ? `logging in as ${cred.username}` : 'anonymous'}`);
-  }
+  const creds = await registryCredentials(hosts, settings, opts.env, reporter);
   if (settings.auth.ecrCreateRepositories) {
     for (const image of images) {
       const host = registryHostOf(image.name);
