@@ -45,7 +45,7 @@ export const agentCommand: Command = {
     const stop = new AbortController();
     const closers: Array<() => Promise<void>> = [];
     if (cfg.webhook) {
-      const listener = await agent.listen(readWebhookSecret(cfg, process.env));
+      const listener = await agent.listen(readWebhookSecret(cfg, process.env, true));
       closers.push(listener.close);
     }
     const loops: Promise<void>[] = [];

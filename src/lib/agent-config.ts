@@ -4,6 +4,7 @@ import { PROJECT_RE, ROOT_RE } from './deploy-plan.ts';
 import { InputError } from './errors.ts';
 import { isValidTag, parseImageName } from './image-ref.ts';
 import type { Manifest } from './manifest.ts';
+import { REGISTRY_KINDS, type RegistryKind } from './registry-events.ts';
 import {
   type ObjectLocation,
   parseObjectLocation,
@@ -61,9 +62,31 @@ export interface AgentRegistryConfig {
   providers: string[];
 }
 
+/** A registry's own push webhook (Docker Hub, distribution/GitLab, Harbor, GitHub registry_package). */
+export interface RegistryHookConfig {
+  kind: RegistryKind;
+  /** URL path; Docker Hub's token is the segment after it (`<path>/<token>`). */
+  path: string;
+  /** The token (dockerhub), the whole Authorization header value (distribution, harbor), or the GitHub secret. */
+  secretFile?: string;
+  secretEnv?: string;
+  /** Repositories as the registry names them (`acme/web`), without the host. */
+  repositories: string[];
+  /** Tags the channel follows (`*` at the end matches any rest); default: the channel name. */
+  tags: string[];
+  /**
+   * manifest: deploy the manifest the build published for that tag (the manifest store's by-tag entry) once it pins
+   * the pushed digest; pin: redeploy the current release with only that service's image re-pinned.
+   */
+  update: 'manifest' | 'pin';
+  /** Docker Hub: callback_url must start with this (default https://registry.hub.docker.com/). */
+  callbackPrefix: string;
+}
+
 export interface WebhookConfig {
   host: string;
   port: number;
+  /** lading's own signed notifications (lading notify / notify-url), when a secret is given. */
   path: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -71,6 +94,7 @@ export interface WebhookConfig {
   secretEnv?: string;
   maxBody: number;
   timestampWindow: number;
+  registries: RegistryHookConfig[];
 }
 
 export interface AgentConfig {
@@ -332,20 +356,99 @@ function registrySection(obj: Obj | undefined): AgentRegistryConfig {
   return out;
 }
 
-function webhookSection(obj: Obj): WebhookConfig {
+function secretSource(obj: Obj, p: string, required: boolean): { secretFile?: string; secretEnv?: string } {
+  const file = absPath(obj, 'secret-file', p);
+  const env = envName(obj, 'secret-env', p);
+  if (file && env) throw new InputError(`${p}secret-file`, 'and secret-env are both set', 'give one');
+  if (!file && !env && required) {
+    throw new InputError(
+      `${p}secret-file`,
+      'is missing (and so is secret-env)',
+      'give one: a file readable only by the agent, or the name of an env var holding the shared secret',
+    );
+  }
+  return { ...(file ? { secretFile: file } : {}), ...(env ? { secretEnv: env } : {}) };
+}
+
+function stringList(obj: Obj, key: string, p: string): string[] | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  const list = typeof v === 'string' ? v.split(/[\n,]/) : Array.isArray(v) ? v : undefined;
+  if (!list || list.some((x) => typeof x !== 'string')) throw new InputError(`${p}${key}`, 'must be a list of strings');
+  return (list as string[]).map((x) => x.trim()).filter(Boolean);
+}
+
+const URL_PATH_RE = /^\/[A-Za-z0-9._~/-]*$/;
+
+function registryHook(raw: unknown, i: number, channel: string): RegistryHookConfig {
+  const p = `webhook.registries[${i}].`;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new InputError(p.slice(0, -1), 'must be a mapping');
+  const obj = raw as Obj;
+  known(obj, ['kind', 'path', 'secret-file', 'secret-env', 'repositories', 'tags', 'update', 'callback-prefix'], p);
+  const kind = str(obj, 'kind', p);
+  if (!kind || !REGISTRY_KINDS.includes(kind as RegistryKind)) {
+    throw new InputError(`${p}kind`, `'${kind ?? ''}' is not a registry kind`, `use ${REGISTRY_KINDS.join(', ')}`);
+  }
+  const path = str(obj, 'path', p) ?? `/hooks/${kind}`;
+  if (!URL_PATH_RE.test(path) || path.endsWith('/')) throw new InputError(`${p}path`, `'${path}' is not a URL path`);
+  const repositories = stringList(obj, 'repositories', p) ?? [];
+  if (repositories.length === 0) {
+    throw new InputError(`${p}repositories`, 'is empty', 'list the repositories whose pushes deploy here (acme/web)');
+  }
+  const update = str(obj, 'update', p) ?? 'manifest';
+  if (update !== 'manifest' && update !== 'pin') {
+    throw new InputError(`${p}update`, `'${update}' is not manifest or pin`);
+  }
+  const callbackPrefix = str(obj, 'callback-prefix', p) ?? 'https://registry.hub.docker.com/';
+  if (!/^https?:\/\/[^/]+\//.test(callbackPrefix)) {
+    throw new InputError(`${p}callback-prefix`, `'${callbackPrefix}' is not an http(s) URL ending in a path`);
+  }
+  return {
+    kind: kind as RegistryKind,
+    path,
+    ...secretSource(obj, p, true),
+    repositories,
+    tags: stringList(obj, 'tags', p) ?? [channel],
+    update,
+    callbackPrefix,
+  };
+}
+
+function webhookSection(obj: Obj, channel: string): WebhookConfig {
   const p = 'webhook.';
-  known(obj, ['listen', 'path', 'tls-cert', 'tls-key', 'secret-file', 'secret-env', 'max-body', 'timestamp-window'], p);
+  known(
+    obj,
+    [
+      'listen',
+      'path',
+      'tls-cert',
+      'tls-key',
+      'secret-file',
+      'secret-env',
+      'max-body',
+      'timestamp-window',
+      'registries',
+    ],
+    p,
+  );
   const listen = str(obj, 'listen', p);
   if (!listen) throw new InputError(`${p}listen`, 'is missing', 'write host:port, e.g. 0.0.0.0:8443');
   const { host, port } = parseListen(`${p}listen`, listen);
   const path = str(obj, 'path', p) ?? '/';
-  if (!/^\/[A-Za-z0-9._~/-]*$/.test(path)) throw new InputError(`${p}path`, `'${path}' is not a URL path`);
+  if (!URL_PATH_RE.test(path)) throw new InputError(`${p}path`, `'${path}' is not a URL path`);
+  const rawRegistries = obj.registries;
+  if (rawRegistries !== undefined && rawRegistries !== null && !Array.isArray(rawRegistries)) {
+    throw new InputError(`${p}registries`, 'must be a list');
+  }
+  const registries = ((rawRegistries as unknown[] | undefined) ?? []).map((r, i) => registryHook(r, i, channel));
   const out: WebhookConfig = {
     host,
     port,
     path,
     maxBody: parseSize(`${p}max-body`, obj['max-body'], 1024 * 1024),
     timestampWindow: int(obj, 'timestamp-window', p, 300, 10, 3600),
+    registries,
   };
   const cert = absPath(obj, 'tls-cert', p);
   const key = absPath(obj, 'tls-key', p);
@@ -366,17 +469,11 @@ function webhookSection(obj: Obj): WebhookConfig {
       'give tls-cert and tls-key (PEM files), or listen on 127.0.0.1 behind a TLS proxy',
     );
   }
-  const file = absPath(obj, 'secret-file', p);
-  const env = envName(obj, 'secret-env', p);
-  if (!!file === !!env) {
-    throw new InputError(
-      `${p}secret-file`,
-      file ? 'and secret-env are both set' : 'is missing (and so is secret-env)',
-      'give one: a file readable only by the agent, or the name of an env var holding the shared secret',
-    );
-  }
-  if (file) out.secretFile = file;
-  if (env) out.secretEnv = env;
+  // lading's own signed notifications need the shared secret; an agent may listen to registries only.
+  Object.assign(out, secretSource(obj, p, registries.length === 0));
+  const paths = [...(out.secretFile || out.secretEnv ? [path] : []), ...registries.map((r) => r.path)];
+  const dup = paths.find((x, i) => paths.indexOf(x) !== i);
+  if (dup) throw new InputError(`${p}registries`, `two endpoints listen on the path ${dup}`, 'give each its own path');
   return out;
 }
 
@@ -424,7 +521,23 @@ export function parseAgentConfig(
     cfg.poll = { interval: int(poll, 'interval', 'poll.', 60, 1, 86400) };
   }
   const webhook = section(top, 'webhook', '', false);
-  if (webhook) cfg.webhook = webhookSection(webhook);
+  if (webhook) cfg.webhook = webhookSection(webhook, channel);
+  for (const [i, r] of (cfg.webhook?.registries ?? []).entries()) {
+    if (r.update === 'manifest' && !cfg.manifest.store) {
+      throw new InputError(
+        `webhook.registries[${i}].update`,
+        'is manifest, which reads the manifest store (by-tag entries), and manifest: names no store',
+        'set manifest.store (where the build publishes, manifest-store), or use update: pin',
+      );
+    }
+    if (r.update === 'pin' && !cfg.deploy.project) {
+      throw new InputError(
+        `webhook.registries[${i}].update`,
+        'is pin, which re-pins the current release of deploy.project, and deploy.project is not set',
+        'set deploy.project (the compose project deployed here)',
+      );
+    }
+  }
   if (!cfg.poll && !cfg.webhook && !opts.once) {
     throw new InputError(
       'poll',

@@ -32,28 +32,37 @@ function storeOptions(cfg: AgentConfig): StoreOptions {
   return o;
 }
 
-async function storeFor(location: ObjectLocation, cfg: AgentConfig): Promise<ObjectStore> {
+export async function storeFor(location: ObjectLocation, cfg: AgentConfig): Promise<ObjectStore> {
   if (location.kind === 'https') throw new Error('not a store location');
   return openStore({ kind: location.kind, bucket: location.bucket, prefix: '' }, storeOptions(cfg));
 }
 
-/** The manifest as an OCI artifact: the tag's digest is the version; the lading manifest is its layer. */
-async function registrySource(cfg: AgentConfig, reporter?: Reporter): Promise<ChannelSource> {
-  const r = cfg.manifest.registry!;
+/** A registry client for `host`, logged in with the agent's registry settings (env vars, key file, region). */
+export async function agentRegistryClient(
+  cfg: AgentConfig,
+  host: string,
+  reporter?: Reporter,
+): Promise<RegistryClient> {
   const env = process.env;
   const username = cfg.registry.usernameEnv ? env[cfg.registry.usernameEnv] : undefined;
   const password = cfg.registry.passwordEnv ? env[cfg.registry.passwordEnv] : undefined;
-  const provider = detectProvider(r.host, parseProviderOverrides(cfg.registry.providers.join('\n')));
+  const provider = detectProvider(host, parseProviderOverrides(cfg.registry.providers.join('\n')));
   const googleCredentials = cfg.registry.googleCredentialsFile
     ? readFileSync(cfg.registry.googleCredentialsFile, 'utf8')
     : undefined;
-  const credential = await credentialFor(r.host, provider, {
+  const credential = await credentialFor(host, provider, {
     ...(username && password ? { username, password } : {}),
     ...(googleCredentials ? { googleCredentials } : {}),
     ...(cfg.registry.awsRegion ? { awsRegion: cfg.registry.awsRegion } : {}),
     mask: reporter?.secret ?? (() => {}),
   });
-  const client = new RegistryClient(r.host, credential ? { credential } : {});
+  return new RegistryClient(host, credential ? { credential } : {});
+}
+
+/** The manifest as an OCI artifact: the tag's digest is the version; the lading manifest is its layer. */
+async function registrySource(cfg: AgentConfig, reporter?: Reporter): Promise<ChannelSource> {
+  const r = cfg.manifest.registry!;
+  const client = await agentRegistryClient(cfg, r.host, reporter);
   return {
     describe: r.ref,
     async check(last) {

@@ -6,6 +6,7 @@ import { describeError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { deployHere } from './agent-deploy.ts';
 import type { ChannelSource } from './agent-source.ts';
+import type { ImageEventOptions } from './agent-image-events.ts';
 import { listenWebhook, type WebhookListener } from './agent-webhook.ts';
 import type { DeployResult } from './deploy.ts';
 import type { Reporter } from './reporter.ts';
@@ -51,6 +52,8 @@ export class Agent {
       /** Runs one deploy (tests may wrap it); default: runDeployStage with a LocalSession. */
       deploy?: (manifest: Manifest) => Promise<DeployResult>;
       now?: () => Date;
+      /** Mapping registry pushes to manifests (tests shorten the wait). */
+      imageEvents?: Partial<ImageEventOptions>;
     },
   ) {}
 
@@ -237,13 +240,15 @@ export class Agent {
   }
 
   /** Starts the webhook listener (HTTPS with the configured cert/key; plain HTTP only on loopback). */
-  async listen(secret: string | Buffer): Promise<WebhookListener> {
+  async listen(secret: string | Buffer | undefined): Promise<WebhookListener> {
     await this.load(); // so a request is queued (or refused) before its answer goes out
     return listenWebhook(
       {
         cfg: this.cfg,
         reporter: this.opts.reporter,
         ...(this.opts.now ? { now: this.opts.now } : {}),
+        ...(this.opts.env ? { env: this.opts.env } : {}),
+        ...(this.opts.imageEvents ? { imageEvents: this.opts.imageEvents } : {}),
         submit: (manifest, origin) => this.submit(manifest, origin),
       },
       secret,

@@ -80,6 +80,7 @@ state-file: /var/lib/lading/agent.json
         secretFile: '/etc/lading/webhook.secret',
         maxBody: 256 * 1024,
         timestampWindow: 120,
+        registries: [],
       },
     );
     assert.equal(cfg.poll, undefined);
@@ -90,6 +91,24 @@ state-file: /var/lib/lading/agent.json
     assert.equal(cfg.poll, undefined);
     assert.equal(cfg.webhook, undefined);
     assert.equal(cfg.manifest.location?.key, 'manifests/channels/latest.json');
+  });
+
+  it('a webhook may listen to registries only; each endpoint defaults its path, tags (the channel) and update', () => {
+    const cfg = parseAgentConfig(
+      'channel: stage\nmanifest: { store: /srv/artifacts }\nwebhook:\n  listen: 127.0.0.1:9000\n  registries:\n    - { kind: dockerhub, secret-file: /etc/lading/hub.token, repositories: [acme/web] }\n',
+    );
+    assert.equal(cfg.webhook?.secretFile, undefined);
+    assert.deepEqual(cfg.webhook?.registries, [
+      {
+        kind: 'dockerhub',
+        path: '/hooks/dockerhub',
+        secretFile: '/etc/lading/hub.token',
+        repositories: ['acme/web'],
+        tags: ['stage'],
+        update: 'manifest',
+        callbackPrefix: 'https://registry.hub.docker.com/',
+      },
+    ]);
   });
 
   it('a file store location reads <dir>/manifests/channels/<channel>.json', () => {
@@ -212,6 +231,31 @@ state-file: /var/lib/lading/agent.json
       'two secrets',
       'manifest: { store: s3://lading-test }\nwebhook: { listen: "127.0.0.1:9000", secret-env: S, secret-file: /s }\n',
       /input 'webhook.secret-file': and secret-env are both set/,
+    ],
+    [
+      'an unknown registry kind',
+      'manifest: { store: /s }\nwebhook: { listen: "127.0.0.1:9000", registries: [{ kind: quay, secret-env: T, repositories: [a/b] }] }\n',
+      /input 'webhook.registries\[0\].kind': 'quay' is not a registry kind/,
+    ],
+    [
+      'a registry endpoint without repositories',
+      'manifest: { store: /s }\nwebhook: { listen: "127.0.0.1:9000", registries: [{ kind: dockerhub, secret-env: T }] }\n',
+      /input 'webhook.registries\[0\].repositories': is empty/,
+    ],
+    [
+      'update: manifest without a manifest store',
+      'manifest: { url: "https://x.example/m.json" }\nwebhook: { listen: "127.0.0.1:9000", registries: [{ kind: harbor, secret-env: T, repositories: [a/b] }] }\n',
+      /input 'webhook.registries\[0\].update': is manifest, which reads the manifest store/,
+    ],
+    [
+      'update: pin without deploy.project',
+      'manifest: { store: /s }\nwebhook: { listen: "127.0.0.1:9000", registries: [{ kind: github, secret-env: T, repositories: [a/b], update: pin }] }\n',
+      /input 'webhook.registries\[0\].update': is pin/,
+    ],
+    [
+      'two endpoints on one path',
+      'manifest: { store: /s }\nwebhook: { listen: "127.0.0.1:9000", path: /h, secret-env: S, registries: [{ kind: github, path: /h, secret-env: T, repositories: [a/b] }] }\n',
+      /two endpoints listen on the path \/h/,
     ],
     [
       'a bad listen address',
