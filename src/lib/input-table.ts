@@ -645,9 +645,20 @@ export const INPUTS = {
   // ── deploy, rollback, releases ───────────────────────────────────────────────────────────────────────────────────
   command: {
     kind: 'choice',
-    choices: ['deploy', 'rollback', 'releases', 'maintenance'],
+    choices: [
+      'deploy',
+      'rollback',
+      'releases',
+      'maintenance',
+      'status',
+      'logs',
+      'exec',
+      'lock-status',
+      'lock-release',
+      'prune',
+    ],
     default: 'deploy',
-    help: "deploy, rollback, releases, or maintenance (the shared proxy answers 503 for the app's host names).",
+    help: "deploy, rollback, releases, maintenance (the shared proxy answers 503 for the app's host names), or a day-2 verb: status, logs, exec, lock-status, lock-release, prune (see the README's day-2 section).",
     actions: ['deploy'],
   },
   target: {
@@ -1018,16 +1029,19 @@ export const INPUTS = {
     kind: 'string',
     help: 'The compose service (logs: default all; exec: required).',
     cli: 'the compose service (logs: default all; exec: whose image, config, env and networks the command gets)',
+    actions: ['deploy'],
     commands: ['logs', 'exec'],
   },
   tail: {
     kind: 'string',
     help: 'Lines per container from the end of its log (a number, or all).',
+    actions: ['deploy'],
     commands: ['logs'],
   },
   since: {
     kind: 'string',
     help: 'Only log lines since a duration ago (10m, 1h30m) or a date/time (2026-11-29T10:00:00Z).',
+    actions: ['deploy'],
     commands: ['logs'],
   },
   follow: {
@@ -1046,11 +1060,13 @@ export const INPUTS = {
     kind: 'bool',
     default: false,
     help: 'Run the command in a running container of the service instead of a new one-off container.',
+    actions: ['deploy'],
     commands: ['exec'],
   },
   host: {
     kind: 'string',
     help: 'Only this host, as listed in hosts or the inventory (default: every host, in order).',
+    actions: ['deploy'],
     commands: ['exec'],
   },
   tty: {
@@ -1064,17 +1080,25 @@ export const INPUTS = {
     kind: 'bool',
     default: false,
     help: "Release another run's lock: when its lease has run out, or (a live one) with confirm naming its holder.",
+    actions: ['deploy'],
     commands: ['lock'],
   },
   confirm: {
     kind: 'string',
     help: 'The holder (as lock status shows it) whose live lock force may release.',
+    actions: ['deploy'],
     commands: ['lock'],
+  },
+  'exec-command': {
+    kind: 'string',
+    help: 'The command of command: exec, as a JSON array of arguments or words separated by spaces (never a shell line).',
+    actions: ['deploy'],
   },
   'dry-run': {
     kind: 'bool',
     default: false,
     help: 'Only list what prune would remove and the space it frees.',
+    actions: ['deploy'],
     commands: ['prune'],
   },
 

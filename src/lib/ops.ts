@@ -687,3 +687,25 @@ export function argvEnv(argv: string[]): Record<string, string> {
   argv.forEach((a, i) => (env[`LADING_ARG_${i + 1}`] = a));
   return env;
 }
+
+/**
+ * A command given as one string (an action input, a hook): a JSON array of arguments, or words separated by
+ * whitespace. Never a shell line: nothing is expanded or quoted (wrap it in `sh -c` in the array for a shell).
+ */
+export function parseArgv(input: string, raw: string | undefined): string[] {
+  const text = raw?.trim() ?? '';
+  if (!text) return [];
+  if (text.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new InputError(input, `is not a JSON array: ${(err as Error).message}`);
+    }
+    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((a) => typeof a === 'string')) {
+      throw new InputError(input, 'must be a non-empty JSON array of strings');
+    }
+    return parsed as string[];
+  }
+  return text.split(/\s+/);
+}

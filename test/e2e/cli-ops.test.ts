@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StatusReport } from '../../src/lib/ops.ts';
-import { bundle, runCli } from '../helpers/bundles.ts';
+import { bundle, runActionBundleAsync, runCli } from '../helpers/bundles.ts';
 import { writerApp } from '../helpers/ops-fixture.ts';
 import { type SshdFleet, startSshdFleet } from '../helpers/sshd-fleet.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
@@ -398,5 +398,34 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
     assert.deepEqual(last.pruned, before.slice(0, 2));
     // the fleet (another project on v2) still serves
     assert.equal(cli(['status', ...hostFlags(fleetInv)]).code, 0);
+  });
+
+  it('the deploy action runs the verbs as command: status, exec, lock-status and prune (dry-run), with a report output', async () => {
+    const inputs = {
+      inventory: readFileSync(single.file, 'utf8'),
+      'ssh-key': readFileSync(env.ssh.privateKey, 'utf8'),
+      'known-hosts': knownHosts,
+    };
+    const status = await runActionBundleAsync('deploy', { inputs: { ...inputs, command: 'status' } });
+    assert.equal(status.code, 0, status.stdout);
+    assert.equal((JSON.parse(status.outputs.report!) as StatusReport).schema, 'lading.status/v1');
+    assert.match(status.summary, /<td>healthy<\/td>/);
+    const exec = await runActionBundleAsync('deploy', {
+      inputs: {
+        ...inputs,
+        command: 'exec',
+        service: 'writer',
+        'exec-command': '["/bin/busybox", "sh", "-c", "echo migrated; exit 4"]',
+      },
+    });
+    assert.equal(exec.code, 1);
+    assert.match(exec.stdout, /migrated/);
+    assert.match(exec.stdout, /::error::exec failed on .* with exit status 4/);
+    const lock = await runActionBundleAsync('deploy', { inputs: { ...inputs, command: 'lock-status' } });
+    assert.equal(lock.code, 0, lock.stdout);
+    assert.match(lock.stdout, /: free/);
+    const prune = await runActionBundleAsync('deploy', { inputs: { ...inputs, command: 'prune', 'dry-run': 'true' } });
+    assert.equal(prune.code, 0, prune.stdout);
+    assert.equal((JSON.parse(prune.outputs.report!) as Array<{ dryRun: boolean }>)[0]!.dryRun, true);
   });
 });

@@ -7,15 +7,17 @@ import { sshConnector } from '../../stages/ssh-connector.ts';
 import { readTarget, stagesFor } from '../../stages/swarm.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
+import { OPS_COMMANDS, isOpsCommand, runOpsCommand } from './ops.ts';
 
 await runAction(async () => {
   const command = parseChoice(
     'command',
     readInput('command'),
-    ['deploy', 'rollback', 'releases', 'maintenance'] as const,
+    ['deploy', 'rollback', 'releases', 'maintenance', ...OPS_COMMANDS] as const,
     'deploy',
   );
   const opts = { read: readInput, env: process.env, reporter: coreReporter, connector: sshConnector };
+  if (isOpsCommand(command)) return runOpsCommand(command, opts); // status, logs, exec, lock-*, prune
   const stages = stagesFor(readTarget(readInput)); // compose hosts, or a swarm through a manager
   if (command === 'releases') {
     const hosts = await stages.releases(opts);
