@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import pkg from '../../package.json' with { type: 'json' };
 import { describeError, LadingError } from '../lib/errors.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 
@@ -10,6 +11,8 @@ export const readInput: InputReader = (name) => {
 
 /** Runs an action's body: a user error fails the step with its message and hint, anything else with its stack in debug. */
 export async function runAction(body: () => Promise<void>): Promise<void> {
+  // The first line of every action's log: which lading (and which Node) ran.
+  core.info(`lading ${pkg.version} (node ${process.version})`);
   try {
     await body();
   } catch (err) {

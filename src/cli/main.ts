@@ -1,4 +1,5 @@
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
+import { unsupportedNode } from '../lib/runtime.ts';
 import { agentCommand, notifyCommand } from './agent.ts';
 import { cliError, type Command, commandHelp, type ParsedArgs, parseCommandArgs } from './args.ts';
 import pkg from '../../package.json' with { type: 'json' };
@@ -73,4 +74,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const tooOld = unsupportedNode(process.version);
+if (tooOld) {
+  process.stderr.write(`lading: ${tooOld}\n`);
+  process.exitCode = 1;
+} else process.exitCode = await main(process.argv.slice(2));
