@@ -1,5 +1,9 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import type { AssetPlan, AssetSource } from '../lib/compose-assets.ts';
+import type { ComposeAsset } from '../lib/manifest.ts';
 import { parse } from 'yaml';
 import { parseDotEnv } from '../lib/compose-interpolate.ts';
 import {
@@ -43,6 +47,8 @@ export interface ComposeProject {
   files: string[];
   /** Absolute paths of the .env files read. */
   envFiles: string[];
+  /** Compose files read besides the -f ones: extends and include targets (absolute). */
+  otherFiles: string[];
   /** Variables used without a value (built-in resolver only; compose warns itself). */
   missing: string[];
   via: string;
@@ -54,6 +60,10 @@ function readText(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+function isEnvFileOf(model: ComposeModel, path: string): boolean {
+  return Object.values(model.services).some((s) => s.envFiles.some((e) => e.path === path));
 }
 
 /** Finds compose on this machine without the engine: `docker compose` (v2 plugin), else `docker-compose` (v1). */
@@ -99,7 +109,16 @@ export async function loadComposeProject(opts: ComposeProjectOptions): Promise<C
       read: readText,
       ...(envFiles ? { envFiles } : {}),
     });
-    return { model: r.model, env: r.env, files, envFiles: r.envFiles, missing: r.missing, via: 'built-in resolver' };
+    const otherFiles = r.files.filter((f) => !files.includes(f) && !isEnvFileOf(r.model, f));
+    return {
+      model: r.model,
+      env: r.env,
+      files,
+      envFiles: r.envFiles,
+      otherFiles,
+      missing: r.missing,
+      via: 'built-in resolver',
+    };
   }
   // the interpolation env (for the release's .env): the same .env files compose reads, under the process env
   const dotenvFiles = envFiles ?? [resolve(projectDir, '.env')];
@@ -142,12 +161,77 @@ export async function loadComposeProject(opts: ComposeProjectOptions): Promise<C
   }
   const name = normalizeProjectName(env.COMPOSE_PROJECT_NAME || basename(projectDir));
   const model = fromComposeConfig(config, { projectDir, name, profiles: active });
+  // the files compose read besides the -f ones (extends, include): found by the built-in resolver when it can
+  let otherFiles: string[] = [];
+  try {
+    const r = resolveCompose({
+      files,
+      projectDir,
+      env: opts.env,
+      profiles,
+      read: readText,
+      ...(envFiles ? { envFiles } : {}),
+    });
+    otherFiles = r.files.filter((f) => !files.includes(f) && !isEnvFileOf(r.model, f));
+  } catch {
+    otherFiles = [];
+  }
   return {
     model,
     env,
     files,
     envFiles: readEnv,
+    otherFiles,
     missing: [],
     via: `${compose.command.join(' ')} ${compose.version}`,
   };
 }
+
+/**
+ * Reads the files of an asset plan: folders walked (sorted), each file's size, sha256 and content (base64).
+ * A symbolic link is refused (its target may be anywhere); a missing bind source or optional env_file is skipped.
+ */
+export async function collectAssets(plan: AssetPlan): Promise<ComposeAsset[]> {
+  const out: ComposeAsset[] = [];
+  const file = async (abs: string, path: string, kind: AssetSource['kind'], mode: number) => {
+    const bytes = await readFile(abs);
+    out.push({
+      path,
+      kind,
+      size: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      mode,
+      content: bytes.toString('base64'),
+    });
+  };
+  const walk = async (abs: string, path: string, source: AssetSource): Promise<void> => {
+    const st = await lstat(abs);
+    if (st.isSymbolicLink()) {
+      throw new LadingError(
+        `${path} (shipped for compose: ${source.kind} ${source.path}) is a symbolic link`,
+        'replace the link by the file, or mount its target by an absolute path that exists on the hosts',
+      );
+    }
+    if (st.isDirectory()) {
+      out.push({ path, kind: 'dir', size: 0, sha256: EMPTY_SHA256, mode: 0o755 });
+      for (const name of (await readdir(abs)).sort()) await walk(join(abs, name), `${path}/${name}`, source);
+    } else if (st.isFile()) await file(abs, path, source.kind, source.mode);
+  };
+  for (const s of plan.sources) {
+    const st = await lstat(s.abs).catch(() => undefined);
+    if (!st) {
+      if (s.optional || s.kind === 'bind') continue;
+      throw new LadingError(
+        `${s.path} (${s.kind}) does not exist in the project`,
+        'add it, or remove it from the compose files',
+      );
+    }
+    if (!s.mayBeDir && st.isDirectory()) {
+      throw new LadingError(`${s.path} (${s.kind}) is a folder, not a file`, 'point compose at a file');
+    }
+    await walk(s.abs, s.path, s);
+  }
+  return out;
+}
+
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';

@@ -1,4 +1,5 @@
 import { parse, parseDocument, stringify } from 'yaml';
+import { parseDotEnv } from './compose-interpolate.ts';
 import { InputError, LadingError } from './errors.ts';
 import { parseList } from './inputs.ts';
 import type { Manifest } from './manifest.ts';
@@ -92,8 +93,8 @@ export function releaseId(now: Date, primary: string): string {
 }
 
 export interface ReleaseFiles {
-  /** name in the release dir → content */
-  files: Array<{ name: string; content: string; mode: number }>;
+  /** name in the release dir (a relative path for the project's own files) → content; sha256 when to verify */
+  files: Array<{ name: string; content: string | Buffer; mode: number; sha256?: string; dir?: boolean }>;
   /** compose -f order */
   composeFiles: string[];
 }
@@ -146,7 +147,31 @@ export function releaseFiles(
     });
     composeFiles.push('lading.pins.yml');
   }
-  const env: Record<string, string> = { COMPOSE_PROJECT_NAME: opts.project, ...compose.env, ...opts.extraEnv };
+  // v2: the project's own files at their place (so ./nginx.conf and env_file: app.env resolve), verified on the host
+  let projectEnv: Record<string, string> = {};
+  for (const a of compose.assets ?? []) {
+    if (a.kind === 'dir') {
+      files.push({ name: a.path, content: '', mode: a.mode, dir: true });
+      continue;
+    }
+    const bytes = Buffer.from(a.content ?? '', 'base64');
+    if (a.kind === 'env' && !a.path.includes('/')) {
+      // the project .env: its values go into the release's own .env (below), under the manifest's
+      projectEnv = { ...projectEnv, ...parseDotEnv(bytes.toString('utf8'), {}, a.path) };
+      continue;
+    }
+    if (a.kind === 'compose') {
+      files.push({ name: a.path, content: withoutBuildSections(bytes.toString('utf8')), mode: a.mode });
+      continue;
+    }
+    files.push({ name: a.path, content: bytes, mode: a.mode, sha256: a.sha256 });
+  }
+  const env: Record<string, string> = {
+    COMPOSE_PROJECT_NAME: opts.project,
+    ...projectEnv,
+    ...compose.env,
+    ...opts.extraEnv,
+  };
   files.push({ name: '.env', content: renderEnvFile(env), mode: 0o600 });
   files.push({ name: '.lading-files', content: `${composeFiles.join('\n')}\n`, mode: 0o644 });
   files.push({ name: 'manifest.json', content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644 });

@@ -236,8 +236,8 @@ export const INPUTS = {
     kind: 'list',
     help: "Env files compose reads for interpolation instead of the project .env (compose's --env-file; one per line).",
     cli: "env files for interpolation instead of the project .env (compose's --env-file; repeatable)",
-    actions: ['lading', 'build', 'stale'],
-    commands: ['build', 'stale'],
+    actions: ['lading', 'build', 'manifest', 'stale'],
+    commands: ['build', 'manifest', 'stale'],
   },
   'compose-resolver': {
     kind: 'choice',
@@ -245,8 +245,8 @@ export const INPUTS = {
     default: 'auto',
     help: "How the compose project is read: auto (docker compose v2, else docker-compose v1, else lading's built-in resolver of the compose spec), compose (fail without compose), builtin.",
     cli: 'how the compose project is read (compose itself when installed, or the built-in resolver)',
-    actions: ['lading', 'build', 'stale'],
-    commands: ['build', 'stale'],
+    actions: ['lading', 'build', 'manifest', 'stale'],
+    commands: ['build', 'manifest', 'stale'],
   },
   'tags-json': {
     kind: 'text',
@@ -530,6 +530,16 @@ export const INPUTS = {
   'compose-project': {
     kind: 'string',
     help: 'The compose project name on the hosts.',
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
+  'bundle-size-limit': {
+    kind: 'int',
+    default: 50,
+    min: 0,
+    max: 4096,
+    help: 'Limit in MiB for the local files shipped with the release (.env, env_file, bind-mount sources inside the project, configs and secrets files); the error names the largest.',
+    cli: 'limit in MiB for the local files shipped with the release',
     actions: ['lading', 'manifest'],
     commands: ['manifest'],
   },

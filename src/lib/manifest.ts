@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import schema from '../../schema/manifest.v1.json' with { type: 'json' };
+import schemaV1 from '../../schema/manifest.v1.json' with { type: 'json' };
+import schemaV2 from '../../schema/manifest.v2.json' with { type: 'json' };
 import { LadingError } from './errors.ts';
 import { registryHostOf } from './registry.ts';
 
@@ -10,7 +11,11 @@ import { registryHostOf } from './registry.ts';
  * any host.
  */
 export const MANIFEST_SCHEMA = 'lading.manifest/v1';
-export const MANIFEST_VERSION = 1;
+/** v2: the compose bundle also carries the project's local files (assets) and the mount sources hosts must have. */
+export const MANIFEST_SCHEMA_V2 = 'lading.manifest/v2';
+/** The newest version this lading reads (and writes when a manifest carries assets); older ones are read too. */
+export const MANIFEST_VERSION = 2;
+const SCHEMAS = { 1: schemaV1, 2: schemaV2 } as const;
 
 export interface ManifestSource {
   repository: string;
@@ -88,14 +93,33 @@ export interface ComposeFile {
   content: string;
 }
 
+/** A local file compose needs on the host (v2), laid out under the release directory at `path`. */
+export interface ComposeAsset {
+  /** Relative to the project directory (the directory of the first compose file), never absolute, no `..`. */
+  path: string;
+  kind: 'env' | 'env_file' | 'bind' | 'config' | 'secret' | 'dir' | 'compose';
+  size: number;
+  sha256: string;
+  /** Permission bits on the host (0o600 for secrets and env files). */
+  mode: number;
+  /** base64; absent for a directory. */
+  content?: string;
+}
+
 export interface ComposeBundle {
   project?: string;
   files: ComposeFile[];
   env: Record<string, string>;
+  /** v2: the project directory, relative to the workspace. */
+  projectDir?: string;
+  /** v2 */
+  assets?: ComposeAsset[];
+  /** v2: bind-mount sources outside the project (absolute paths), checked on each host before anything changes. */
+  external?: Array<{ path: string; service: string }>;
 }
 
 export interface Manifest {
-  schema: typeof MANIFEST_SCHEMA;
+  schema: typeof MANIFEST_SCHEMA | typeof MANIFEST_SCHEMA_V2;
   source: ManifestSource;
   channel?: string;
   tags: string[];
@@ -106,18 +130,20 @@ export interface Manifest {
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+const sha256Bytes = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 export function composeFile(path: string, content: string): ComposeFile {
   return { path, sha256: sha256(content), content };
 }
 
 let ajv: Ajv | undefined;
-function validatorFor(ref = ''): ValidateFunction {
+function validatorFor(version: 1 | 2, ref = ''): ValidateFunction {
   if (!ajv) {
     ajv = new Ajv({ allErrors: true, strict: true });
-    ajv.addSchema(schema);
+    ajv.addSchema(schemaV1);
+    ajv.addSchema(schemaV2);
   }
-  const v = ajv.getSchema(`${schema.$id}${ref}`);
+  const v = ajv.getSchema(`${SCHEMAS[version].$id}${ref}`);
   if (!v) throw new Error(`no schema at ${ref}`);
   return v;
 }
@@ -148,8 +174,8 @@ function describeErrors(errors: ErrorObject[], prefix = ''): string[] {
 }
 
 /** Schema problems; a transport is checked against its own kind's schema, so errors are about that kind only. */
-function schemaProblems(data: unknown): string[] {
-  const validate = validatorFor();
+function schemaProblems(data: unknown, version: 1 | 2): string[] {
+  const validate = validatorFor(version);
   if (validate(data)) return [];
   const out: string[] = [];
   const transports = new Set<number>();
@@ -168,7 +194,7 @@ function schemaProblems(data: unknown): string[] {
       );
       continue;
     }
-    const v = validatorFor(`#/definitions/${kind}Transport`);
+    const v = validatorFor(version, `#/definitions/${kind}Transport`);
     if (!v(transport)) out.push(...describeErrors(v.errors ?? [], `/images/${i}/transport`));
   }
   return [...new Set(out)];
@@ -187,13 +213,13 @@ export function validateManifest(data: unknown, source = 'the manifest'): Manife
       HINT,
     );
   }
-  if (Number(m[1]) > MANIFEST_VERSION) {
+  if (Number(m[1]) > MANIFEST_VERSION || Number(m[1]) < 1) {
     throw new LadingError(
-      `${source} is ${version}, written by a newer lading; this lading reads ${MANIFEST_SCHEMA}`,
+      `${source} is ${version}, written by a newer lading; this lading reads ${MANIFEST_SCHEMA} and ${MANIFEST_SCHEMA_V2}`,
       `upgrade lading (the deploy side) to a version that reads v${m[1]}`,
     );
   }
-  const problems = schemaProblems(data);
+  const problems = schemaProblems(data, Number(m[1]) as 1 | 2);
   if (problems.length === 0) {
     const manifest = data as Manifest;
     const ids = new Set<string>();
@@ -219,9 +245,19 @@ export function validateManifest(data: unknown, source = 'the manifest'): Manife
       if (sha256(f.content) !== f.sha256)
         problems.push(`compose.files[${i}].sha256: does not match the content of ${f.path}`);
     });
+    const paths = new Set<string>();
+    manifest.compose?.assets?.forEach((a, i) => {
+      if (paths.has(a.path)) problems.push(`compose.assets[${i}].path: '${a.path}' is listed twice`);
+      paths.add(a.path);
+      if (a.kind === 'dir') return;
+      const bytes = Buffer.from(a.content ?? '', 'base64');
+      if (a.content === undefined) problems.push(`compose.assets[${i}].content: is missing (${a.path})`);
+      else if (bytes.length !== a.size || sha256Bytes(bytes) !== a.sha256)
+        problems.push(`compose.assets[${i}]: size or sha256 does not match the content of ${a.path}`);
+    });
   }
   if (problems.length > 0) {
-    throw new LadingError(`${source} is not a valid ${MANIFEST_SCHEMA}:\n  ${problems.join('\n  ')}`, HINT);
+    throw new LadingError(`${source} is not a valid ${version}:\n  ${problems.join('\n  ')}`, HINT);
   }
   return data as Manifest;
 }
@@ -259,8 +295,9 @@ export function createManifest(args: {
   images: ManifestImage[];
   compose?: ComposeBundle;
 }): Manifest {
+  const v2 = args.compose?.assets !== undefined || args.compose?.external !== undefined;
   const manifest: Manifest = {
-    schema: MANIFEST_SCHEMA,
+    schema: v2 ? MANIFEST_SCHEMA_V2 : MANIFEST_SCHEMA,
     source: args.source,
     tags: args.tags,
     primary: args.primary,

@@ -243,13 +243,20 @@ async function step(
  * Script lines that write a release's files on the host in the step that creates its directory: name and mode as
  * quoted exports, the content as base64 in a here-document (its alphabet cannot contain the terminator).
  */
-export function releaseFilesScript(files: Array<{ name: string; content: string; mode: number }>): string {
+export function releaseFilesScript(
+  files: Array<{ name: string; content: string | Buffer; mode: number; sha256?: string; dir?: boolean }>,
+): string {
   return files
     .map((f) => {
       const b64 = Buffer.from(f.content)
         .toString('base64')
         .replace(/.{1,76}/g, '$&\n');
-      const vars = envAssignments({ LADING_FILE_NAME: f.name, LADING_FILE_MODE: f.mode.toString(8) });
+      const vars = envAssignments({
+        LADING_FILE_NAME: f.name,
+        LADING_FILE_MODE: f.mode.toString(8),
+        LADING_FILE_SHA256: f.sha256 ?? '',
+        LADING_FILE_DIR: f.dir ? '1' : '0',
+      });
       return `${vars}\nlading_write_file <<'LADING_EOF'\n${b64}LADING_EOF\n`;
     })
     .join('');
@@ -363,6 +370,11 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
         if (why) {
           throw new LadingError(`refusing to downgrade: ${why}`, 'set allow-downgrade: true, or use command rollback');
         }
+      }
+      const external = manifest.compose?.external ?? [];
+      if (external.length > 0) {
+        // mount sources outside the project are the host's: all there, or nothing changes
+        await step(session, 'check_paths', { ...base, LADING_PATHS: external.map((e) => e.path).join('\n') }, ctx);
       }
       const env = { ...base, LADING_RELEASE: release };
       await step(session, 'mkrelease', env, ctx, filesScript(base.LADING_PROJECT!)); // the release dir and its files

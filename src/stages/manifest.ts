@@ -4,7 +4,9 @@ import { sendNotification } from '../io/notify.ts';
 import { openStore } from '../io/store.ts';
 import { isAbsolute, join, relative } from 'node:path';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { parseList, parsePairs } from '../lib/inputs.ts';
+import { parseChoice, parseInteger, parseList, parsePairs } from '../lib/inputs.ts';
+import { collectAssets, findCompose, loadComposeProject } from '../io/compose.ts';
+import { checkBundleSize, planAssets } from '../lib/compose-assets.ts';
 import {
   type ComposeBundle,
   composeFile,
@@ -89,6 +91,43 @@ export async function runManifestStage(opts: {
     }
     compose = { files, env };
     if (project) compose.project = project;
+    if (composePaths.length > 0) await addAssets(compose, composePaths);
+  }
+
+  /** The project's local files (v2 manifest): read as compose reads the project, limited in size. */
+  async function addAssets(bundle: ComposeBundle, paths: string[]): Promise<void> {
+    const resolver = parseChoice(
+      'compose-resolver',
+      read('compose-resolver'),
+      ['auto', 'compose', 'builtin'] as const,
+      'auto',
+    );
+    const composeEnv = { ...opts.env, ...env };
+    const stringEnv = Object.fromEntries(
+      Object.entries(composeEnv).filter((e): e is [string, string] => e[1] !== undefined),
+    );
+    const loaded = await loadComposeProject({
+      cwd,
+      files: paths,
+      envFiles: read('compose-env-file') ? parseList(read('compose-env-file')) : undefined,
+      env: composeEnv,
+      resolver,
+      compose: resolver === 'builtin' ? undefined : await findCompose(stringEnv),
+    });
+    const plan = planAssets(loaded.model, loaded.envFiles, loaded.otherFiles);
+    const assets = await collectAssets(plan);
+    const limit = parseInteger('bundle-size-limit', read('bundle-size-limit'), 50, { min: 0, max: 4096 }) * 1048576;
+    checkBundleSize(assets, limit);
+    if (assets.length > 0) bundle.assets = assets;
+    if (plan.external.length > 0) bundle.external = plan.external;
+    if (assets.length > 0 || plan.external.length > 0) {
+      bundle.projectDir = relative(cwd, loaded.model.projectDir) || '.';
+      const size = assets.reduce((n, a) => n + a.size, 0);
+      opts.reporter.info(
+        `ships ${assets.filter((a) => a.kind !== 'dir').length} local file(s) with the release (${size} bytes)` +
+          (plan.external.length > 0 ? `; hosts must have ${plan.external.map((e) => e.path).join(', ')}` : ''),
+      );
+    }
   }
   const ctx = pushed.context;
   const images: ManifestImage[] = pushed.images.map((i) => {

@@ -86,7 +86,7 @@ describe('deploy plan', () => {
   it('release files: compose files, pins only for services the files define (same version key), 0600 .env', () => {
     const { files, composeFiles } = releaseFiles(manifest(), { project: 'shop', release: 'r1' });
     assert.deepEqual(composeFiles, ['01-docker-compose.yml', 'lading.pins.yml']);
-    const pins = files.find((f) => f.name === 'lading.pins.yml')!.content;
+    const pins = files.find((f) => f.name === 'lading.pins.yml')!.content as string;
     assert.match(pins, /version: "3.7"|version: '3.7'|version: 3.7/);
     assert.match(pins, /app:\n\s+image: r\/app@sha256:a{64}/);
     assert.match(pins, /worker:/);

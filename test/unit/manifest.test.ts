@@ -151,8 +151,8 @@ describe('manifest v1', () => {
     ['primary not first', mutate((m) => (m.primary = 'latest')), /primary: must be the first of tags/],
     [
       'a newer schema',
-      mutate((m) => (m.schema = 'lading.manifest/v2')),
-      /is lading\.manifest\/v2, written by a newer lading; this lading reads lading\.manifest\/v1/,
+      mutate((m) => (m.schema = 'lading.manifest/v3')),
+      /is lading\.manifest\/v3, written by a newer lading; this lading reads lading\.manifest\/v1 and lading\.manifest\/v2/,
     ],
     ['no schema', mutate((m) => delete m.schema), /is not a lading manifest \(schema is null/],
     ['an array', [], /is not a JSON object/],

@@ -85,15 +85,49 @@ step_mkrelease() {
 }
 
 # One file of the new release, its content as base64 on stdin (a here-document in the step, so a whole release
-# travels in the one step that creates it). Name and mode come in LADING_FILE_NAME (lading's own file names: no
-# slash) and LADING_FILE_MODE (octal); written under a temp name, then renamed.
+# travels in the one step that creates it). Name and mode come in LADING_FILE_NAME and LADING_FILE_MODE (octal);
+# written under a temp name, then renamed. A name may be a path inside the release (the project's own files, laid
+# out as in the project: no absolute path, no `..`); LADING_FILE_SHA256, when set, is checked before the rename;
+# LADING_FILE_DIR=1 makes a folder instead.
 lading_write_file() {
   rel="$(project_dir)/releases/$LADING_RELEASE"
-  case "$LADING_FILE_NAME" in '' | */* | . | ..) die "bad release file name '$LADING_FILE_NAME'" ;; esac
-  t="$rel/.tmp-$$-$LADING_FILE_NAME"
+  case "/$LADING_FILE_NAME/" in
+    // | /./ | */../* | */./* | *//*) die "bad release file name '$LADING_FILE_NAME'" ;;
+  esac
+  if [ "${LADING_FILE_DIR:-0}" = 1 ]; then
+    cat >/dev/null
+    { mkdir -p "$rel/$LADING_FILE_NAME" && chmod "$LADING_FILE_MODE" "$rel/$LADING_FILE_NAME"; } ||
+      die "cannot create $rel/$LADING_FILE_NAME on $(hostname)"
+    return 0
+  fi
+  case "$LADING_FILE_NAME" in */*) mkdir -p "$rel/${LADING_FILE_NAME%/*}" || die "cannot create the folder of $LADING_FILE_NAME" ;; esac
+  t="$rel/.tmp-$$-$(printf '%s' "$LADING_FILE_NAME" | tr '/' '_')"
   (umask 077 && base64 -d >"$t") || die "cannot write $rel/$LADING_FILE_NAME on $(hostname) (is base64 installed?)"
+  if [ -n "${LADING_FILE_SHA256:-}" ]; then
+    got=$(sha256sum "$t" 2>/dev/null | cut -d' ' -f1) || got=$(openssl dgst -sha256 -r "$t" | cut -d' ' -f1)
+    [ "$got" = "$LADING_FILE_SHA256" ] || {
+      rm -f "$t"
+      die "$LADING_FILE_NAME arrived with sha256 $got, the manifest says $LADING_FILE_SHA256"
+    }
+  fi
   chmod "$LADING_FILE_MODE" "$t"
   mv -f "$t" "$rel/$LADING_FILE_NAME"
+}
+
+# Mount sources outside the project (LADING_PATHS, one per line) must exist on the host: checked before the deploy
+# changes anything.
+step_check_paths() {
+  missing=""
+  while IFS= read -r p; do
+    [ -n "$p" ] || continue
+    # shellcheck disable=SC2088 # a literal ~/ from the compose file: the SSH user's home
+    case "$p" in "~/"*) p="$HOME/${p#??}" ;; esac
+    [ -e "$p" ] || missing="$missing $p"
+  done <<LADING_PATHS_EOF
+${LADING_PATHS:-}
+LADING_PATHS_EOF
+  [ -z "$missing" ] || die "the compose files mount$missing, which does not exist on $(hostname): create it there (lading ships only the files inside the project)"
+  return 0
 }
 
 # --- images: log in with short-lived tokens into a throwaway docker config, pull by digest, remove the config.
@@ -729,7 +763,7 @@ lading_step() {
 
 lading_one() {
   case "$1" in
-    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest | image_facts | fetch | load) "step_$1" ;;
+    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest | image_facts | fetch | load | check_paths) "step_$1" ;;
     proxy_ensure | up_others | rolling_start | rolling_gate | rolling_abort | proxy_switch | rolling_retire | proxy_maintenance | proxy_forget) "step_$1" ;;
     *) die "unknown step $1" ;;
   esac
