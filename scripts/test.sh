@@ -8,6 +8,7 @@ bash scripts/setup.sh
 echo "== lint"; npm run -s lint
 echo "== typecheck"; npm run -s typecheck
 echo "== dist is fresh"; npm run -s check-dist
+echo "== npm audit (runtime dependencies)"; node scripts/audit.mjs
 echo "== test environment"
 if [ "${LADING_KEEP_ENV:-}" != 1 ]; then trap 'bash scripts/testenv.sh down' EXIT; fi
 bash scripts/testenv.sh up

@@ -12,17 +12,27 @@ import { openObjectLocation, openStore, type ObjectStore, type StoreOptions } fr
 
 export type StoreTransport = Exclude<Transport, { kind: 'registry' }>;
 
-/** The store and key a registry-less transport names (S3 endpoint/region from the manifest unless overridden). */
+/**
+ * The store and key a registry-less transport names. The endpoint comes from the inputs only (a manifest that names
+ * another is refused); the region from the inputs, else the manifest.
+ */
 export async function storeFor(
   t: StoreTransport,
   opts: StoreOptions = {},
 ): Promise<{ store: ObjectStore; key: string }> {
   switch (t.kind) {
     case 's3':
+      if (t.endpoint && normalEndpoint(t.endpoint) !== normalEndpoint(opts.endpoint ?? '')) {
+        // Signed requests go to the configured endpoint only: a manifest must not choose who receives them.
+        throw new LadingError(
+          `the manifest names the S3 endpoint ${t.endpoint} for s3://${t.bucket}, but the configured one is ${opts.endpoint ?? 'AWS (none set)'}`,
+          `set s3-endpoint to ${t.endpoint} if that is really your store; lading never sends signed requests to an endpoint only a manifest names`,
+        );
+      }
       return {
         store: await openStore(
           { kind: 's3', bucket: t.bucket, prefix: '' },
-          { ...opts, endpoint: opts.endpoint ?? t.endpoint, region: opts.region ?? t.region },
+          { ...opts, region: opts.region ?? t.region },
         ),
         key: t.key,
       };
@@ -32,6 +42,8 @@ export async function storeFor(
       return openObjectLocation({ kind: 'file', bucket: '/', key: t.path });
   }
 }
+
+const normalEndpoint = (e: string) => e.trim().replace(/\/+$/, '').toLowerCase();
 
 export class IntegrityError extends LadingError {}
 

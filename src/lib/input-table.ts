@@ -1169,6 +1169,23 @@ export const INPUTS = {
     commands: ['notify'],
   },
 
+  // ── reading manifests (deploy, extract) and signing them (manifest) ────────────────────────────────────────────────
+  'manifest-max-size': {
+    kind: 'string',
+    default: '16m',
+    help: 'Largest manifest accepted (bytes, or with k/m); a larger one is refused before it is read to the end.',
+    actions: ['extract', 'deploy'],
+    commands: ['extract', 'deploy'],
+  },
+  'manifest-secret': {
+    kind: 'string',
+    secret: true,
+    help: 'Shared secret for manifest signatures (HMAC-SHA256 in <manifest>.sig). The manifest step signs with it; deploy and extract then refuse a fetched manifest without a valid signature.',
+    cli: 'shared secret: sign manifests (manifest), or require their signature (deploy, extract)',
+    actions: ['lading', 'manifest', 'extract', 'deploy'],
+    commands: ['manifest', 'extract', 'deploy'],
+  },
+
   // ── registry credentials (push, extract, stale, deploy) ──────────────────────────────────────────────────────────
   username: {
     kind: 'string',

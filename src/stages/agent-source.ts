@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fetchText } from '../io/manifest-fetch.ts';
 import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
 import { credentialFor } from '../io/registry-auth.ts';
 import { RegistryClient } from '../io/registry-client.ts';
@@ -93,23 +94,14 @@ export async function channelSource(cfg: AgentConfig, reporter?: Reporter): Prom
     return {
       describe: url,
       async check(last) {
-        const res = await fetch(url, {
-          headers: last ? { 'If-None-Match': last } : {},
-          signal: AbortSignal.timeout(30_000),
-        }).catch((err: Error) => {
-          throw new LadingError(`cannot reach ${url}: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-        });
+        const res = await fetchText(url, { headers: last ? { 'If-None-Match': last } : {} });
         if (res.status === 304) return { changed: false };
         if (res.status === 404) {
-          await res.body?.cancel();
           throw new LadingError(`${url} does not exist (yet)`, 'the build publishes it; check the URL and channel');
         }
-        if (!res.ok) {
-          await res.body?.cancel();
-          throw new LadingError(`${url} answered HTTP ${res.status}`);
-        }
-        const version = res.headers.get('etag') ?? undefined;
-        const text = await res.text();
+        if (res.status !== 200) throw new LadingError(`${url} answered HTTP ${res.status}`);
+        const version = res.etag;
+        const text = res.text;
         if (version && version === last) return { changed: false };
         return { changed: true, text, ...(version ? { version } : {}) };
       },
@@ -138,11 +130,9 @@ export async function channelSource(cfg: AgentConfig, reporter?: Reporter): Prom
 export async function fetchLocation(cfg: AgentConfig, raw: string): Promise<Manifest> {
   const loc = parseObjectLocation('location', raw);
   if (loc.kind === 'https') {
-    const res = await fetch(loc.key, { signal: AbortSignal.timeout(30_000) }).catch((err: Error) => {
-      throw new LadingError(`cannot fetch ${loc.key}: ${err.message}`);
-    });
-    if (!res.ok) throw new LadingError(`${loc.key} answered HTTP ${res.status}`);
-    return parseManifest(await res.text(), loc.key);
+    const res = await fetchText(loc.key);
+    if (res.status !== 200) throw new LadingError(`${loc.key} answered HTTP ${res.status}`);
+    return parseManifest(res.text, loc.key);
   }
   const mine = cfg.manifest.location;
   if (!mine || mine.kind === 'https') {
@@ -152,11 +142,21 @@ export async function fetchLocation(cfg: AgentConfig, raw: string): Promise<Mani
       'send the manifest inline',
     );
   }
-  if (mine.kind !== loc.kind || (loc.kind !== 'file' && mine.bucket !== loc.bucket)) {
-    throw new InputError('location', `'${raw}' is outside the store this agent reads (${mine.kind}://${mine.bucket})`);
-  }
-  if (loc.kind === 'file' && cfg.manifest.store && !loc.key.startsWith(`${cfg.manifest.store.bucket}/`)) {
-    throw new InputError('location', `'${raw}' is outside ${cfg.manifest.store.bucket}`);
+  // The whole configured store prefix, not just its bucket; no `.` or `..` segment to climb out of it.
+  const folder = cfg.manifest.store;
+  const prefix = folder ? (folder.kind === 'file' ? `${folder.bucket.replace(/\/+$/, '')}/` : folder.prefix) : '';
+  const where = folder
+    ? folder.kind === 'file'
+      ? prefix
+      : `${folder.kind}://${folder.bucket}/${prefix}`
+    : `${mine.kind}://${mine.bucket}`;
+  const inside =
+    mine.kind === loc.kind &&
+    (loc.kind === 'file' || mine.bucket === loc.bucket) &&
+    loc.key.startsWith(prefix) &&
+    !loc.key.split('/').some((s) => s === '.' || s === '..');
+  if (!inside) {
+    throw new InputError('location', `'${raw}' is outside the store this agent reads (${where})`);
   }
   const store = await storeFor(loc, cfg);
   const { text } = await store.getText(loc.key);

@@ -28,7 +28,7 @@ import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import { envAssignments } from '../lib/shell.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { readRegistryAuth } from './registry-inputs.ts';
-import { readManifestFrom } from './manifest-source.ts';
+import { readManifestFrom, readManifestLimits } from './manifest-source.ts';
 import { readStoreOptions } from './store-inputs.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './store-images.ts';
 import { deferUntilGroup, type Reporter } from './reporter.ts';
@@ -189,7 +189,10 @@ async function hostsFrom(read: InputReader, defaults: { user: string; port: numb
 }
 
 export async function loadManifest(read: InputReader): Promise<Manifest> {
-  return readManifestFrom('manifest', read('manifest'), { storeOptions: readStoreOptions(read) });
+  return readManifestFrom('manifest', read('manifest'), {
+    storeOptions: readStoreOptions(read),
+    ...readManifestLimits(read),
+  });
 }
 
 // One step shell per session: the host script is sent once per connection, each step is one round trip.

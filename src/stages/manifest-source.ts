@@ -1,19 +1,47 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, tooLarge } from '../io/manifest-fetch.ts';
 import { openObjectLocation, type StoreOptions } from '../io/store.ts';
+import { parseSize } from '../lib/agent-config.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import { SIGNATURE_SUFFIX, verifyManifestSignature } from '../lib/manifest-signature.ts';
 import { parseObjectLocation } from '../lib/store-location.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+
+export interface ManifestReadOptions {
+  storeOptions?: StoreOptions;
+  cwd?: string;
+  /** Larger manifests are refused (default 16 MiB). */
+  maxBytes?: number;
+  /** When set, a fetched manifest must carry a valid detached signature (`<location>.sig`, HMAC-SHA256). */
+  secret?: string;
+}
+
+/** The manifest-max-size and manifest-secret inputs. */
+export function readManifestLimits(read: InputReader): Pick<ManifestReadOptions, 'maxBytes' | 'secret'> {
+  const secret = read('manifest-secret') || undefined;
+  return {
+    maxBytes: parseSize(
+      'manifest-max-size',
+      read('manifest-max-size')?.trim() || undefined,
+      DEFAULT_MANIFEST_MAX_BYTES,
+    ),
+    ...(secret && { secret }),
+  };
+}
 
 /**
  * Reads the manifest an input names, in any of the forms the build can hand over: its JSON, a file (relative to
  * `cwd`), an https URL, or a store object (s3://bucket/key, gs://bucket/object — the manifest-location output).
- * Validated on the way in: a deploy refuses a manifest it does not understand before touching anything.
+ * Bounded (size, and for URLs: https, redirects, timeout; see io/manifest-fetch.ts), signature-checked when a
+ * secret is configured, and validated on the way in: a deploy refuses a manifest it does not understand (or
+ * cannot trust) before touching anything.
  */
 export async function readManifestFrom(
   input: string,
   raw: string | undefined,
-  opts: { storeOptions?: StoreOptions; cwd?: string } = {},
+  opts: ManifestReadOptions = {},
 ): Promise<Manifest> {
   const value = raw?.trim();
   if (!value) {
@@ -23,25 +51,46 @@ export async function readManifestFrom(
       'pass the manifest the build wrote: a file, its JSON, s3://…, gs://… or https://…',
     );
   }
-  if (value.startsWith('{')) return parseManifest(value, `the ${input} input`);
+  const maxBytes = opts.maxBytes ?? DEFAULT_MANIFEST_MAX_BYTES;
+  const bounded = (text: string, where: string) => {
+    if (Buffer.byteLength(text) > maxBytes) throw tooLarge(where, maxBytes);
+    return text;
+  };
+  // The input's own JSON is the user's (not fetched from anywhere others can write): no signature needed.
+  if (value.startsWith('{')) return parseManifest(bounded(value, `the ${input} input`), `the ${input} input`);
+  let text: string;
+  let signature: () => Promise<string | undefined>;
   if (/^https?:\/\//.test(value)) {
-    const res = await fetch(value).catch((err: Error) => {
-      throw new LadingError(`cannot fetch the manifest at ${value}: ${err.message}`, 'check the URL and the network');
-    });
-    if (!res.ok) {
+    const res = await fetchText(value, { maxBytes });
+    if (res.status !== 200) {
       throw new LadingError(
         `fetching the manifest at ${value} answered HTTP ${res.status}`,
         'the URL may be wrong or expired',
       );
     }
-    return parseManifest(await res.text(), value);
-  }
-  if (/^(s3|gs):\/\//.test(value)) {
+    text = res.text;
+    signature = async () => {
+      const u = new URL(res.url);
+      u.pathname += SIGNATURE_SUFFIX;
+      const sig = await fetchText(u.href, { maxBytes: 1024, json: false });
+      return sig.status === 200 ? sig.text : undefined;
+    };
+  } else if (/^(s3|gs):\/\//.test(value)) {
     const { store, key } = await openObjectLocation(parseObjectLocation(input, value), opts.storeOptions);
-    return parseManifest((await store.getText(key)).text, value);
+    const info = await store.head(key);
+    if (info && info.size > maxBytes) throw tooLarge(value, maxBytes);
+    text = bounded((await store.getText(key)).text, value);
+    signature = async () => (await store.getText(`${key}${SIGNATURE_SUFFIX}`).catch(() => undefined))?.text;
+  } else {
+    const path = resolve(opts.cwd ?? process.cwd(), value);
+    const s = await stat(path).catch(() => {
+      throw new InputError(input, `${value} does not exist`, 'give the manifest file the build wrote (manifest-path)');
+    });
+    if (s.size > maxBytes) throw tooLarge(value, maxBytes);
+    text = await readFile(path, 'utf8');
+    signature = () => readFile(`${path}${SIGNATURE_SUFFIX}`, 'utf8').catch(() => undefined);
   }
-  const text = await readFile(resolve(opts.cwd ?? process.cwd(), value), 'utf8').catch(() => {
-    throw new InputError(input, `${value} does not exist`, 'give the manifest file the build wrote (manifest-path)');
-  });
-  return parseManifest(text, value);
+  const manifest = parseManifest(text, value);
+  if (opts.secret) verifyManifestSignature(text, await signature(), opts.secret, value);
+  return manifest;
 }

@@ -7,6 +7,7 @@ import { InputError, LadingError } from '../lib/errors.ts';
 import { parseChoice, parseInteger, parseList, parsePairs } from '../lib/inputs.ts';
 import { collectAssets, findCompose, loadComposeProject } from '../io/compose.ts';
 import { checkBundleSize, planAssets } from '../lib/compose-assets.ts';
+import { SIGNATURE_SUFFIX, signManifest } from '../lib/manifest-signature.ts';
 import {
   type ComposeBundle,
   composeFile,
@@ -177,10 +178,16 @@ export async function runManifestStage(opts: {
   const out = read('manifest-path') ?? join(opts.env.RUNNER_TEMP || cwd, 'lading-manifest.json');
   const path = isAbsolute(out) ? out : join(cwd, out);
   await writeFile(path, text, { mode: 0o644 });
+  const secret = read('manifest-secret');
+  const signature = secret ? signManifest(text, secret) : undefined;
+  if (secret) opts.reporter.secret(secret);
+  if (signature) await writeFile(`${path}${SIGNATURE_SUFFIX}`, `${signature}\n`, { mode: 0o644 });
   opts.reporter.info(
     `manifest written to ${path} (${images.length} image(s), ${compose?.files.length ?? 0} compose file(s))`,
   );
-  const location = publishTo ? await publishManifest(publishTo, manifest, text, read, opts.reporter) : undefined;
+  const location = publishTo
+    ? await publishManifest(publishTo, manifest, text, signature, read, opts.reporter)
+    : undefined;
   if (notify) await notifyAgents(notify, manifest, location, opts.reporter);
   return { path, manifest, text, ...(location ? { location } : {}) };
 }
@@ -193,6 +200,7 @@ async function publishManifest(
   loc: StoreLocation,
   manifest: Manifest,
   text: string,
+  signature: string | undefined,
   read: InputReader,
   reporter: Reporter,
 ): Promise<string> {
@@ -200,7 +208,11 @@ async function publishManifest(
   const bySha = storeKeys.manifestBySha(loc.prefix, manifest.source.sha);
   const keys = [bySha, ...manifest.tags.map((t) => storeKeys.manifestByTag(loc.prefix, t))];
   if (manifest.channel) keys.push(storeKeys.manifestChannel(loc.prefix, manifest.channel));
-  for (const key of keys) await store.put(key, text, { contentType: 'application/json' });
+  for (const key of keys) {
+    // The signature first: a reader between the two puts sees a mismatch and retries, never an unsigned manifest.
+    if (signature) await store.put(`${key}${SIGNATURE_SUFFIX}`, `${signature}\n`, { contentType: 'text/plain' });
+    await store.put(key, text, { contentType: 'application/json' });
+  }
   reporter.info(`manifest published to ${keys.map((k) => store.url(k)).join(', ')}`);
   return store.url(bySha);
 }

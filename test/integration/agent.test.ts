@@ -325,6 +325,27 @@ webhook:
     );
     const outside = await sendNotification({ url, secret, location: 's3://another-bucket/m.json', ca });
     assert.equal(outside.status, 422, outside.body);
+    // The same bucket, another prefix: a valid manifest there is still outside this agent's store.
+    const store = await openStore({ kind: 's3', bucket: env.s3.bucket, prefix: '' }, { endpoint: env.s3.endpoint });
+    await store.put(`not-${prefix}x.json`, serializeManifest(variant(base, 9)));
+    const otherPrefix = await sendNotification({
+      url,
+      secret,
+      location: `s3://${env.s3.bucket}/not-${prefix}x.json`,
+      ca,
+    });
+    assert.equal(otherPrefix.status, 422, otherPrefix.body);
+    assert.match(
+      otherPrefix.body,
+      new RegExp(`outside the store this agent reads \\(s3://${env.s3.bucket}/${prefix}\\)`),
+    );
+    const climbing = await sendNotification({
+      url,
+      secret,
+      location: `s3://${env.s3.bucket}/${prefix}../not-${prefix}x.json`,
+      ca,
+    });
+    assert.equal(climbing.status, 422, climbing.body);
     const otherChannel = await sendNotification({ url, secret, manifest: m, channel: 'stage', ca });
     assert.equal(otherChannel.status, 422);
 

@@ -8,6 +8,7 @@ import type { InputReader } from '../../lib/tag-settings.ts';
 import { readRegistryAuth } from '../registry-inputs.ts';
 import type { StoreOptions } from '../../io/store.ts';
 import { readStoreOptions } from '../store-inputs.ts';
+import { readManifestLimits } from '../manifest-source.ts';
 
 /** The extract stage's inputs, parsed once: what to read, which paths, where to put them. */
 export interface ExtractSettings {
@@ -24,6 +25,7 @@ export interface ExtractSettings {
   insecure: string[];
   auth: ReturnType<typeof readRegistryAuth>;
   store: StoreOptions;
+  manifestLimits: ReturnType<typeof readManifestLimits>;
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
@@ -72,5 +74,6 @@ export function readExtractSettings(read: InputReader, env: NodeJS.ProcessEnv, c
     insecure: parseList(read('insecure-registries')),
     auth: readRegistryAuth(read),
     store: readStoreOptions(read),
+    manifestLimits: readManifestLimits(read),
   };
 }

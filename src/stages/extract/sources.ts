@@ -358,7 +358,11 @@ export async function resolveImage(
   cwd: string,
 ): Promise<ResolvedImage> {
   if (settings.manifest) {
-    const manifest = await readManifestFrom('manifest', settings.manifest, { storeOptions: settings.store, cwd });
+    const manifest = await readManifestFrom('manifest', settings.manifest, {
+      storeOptions: settings.store,
+      cwd,
+      ...settings.manifestLimits,
+    });
     const entry = findManifestImage(manifest.images, settings.image ?? '');
     return fromManifestEntry(entry, settings, reporter, cache);
   }

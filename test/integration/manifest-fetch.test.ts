@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { storeFor } from '../../src/io/image-load.ts';
+import { fetchText } from '../../src/io/manifest-fetch.ts';
+import { LadingError } from '../../src/lib/errors.ts';
+import { createManifest, serializeManifest } from '../../src/lib/manifest.ts';
+import { signManifest } from '../../src/lib/manifest-signature.ts';
+import { readManifestFrom } from '../../src/stages/manifest-source.ts';
+
+// A manifest decides what runs on the hosts: whoever can change it in transit, or answer in place of its server,
+// must not get a deploy. And a manifest must not choose where the runner's signed store requests go.
+
+const D = `sha256:${'a'.repeat(64)}`;
+const text = serializeManifest(
+  createManifest({
+    source: { repository: 'acme/shop', ref: 'refs/heads/main', sha: 'a'.repeat(40), created: '2026-11-24T01:02:03Z' },
+    tags: ['main-aaaaaaa'],
+    primary: 'main-aaaaaaa',
+    images: [
+      {
+        id: 'web',
+        services: ['web'],
+        name: '127.0.0.1:5000/shop/web',
+        tags: ['main-aaaaaaa'],
+        digest: D,
+        ref: `127.0.0.1:5000/shop/web@${D}`,
+        transport: { kind: 'registry', registry: '127.0.0.1:5000', provider: 'generic' },
+      },
+    ],
+  } as Parameters<typeof createManifest>[0]),
+);
+
+const work = mkdtempSync(join(tmpdir(), 'lading-manifest-fetch-'));
+const requests: IncomingMessage[] = [];
+let routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {};
+let server: Server;
+let base = '';
+before(async () => {
+  server = createServer((req, res) => {
+    requests.push(req);
+    const route = routes[req.url ?? ''];
+    if (route) route(req, res);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(() => {
+  server.closeAllConnections();
+  server.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const refused = (re: RegExp) => (e: Error) => e instanceof LadingError && re.test(e.message);
+
+describe('manifests are fetched over a bounded, https-only path', () => {
+  it('refuses plain http to a host that is not loopback', async () => {
+    await assert.rejects(readManifestFrom('manifest', 'http://manifests.example.test/m.json'), refused(/is not https/));
+  });
+
+  it('refuses a redirect that leaves https (or goes to plain http elsewhere)', async () => {
+    routes = { '/m.json': (_q, r) => r.writeHead(302, { location: 'http://evil.example.test/m.json' }).end() };
+    await assert.rejects(readManifestFrom('manifest', `${base}/m.json`), refused(/is not https/));
+  });
+
+  it('stops following redirects after a few', async () => {
+    routes = { '/loop': (_q, r) => r.writeHead(302, { location: '/loop' }).end() };
+    await assert.rejects(readManifestFrom('manifest', `${base}/loop`), refused(/redirects more than 5 times/));
+  });
+
+  it('refuses a manifest larger than the limit, declared or streamed', async () => {
+    const big = `{"x":"${'a'.repeat(2 * 1024 * 1024)}"}`;
+    routes = {
+      '/declared': (_q, r) => r.writeHead(200, { 'content-length': Buffer.byteLength(big) }).end(big),
+      '/chunked': (_q, r) => {
+        r.writeHead(200);
+        r.write(big.slice(0, 1024 * 1024));
+        r.end(big.slice(1024 * 1024));
+      },
+    };
+    for (const path of ['/declared', '/chunked']) {
+      await assert.rejects(
+        readManifestFrom('manifest', `${base}${path}`, { maxBytes: 1024 * 1024 }),
+        refused(/larger than 1048576 bytes/),
+      );
+    }
+  });
+
+  it('refuses a body that is not JSON at its first bytes, without waiting for the rest', async () => {
+    routes = {
+      '/html': (_q, r) => {
+        r.writeHead(200);
+        r.write('<html><body>login</body>'); // and never ends
+      },
+    };
+    const started = Date.now();
+    await assert.rejects(fetchText(`${base}/html`, { timeoutMs: 20_000 }), refused(/is not a JSON manifest/));
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  it('gives up on a server that never answers', async () => {
+    routes = { '/slow': () => {} };
+    await assert.rejects(fetchText(`${base}/slow`, { timeoutMs: 500 }), refused(/did not answer in time/));
+  });
+
+  it('with a manifest-secret, accepts only a manifest whose detached signature matches', async () => {
+    const path = join(work, 'signed.json');
+    writeFileSync(path, text);
+    await assert.rejects(readManifestFrom('manifest', path, { secret: 's3cret' }), refused(/has no valid signature/));
+    writeFileSync(`${path}.sig`, signManifest(text, 'other'));
+    await assert.rejects(readManifestFrom('manifest', path, { secret: 's3cret' }), refused(/does not match/));
+    writeFileSync(`${path}.sig`, signManifest(text, 's3cret'));
+    assert.equal((await readManifestFrom('manifest', path, { secret: 's3cret' })).primary, 'main-aaaaaaa');
+    routes = {
+      '/s.json': (_q, r) => r.writeHead(200).end(text.replace('main-aaaaaaa', 'main-aaaaaaa')),
+      '/s.json.sig': (_q, r) => r.writeHead(200).end(signManifest(text, 's3cret')),
+      '/forged.json': (_q, r) => r.writeHead(200).end(text.replace('acme/shop', 'evil/shop')),
+      '/forged.json.sig': (_q, r) => r.writeHead(200).end(signManifest(text, 's3cret')),
+    };
+    assert.equal((await readManifestFrom('manifest', `${base}/s.json`, { secret: 's3cret' })).primary, 'main-aaaaaaa');
+    await assert.rejects(
+      readManifestFrom('manifest', `${base}/forged.json`, { secret: 's3cret' }),
+      refused(/does not match/),
+    );
+  });
+});
+
+describe('a manifest does not choose where signed store requests go', () => {
+  it('refuses an S3 endpoint only the manifest names, and sends it nothing', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'x',
+      AWS_SESSION_TOKEN: 'tok',
+    });
+    try {
+      const seen = requests.length;
+      routes = {};
+      await assert.rejects(
+        (async () => {
+          const { store, key } = await storeFor({
+            kind: 's3',
+            bucket: 'images',
+            key: 'web.tar',
+            endpoint: base,
+            sha256: 'a'.repeat(64),
+            size: 1,
+          } as never);
+          await store.get(key);
+        })(),
+        refused(/the manifest names the S3 endpoint/),
+      );
+      assert.equal(requests.length, seen, 'a signed request reached the endpoint the manifest named');
+    } finally {
+      process.env = saved;
+    }
+  });
+});
