@@ -2,6 +2,7 @@ import { describeError } from '../lib/errors.ts';
 import { type DeployResult, runMaintenanceStage } from '../stages/deploy.ts';
 import { stderrReporter } from '../stages/reporter.ts';
 import { sshConnector } from '../stages/ssh-connector.ts';
+import { hereOrOverSsh } from './local.ts';
 import { readTarget, stagesFor } from '../stages/swarm.ts';
 import type { Command } from './args.ts';
 
@@ -39,10 +40,9 @@ export const rollbackCommand: Command = {
   async run(read, flags) {
     return report(
       await stagesFor(readTarget(read)).rollback({
-        read,
+        ...hereOrOverSsh(read),
         env: process.env,
         reporter: stderrReporter(),
-        connector: sshConnector,
       }),
       flags.json,
     );
@@ -65,10 +65,9 @@ export const releasesCommand: Command = {
   summary: 'list the releases on each host, the current one, and who deployed what when',
   async run(read, flags) {
     const hosts = await stagesFor(readTarget(read)).releases({
-      read,
+      ...hereOrOverSsh(read),
       env: process.env,
       reporter: stderrReporter(true),
-      connector: sshConnector,
     });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(hosts, null, 2)}\n`);

@@ -2,16 +2,16 @@ import { InputError } from '../lib/errors.ts';
 import { formatBytes, renderStatus } from '../lib/ops.ts';
 import { runExecStage, runLockStage, runLogsStage, runPruneStage, runStatusStage } from '../stages/ops.ts';
 import { stderrReporter } from '../stages/reporter.ts';
-import { sshConnector } from '../stages/ssh-connector.ts';
+import { hereOrOverSsh } from './local.ts';
 import type { Command } from './args.ts';
 
 // Day-2 verbs: their flags are rows of the table of inputs (src/lib/input-table.ts), the host ones shared with deploy.
 
+// With --root and no --hosts they run on this machine (a pull-mode host looking at itself).
 const stageOpts = (read: Parameters<Command['run']>[0], quiet = false) => ({
-  read,
+  ...hereOrOverSsh(read),
   env: process.env,
   reporter: stderrReporter(quiet),
-  connector: sshConnector,
 });
 
 export const statusCommand: Command = {

@@ -66,6 +66,18 @@ webhook:
     assert.match(again.stdout, /^unchanged\t/);
   });
 
+  it('on the pull-mode host itself, releases and status with --root and no --hosts read the local releases', () => {
+    const releases = runCli(['releases', '--project', app.project, '--root', root], { env: cliEnv });
+    assert.equal(releases.code, 0, releases.stderr);
+    assert.match(releases.stdout, /^localhost: current \d{8}T\d{6}Z-v1-abcdef0/);
+    assert.doesNotMatch(releases.stderr, /ssh-key/);
+    const status = runCli(['status', '--project', app.project, '--root', root], { env: cliEnv });
+    assert.equal(status.code, 0, status.stdout + status.stderr);
+    assert.match(status.stdout, /v1-abcdef0/);
+    const noRoot = runCli(['releases', '--project', app.project], { env: cliEnv });
+    assert.notEqual(noRoot.code, 0, 'without --root it still asks for hosts');
+  });
+
   it('as a service: notify sends a signed manifest, the agent deploys it, and SIGTERM stops it cleanly', async () => {
     const child = spawn(process.execPath, [bundle('cli'), 'agent', '--config', join(dir, 'agent.yml')], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...cliEnv },
