@@ -173,6 +173,11 @@ export async function loadComposeProject(opts: ComposeProjectOptions): Promise<C
       ...(envFiles ? { envFiles } : {}),
     });
     otherFiles = r.files.filter((f) => !files.includes(f) && !isEnvFileOf(r.model, f));
+    // compose v1 folds env_file into environment and does not print it: the files to ship come from the resolver
+    for (const [name, svc] of Object.entries(model.services)) {
+      const mine = r.model.services[name];
+      if (svc.envFiles.length === 0 && mine) svc.envFiles = mine.envFiles;
+    }
   } catch {
     otherFiles = [];
   }

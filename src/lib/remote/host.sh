@@ -201,7 +201,7 @@ step_health() {
       echo "no recreated services to check (rolling services passed their own gate)"
       return 0
     fi
-    bad=$(printf '%s\n' "$states" | awk '$2 != "running" && $2 != "created" || $3 == "unhealthy" { print }')
+    bad=$(printf '%s\n' "$states" | awk '$2 != "running" && $2 != "created" && $2 != "completed" || $3 == "unhealthy" { print }')
     if [ -n "$bad" ]; then
       printf '%s\n' "$states" >&2
       for id in $ids; do
@@ -211,7 +211,7 @@ step_health() {
       done
       die "unhealthy after deploy: $(printf '%s\n' "$bad" | awk '{ print $1 " (" $2 ", health " $3 ")" }' | tr '\n' ' ')"
     fi
-    waiting=$(printf '%s\n' "$states" | awk '$2 != "running" || $3 == "starting" { print $1 }')
+    waiting=$(printf '%s\n' "$states" | awk '$2 != "running" && $2 != "completed" || $3 == "starting" { print $1 }')
     restarts=$(printf '%s\n' "$states" | awk '{ print $1 ":" $4 }' | sort | tr '\n' ' ')
     if [ -z "$waiting" ]; then
       if [ -z "$first" ]; then
@@ -255,10 +255,12 @@ step_health() {
 health_states() {
   hd=$(project_dir)
   roll=" $(rolling_names | tr '\n' ' ') "
-  docker inspect --format '{{.Id}} {{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$@" |
-    while read -r id svc st hs rc; do
+  docker inspect --format '{{.Id}} {{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}} {{.State.ExitCode}}' "$@" |
+    while read -r id svc st hs rc ec; do
       [ ! -f "$hd/.draining/$id" ] || continue
       case "$roll" in *" $svc "*) continue ;; esac
+      # a one-off service (a migration others wait for with service_completed_successfully) is done when it exited 0
+      if [ "$st" = exited ] && [ "$ec" = 0 ]; then st=completed; fi
       if [ "$st" = running ] && [ "$hs" = starting ] && early_check "$id"; then hs=healthy; fi
       echo "$svc $st $hs $rc"
     done
