@@ -56,10 +56,21 @@ function checkDigest(what: string, d: Digester, sha256: string, size?: number): 
   }
   if (d.digest() !== sha256) {
     throw new IntegrityError(
-      `${what} has sha256 ${d.digest()}, the manifest says ${sha256}: refusing to load it`,
+      `${what}: its digest differs from the manifest's (it has sha256 ${d.digest()}, the manifest says ${sha256}): refusing to load it`,
       'the object is corrupted or was replaced; re-export the image and deploy its new manifest',
     );
   }
+}
+
+/** Reads a stored object through a digester and throws the digest (or size) mismatch, if there is one. */
+async function verifyWhole(store: ObjectStore, key: string, sha256: string, size?: number): Promise<void> {
+  const whole = new Digester();
+  try {
+    await pipeline(await store.get(key), whole, new PassThrough().resume());
+  } catch {
+    return; // unreadable: the caller's own error says what happened
+  }
+  checkDigest(store.url(key), whole, sha256, size);
 }
 
 /** Layer chains the daemon already has: for each image, every prefix of its diffIDs. */
@@ -138,6 +149,9 @@ export async function writeLoadArchive(opts: {
       } catch (e) {
         if (e instanceof LadingError && !(e instanceof IntegrityError) && (e as { notFound?: boolean }).notFound)
           throw e;
+        // A damaged object usually makes the decompressor or the archive fail first, with a vaguer error ("Size
+        // mismatch" for a same-size corruption): read the object once more and say that its digest differs.
+        await verifyWhole(store, l.key, l.sha256, l.size);
         throw new IntegrityError(
           `layer ${l.diffId} from ${store.url(l.key)} is damaged (${(e as Error).message}): refusing to load it`,
           'the stored layer is corrupted or was replaced; re-export the image',

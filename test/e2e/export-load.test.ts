@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseManifest } from '../../src/lib/manifest.ts';
 import { runCli } from '../helpers/bundles.ts';
 import { busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
@@ -146,7 +146,10 @@ describe('registry-less: export → fetch → load through S3 (s3rver)', () => {
     docker(['rmi', '-f', digest]);
     const res = lading(['load', '--manifest', 'manifest.json']);
     assert.equal(res.code, 1, res.stderr);
-    assert.match(res.stderr, /sha256 [a-f0-9]{64}, the manifest says [a-f0-9]{64}: refusing to load it/);
+    assert.match(
+      res.stderr,
+      /its digest differs from the manifest's \(it has sha256 [a-f0-9]{64}, the manifest says [a-f0-9]{64}\): refusing to load it/,
+    );
     const has = spawnSync('docker', ['image', 'inspect', digest], {
       env: { ...process.env, DOCKER_HOST: env.dockerHost },
     });
@@ -197,6 +200,30 @@ describe('registry-less: export → fetch → load through S3 (s3rver)', () => {
     const byAlias = JSON.parse(ok(['load', '--source', alias, '--json']).stdout) as Array<{ layersSent: number }>;
     assert.equal(byAlias[0]!.layersSent, 1);
     assert.equal(docker(['run', '--rm', second.images[0]!.digest, '/bin/busybox', 'cat', '/srv/v2.html']), 'base');
+  });
+
+  it('layers mode: a same-size corrupted layer is refused saying its digest differs (not "Size mismatch")', async () => {
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket: env.s3.bucket, Prefix: `${prefix}-layers/images/` }),
+    );
+    const aliasKey = listed.Contents!.map((o) => o.Key!).find((k) => k.endsWith('-latest.index.json'))!;
+    const get = async (key: string) =>
+      Buffer.from(
+        await (await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: key }))).Body!.transformToByteArray(),
+      );
+    const index = JSON.parse((await get(aliasKey)).toString('utf8')) as {
+      imageId: string;
+      layers: Array<{ key: string }>;
+    };
+    const top = index.layers.at(-1)!.key; // the layer only this image has: the one a load sends
+    const bytes = await get(top);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await s3.send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: top, Body: bytes }));
+    docker(['rmi', '-f', index.imageId]);
+    const res = lading(['load', '--source', `${store}-layers/${aliasKey.slice(`${prefix}-layers/`.length)}`]);
+    assert.equal(res.code, 1, res.stderr);
+    assert.match(res.stderr, /its digest differs from the manifest's/);
+    assert.doesNotMatch(res.stderr, /Size mismatch/i);
   });
 
   it('says clearly when the bucket does not exist, and leaves no object when docker save fails', () => {
