@@ -7,6 +7,7 @@
 //            that saves and uploads can beat both, so ~1× the floor is the best a streaming export can do.
 // Goals (#5): lading ≤ 0.05× seed, ≤ 1.5× floor, compressed size ≤ 1.4× xz's, runner memory flat in image size.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { parseExportSettings } from '../src/settings/export.ts';
 import { createReadStream, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,7 +106,7 @@ const inputs = (prefix: string): Record<string, string> => ({
 let exported: Awaited<ReturnType<typeof runExportStage>> | undefined;
 const tLading = await time(async () => {
   const i = inputs(unique('lading'));
-  exported = await runExportStage({ read: (k) => i[k], env: process.env, reporter: quiet });
+  exported = await runExportStage({ ...parseExportSettings((k) => i[k]), env: process.env, reporter: quiet });
 });
 clearInterval(sampler);
 const t = exported!.images[0]!.transport;
@@ -119,7 +120,7 @@ const tUpZ = await time(() => upload(zFile, `bench/${unique('floor')}.tar.zst`))
 const floor = Math.max(tSave, tUpZ);
 const tAgain = await time(async () => {
   const i = { ...inputs(ladingPrefix.split('/')[0]!) };
-  await runExportStage({ read: (k) => i[k], env: process.env, reporter: quiet });
+  await runExportStage({ ...parseExportSettings((k) => i[k]), env: process.env, reporter: quiet });
 });
 
 const f = (x: number) => `${x.toFixed(2)} s`;

@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { parseBuildInputs, parseBuildJson, parseBuildTags } from '../settings/build.ts';
+import { parseManifestInputs, parsePushJson } from '../settings/manifest.ts';
+import { parsePushSettings } from '../settings/push.ts';
 import { runBuildStage } from '../stages/build.ts';
 import { runManifestStage } from '../stages/manifest.ts';
 import { runPushStage } from '../stages/push.ts';
@@ -28,9 +31,9 @@ export const buildCommand: Command = {
   name: 'build',
   summary: 'build one or many images (a list or compose services), image chains in dependency order',
   async run(read, flags) {
-    const r = jsonFlag(read, 'tags-json');
     const result = await runBuildStage({
-      read: r,
+      inputs: parseBuildInputs(read, process.env),
+      tags: parseBuildTags(jsonFlag(read, 'tags-json')),
       env: process.env,
       cwd: read('cwd') ?? process.cwd(),
       reporter: stderrReporter(),
@@ -47,7 +50,8 @@ export const pushCommand: Command = {
   summary: 'push built images (GCR/Artifact Registry, ECR, any v2 registry) and read their digests back',
   async run(read, flags) {
     const result = await runPushStage({
-      read: jsonFlag(read, 'build-json'),
+      build: parseBuildJson(jsonFlag(read, 'build-json')),
+      settings: parsePushSettings(read),
       env: process.env,
       reporter: stderrReporter(),
     });
@@ -62,8 +66,10 @@ export const manifestCommand: Command = {
   name: 'manifest',
   summary: 'write the deploy manifest (lading.manifest/v1) from the push result and the compose files',
   async run(read, flags) {
+    const inputs = parseManifestInputs(read);
     const result = await runManifestStage({
-      read: jsonFlag(read, 'push-json'),
+      inputs,
+      pushed: parsePushJson(jsonFlag(read, 'push-json')),
       env: { ...process.env, RUNNER_TEMP: undefined },
       cwd: read('cwd') ?? process.cwd(),
       reporter: stderrReporter(),

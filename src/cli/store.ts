@@ -1,3 +1,5 @@
+import { parseBuildJson } from '../settings/build.ts';
+import { parseExportInputs } from '../settings/export.ts';
 import { runExportStage } from '../stages/export.ts';
 import { runLoadStage } from '../stages/load.ts';
 import { stderrReporter } from '../stages/reporter.ts';
@@ -10,7 +12,8 @@ export const exportCommand: Command = {
   summary: 'registry-less publish: docker save streamed, compressed and uploaded to S3, GCS or a directory',
   async run(read, flags) {
     const result = await runExportStage({
-      read: jsonFlag(read, 'build-json'),
+      build: parseBuildJson(jsonFlag(read, 'build-json')),
+      inputs: parseExportInputs(read),
       env: process.env,
       reporter: stderrReporter(),
     });

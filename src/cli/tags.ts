@@ -1,3 +1,4 @@
+import { tagPolicyFromInputs } from '../lib/tag-settings.ts';
 import { runTagsStage, tagsOutputs } from '../stages/tags.ts';
 import type { Command } from './args.ts';
 
@@ -5,6 +6,7 @@ export const tagsCommand: Command = {
   name: 'tags',
   summary: 'compute the tags (and full image references) for the commit being built',
   async run(read, flags) {
+    const policy = tagPolicyFromInputs(read);
     const ref = read('ref');
     const overrides: Record<string, string | undefined> = { sha: read('sha') };
     if (ref) {
@@ -13,7 +15,7 @@ export const tagsCommand: Command = {
       overrides.tag = ref.startsWith('refs/tags/') ? ref.slice(10) : undefined;
       if (!ref.startsWith('refs/')) overrides.ref = `refs/heads/${ref}`;
     }
-    const result = await runTagsStage({ read, env: process.env, cwd: read('cwd') ?? process.cwd(), overrides });
+    const result = await runTagsStage({ policy, env: process.env, cwd: read('cwd') ?? process.cwd(), overrides });
     for (const w of result.plan.warnings) process.stderr.write(`warning: ${w}\n`);
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(JSON.parse(tagsOutputs(result).json ?? '{}'), null, 2)}\n`);

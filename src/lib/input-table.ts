@@ -1178,7 +1178,7 @@ export const INPUTS = {
     commands: ['extract', 'deploy'],
   },
   'manifest-secret': {
-    kind: 'string',
+    kind: 'text',
     secret: true,
     help: 'Shared secret for manifest signatures (HMAC-SHA256 in <manifest>.sig). The manifest step signs with it; deploy and extract then refuse a fetched manifest without a valid signature.',
     cli: 'shared secret: sign manifests (manifest), or require their signature (deploy, extract)',
@@ -1231,7 +1231,7 @@ export const INPUTS = {
     commands: REGISTRY_COMMANDS,
   },
   'registry-providers': {
-    kind: 'pairs',
+    kind: 'list',
     help: 'host=provider overrides (google, ecr, ecr-public, ghcr, dockerhub, generic), one per line, for proxies and mirrors.',
     helpIn: { deploy: 'host=provider overrides (google, ecr, ecr-public, ghcr, dockerhub, generic).' },
     cli: 'host=provider overrides: google, ecr, ecr-public, ghcr, dockerhub, generic (repeatable)',

@@ -1,51 +1,46 @@
 import { InputError } from './errors.ts';
-import { parseBool, parseChoice, parseInteger, parseList, parsePairs } from './inputs.ts';
-import { DEFAULT_CHANNELS, DEFAULT_POLICY, type TagPolicy, validatePolicy } from './tags.ts';
+import { type InputReader, readInputs } from './input-values.ts';
+import { parsePairs } from './inputs.ts';
+import { DEFAULT_CHANNELS, type TagPolicy, validatePolicy } from './tags.ts';
 
-/** Reads one raw input by its documented name (action input or CLI flag); undefined or '' when not given. */
-export type InputReader = (name: string) => string | undefined;
+export type { InputReader } from './input-values.ts';
 
-/** The tag-policy inputs, shared by actions/tags, the umbrella action and `lading tags`. */
-export const TAG_INPUTS = [
-  'images',
-  'sha-length',
-  'channels',
-  'timestamp',
-  'semver',
-  'semver-latest',
-  'pr',
-  'full-sha',
-  'prefix',
-  'suffix',
-] as const;
-
-/** All tag-policy inputs → one validated TagPolicy, or an InputError naming the input. */
-export function tagPolicyFromInputs(read: InputReader): TagPolicy {
-  const channelsRaw = read('channels');
+/**
+ * The tag-policy inputs (actions/tags, actions/build, the umbrella, `lading tags|build`) → one validated TagPolicy,
+ * or an InputError naming the input. Defaults and bounds come from the table of inputs. `images` (the names to
+ * produce references for) is a tags input only: the build's `images` is its build list.
+ */
+export function tagPolicyFromInputs(read: InputReader, opts: { images?: boolean } = {}): TagPolicy {
+  const v = readInputs(read, [
+    'sha-length',
+    'channels',
+    'timestamp',
+    'semver',
+    'semver-latest',
+    'pr',
+    'full-sha',
+    'prefix',
+    'suffix',
+  ]);
   let channels = DEFAULT_CHANNELS;
-  if (channelsRaw?.trim() === 'none') channels = [];
-  else if (channelsRaw?.trim()) {
-    channels = parsePairs('channels', channelsRaw).map(([pattern, channel]) => {
+  if (v.channels.length === 1 && v.channels[0] === 'none') channels = [];
+  else if (v.channels.length > 0) {
+    channels = parsePairs('channels', v.channels.join('\n')).map(([pattern, channel]) => {
       if (channel === '') throw new InputError('channels', `'${pattern}' maps to an empty channel`);
       return { pattern, channel };
     });
   }
   const policy: TagPolicy = {
-    images: parseList(read('images')),
-    shaLength: parseInteger('sha-length', read('sha-length'), DEFAULT_POLICY.shaLength, { min: 4, max: 40 }),
+    images: opts.images === false ? [] : readInputs(read, ['tag-images'])['tag-images'],
+    shaLength: v['sha-length'],
     channels,
-    timestamp: parseChoice('timestamp', read('timestamp'), ['off', 'commit', 'build'] as const, 'off'),
-    semver: parseBool('semver', read('semver'), DEFAULT_POLICY.semver),
-    semverLatest: parseChoice(
-      'semver-latest',
-      read('semver-latest'),
-      ['highest', 'always', 'never'] as const,
-      DEFAULT_POLICY.semverLatest,
-    ),
-    pr: parseBool('pr', read('pr'), DEFAULT_POLICY.pr),
-    fullSha: parseBool('full-sha', read('full-sha'), DEFAULT_POLICY.fullSha),
-    prefix: read('prefix')?.trim() ?? '',
-    suffix: read('suffix')?.trim() ?? '',
+    timestamp: v.timestamp,
+    semver: v.semver,
+    semverLatest: v['semver-latest'],
+    pr: v.pr,
+    fullSha: v['full-sha'],
+    prefix: v.prefix ?? '',
+    suffix: v.suffix ?? '',
   };
   validatePolicy(policy);
   return policy;

@@ -4,12 +4,11 @@ import { isAbsolute, join } from 'node:path';
 import { withDockerConfig } from '../io/docker-config.ts';
 import { Docker, lastLines } from '../io/docker.ts';
 import { registryHostOf } from '../lib/registry.ts';
-import { readRegistrySettings, registryCredentials } from './registry-login.ts';
+import { registryCredentials, type RegistrySettings } from './registry-login.ts';
 import {
   dockerfileBases,
   type ImageSpec,
   type PlannedImage,
-  parseImageList,
   planBuilds,
   selectBuilds,
   specsFromCompose,
@@ -19,11 +18,9 @@ import { baseImageLabels } from '../lib/stale.ts';
 import { type ComposeService, joinPath, servicesFromModel } from '../lib/compose.ts';
 import { type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
 import type { BuildContext, Env } from '../lib/context.ts';
-import { type BuildSecret, buildCommand, builderFor, needsBuildKit, parseSecretLines } from '../lib/docker-args.ts';
+import type { TagPolicy } from '../lib/tags.ts';
+import { type BuildSecret, buildCommand, builderFor, needsBuildKit } from '../lib/docker-args.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { parseBool, parseChoice, parseList, parsePairs } from '../lib/inputs.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
-import type { TagPlan } from '../lib/tags.ts';
 import type { Reporter } from './reporter.ts';
 import { runTagsStage, type TagsResult } from './tags.ts';
 
@@ -77,6 +74,23 @@ export interface BuildSettings {
   composeVia?: string;
 }
 
+/** The build's typed inputs, parsed at the edge (src/settings/build.ts); files are read by the stage. */
+export type BuildInputs = Omit<BuildSettings, 'specs' | 'composeFiles' | 'missingVars' | 'composeVia'> & {
+  /** The `images` list (YAML or names), parsed. */
+  images: ImageSpec[];
+  composeFiles: string[];
+  /** compose's --env-file: env files for interpolation instead of the project .env. */
+  composeEnvFiles: string[];
+  composeResolver: ComposeResolver;
+  /** Rebuild only these image ids (and what is built on them); empty = everything. */
+  only: string[];
+  /** Logins for multi-platform buildx builds, which push from the build itself. */
+  registry: RegistrySettings;
+};
+
+/** Where the build's tags come from: the tags step's result (tags-json, or the umbrella's tags stage) or a policy. */
+export type TagsInput = { result: TagsResult } | { policy: TagPolicy };
+
 async function exists(path: string, kind: 'file' | 'dir'): Promise<boolean> {
   try {
     const s = await stat(path);
@@ -87,8 +101,8 @@ async function exists(path: string, kind: 'file' | 'dir'): Promise<boolean> {
 }
 
 /** Reads and checks every build input before anything is built. */
-export async function readBuildSettings(read: InputReader, cwd: string, env: Env): Promise<BuildSettings> {
-  const composePaths = parseList(read('compose-files'));
+export async function readBuildSettings(inputs: BuildInputs, cwd: string, env: Env): Promise<BuildSettings> {
+  const composePaths = inputs.composeFiles;
   const composeFiles: Array<{ path: string; text: string }> = [];
   for (const path of composePaths) {
     try {
@@ -97,17 +111,12 @@ export async function readBuildSettings(read: InputReader, cwd: string, env: Env
       throw new InputError('compose-files', `${path} does not exist (relative to ${cwd})`);
     }
   }
-  const listed = read('images') ? parseImageList(read('images')!) : [];
+  const listed = inputs.images;
   let services: ComposeService[] = [];
   let missing: string[] = [];
   let composeVia: string | undefined;
   if (composePaths.length > 0) {
-    const resolver = parseChoice(
-      'compose-resolver',
-      read('compose-resolver'),
-      ['auto', 'compose', 'builtin'] as const,
-      'auto',
-    );
+    const resolver = inputs.composeResolver;
     const composeEnv = { ...env, DOCKER_TAG: env.DOCKER_TAG ?? 'latest' };
     const stringEnv = Object.fromEntries(
       Object.entries(composeEnv).filter((e): e is [string, string] => e[1] !== undefined),
@@ -115,9 +124,9 @@ export async function readBuildSettings(read: InputReader, cwd: string, env: Env
     const project = await loadComposeProject({
       cwd,
       files: composePaths,
-      envFiles: read('compose-env-file') ? parseList(read('compose-env-file')) : undefined,
+      envFiles: inputs.composeEnvFiles.length > 0 ? inputs.composeEnvFiles : undefined,
       env: composeEnv,
-      resolver: resolver as ComposeResolver,
+      resolver,
       compose: resolver === 'builtin' ? undefined : await findCompose(stringEnv),
     });
     services = servicesFromModel(project.model, cwd);
@@ -156,69 +165,14 @@ export async function readBuildSettings(read: InputReader, cwd: string, env: Env
       );
     }
   }
-  const pairs = (name: string) => Object.fromEntries(parsePairs(name, read(name)));
+  const { images: _images, composeFiles: _files, composeEnvFiles: _envFiles, composeResolver: _r, ...rest } = inputs;
   return {
+    ...rest,
     specs,
     composeFiles,
-    platforms: parseList(read('platforms')),
-    cacheFrom: parseList(read('cache-from')),
-    cacheTo: parseList(read('cache-to')),
-    provenance: attestation('provenance', read('provenance'), 'false'),
-    sbom: attestation('sbom', read('sbom'), ''),
-    pull: parseBool('pull', read('pull'), false),
-    noCache: parseBool('no-cache', read('no-cache'), false),
-    secrets: readSecrets(read, env),
-    ssh: parseList(read('ssh')),
-    ...(read('shm-size') ? { shmSize: checked('shm-size', read('shm-size')!, /^\d+(?:[kmgKMG]i?[bB]?|[bB])?$/) } : {}),
-    ulimits: parseList(read('ulimit')).map((u) => checked('ulimit', u, /^[a-z]+=-?\d+(?::-?\d+)?$/)),
-    ...(read('network') ? { network: checked('network', read('network')!, /^[\w.:-]+$/) } : {}),
-    push: parseBool('push', read('push'), true),
-    extraArgs: pairs('build-args'),
-    extraLabels: pairs('labels'),
     missingVars: missing.filter((v) => v !== 'DOCKER_TAG'),
     ...(composeVia ? { composeVia } : {}),
   };
-}
-
-function checked(name: string, value: string, re: RegExp): string {
-  const v = value.trim();
-  if (!re.test(v)) throw new InputError(name, `'${v}' is not a valid value`, 'see the input reference in the README');
-  return v;
-}
-
-/** provenance / sbom: true, false, or buildx's attestation options (mode=max, generator=…). */
-function attestation(name: string, raw: string | undefined, fallback: string): string {
-  const v = raw?.trim() ?? '';
-  if (v === '') return fallback;
-  if (/^(true|false)$/i.test(v)) return v.toLowerCase();
-  return checked(name, v, /^[a-z-]+=[^\s,]+(?:,[a-z-]+=[^\s,]+)*$/);
-}
-
-/** secrets (id=value), secret-files (id=path) and secret-envs (id=VARIABLE); every value is masked by the caller. */
-function readSecrets(read: InputReader, env: Env): BuildSettings['secrets'] {
-  const out: BuildSettings['secrets'] = [];
-  const add = (s: BuildSettings['secrets'][number], input: string) => {
-    if (out.some((o) => o.id === s.id)) throw new InputError(input, `the secret id '${s.id}' is given twice`);
-    out.push(s);
-  };
-  for (const s of parseSecretLines('secrets', read('secrets'))) add({ ...s, from: 'value' }, 'secrets');
-  for (const s of parseSecretLines('secret-files', read('secret-files'))) {
-    const path = s.value.trim();
-    if (path.includes(','))
-      throw new InputError('secret-files', `the path of '${s.id}' contains a comma`, 'move the file');
-    add({ id: s.id, value: path, from: 'file' }, 'secret-files');
-  }
-  for (const s of parseSecretLines('secret-envs', read('secret-envs'))) {
-    const name = s.value.trim();
-    if (env[name] === undefined)
-      throw new InputError(
-        'secret-envs',
-        `'${s.id}' names the variable ${name}, which is not set`,
-        `set ${name} in the step's env:`,
-      );
-    add({ id: s.id, value: name, from: 'env' }, 'secret-envs');
-  }
-  return out;
 }
 
 /**
@@ -250,56 +204,32 @@ function buildxConfigDir(env: Env): string {
   return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker'), 'buildx');
 }
 
-/** The build step's json output (`build-json`), checked enough to fail clearly on anything else. */
-export function readBuildJson(read: InputReader): BuildResult {
-  const raw = read('build-json');
-  if (!raw) throw new InputError('build-json', 'is empty', 'pass the json output of the build step');
-  try {
-    const build = JSON.parse(raw) as BuildResult;
-    if (!Array.isArray(build.images) || !build.primary || !build.context?.sha) throw new Error('missing fields');
-    return build;
-  } catch (err) {
-    throw new InputError('build-json', `is not the json output of the build step (${(err as Error).message})`);
-  }
-}
-
-/** Tags from the tags step's json output when given, else computed here with the same inputs. */
-export async function tagsFor(read: InputReader, env: Env, cwd: string): Promise<TagsResult> {
-  const json = read('tags-json');
-  if (json) {
-    try {
-      const parsed = JSON.parse(json) as TagPlan & { context: BuildContext };
-      if (!Array.isArray(parsed.tags) || !parsed.primary || !parsed.context?.sha) throw new Error('missing fields');
-      return { context: parsed.context, plan: parsed };
-    } catch (err) {
-      throw new InputError('tags-json', `is not the json output of the tags step (${(err as Error).message})`);
-    }
-  }
-  // The build's `images` input is a build list, not the tags step's list of names.
-  return runTagsStage({ read: (n) => (n === 'images' ? undefined : read(n)), env, cwd });
+/** The tags from the tags step (its json output, or the umbrella's tags stage), else computed here by the policy. */
+export async function tagsFor(tags: TagsInput, env: Env, cwd: string): Promise<TagsResult> {
+  if ('result' in tags) return tags.result;
+  return runTagsStage({ policy: tags.policy, env, cwd });
 }
 
 export async function runBuildStage(opts: {
-  read: InputReader;
+  inputs: BuildInputs;
+  tags: TagsInput;
   env: Env;
   cwd: string;
   reporter: Reporter;
   docker?: Docker;
-  /** The tags stage's result when it ran in this process (the umbrella action); else tags-json or computed here. */
-  tags?: TagsResult;
 }): Promise<BuildResult> {
-  const { read, env, cwd, reporter } = opts;
-  const settings = await readBuildSettings(read, cwd, env);
+  const { inputs, env, cwd, reporter } = opts;
+  const settings = await readBuildSettings(inputs, cwd, env);
   if (settings.composeVia) reporter.info(`compose project read with ${settings.composeVia}`);
   for (const v of settings.missingVars) reporter.warning(`compose variable ${v} is not set: using an empty value`);
-  const { context, plan: tagPlan } = opts.tags ?? (await tagsFor(read, env, cwd));
+  const { context, plan: tagPlan } = await tagsFor(opts.tags, env, cwd);
   const dockerfiles: Record<string, string | undefined> = {};
   for (const s of settings.specs) {
     const path = joinPath(isAbsolute(s.context) ? s.context : join(cwd, s.context), s.dockerfile ?? 'Dockerfile');
     dockerfiles[s.id] = s.dockerfileInline ?? (await readFile(path, 'utf8').catch(() => undefined));
   }
   const planned = planBuilds(settings.specs, dockerfiles, tagPlan.primary);
-  const order = selectBuilds(planned, parseList(read('only')));
+  const order = selectBuilds(planned, inputs.only);
   const skipped = planned.filter((p) => !order.includes(p));
   if (skipped.length > 0)
     reporter.info(`only: ${order.map((o) => o.id).join(', ')} (not rebuilt: ${skipped.map((p) => p.id).join(', ')})`);
@@ -344,7 +274,7 @@ export async function runBuildStage(opts: {
     if (pushing.length === 0) await run();
     else {
       const hosts = [...new Set(pushing.map((o) => registryHostOf(o.name)))];
-      const creds = await registryCredentials(hosts, readRegistrySettings(read), env, reporter);
+      const creds = await registryCredentials(hosts, inputs.registry, env, reporter);
       await withDockerConfig(
         [...creds.values()],
         async (dir) => {

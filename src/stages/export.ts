@@ -7,25 +7,16 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { Digester, dockerSave, formatBytes, progressLogger } from '../io/archive.ts';
-import {
-  compressorProgram,
-  compressStream,
-  DEFAULT_LEVEL,
-  effectiveCompression,
-  parseCompression,
-} from '../io/compress.ts';
+import { compressorProgram, compressStream, effectiveCompression } from '../io/compress.ts';
 import { capture } from '../io/exec.ts';
 import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { parseInteger, parseList } from '../lib/inputs.ts';
 import { LAYER_INDEX_SCHEMA, type LayerEntry, type LayerIndex, type StoredBlob } from '../lib/layer-index.ts';
 import type { StoreMode, Transport } from '../lib/manifest.ts';
-import { type ArchiveCompression, parseStoreLocation, type StoreLocation, storeKeys } from '../lib/store-location.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
+import { type ArchiveCompression, type StoreLocation, storeKeys } from '../lib/store-location.ts';
 import { TAG_RE } from '../lib/image-ref.ts';
-import { type BuildResult, type BuiltImage, readBuildJson } from './build.ts';
+import type { BuildResult, BuiltImage } from './build.ts';
 import type { Reporter } from './reporter.ts';
-import { readStoreOptions } from './store-inputs.ts';
 
 export interface ExportedImage extends BuiltImage {
   /** The image ID (sha256 of the config): registry-less images are pinned by it. */
@@ -52,35 +43,25 @@ export interface ExportSettings {
   aliases: string[];
 }
 
-export function readExportSettings(read: InputReader, given?: BuildResult): ExportSettings {
-  const build = given ?? readBuildJson(read);
-  const storeRaw = read('store');
-  if (!storeRaw)
-    throw new InputError(
-      'store',
-      'is empty',
-      'give the bucket to export to: s3://bucket/prefix, gs://bucket/prefix or a directory',
-    );
-  const location = parseStoreLocation('store', storeRaw);
-  const modeRaw = (read('store-mode') ?? 'archive').trim() || 'archive';
-  if (modeRaw !== 'archive' && modeRaw !== 'layers')
-    throw new InputError(
-      'store-mode',
-      `'${modeRaw}' is not a mode`,
-      'use archive (one object per image) or layers (one object per layer, deduplicated)',
-    );
-  const compression = parseCompression('compression', read('compression'));
-  const level = parseInteger('compression-level', read('compression-level'), DEFAULT_LEVEL[compression], {
-    min: 0,
-    max: 19,
-  });
-  const aliasRaw = read('aliases');
+/** The export's typed inputs, parsed at the edge (src/settings/export.ts). */
+export interface ExportInputs {
+  location: StoreLocation;
+  storeOptions: StoreOptions;
+  mode: StoreMode;
+  compression: ArchiveCompression;
+  level: number;
+  /** The aliases input as given ('tags' = every tag, 'none' = none); undefined = the build's channel. */
+  aliases?: string[];
+}
+
+/** The export inputs with what the build produced: the aliases resolved, every image checked to be local. */
+export function resolveExportSettings(inputs: ExportInputs, build: BuildResult): ExportSettings {
   const aliases =
-    aliasRaw === undefined
+    inputs.aliases === undefined
       ? build.channel
         ? [build.channel]
         : []
-      : parseList(aliasRaw).flatMap((a) => (a === 'tags' ? build.tags : a === 'none' ? [] : [a]));
+      : inputs.aliases.flatMap((a) => (a === 'tags' ? build.tags : a === 'none' ? [] : [a]));
   for (const a of aliases) {
     if (!TAG_RE.test(a))
       throw new InputError(
@@ -97,15 +78,7 @@ export function readExportSettings(read: InputReader, given?: BuildResult): Expo
         'run the build step first, on this runner (registry-less export needs the image in the local engine)',
       );
   }
-  return {
-    build,
-    location,
-    storeOptions: readStoreOptions(read),
-    mode: modeRaw,
-    compression,
-    level,
-    aliases: [...new Set(aliases)],
-  };
+  return { ...inputs, build, aliases: [...new Set(aliases)] };
 }
 
 function transportFor(
@@ -409,15 +382,15 @@ async function exportLayers(
  * into a multipart/resumable upload, content-addressed (re-exporting uploads nothing), with `<name>-<alias>` copies.
  */
 export async function runExportStage(opts: {
-  read: InputReader;
+  inputs: ExportInputs;
+  /** What the build stage built (its result in this process, or the build-json input). */
+  build: BuildResult;
   env: NodeJS.ProcessEnv;
   reporter: Reporter;
   store?: ObjectStore;
-  /** The build stage's result when it ran in this process (the umbrella action); else the build-json input. */
-  build?: BuildResult;
 }): Promise<ExportResult> {
   const { reporter, env } = opts;
-  const s = readExportSettings(opts.read, opts.build);
+  const s = resolveExportSettings(opts.inputs, opts.build);
   const c = effectiveCompression(s.compression);
   if (c !== s.compression)
     reporter.warning(

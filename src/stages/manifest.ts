@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { sendNotification } from '../io/notify.ts';
-import { openStore } from '../io/store.ts';
+import { openStore, type StoreOptions } from '../io/store.ts';
 import { isAbsolute, join, relative } from 'node:path';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { parseChoice, parseInteger, parseList, parsePairs } from '../lib/inputs.ts';
-import { collectAssets, findCompose, loadComposeProject } from '../io/compose.ts';
+import { collectAssets, type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
 import { checkBundleSize, planAssets } from '../lib/compose-assets.ts';
 import { SIGNATURE_SUFFIX, signManifest } from '../lib/manifest-signature.ts';
 import {
@@ -17,13 +15,11 @@ import {
   serializeManifest,
   type Transport,
 } from '../lib/manifest.ts';
-import { parseStoreLocation, type StoreLocation, storeKeys } from '../lib/store-location.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
+import { type StoreLocation, storeKeys } from '../lib/store-location.ts';
 import type { Env } from '../lib/context.ts';
 import type { ExportResult } from './export.ts';
 import type { PushResult } from './push.ts';
 import type { Reporter } from './reporter.ts';
-import { readStoreOptions } from './store-inputs.ts';
 
 /** LADING_IMAGE_<ID>: the env var holding an image's pinned reference (web-api → LADING_IMAGE_WEB_API). */
 export function imageEnvName(id: string): string {
@@ -38,18 +34,26 @@ export interface ManifestResult {
   text: string;
 }
 
-/** The push (or export) step's json output (`push-json`), checked enough to fail clearly on anything else. */
-function readPushJson(read: InputReader): PushResult {
-  const raw = read('push-json');
-  if (!raw) throw new InputError('push-json', 'is empty', 'pass the json output of the push (or export) step');
-  try {
-    const pushed = JSON.parse(raw) as PushResult;
-    if (!Array.isArray(pushed.images) || !pushed.context?.sha || pushed.images.some((i) => !i.digest))
-      throw new Error('missing fields');
-    return pushed;
-  } catch (err) {
-    throw new InputError('push-json', `is not the json output of the push step (${(err as Error).message})`);
-  }
+/** The manifest's typed inputs, parsed at the edge (src/settings/manifest.ts). */
+export interface ManifestInputs {
+  /** Compose files to ship; undefined = the ones the build read. */
+  composeFiles?: string[];
+  project?: string;
+  /** Extra compose variables (names checked). */
+  composeEnv: Array<[string, string]>;
+  /** compose's --env-file: env files for interpolation instead of the project .env. */
+  composeEnvFiles: string[];
+  composeResolver: ComposeResolver;
+  /** The most the release's local files may weigh, in bytes. */
+  bundleSizeLimit: number;
+  /** Where to write it; undefined = $RUNNER_TEMP (or the workspace)/lading-manifest.json. */
+  path?: string;
+  /** manifest-secret: sign the manifest (<manifest>.sig). */
+  secret?: string;
+  /** manifest-store: also publish it there. */
+  publishTo?: StoreLocation;
+  storeOptions: StoreOptions;
+  notify?: NotifySettings;
 }
 
 /**
@@ -57,29 +61,24 @@ function readPushJson(read: InputReader): PushResult {
  * transport, and the compose files (their content, so the deploy needs no checkout) with the env they expect.
  */
 export async function runManifestStage(opts: {
-  read: InputReader;
+  inputs: ManifestInputs;
+  /** The push (or export) stage's result (in this process, or the push-json input). */
+  pushed: PushResult | ExportResult;
   env: Env;
   cwd: string;
   reporter: Reporter;
   now?: Date;
-  /** The push (or export) stage's result when it ran in this process (the umbrella action); else push-json. */
-  pushed?: PushResult | ExportResult;
 }): Promise<ManifestResult> {
-  const { read, cwd } = opts;
-  // bad publish/notify inputs fail before anything is written
-  const storeRaw = read('manifest-store');
-  const publishTo = storeRaw ? parseStoreLocation('manifest-store', storeRaw) : undefined;
-  const notify = readNotify(read, opts.reporter);
+  const { inputs, cwd } = opts;
+  const { publishTo, notify } = inputs;
+  if (notify) opts.reporter.secret(notify.secret);
   // Exported images carry a transport instead of a registry; the manifest takes either.
-  const pushed = (opts.pushed as PushResult | undefined) ?? readPushJson(read);
-  const composePaths = read('compose-files') ? parseList(read('compose-files')) : pushed.composeFiles;
-  const project = read('compose-project');
+  const pushed = opts.pushed as PushResult;
+  const composePaths = inputs.composeFiles ?? pushed.composeFiles;
+  const project = inputs.project;
   const env: Record<string, string> = { DOCKER_TAG: pushed.primary };
   for (const image of pushed.images) env[imageEnvName(image.id)] = image.ref;
-  for (const [k, v] of parsePairs('compose-env', read('compose-env'))) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InputError('compose-env', `'${k}' is not a variable name`);
-    env[k] = v;
-  }
+  for (const [k, v] of inputs.composeEnv) env[k] = v;
   let compose: ComposeBundle | undefined;
   if (composePaths.length > 0 || project) {
     const files = [];
@@ -97,12 +96,7 @@ export async function runManifestStage(opts: {
 
   /** The project's local files (v2 manifest): read as compose reads the project, limited in size. */
   async function addAssets(bundle: ComposeBundle, paths: string[]): Promise<void> {
-    const resolver = parseChoice(
-      'compose-resolver',
-      read('compose-resolver'),
-      ['auto', 'compose', 'builtin'] as const,
-      'auto',
-    );
+    const resolver = inputs.composeResolver;
     const composeEnv = { ...opts.env, ...env };
     const stringEnv = Object.fromEntries(
       Object.entries(composeEnv).filter((e): e is [string, string] => e[1] !== undefined),
@@ -110,15 +104,14 @@ export async function runManifestStage(opts: {
     const loaded = await loadComposeProject({
       cwd,
       files: paths,
-      envFiles: read('compose-env-file') ? parseList(read('compose-env-file')) : undefined,
+      envFiles: inputs.composeEnvFiles.length > 0 ? inputs.composeEnvFiles : undefined,
       env: composeEnv,
       resolver,
       compose: resolver === 'builtin' ? undefined : await findCompose(stringEnv),
     });
     const plan = planAssets(loaded.model, loaded.envFiles, loaded.otherFiles);
     const assets = await collectAssets(plan);
-    const limit = parseInteger('bundle-size-limit', read('bundle-size-limit'), 50, { min: 0, max: 4096 }) * 1048576;
-    checkBundleSize(assets, limit);
+    checkBundleSize(assets, inputs.bundleSizeLimit);
     if (assets.length > 0) bundle.assets = assets;
     if (plan.external.length > 0) bundle.external = plan.external;
     if (assets.length > 0 || plan.external.length > 0) {
@@ -175,10 +168,10 @@ export async function runManifestStage(opts: {
     compose,
   });
   const text = serializeManifest(manifest);
-  const out = read('manifest-path') ?? join(opts.env.RUNNER_TEMP || cwd, 'lading-manifest.json');
+  const out = inputs.path ?? join(opts.env.RUNNER_TEMP || cwd, 'lading-manifest.json');
   const path = isAbsolute(out) ? out : join(cwd, out);
   await writeFile(path, text, { mode: 0o644 });
-  const secret = read('manifest-secret');
+  const secret = inputs.secret;
   const signature = secret ? signManifest(text, secret) : undefined;
   if (secret) opts.reporter.secret(secret);
   if (signature) await writeFile(`${path}${SIGNATURE_SUFFIX}`, `${signature}\n`, { mode: 0o644 });
@@ -186,7 +179,7 @@ export async function runManifestStage(opts: {
     `manifest written to ${path} (${images.length} image(s), ${compose?.files.length ?? 0} compose file(s))`,
   );
   const location = publishTo
-    ? await publishManifest(publishTo, manifest, text, signature, read, opts.reporter)
+    ? await publishManifest(publishTo, manifest, text, signature, inputs.storeOptions, opts.reporter)
     : undefined;
   if (notify) await notifyAgents(notify, manifest, location, opts.reporter);
   return { path, manifest, text, ...(location ? { location } : {}) };
@@ -201,10 +194,10 @@ async function publishManifest(
   manifest: Manifest,
   text: string,
   signature: string | undefined,
-  read: InputReader,
+  storeOptions: StoreOptions,
   reporter: Reporter,
 ): Promise<string> {
-  const store = await openStore(loc, readStoreOptions(read));
+  const store = await openStore(loc, storeOptions);
   const bySha = storeKeys.manifestBySha(loc.prefix, manifest.source.sha);
   const keys = [bySha, ...manifest.tags.map((t) => storeKeys.manifestByTag(loc.prefix, t))];
   if (manifest.channel) keys.push(storeKeys.manifestChannel(loc.prefix, manifest.channel));
@@ -217,65 +210,13 @@ async function publishManifest(
   return store.url(bySha);
 }
 
-interface NotifySettings {
+/** notify-url / notify-secret / notify-format / notify-ca: pull-mode agents to tell about this manifest. */
+export interface NotifySettings {
   urls: URL[];
   secret: string;
   format: 'lading' | 'github';
   /** Extra certificates (PEM) to trust for the agents' TLS. */
   ca?: string;
-}
-
-/** notify-url / notify-secret / notify-format: pull-mode agents to tell about this manifest (signed webhook). */
-function readNotify(read: InputReader, reporter: Reporter): NotifySettings | undefined {
-  const raw = parseList(read('notify-url'));
-  if (raw.length === 0) return undefined;
-  const urls = raw.map((u) => {
-    let url: URL;
-    try {
-      url = new URL(u);
-    } catch {
-      throw new InputError(
-        'notify-url',
-        `'${u}' is not a URL`,
-        'write the agent webhook URL, https://host:8443/hooks/lading',
-      );
-    }
-    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-      throw new InputError(
-        'notify-url',
-        `'${u}' is not https`,
-        'agents listen with TLS; plain http is for loopback only',
-      );
-    }
-    return url;
-  });
-  const secret = read('notify-secret')?.replace(/\r?\n$/, '');
-  if (!secret)
-    throw new InputError('notify-secret', 'is empty', 'pass the shared webhook secret (a repository secret)');
-  reporter.secret(secret);
-  const format = (read('notify-format') ?? 'lading').trim();
-  if (format !== 'lading' && format !== 'github')
-    throw new InputError('notify-format', `'${format}' is not a format`, 'use lading or github');
-  const caText = read('notify-ca')?.trim();
-  const caFile = read('notify-ca-file');
-  if (caText && caFile) throw new InputError('notify-ca', 'and notify-ca-file are both set', 'give one');
-  let ca = caText;
-  if (caFile) {
-    try {
-      ca = readFileSync(caFile, 'utf8');
-    } catch (err) {
-      throw new InputError('notify-ca-file', `${caFile} cannot be read (${(err as NodeJS.ErrnoException).code})`);
-    }
-  }
-  if (ca !== undefined && !/-----BEGIN CERTIFICATE-----/.test(ca)) {
-    throw new InputError(
-      caFile ? 'notify-ca-file' : 'notify-ca',
-      'holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
-      "give the agent's certificate (cert.pem) or the CA that signed it",
-    );
-  }
-  return { urls, secret, format, ...(ca ? { ca } : {}) };
 }
 
 /**

@@ -4,12 +4,10 @@ import { withDockerConfig } from '../io/docker-config.ts';
 import { Docker, lastLines } from '../io/docker.ts';
 import type { Env } from '../lib/context.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { parseBool, parseInteger, parseList } from '../lib/inputs.ts';
 import { detectProvider, type RegistryProvider, registryHostOf, repositoryOf } from '../lib/registry.ts';
 import { retry } from '../lib/retry.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
-import { type BuildResult, type BuiltImage, readBuildJson } from './build.ts';
-import { readRegistrySettings, registryCredentials, type RegistrySettings } from './registry-login.ts';
+import type { BuildResult, BuiltImage } from './build.ts';
+import { registryCredentials, type RegistrySettings } from './registry-login.ts';
 import type { Reporter } from './reporter.ts';
 
 export interface PublishedImage extends BuiltImage {
@@ -28,22 +26,10 @@ export interface PushResult extends Omit<BuildResult, 'images'> {
   images: PublishedImage[];
 }
 
-interface PushSettings extends RegistrySettings {
-  build: BuildResult;
+/** The push's typed settings, parsed at the edge (src/settings/push.ts). */
+export interface PushSettings extends RegistrySettings {
   insecure: string[];
   tries: number;
-}
-
-function readPushSettings(read: InputReader, given?: BuildResult): PushSettings {
-  const build = given ?? readBuildJson(read);
-  const registry = readRegistrySettings(read);
-  registry.auth.ecrCreateRepositories = parseBool('ecr-create-repository', read('ecr-create-repository'), false);
-  return {
-    build,
-    ...registry,
-    insecure: parseList(read('insecure-registries')),
-    tries: parseInteger('retries', read('retries'), 4, { min: 1, max: 10 }),
-  };
 }
 
 const TRANSIENT =
@@ -80,16 +66,15 @@ function refusedHint(provider: RegistryProvider): string {
  * transient failures; then reads each image's true digest back from the registry and checks every tag serves it.
  */
 export async function runPushStage(opts: {
-  read: InputReader;
+  settings: PushSettings;
+  /** What the build stage built (its result in this process, or the build-json input). */
+  build: BuildResult;
   env: Env;
   reporter: Reporter;
   docker?: Docker;
-  /** The build stage's result when it ran in this process (the umbrella action); else the build-json input. */
-  build?: BuildResult;
 }): Promise<PushResult> {
-  const { reporter } = opts;
-  const settings = readPushSettings(opts.read, opts.build);
-  const images = settings.build.images;
+  const { reporter, settings } = opts;
+  const images = opts.build.images;
   const hosts = [...new Set(images.map((i) => registryHostOf(i.name)))];
   const providers = new Map(hosts.map((h) => [h, detectProvider(h, settings.overrides)]));
   for (const image of images) {
@@ -162,13 +147,13 @@ export async function runPushStage(opts: {
     const host = registryHostOf(image.name);
     const client = new RegistryClient(host, { credential: creds.get(host), insecure: settings.insecure });
     const repository = repositoryOf(image.name);
-    const primary = await client.manifestDigest(repository, settings.build.primary);
+    const primary = await client.manifestDigest(repository, opts.build.primary);
     for (const tag of image.tags) {
-      if (tag === settings.build.primary) continue;
+      if (tag === opts.build.primary) continue;
       const other = await client.manifestDigest(repository, tag);
       if (other.digest !== primary.digest) {
         throw new LadingError(
-          `${image.name}:${tag} serves ${other.digest}, not ${primary.digest} like :${settings.build.primary}`,
+          `${image.name}:${tag} serves ${other.digest}, not ${primary.digest} like :${opts.build.primary}`,
           'another push raced this one; re-run the build',
         );
       }
@@ -195,5 +180,5 @@ export async function runPushStage(opts: {
     reporter.info(`${image.id}: ${p.ref}`);
     published.push(p);
   }
-  return { ...settings.build, images: published };
+  return { ...opts.build, images: published };
 }

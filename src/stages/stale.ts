@@ -5,8 +5,7 @@ import { type AuthSettings, credentialFor } from '../io/registry-auth.ts';
 import { RegistryClient } from '../io/registry-client.ts';
 import { dockerfileBases, planBuilds, stripTagAndDigest } from '../lib/build-plan.ts';
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
-import { parseList } from '../lib/inputs.ts';
-import { detectProvider, parseProviderOverrides, registryHostOf, repositoryOf } from '../lib/registry.ts';
+import { detectProvider, type RegistryProvider, registryHostOf, repositoryOf } from '../lib/registry.ts';
 import {
   decideStale,
   newestTimestampTag,
@@ -14,10 +13,15 @@ import {
   type StaleDecision,
   type StaleImageInput,
 } from '../lib/stale.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
-import { readBuildSettings } from './build.ts';
-import { readRegistryAuth } from './registry-inputs.ts';
+import { type BuildInputs, readBuildSettings } from './build.ts';
 import type { Reporter } from './reporter.ts';
+
+/** Registry access (parsed at the edge by src/settings/common.ts). */
+export interface RegistryAccess {
+  auth: Omit<AuthSettings, 'mask' | 'log'>;
+  overrides: Record<string, RegistryProvider>;
+  insecure: string[];
+}
 
 /**
  * `lading stale`: for the images a build would build (the build's own `images` / `compose-files` inputs, in chain
@@ -38,7 +42,7 @@ class Registries {
   private readonly clients = new Map<string, Promise<RegistryClient>>();
   constructor(
     private readonly auth: Omit<AuthSettings, 'mask' | 'log'>,
-    private readonly overrides: ReturnType<typeof parseProviderOverrides>,
+    private readonly overrides: Record<string, RegistryProvider>,
     private readonly insecure: string[],
     private readonly reporter: Reporter,
   ) {}
@@ -109,13 +113,15 @@ async function currentDigest(registries: Registries, base: string): Promise<stri
 }
 
 export async function runStaleStage(opts: {
-  read: InputReader;
+  /** The images a build would build (only the image list and compose files matter here). */
+  build: BuildInputs;
+  registry: RegistryAccess;
   env: Env;
   cwd: string;
   reporter: Reporter;
 }): Promise<StaleResult> {
-  const { read, env, cwd, reporter } = opts;
-  const settings = await readBuildSettings(read, cwd, env);
+  const { env, cwd, reporter } = opts;
+  const settings = await readBuildSettings(opts.build, cwd, env);
   const dockerfiles: Record<string, string | undefined> = {};
   const contexts: Record<string, string> = {};
   for (const s of settings.specs) {
@@ -125,12 +131,7 @@ export async function runStaleStage(opts: {
   }
   const order = planBuilds(settings.specs, dockerfiles, 'lading-stale');
   const chainNames = new Set(order.map((o) => o.name));
-  const registries = new Registries(
-    readRegistryAuth(read),
-    parseProviderOverrides(read('registry-providers')),
-    parseList(read('insecure-registries')),
-    reporter,
-  );
+  const registries = new Registries(opts.registry.auth, opts.registry.overrides, opts.registry.insecure, reporter);
   const inputs: StaleImageInput[] = [];
   for (const img of order) {
     const client = await registries.for(registryHostOf(img.name));
@@ -178,19 +179,15 @@ export async function runStaleStage(opts: {
 
 /** "Launch the newest": the newest sortable timestamp tag of an image, with its digest. */
 export async function runNewestStage(opts: {
-  read: InputReader;
+  image: string | undefined;
+  registry: RegistryAccess;
   reporter: Reporter;
 }): Promise<{ ref: string; tag: string; digest: string }> {
-  const raw = opts.read('image');
+  const raw = opts.image;
   if (!raw) throw new InputError('image', 'is empty', 'name the image, e.g. registry.example.com/acme/web');
   const { name, tag, digest } = stripTagAndDigest(raw);
   if (tag || digest) throw new InputError('image', `'${raw}' has a tag or digest`, 'give the name only');
-  const registries = new Registries(
-    readRegistryAuth(opts.read),
-    parseProviderOverrides(opts.read('registry-providers')),
-    parseList(opts.read('insecure-registries')),
-    opts.reporter,
-  );
+  const registries = new Registries(opts.registry.auth, opts.registry.overrides, opts.registry.insecure, opts.reporter);
   const client = await registries.for(registryHostOf(name));
   const repository = repositoryOf(name);
   const newest = newestTimestampTag(await client.tags(repository));

@@ -1,24 +1,22 @@
 import { resolveBuildContext } from '../io/context.ts';
 import type { BuildContext, Env } from '../lib/context.ts';
-import { type InputReader, tagPolicyFromInputs } from '../lib/tag-settings.ts';
-import { computeTags, type TagPlan } from '../lib/tags.ts';
+import { computeTags, type TagPlan, type TagPolicy } from '../lib/tags.ts';
 
 export interface TagsResult {
   context: BuildContext;
   plan: TagPlan;
 }
 
-/** The tags stage as the action and the CLI run it: inputs are validated before git or the event is read. */
+/** The tags stage as the action and the CLI run it: the policy is validated (at the edge) before git or the event is read. */
 export async function runTagsStage(opts: {
-  read: InputReader;
+  policy: TagPolicy;
   env: Env;
   cwd: string;
   now?: Date;
   overrides?: Partial<BuildContext>;
 }): Promise<TagsResult> {
-  const policy = tagPolicyFromInputs(opts.read);
   const { context, knownTags } = await resolveBuildContext(opts.env, opts.cwd, opts.overrides);
-  const plan = computeTags(context, policy, { now: opts.now ?? new Date(), knownTags });
+  const plan = computeTags(context, opts.policy, { now: opts.now ?? new Date(), knownTags });
   return { context, plan };
 }
 

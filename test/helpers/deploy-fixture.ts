@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { parseExportSettings } from '../../src/settings/export.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeFile, createManifest, type Manifest, type ManifestImage } from '../../src/lib/manifest.ts';
@@ -67,11 +68,13 @@ services:
       secret: () => {},
     };
     const { runExportStage } = await import('../../src/stages/export.ts');
-    const exported = await runExportStage({ read: (k) => inputs[k], env: process.env, reporter: silent }).finally(
-      () => {
-        process.env.DOCKER_HOST = previous.host;
-      },
-    );
+    const exported = await runExportStage({
+      ...parseExportSettings((k) => inputs[k]),
+      env: process.env,
+      reporter: silent,
+    }).finally(() => {
+      process.env.DOCKER_HOST = previous.host;
+    });
     docker(['rmi', '-f', imageId]);
     const img = exported.images[0]!;
     return manifestOf(n, tag, { digest: img.digest, ref: img.ref, transport: img.transport });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { parseExportSettings } from '../../src/settings/export.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +57,7 @@ describe('registry-less through GCS (@google-cloud/storage against the in-repo G
         'gcs-endpoint': gcs.endpoint,
       };
       const read = (k: string) => inputs[k];
-      const first = await runExportStage({ read, env: process.env, reporter: quiet });
+      const first = await runExportStage({ ...parseExportSettings(read), env: process.env, reporter: quiet });
       const t = first.images[0]!.transport;
       assert.equal(t.kind, 'gcs');
       assert.ok(first.images[0]!.uploaded > 0);
@@ -64,7 +65,7 @@ describe('registry-less through GCS (@google-cloud/storage against the in-repo G
         assert.deepEqual(t.aliases, [`${mode}/images/${name}-latest.tar.zst`]);
 
       const before = gcs.counters.bytesReceived;
-      const again = await runExportStage({ read, env: process.env, reporter: quiet });
+      const again = await runExportStage({ ...parseExportSettings(read), env: process.env, reporter: quiet });
       assert.equal(again.images[0]!.uploaded, 0);
       assert.equal(gcs.counters.bytesReceived, before, 're-export sends zero object bytes to GCS');
 
@@ -105,13 +106,13 @@ describe('registry-less through GCS (@google-cloud/storage against the in-repo G
     const { json } = build('denied');
     const read = (store: string) => (k: string) => ({ 'build-json': json, store, 'gcs-endpoint': gcs.endpoint })[k];
     await assert.rejects(
-      runExportStage({ read: read('gs://no-such-bucket-x/p'), env: process.env, reporter: quiet }),
+      runExportStage({ ...parseExportSettings(read('gs://no-such-bucket-x/p')), env: process.env, reporter: quiet }),
       /does not exist/,
     );
     gcs.createBucket('lading-denied');
     gcs.denyBucket('lading-denied');
     await assert.rejects(
-      runExportStage({ read: read('gs://lading-denied/p'), env: process.env, reporter: quiet }),
+      runExportStage({ ...parseExportSettings(read('gs://lading-denied/p')), env: process.env, reporter: quiet }),
       /no permission|denied|403/i,
     );
   });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BASE_DIGEST_LABEL, BASE_NAME_LABEL } from '../../src/lib/stale.ts';
 import { stderrReporter } from '../../src/stages/reporter.ts';
+import { parseNewestSettings, parseStaleSettings } from '../../src/settings/stale.ts';
 import { runNewestStage, runStaleStage } from '../../src/stages/stale.ts';
 import { busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
 
@@ -48,7 +49,12 @@ describe('lading stale and newest against the local registry', () => {
       `- { name: ${names.tool}, context: tool }`,
     ].join('\n');
   const stale = () =>
-    runStaleStage({ read: read({ images: images() }), env: {}, cwd: repo, reporter: stderrReporter(true) });
+    runStaleStage({
+      ...parseStaleSettings(read({ images: images() })),
+      env: {},
+      cwd: repo,
+      reporter: stderrReporter(true),
+    });
 
   before(() => {
     repo = mkdtempSync(join(tmpdir(), 'lading-stale-repo-'));
@@ -109,11 +115,14 @@ describe('lading stale and newest against the local registry', () => {
   });
 
   it('newest resolves the newest timestamp tag and its digest; an image without one is a clear error', async () => {
-    const res = await runNewestStage({ read: read({ image: names.base }), reporter: stderrReporter(true) });
+    const res = await runNewestStage({
+      ...parseNewestSettings(read({ image: names.base })),
+      reporter: stderrReporter(true),
+    });
     assert.equal(res.ref, `${names.base}:20260102T000000Z`);
     assert.match(res.digest, /^sha256:[0-9a-f]{64}$/);
     await assert.rejects(
-      runNewestStage({ read: read({ image: names.upstream }), reporter: stderrReporter(true) }),
+      runNewestStage({ ...parseNewestSettings(read({ image: names.upstream })), reporter: stderrReporter(true) }),
       /has no timestamp tag/,
     );
   });

@@ -1,11 +1,13 @@
 import * as core from '@actions/core';
+import { parseBuildInputs, parseBuildTags } from '../../settings/build.ts';
 import { runBuildStage } from '../../stages/build.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 
 await runAction(async () => {
   const result = await runBuildStage({
-    read: readInput,
+    inputs: parseBuildInputs(readInput, process.env),
+    tags: parseBuildTags(readInput),
     env: process.env,
     cwd: process.env.GITHUB_WORKSPACE || process.cwd(),
     reporter: coreReporter,

@@ -1,11 +1,18 @@
 import * as core from '@actions/core';
 import { formatBytes } from '../../io/archive.ts';
+import { parseBuildJson } from '../../settings/build.ts';
+import { parseExportInputs } from '../../settings/export.ts';
 import { runExportStage } from '../../stages/export.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 
 await runAction(async () => {
-  const result = await runExportStage({ read: readInput, env: process.env, reporter: coreReporter });
+  const result = await runExportStage({
+    build: parseBuildJson(readInput),
+    inputs: parseExportInputs(readInput),
+    env: process.env,
+    reporter: coreReporter,
+  });
   core.setOutput('json', JSON.stringify(result));
   core.setOutput('digests', JSON.stringify(Object.fromEntries(result.images.map((i) => [i.id, i.digest]))));
   core.setOutput('refs', result.images.map((i) => i.ref).join('\n'));

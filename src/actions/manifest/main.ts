@@ -1,11 +1,14 @@
 import * as core from '@actions/core';
+import { parseManifestInputs, parsePushJson } from '../../settings/manifest.ts';
 import { runManifestStage } from '../../stages/manifest.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 
 await runAction(async () => {
+  const inputs = parseManifestInputs(readInput); // bad publish/notify inputs fail before anything is read or written
   const result = await runManifestStage({
-    read: readInput,
+    inputs,
+    pushed: parsePushJson(readInput),
     env: process.env,
     cwd: process.env.GITHUB_WORKSPACE || process.cwd(),
     reporter: coreReporter,

@@ -1,10 +1,17 @@
 import * as core from '@actions/core';
+import { parseBuildJson } from '../../settings/build.ts';
+import { parsePushSettings } from '../../settings/push.ts';
 import { runPushStage } from '../../stages/push.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 
 await runAction(async () => {
-  const result = await runPushStage({ read: readInput, env: process.env, reporter: coreReporter });
+  const result = await runPushStage({
+    build: parseBuildJson(readInput),
+    settings: parsePushSettings(readInput),
+    env: process.env,
+    reporter: coreReporter,
+  });
   core.setOutput('json', JSON.stringify(result));
   core.setOutput('digests', JSON.stringify(Object.fromEntries(result.images.map((i) => [i.id, i.digest]))));
   core.setOutput('refs', result.images.map((i) => i.ref).join('\n'));

@@ -1,11 +1,12 @@
 import * as core from '@actions/core';
+import { parseStaleSettings } from '../../settings/stale.ts';
 import { runStaleStage } from '../../stages/stale.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 
 await runAction(async () => {
   const result = await runStaleStage({
-    read: readInput,
+    ...parseStaleSettings(readInput),
     env: process.env,
     cwd: process.env.GITHUB_WORKSPACE || process.cwd(),
     reporter: coreReporter,

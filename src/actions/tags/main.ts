@@ -1,10 +1,11 @@
 import * as core from '@actions/core';
+import { tagPolicyFromInputs } from '../../lib/tag-settings.ts';
 import { runTagsStage, tagsOutputs } from '../../stages/tags.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 
 await runAction(async () => {
   const result = await runTagsStage({
-    read: readInput,
+    policy: tagPolicyFromInputs(readInput),
     env: process.env,
     cwd: process.env.GITHUB_WORKSPACE || process.cwd(),
   });

@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { parsePipelineSettings } from '../../settings/pipeline.ts';
 import { runPipeline } from '../../stages/pipeline.ts';
 import { tagsOutputs } from '../../stages/tags.ts';
 import { coreReporter } from '../reporter.ts';
@@ -8,7 +9,7 @@ import { readInput, runAction, writeSummary } from '../run.ts';
 // manifest, so the build sees ACTIONS_RUNTIME_TOKEN / ACTIONS_RESULTS_URL (cache type=gha) and no JSON crosses env.
 await runAction(async () => {
   const r = await runPipeline({
-    read: readInput,
+    settings: parsePipelineSettings(readInput, process.env),
     env: process.env,
     cwd: process.env.GITHUB_WORKSPACE || process.cwd(),
     reporter: coreReporter,

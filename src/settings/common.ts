@@ -1,0 +1,64 @@
+import type { StoreOptions } from '../io/store.ts';
+import { InputError } from '../lib/errors.ts';
+import { readInputs, type InputReader } from '../lib/input-values.ts';
+import { parseProviderOverrides } from '../lib/registry.ts';
+import type { RegistryAccess } from '../stages/stale.ts';
+
+/** Registry access shared by push, stale, newest, extract and deploy. */
+export type RegistrySettings = RegistryAccess;
+
+/** username/password (both or neither), Google credentials, AWS region, provider overrides, plain-HTTP hosts. */
+export function parseRegistrySettings(read: InputReader): RegistrySettings {
+  const v = readInputs(read, [
+    'username',
+    'password',
+    'google-credentials',
+    'aws-region',
+    'registry-providers',
+    'insecure-registries',
+  ]);
+  if (!!v.username !== !!v.password) {
+    throw new InputError(
+      v.username ? 'password' : 'username',
+      'is empty while the other one is set',
+      'give both, or neither',
+    );
+  }
+  const auth: RegistrySettings['auth'] = {};
+  if (v.username) auth.username = v.username;
+  if (v.password) auth.password = v.password;
+  if (v['google-credentials']) auth.googleCredentials = v['google-credentials'];
+  if (v['aws-region']) auth.awsRegion = v['aws-region'];
+  return {
+    auth,
+    overrides: parseProviderOverrides(v['registry-providers'].join('\n')),
+    insecure: v['insecure-registries'],
+  };
+}
+
+/** Registry logins for build and push: the registry settings plus ghcr.io's github-token. */
+export function parseRegistryLogin(read: InputReader): RegistrySettings {
+  const r = parseRegistrySettings(read);
+  const token = readInputs(read, ['registry-github-token'])['registry-github-token'];
+  if (token) r.auth.githubToken = token;
+  return r;
+}
+
+/** The store endpoint inputs every registry-less stage shares (export, load, extract, deploy, retention). */
+export function parseStoreOptions(read: InputReader): StoreOptions {
+  const v = readInputs(read, ['s3-endpoint', 's3-region', 's3-path-style', 'gcs-endpoint']);
+  const o: StoreOptions = {};
+  const endpoint = url('s3-endpoint', v['s3-endpoint'], 'https://<account>.r2.cloudflarestorage.com');
+  if (endpoint) o.endpoint = endpoint;
+  if (v['s3-region']) o.region = v['s3-region'];
+  if (v['s3-path-style'] !== undefined) o.forcePathStyle = v['s3-path-style'];
+  const gcs = url('gcs-endpoint', v['gcs-endpoint'], 'https://storage.example.com (an emulator or private endpoint)');
+  if (gcs) o.gcsEndpoint = gcs;
+  o.concurrency = readInputs(read, ['upload-concurrency'])['upload-concurrency'];
+  return o;
+}
+
+function url(name: string, v: string | undefined, example: string): string | undefined {
+  if (v && !/^https?:\/\/\S+$/.test(v)) throw new InputError(name, `'${v}' is not a URL`, `write e.g. ${example}`);
+  return v || undefined;
+}
