@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { type AuthSettings, credentialFor } from '../io/registry-auth.ts';
 import type { PtyRequest, RemoteProcess } from '../io/remote-process.ts';
@@ -81,6 +82,8 @@ export interface DeploySettings {
   rollbackOnFailure: boolean;
   allowDowngrade: boolean;
   owner: string;
+  /** The lock's owner token: the run id and a random part, unique to this deploy (matrix jobs share a run id). */
+  lockOwner?: string;
   auth: Omit<AuthSettings, 'mask' | 'log'>;
   overrides: ReturnType<typeof parseProviderOverrides>;
 }
@@ -162,6 +165,7 @@ export async function readDeploySettings(
     auth,
     overrides: parseProviderOverrides(read('registry-providers')),
   };
+  settings.lockOwner = `${settings.owner}-${randomBytes(4).toString('hex')}`;
   settings.maxFailures = parseMaxFailures(read('max-failures'), settings.hosts.length, settings.failFast);
   if (project) settings.project = project;
   const probe = read('probe-url');
@@ -362,6 +366,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
       session = await connector(host, settings, reporter);
       locked = true; // unlock only ever removes a lock this run owns
       const facts = parseFacts(await step(session, 'lock facts', base, ctx));
+      base.LADING_LOCK_HELD = '1'; // from here on, every mutating step checks (and renews) the lock first
       if (facts.current) result.previous = facts.current;
       base.LADING_COMPOSE = facts.compose;
       reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? '(none)'}`);
@@ -547,7 +552,7 @@ export function baseEnv(settings: DeploySettings, project: string): Record<strin
   return {
     LADING_ROOT: settings.root,
     LADING_PROJECT: project,
-    LADING_OWNER: settings.owner,
+    LADING_OWNER: settings.lockOwner ?? settings.owner,
     LADING_LOCK_TTL: String(settings.lockTtl),
     LADING_LOCK_WAIT: String(settings.lockWait),
     LADING_HEALTH_TIMEOUT: String(settings.healthTimeout),
@@ -634,6 +639,7 @@ export async function runRollbackStage(opts: HostStageOptions): Promise<DeployRe
       try {
         session = await opts.connector(host, settings, reporter);
         await step(session, 'lock', base, ctx);
+        base.LADING_LOCK_HELD = '1';
         locked = true;
         const facts = parseFacts(await step(session, 'facts', base, ctx));
         const history = parseHistory(await step(session, 'history_read', base, ctx));

@@ -357,6 +357,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
           );
         const facts = parseFacts(await swarmStep(session, 'swarm_facts', base, ctx));
         await swarmStep(session, 'lock', base, ctx);
+        base.LADING_LOCK_HELD = '1';
         locked = true;
         if (facts.current) result.previous = facts.current;
         reporter.info(`[${m.label}] swarm manager; current release: ${facts.current ?? '(none)'}`);
@@ -451,6 +452,7 @@ export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<Dep
       ctx = { ...ctx, host: m.label };
       const facts = parseFacts(await swarmStep(session, 'swarm_facts', base, ctx));
       await swarmStep(session, 'lock', base, ctx);
+      base.LADING_LOCK_HELD = '1';
       locked = true;
       const history = parseHistory(await swarmStep(session, 'history_read', base, ctx));
       const target = rollbackTarget(history, facts.releases, facts.current, to);

@@ -165,7 +165,7 @@ describe('dist/deploy over the real sshd, dockerd and registry', () => {
     ]);
     assert.equal(a.code, 0, a.stdout);
     assert.equal(b.code, 0, b.stdout);
-    assert.match(a.stdout + b.stdout, /waiting for the lock held by (a|b) /);
+    assert.match(a.stdout + b.stdout, /waiting for the lock held by (a|b)-[0-9a-f]{8} /);
   });
 
   it('a deploy killed mid-way leaves the old release serving, and its lock is broken after the TTL', async () => {

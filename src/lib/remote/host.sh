@@ -24,6 +24,71 @@ detect_compose() {
 }
 
 # --- lock: .lock holds "<expiry epoch> <owner> <host>"; created with noclobber, so only one deploy holds it.
+# The owner is a token unique to one deploy (run id + random). Every change to an existing .lock (renewing it,
+# breaking a stale one, releasing it) happens under the .lock.break mutex and only after re-reading it, so a lock
+# is only ever renewed or released by its owner and broken only when it is still the one judged stale.
+
+# mkdir mutex; a leftover one (its holder was killed) older than a minute is removed first.
+lock_mutex() {
+  if mkdir "$1/.lock.break" 2>/dev/null; then return 0; fi
+  if [ -n "$(find "$1" -maxdepth 1 -name .lock.break -mmin +1 2>/dev/null)" ]; then
+    rmdir "$1/.lock.break" 2>/dev/null || true
+    echo "removed a leftover lock mutex ($1/.lock.break)" >&2
+    mkdir "$1/.lock.break" 2>/dev/null && return 0
+  fi
+  return 1
+}
+
+# "<expiry> <owner>" of the current .lock, or nothing
+lock_fields() {
+  held=$(head -n 1 "$1/.lock" 2>/dev/null || true)
+  lexp=${held%% *}
+  case "$lexp" in '' | *[!0-9]*) lexp=0 ;; esac
+  rest=${held#* }
+  lowner=${rest%% *}
+}
+
+# Extends our lease to now + TTL; fails when .lock is not ours any more (expired and broken, or released).
+lock_renew() {
+  d=$(project_dir)
+  tries=0
+  until lock_mutex "$d"; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 50 ] || return 1
+    sleep 0.1 2>/dev/null || sleep 1
+  done
+  lock_fields "$d"
+  if [ "$lowner" != "$LADING_OWNER" ]; then
+    rmdir "$d/.lock.break"
+    return 1
+  fi
+  printf '%s %s %s\n' "$(($(now) + ${LADING_LOCK_TTL:-900}))" "$LADING_OWNER" "$(hostname)" >"$d/.lock.renew.$$"
+  mv -f "$d/.lock.renew.$$" "$d/.lock"
+  rmdir "$d/.lock.break"
+}
+
+# Before every mutating step of a deploy that holds the lock (LADING_LOCK_HELD=1): the lock must still be ours,
+# and its lease is extended.
+lock_check() {
+  [ "${LADING_LOCK_HELD:-0}" = 1 ] || return 0
+  lock_renew || die "this deploy ($LADING_OWNER) no longer holds the lock on $(hostname): another deploy broke it after its lease ran out; nothing more is changed here"
+}
+
+# Renews the lease every TTL/3 while the shell that took the lock lives (a killed runner's SSH session ends, the
+# renewals stop, and the lease runs out); stops when the lock is no longer ours.
+lock_heartbeat() {
+  every=$((${LADING_LOCK_TTL:-900} / 3))
+  [ "$every" -ge 1 ] || every=1
+  shell=$$
+  (
+    trap - EXIT
+    while sleep "$every"; do
+      kill -0 "$shell" 2>/dev/null || exit 0
+      lock_renew >/dev/null 2>&1 || exit 0
+    done
+  ) </dev/null >/dev/null 2>&1 &
+}
+
 step_lock() {
   d=$(project_dir)
   mkdir -p "$d/releases" || die "cannot create $d: check the deploy root and the SSH user's rights"
@@ -33,36 +98,39 @@ step_lock() {
     expires=$(($(now) + ${LADING_LOCK_TTL:-900}))
     if (set -C && printf '%s %s %s\n' "$expires" "$LADING_OWNER" "$(hostname)" >"$d/.lock") 2>/dev/null; then
       echo "lock taken by $LADING_OWNER until $expires"
+      lock_heartbeat
       return 0
     fi
-    held=$(cat "$d/.lock" 2>/dev/null || true)
-    lexp=${held%% *}
-    case "$lexp" in '' | *[!0-9]*) lexp=0 ;; esac
-    rest=${held#* }
-    if [ "$(now)" -gt "$lexp" ]; then
-      # Break a stale lock under a mutex, and only if it is still the one we judged stale.
-      if mkdir "$d/.lock.break" 2>/dev/null; then
-        if [ "$(cat "$d/.lock" 2>/dev/null || true)" = "$held" ]; then
-          rm -f "$d/.lock"
-          echo "broke a stale lock held by $rest (expired at $lexp)" >&2
-        fi
-        rmdir "$d/.lock.break"
+    lock_fields "$d"
+    if [ "$(now)" -gt "$lexp" ] && lock_mutex "$d"; then
+      # Break a stale lock under the mutex, and only if it is still the one we judged stale.
+      if [ "$(head -n 1 "$d/.lock" 2>/dev/null || true)" = "$held" ]; then
+        rm -f "$d/.lock"
+        echo "broke a stale lock held by $rest (expired at $lexp)" >&2
       fi
+      rmdir "$d/.lock.break"
       continue
     fi
     [ "$(now)" -lt "$deadline" ] || die "another deploy holds the lock: $rest, until $lexp (epoch); waited ${LADING_LOCK_WAIT:-300}s"
     [ -n "$announced" ] || echo "waiting for the lock held by $rest" >&2
     announced=1
-    sleep 2
+    sleep 1
   done
 }
 
+# Releases the lock only if it is ours (an exact owner match, under the mutex).
 step_unlock() {
   d=$(project_dir)
-  held=$(cat "$d/.lock" 2>/dev/null || true)
-  case "$held" in
-    *" $LADING_OWNER "*) rm -f "$d/.lock" ;;
-  esac
+  [ -f "$d/.lock" ] || return 0
+  tries=0
+  until lock_mutex "$d"; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 50 ] || return 0
+    sleep 0.1 2>/dev/null || sleep 1
+  done
+  lock_fields "$d"
+  if [ "$lowner" = "$LADING_OWNER" ]; then rm -f "$d/.lock"; fi
+  rmdir "$d/.lock.break"
 }
 
 # --- facts: compose flavour, current release, releases on disk.
@@ -765,8 +833,15 @@ lading_step() {
 
 lading_one() {
   case "$1" in
-    lock | unlock | facts | mkrelease | pull | up | health | switch | history | prune | history_read | release_manifest | image_facts | fetch | load | check_paths) "step_$1" ;;
-    proxy_ensure | up_others | rolling_start | rolling_gate | rolling_abort | proxy_switch | rolling_retire | proxy_maintenance | proxy_forget) "step_$1" ;;
+    lock | unlock | facts | health | history_read | release_manifest | image_facts | check_paths) "step_$1" ;;
+    mkrelease | pull | up | switch | history | prune | fetch | load)
+      lock_check
+      "step_$1"
+      ;;
+    proxy_ensure | up_others | rolling_start | rolling_gate | rolling_abort | proxy_switch | rolling_retire | proxy_maintenance | proxy_forget)
+      lock_check
+      "step_$1"
+      ;;
     *) die "unknown step $1" ;;
   esac
 }
