@@ -1,3 +1,4 @@
+import { escapeCell, escapeHtml } from '../lib/html.ts';
 import * as core from '@actions/core';
 import pkg from '../../package.json' with { type: 'json' };
 import { describeError, LadingError } from '../lib/errors.ts';
@@ -24,5 +25,23 @@ export async function runAction(body: () => Promise<void>): Promise<void> {
 /** Writes the job summary when the runner provides one (GITHUB_STEP_SUMMARY); quietly skips otherwise. */
 export async function writeSummary(build: (s: typeof core.summary) => typeof core.summary): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await build(core.summary).write();
+  // Table cells and headings carry host text (container logs, error messages): escaped, never HTML.
+  const s = core.summary;
+  const safe = Object.create(s) as typeof core.summary;
+  safe.addTable = (rows) => {
+    s.addTable(
+      rows.map((r) => r.map((c) => (typeof c === 'string' ? escapeCell(c) : { ...c, data: escapeCell(c.data) }))),
+    );
+    return safe;
+  };
+  safe.addHeading = (text, level) => {
+    s.addHeading(escapeHtml(text), level);
+    return safe;
+  };
+  safe.addList = (items, ordered) => {
+    s.addList(items.map(escapeHtml), ordered);
+    return safe;
+  };
+  build(safe);
+  await s.write();
 }
