@@ -737,6 +737,14 @@ export const INPUTS = {
     actions: ['deploy'],
     commands: CONNECT_COMMANDS,
   },
+  'compose-secrets': {
+    kind: 'pairs',
+    secret: true,
+    help: "KEY=VALUE variables for the release's .env (mode 0600 on the hosts) that never enter the manifest: database passwords, API keys (from your CI's secrets). Masked.",
+    cli: "KEY=VALUE for the release's .env, never in the manifest (repeatable)",
+    actions: ['deploy'],
+    commands: ['deploy'],
+  },
   'ssh-passphrase': {
     kind: 'string',
     secret: true,

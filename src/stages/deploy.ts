@@ -22,7 +22,7 @@ import {
   rollbackTarget,
 } from '../lib/deploy-plan.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
-import { parseBool, parseInteger } from '../lib/inputs.ts';
+import { parseBool, parseInteger, parsePairs } from '../lib/inputs.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { detectProvider, parseProviderOverrides, registryHostOf } from '../lib/registry.ts';
 import HOST_SCRIPT from '../lib/remote/host.sh.ts';
@@ -67,6 +67,8 @@ export interface DeploySettings {
   keep: number;
   /** Remove the images only pruned releases pinned (those no kept release and no container uses). */
   pruneImages: boolean;
+  /** compose-secrets: written to the release's 0600 .env, never to the manifest. */
+  composeSecrets: Record<string, string>;
   lockTtl: number;
   lockWait: number;
   healthTimeout: number;
@@ -147,6 +149,13 @@ export async function readDeploySettings(
     root,
     keep: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
     pruneImages: parseBool('prune-images', read('prune-images'), false),
+    composeSecrets: Object.fromEntries(
+      parsePairs('compose-secrets', read('compose-secrets')).map(([k, v]) => {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+          throw new InputError('compose-secrets', `'${k}' is not a variable name`);
+        return [k, v];
+      }),
+    ),
     lockTtl: parseInteger('lock-ttl', read('lock-ttl'), 900, { min: 10, max: 86400 }),
     lockWait: parseInteger('lock-wait', read('lock-wait'), 300, { min: 0, max: 86400 }),
     healthTimeout: parseInteger('health-timeout', read('health-timeout'), 120, { min: 1, max: 3600 }),
@@ -326,6 +335,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   const now = opts.now ?? (() => new Date());
   const manifest = await loadManifest(opts.read);
   const settings = await readDeploySettings(opts.read, opts.env);
+  for (const v of Object.values(settings.composeSecrets)) if (v) opts.reporter.secret(v);
   const zdt = readRollingSettings(opts.read);
   // Registry-less images: fetched from the store once here, verified, and sent to each host over SSH.
   const shipper = storeImages(manifest).length
@@ -351,7 +361,10 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   // The release files once per compose project, not once per host (a fleet shares them).
   const scripts = new Map<string, string>();
   const filesScript = (p: string) => {
-    if (!scripts.has(p)) scripts.set(p, releaseFilesScript(releaseFiles(manifest, { project: p, release }).files));
+    if (!scripts.has(p)) {
+      const extraEnv = settings.composeSecrets;
+      scripts.set(p, releaseFilesScript(releaseFiles(manifest, { project: p, release, extraEnv }).files));
+    }
     return scripts.get(p)!;
   };
 

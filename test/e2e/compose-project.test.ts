@@ -85,7 +85,10 @@ services:
         ${bb} cp /conf/message.txt /srv/message.txt &&
         ${bb} echo "$$GREETING" > /srv/greeting.txt &&
         ${bb} wc -l < /data/migrations > /srv/migrations.txt &&
+        ${bb} echo "$$DB_PASSWORD" > /srv/secret.txt &&
         exec ${bb} httpd -f -p 8080 -h /srv
+    environment:
+      - DB_PASSWORD
     volumes:
       - appdata:/data
       - ./conf:/conf:ro
@@ -153,6 +156,8 @@ volumes:
       root,
       '--health-stable',
       '1',
+      '--compose-secrets',
+      'DB_PASSWORD=s3cret-from-ci',
     );
     assert.match(deploy.out, /\tdeployed\t/);
     return { build: JSON.parse(build.out) as { images: Array<{ id: string; services: string[] }> } };
@@ -180,6 +185,8 @@ volumes:
     assert.equal(await get('/message.txt'), 'from the bind-mounted config');
     assert.equal(await get('/greeting.txt'), 'hello from env_file');
     assert.equal(await get('/migrations.txt'), '1');
+    assert.equal(await get('/secret.txt'), 's3cret-from-ci'); // compose-secrets: in the 0600 .env only
+    assert.doesNotMatch(readFileSync(join(repo, 'manifest.json'), 'utf8'), /s3cret/);
     const running = () =>
       docker([
         'ps',
