@@ -412,6 +412,31 @@ describe('the reusable workflows run the steps they promise', () => {
     assert.match(res.stdout, /no lading-manifest\.json/);
   });
 
+  it('prepare: refuses a newline or a stray character in to or project (no injected outputs or commands)', () => {
+    for (const [TARGET, PROJECT, why] of [
+      ['previous\nproject=evil', 'shop', /to: only letters/],
+      ['v1\n::error::forged', 'shop', /to: only letters/],
+      ['previous', 'shop\nmanifest=/etc/passwd', /project: only lowercase/],
+      ['$(id)', 'shop', /to: only letters/],
+    ] as const) {
+      const res = runWorkflowStep(DEPLOY, 'deploy', 'prepare', { MANIFEST: '', TARGET, PROJECT, DOWNLOADED: '/nope' });
+      assert.notEqual(res.code, 0, `${JSON.stringify(TARGET)} / ${JSON.stringify(PROJECT)} was accepted`);
+      assert.match(res.stdout, why);
+      assert.deepEqual(res.outputs, {}, 'nothing reached GITHUB_OUTPUT');
+    }
+  });
+
+  it('prepare: writes its outputs with a random delimiter', () => {
+    const res = runWorkflowStep(DEPLOY, 'deploy', 'prepare', {
+      MANIFEST: '',
+      TARGET: 'previous',
+      PROJECT: 'shop',
+      DOWNLOADED: '/nope',
+    });
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    assert.equal(res.outputs.project, 'shop');
+  });
+
   it('summary: lists what each host ran before and after', () => {
     const after = JSON.stringify([
       { host: 'root@web1:22', current: '20260101T000000Z-main-aaaaaaa', releases: [], history: [] },
