@@ -8,10 +8,12 @@
 // It counts failed requests during a deploy of the next release, during the automatic rollback of a broken release,
 // and during `rollback --to previous`; latency (p50/p99) in the ±1 s around the switch vs before the deploy; and the
 // deploy wall time against the raw baseline. Prints figures, asserts nothing.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StepShell } from '../src/io/step-shell.ts';
 import type { Manifest } from '../src/lib/manifest.ts';
 import { type HostStageOptions, runDeployStage, runRollbackStage } from '../src/stages/deploy.ts';
 import { stderrReporter } from '../src/stages/reporter.ts';
@@ -19,6 +21,7 @@ import { sshConnector } from '../src/stages/ssh-connector.ts';
 import { freePort, type LoadSample, loadLoop, proxiedApp, testProxy } from '../test/helpers/proxy-fixture.ts';
 import { docker, testEnv } from '../test/helpers/testenv.ts';
 
+const execFileAsync = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 2);
 const env = testEnv();
 const root = mkdtempSync(join(tmpdir(), 'lading-zdt-bench-'));
@@ -29,6 +32,20 @@ const pct = (xs: number[], p: number) => {
 };
 const median = (xs: number[]) => pct(xs, 50);
 const f2 = (x: number) => x.toFixed(2);
+
+// Where lading's time goes: each step round trip, summed per deploy (medians printed).
+let trace: Record<string, number> = {};
+const stepRun = StepShell.prototype.run;
+StepShell.prototype.run = async function (script, o) {
+  const t = performance.now();
+  try {
+    return await stepRun.call(this, script, o);
+  } finally {
+    const name = script.split('\n')[0]!.replace(/^lading_step /, '');
+    trace[name] = (trace[name] ?? 0) + (performance.now() - t) / 1000;
+  }
+};
+const traces: Record<string, Array<Record<string, number>>> = {};
 
 const proxy = await testProxy();
 const host = 'shop.bench';
@@ -60,19 +77,16 @@ const opts = (extra: Record<string, string>): HostStageOptions => {
   };
 };
 const lading = (m: Manifest) => runDeployStage(opts({ manifest: JSON.stringify(m) }));
-function raw(m: Manifest) {
+/** The raw baseline, run asynchronously (the load loop shares this process's event loop). */
+async function raw(m: Manifest) {
   writeFileSync(join(rawDir, 'docker-compose.yml'), m.compose!.files[0]!.content);
   writeFileSync(join(rawDir, '.env'), `DOCKER_TAG=${m.primary}\n`);
-  execFileSync(
-    'ssh',
-    [
-      '-F',
-      env.ssh.config,
-      env.ssh.alias,
-      `cd ${rawDir} && docker-compose -p ${rawApp.project} pull -q && docker-compose -p ${rawApp.project} up -d`,
-    ],
-    { stdio: 'ignore' },
-  );
+  await execFileAsync('ssh', [
+    '-F',
+    env.ssh.config,
+    env.ssh.alias,
+    `cd ${rawDir} && docker-compose -p ${rawApp.project} pull -q && docker-compose -p ${rawApp.project} up -d`,
+  ]);
 }
 
 type Way = 'raw' | 'recreate' | 'rolling';
@@ -113,17 +127,19 @@ try {
   }
   for (const w of ways) {
     // the first release, not measured
-    if (w.way === 'raw') raw(w.versions[0]!);
+    if (w.way === 'raw') await raw(w.versions[0]!);
     else if (!(await lading(w.versions[0]!)).ok) throw new Error(`${w.way}: first deploy failed`);
   }
   await sleep(3000);
   for (let r = 0; r < rounds; r++) {
     for (const w of ways) {
       const next = w.versions[1 + (r % 2)]!;
+      trace = {};
       const deployed = await underLoad(w.port, async () => {
-        if (w.way === 'raw') raw(next);
+        if (w.way === 'raw') await raw(next);
         else if (!(await lading(next)).ok) throw new Error(`${w.way}: deploy failed`);
       });
+      (traces[w.way] ??= []).push(trace);
       add(`${w.way} deploy failed`, deployed.failed);
       add(`${w.way} deploy total`, deployed.total);
       add(`${w.way} deploy wall`, deployed.wall);
@@ -174,6 +190,13 @@ try {
   for (const w of ways) {
     const wall = median(results[`${w.way} deploy wall`]!);
     console.log(`${w.way.padEnd(9)} deploy wall time (median): ${f2(wall)} s = ${f2(wall / rawWall)}x raw`);
+    const ts = traces[w.way] ?? [];
+    const steps = [...new Set(ts.flatMap((t) => Object.keys(t)))];
+    if (steps.length) {
+      console.log(
+        `          steps (medians): ${steps.map((n) => `${n} ${f2(median(ts.map((t) => t[n] ?? 0)))} s`).join('; ')}`,
+      );
+    }
   }
 } finally {
   for (const w of ways) w.app.cleanup();

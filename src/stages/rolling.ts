@@ -83,17 +83,22 @@ export async function rollOut(
   plan: RollingPlan,
   opts: { reuse?: boolean; beforeSwitch?: () => Promise<void> } = {},
 ): Promise<void> {
-  const e = { ...env, ...plan.env, LADING_REUSE: opts.reuse ? '1' : '0' };
-  await run('proxy_ensure up_others rolling_start', e);
+  const e = { ...env, ...plan.env, LADING_REUSE: opts.reuse ? '1' : '0', LADING_WITH_OTHERS: '1' };
+  await run('proxy_ensure rolling_start', e);
   try {
     await run('rolling_gate health', e);
-    await opts.beforeSwitch?.();
-    await run('proxy_switch', e);
+    if (opts.beforeSwitch) await opts.beforeSwitch();
   } catch (err) {
     if (!opts.reuse) await run('rolling_abort', e).catch(() => undefined);
     throw err;
   }
-  await run('rolling_retire', e);
+  // the switch and the drain in one round trip (a refused switch leaves the old routes, and nothing drains)
+  try {
+    await run('proxy_switch rolling_retire', e);
+  } catch (err) {
+    if (!opts.reuse) await run('rolling_abort', e).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** Maintenance on (a 503 page for the app's host names: `page`, or lading's default) or off, through the proxy. */

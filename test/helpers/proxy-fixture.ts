@@ -51,16 +51,17 @@ export function freePort(): Promise<number> {
 }
 
 /** A proxy of its own for one test file: container, network, published port, inputs for the deploy. */
-export async function testProxy() {
+export async function testProxy(opts: { https?: boolean } = {}) {
   const id = unique('proxy')
     .replace(/[^a-z0-9-]/g, '-')
     .slice(0, 40);
   const port = await freePort();
+  const httpsPort = opts.https ? await freePort() : 0;
   const inputs = {
     'proxy-container': id,
     'proxy-network': id,
     'proxy-image': caddyImage(),
-    'proxy-ports': `127.0.0.1:${port}:80`,
+    'proxy-ports': `127.0.0.1:${port}:80${opts.https ? `,127.0.0.1:${httpsPort}:443` : ''}`,
     'proxy-tls': 'off',
   };
   const cleanup = () => {
@@ -75,7 +76,7 @@ export async function testProxy() {
       }
     }
   };
-  return { id, port, inputs, cleanup };
+  return { id, port, httpsPort, inputs, cleanup };
 }
 
 /**
@@ -109,7 +110,7 @@ ${
       hosts: [${opts.host}]
       port: 80
       health: /index.html
-      drain: ${opts.drain ?? 1}
+      drain: ${opts.drain ?? 3}
 `
 }  worker:
     image: ${name}:\${DOCKER_TAG:-latest}

@@ -101,8 +101,8 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
       stats.samples.some((s) => s.body === 'v2'),
       'v2 served between the deploys',
     );
-    // drain 1 s, then stop (grace 2 s) and rm
-    for (let i = 0; i < 50 && shop.containers('web').length > 1; i++) await sleep(200);
+    // drain 3 s, then stop (grace 2 s) and rm
+    for (let i = 0; i < 100 && shop.containers('web').length > 1; i++) await sleep(200);
     assert.equal(shop.containers('web').length, 1);
   });
 

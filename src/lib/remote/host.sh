@@ -651,15 +651,43 @@ step_rolling_start() {
     scale="$scale --scale $svc=$((n + replicas))"
     names="$names $svc"
   done <"$before.lines"
+  # the recreate services (LADING_WITH_OTHERS) come up at the same time when the project already runs (its
+  # networks and volumes exist, so the two compose runs create nothing twice); on a first deploy, before.
+  others_pid=""
+  if [ "${LADING_WITH_OTHERS:-0}" = 1 ] && [ -n "${LADING_OTHERS:-}" ]; then
+    if [ -n "$(docker ps -aq --filter "label=com.docker.compose.project=$LADING_PROJECT" | head -n 1)" ]; then
+      step_up_others >"$before.others" 2>&1 &
+      others_pid=$!
+    else
+      step_up_others
+    fi
+  fi
   if [ -n "$names" ]; then
     # shellcheck disable=SC2086 # service names are validated by lading
     compose_release "$LADING_RELEASE" up -d --no-deps --no-recreate --no-build $scale $names </dev/null
+  fi
+  if [ -n "$others_pid" ]; then
+    if ! wait "$others_pid"; then
+      cat "$before.others" >&2
+      die "the recreate services ($LADING_OTHERS) did not come up"
+    fi
+    cat "$before.others" >&2
+    rm -f "$before.others"
   fi
   for svc in $names; do
     service_ids "$svc" | while IFS= read -r id; do
       grep -qxF "$svc $id" "$before" || printf '%s\n' "$id"
     done >"$rel/.rolling/$svc.ids"
     [ -s "$rel/.rolling/$svc.ids" ] || die "compose started no new container for $svc"
+    # a draining container removed while compose scaled makes it start one more than asked: never served, it goes
+    want=$(awk -v s="$svc" '$1 == s { print $4 }' "$before.lines")
+    extra=$(sed "1,${want}d" "$rel/.rolling/$svc.ids")
+    if [ -n "$extra" ]; then
+      # shellcheck disable=SC2086 # container ids
+      docker rm -f $extra >/dev/null 2>&1 || true
+      head -n "$want" "$rel/.rolling/$svc.ids" >"$rel/.rolling/$svc.ids.tmp"
+      mv -f "$rel/.rolling/$svc.ids.tmp" "$rel/.rolling/$svc.ids"
+    fi
     while IFS= read -r id; do
       docker network connect "$LADING_PROXY_NETWORK" "$id" 2>/dev/null ||
         docker inspect --format '{{json .NetworkSettings.Networks}}' "$id" | grep -q "\"$LADING_PROXY_NETWORK\"" ||
