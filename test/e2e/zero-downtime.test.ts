@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Manifest } from '../../src/lib/manifest.ts';
 import { runActionBundleAsync, runCli } from '../helpers/bundles.ts';
-import { get, loadLoop, proxiedApp, testProxy } from '../helpers/proxy-fixture.ts';
+import { assertNoFailures, get, loadLoop, proxiedApp, testProxy } from '../helpers/proxy-fixture.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -82,7 +82,7 @@ describe('zero-downtime deploys with the built deploy action and CLI (sshd, dock
     }
     await sleep(500);
     const stats = await load.stop();
-    assert.equal(stats.failed, 0, stats.errors.slice(0, 5).join('\n'));
+    assertNoFailures(stats);
     assert.ok(stats.total >= 50, `${stats.total} requests`);
     assert.deepEqual(await get(proxy.port, 'shop.test'), { status: 200, body: 'v3\n' });
     assert.equal(shop.containers('worker').length, 1);
@@ -95,7 +95,7 @@ describe('zero-downtime deploys with the built deploy action and CLI (sshd, dock
     assert.equal(run.code, 1);
     assert.equal(JSON.parse(run.outputs.hosts!)[0].status, 'rolled-back');
     assert.match(run.stdout, /traffic stays on the old containers/);
-    assert.equal(stats.failed, 0, stats.errors.slice(0, 5).join('\n'));
+    assertNoFailures(stats);
     assert.deepEqual(await get(proxy.port, 'shop.test'), { status: 200, body: 'v3\n' });
   });
 
