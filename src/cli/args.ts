@@ -60,6 +60,8 @@ export interface ParsedArgs {
   origin(name: string): string | undefined;
   /** Words that are not flags (commands that take them), and everything after `--` as given. */
   positionals: string[];
+  /** Secrets given as flags (visible in the process list and shell history): the CLI warns about each. */
+  warnings: string[];
 }
 
 /**
@@ -83,6 +85,7 @@ export function parseCommandArgs(
   const hint = `run 'lading ${command} --help'`;
   let help = false;
   const positionals: string[] = [];
+  const warnings: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '-h' || arg === '--help') {
@@ -123,6 +126,11 @@ export function parseCommandArgs(
     }
     const value = inline ?? argv[++i];
     if (value === undefined) throw new InputError(`--${name}`, 'needs a value', hint);
+    if (flag.row.secret) {
+      warnings.push(
+        `--${name} puts a secret in the process arguments (visible to other users in ps, kept in shell history): set ${envName(name)} instead`,
+      );
+    }
     if (flag.repeatable) (lists[name] ??= []).push(value);
     else values[name] = value;
   }
@@ -140,7 +148,7 @@ export function parseCommandArgs(
     if (values[name] !== undefined) return `--${name}`;
     return env[envName(name)] ? envName(name) : `--${name}`;
   };
-  return { help, flags, read, origin, positionals };
+  return { help, flags, read, origin, positionals, warnings };
 }
 
 /** An input error says which flag (or LADING_* variable) to fix; other errors pass unchanged. */

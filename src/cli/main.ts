@@ -59,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
   let args: ParsedArgs | undefined;
   try {
     args = parseCommandArgs(cmd.name, rest, process.env, { positionals: !!cmd.positionals });
+    for (const w of args.warnings) process.stderr.write(`warning: ${w}\n`);
     if (args.help) {
       process.stdout.write(commandHelp(cmd));
       return 0;

@@ -77,7 +77,16 @@ export function parseInventory(text: string, defaults: { user: string; port: num
         throw new InputError('inventory', `entry ${i + 1}: project must be lowercase letters, digits, _ and -`);
       spec.project = e.project;
     }
-    if (e['probe-url'] !== undefined) spec.probeUrl = String(e['probe-url']);
+    if (e['probe-url'] !== undefined) {
+      // validated like the probe-url input: the host runs curl/wget with it
+      if (
+        typeof e['probe-url'] !== 'string' ||
+        !/^https?:\/\/\S+$/.test(e['probe-url']) ||
+        e['probe-url'].startsWith('-')
+      )
+        throw new InputError('inventory', `entry ${i + 1}: probe-url must be an http(s) URL`);
+      spec.probeUrl = e['probe-url'];
+    }
     return spec;
   });
   if (hosts.length === 0) throw new InputError('inventory', 'lists no host');
