@@ -5,12 +5,16 @@
 # --- facts: this docker is a reachable swarm manager; current release and releases on disk.
 step_swarm_facts() {
   command -v docker >/dev/null 2>&1 || die "docker is not installed on $(hostname)"
-  st=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>&1) ||
-    die "docker does not answer on $(hostname): $st"
+  # docker info prints its template even when the daemon is unreachable (" false"): ask the server first, and
+  # report its own error line.
+  err=$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null) ||
+    die "docker does not answer on $(hostname): $(printf '%s' "${err:-no answer}" | head -n 1) (DOCKER_HOST=${DOCKER_HOST:-the default socket})"
+  st=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null)
   case "$st" in
     "active true") ;;
     "active false") die "$(hostname) is a swarm worker: deploy through a manager (docker node ls on one lists them)" ;;
-    *) die "$(hostname) is not a swarm manager (swarm state: $st): run docker swarm init, or point at a manager" ;;
+    inactive*) die "$(hostname) is not part of a swarm (docker info: Swarm: inactive): run docker swarm init there, or point at a manager" ;;
+    *) die "$(hostname) is not a usable swarm manager (docker info: Swarm: ${st%% *}): check docker info there, or point at a manager" ;;
   esac
   d=$(project_dir)
   printf 'compose=swarm\n'
