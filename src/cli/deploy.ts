@@ -10,9 +10,10 @@ function report(result: DeployResult, json: boolean | string | undefined): numbe
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     for (const h of result.hosts) {
-      process.stdout.write(
-        `${h.host}\t${h.status}\t${h.release ?? ''}\t${h.seconds}s${h.error ? `\t${h.error.split('\n')[0]}` : ''}\n`,
-      );
+      const [first, ...more] = (h.error ?? '').split('\n');
+      process.stdout.write(`${h.host}\t${h.status}\t${h.release ?? ''}\t${h.seconds}s${first ? `\t${first}` : ''}\n`);
+      // The rest of the error (a swarm's task errors and log lines) on indented lines after the host's line.
+      for (const l of more) if (l.trim()) process.stdout.write(`  ${l}\n`);
     }
   }
   return result.ok ? 0 : 1;

@@ -17,6 +17,7 @@ import {
   type Convergence,
   DEFAULT_POLICY,
   type StackRender,
+  type SwarmState,
   type SwarmUpdatePolicy,
   convergence,
   describeConvergence,
@@ -250,7 +251,7 @@ async function deployAndWait(
   stack: Pick<StackRender, 'pins' | 'orders'>,
   s: SwarmSettings,
   ctx: Ctx,
-): Promise<Convergence> {
+): Promise<Convergence & { logs?: string }> {
   const project = env.LADING_PROJECT!;
   const before = indexOf(await swarmStep(session, 'swarm_index', env, ctx));
   await swarmStep(session, 'swarm_deploy', { ...env, ...logins }, ctx);
@@ -258,7 +259,9 @@ async function deployAndWait(
   const opts = { stack: project, pins: stack.pins, services: Object.keys(stack.orders), before };
   let said = '';
   for (;;) {
-    const verdict = convergence(parseSwarmState(await swarmStep(session, 'swarm_state', env, ctx)), opts);
+    const state = parseSwarmState(await swarmStep(session, 'swarm_state', env, ctx));
+    const verdict: Convergence & { logs?: string } = convergence(state, opts);
+    if (verdict.state === 'failed') verdict.logs = await failedTaskLogs(session, env, ctx, state, project);
     const line = describeConvergence(verdict);
     if (line !== said) ctx.reporter.info(`[${ctx.host}] ${line}`);
     said = line;
@@ -266,6 +269,7 @@ async function deployAndWait(
     if (Date.now() >= deadline) {
       return {
         ...verdict,
+        logs: await failedTaskLogs(session, env, ctx, state, project),
         state: 'failed',
         services: verdict.services.map((v) =>
           v.state === 'pending' ? { ...v, detail: `${v.detail} — not converged within ${s.deploy.healthTimeout}s` } : v,
@@ -276,9 +280,44 @@ async function deployAndWait(
   }
 }
 
-function failure(verdict: Convergence): string {
+function failure(verdict: Convergence & { logs?: string }): string {
   const errors = [...new Set(verdict.errors)].slice(0, 8);
-  return `${describeConvergence(verdict)}${errors.length ? `\ntask errors:\n  ${errors.join('\n  ')}` : ''}`;
+  return (
+    `${describeConvergence(verdict)}${errors.length ? `\ntask errors:\n  ${errors.join('\n  ')}` : ''}` +
+    (verdict.logs ? `\nlast log lines of the failed tasks:\n  ${verdict.logs.split('\n').join('\n  ')}` : '')
+  );
+}
+
+/**
+ * The last lines the stack's failed tasks logged (newest three tasks, five lines each): what `task: non-zero exit
+ * (1)` does not say. Best effort: a failure to read them never hides the failure itself.
+ */
+async function failedTaskLogs(
+  session: HostSession,
+  env: Record<string, string>,
+  ctx: Ctx,
+  state: SwarmState,
+  stack: string,
+): Promise<string | undefined> {
+  const failed = state.tasks
+    .filter((t) => t.Name.startsWith(`${stack}_`) && t.Error && /^(failed|rejected)/i.test(t.CurrentState.trim()))
+    .slice(0, 3);
+  if (failed.length === 0) return undefined;
+  const out = await swarmStep(
+    session,
+    'swarm_task_logs',
+    { ...env, LADING_TASKS: failed.map((t) => t.ID).join(' ') },
+    ctx,
+  ).catch(() => '');
+  const names = new Map(failed.map((t) => [t.ID, t.Name]));
+  const lines: string[] = [];
+  let task = '';
+  for (const l of out.split('\n')) {
+    const m = /^--- (\S+)$/.exec(l);
+    if (m) task = names.get(m[1]!) ?? m[1]!;
+    else if (l.trim()) lines.push(`${task}: ${l.slice(0, 300)}`);
+  }
+  return lines.length ? lines.join('\n') : undefined;
 }
 
 function logPlan(stack: StackRender, host: string, reporter: Reporter): void {

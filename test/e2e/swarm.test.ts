@@ -138,6 +138,7 @@ networks:
     const [host] = JSON.parse(run.outputs.hosts!);
     assert.equal(host.status, 'rolled-back');
     assert.match(host.error, /swarm rolled the update back/);
+    assert.match(host.error, /task errors:.*unhealthy container/s, "the failure names the tasks' errors");
     assert.match(run.stdout, /task errors:.*unhealthy container/s);
     assert.equal(runningImage(), m[1]!.images[0]!.ref);
     assert.equal(await app.probe(), 'v2');

@@ -77,11 +77,21 @@ step_swarm_nodes() {
   docker node ls --format '{{.Hostname}} {{.Status}} {{.Availability}}' | awk '$2 == "Ready" && $3 == "Active" { print $1 }'
 }
 
+# --- the last lines each failed task logged: LADING_TASKS (task ids, space separated), LADING_LOG_LINES.
+step_swarm_task_logs() {
+  n=${LADING_LOG_LINES:-5}
+  for t in $LADING_TASKS; do
+    case "$t" in *[!a-z0-9]*) continue ;; esac
+    printf -- '--- %s\n' "$t"
+    docker service logs --raw --no-trunc --tail "$n" "$t" 2>&1 | tail -n "$n" || true
+  done
+}
+
 lading_swarm() {
   if [ -n "${LADING_DOCKER_HOST:-}" ]; then export DOCKER_HOST="$LADING_DOCKER_HOST"; fi
   for s in "$@"; do
     case "$s" in
-      swarm_facts | swarm_index | swarm_deploy | swarm_state | swarm_nodes) "step_$s" ;;
+      swarm_facts | swarm_index | swarm_deploy | swarm_state | swarm_nodes | swarm_task_logs) "step_$s" ;;
       *) lading_one "$s" ;;
     esac
   done
