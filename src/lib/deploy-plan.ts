@@ -145,6 +145,7 @@ export function releaseFiles(
   for (const image of manifest.images) {
     for (const s of image.services) if (services.has(s)) pins[s] = { image: image.ref };
   }
+  for (const [s, ref] of Object.entries(compose.pins ?? {})) if (services.has(s) && !pins[s]) pins[s] = { image: ref };
   const pinDoc: Record<string, unknown> = {};
   if (version !== undefined) pinDoc.version = String(version);
   pinDoc.services = pins;

@@ -533,6 +533,14 @@ export const INPUTS = {
     actions: ['lading', 'manifest'],
     commands: ['manifest'],
   },
+  'pin-external': {
+    kind: 'bool',
+    default: false,
+    help: 'Resolve the images of services that lading does not build (databases, caches, third-party images) to their registry digest at manifest time, so a release is reproducible.',
+    cli: 'pin third-party images of the compose project to their registry digest',
+    actions: ['lading', 'manifest'],
+    commands: ['manifest'],
+  },
   'bundle-size-limit': {
     kind: 'int',
     default: 50,

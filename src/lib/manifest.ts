@@ -116,6 +116,8 @@ export interface ComposeBundle {
   assets?: ComposeAsset[];
   /** v2: bind-mount sources outside the project (absolute paths), checked on each host before anything changes. */
   external?: Array<{ path: string; service: string }>;
+  /** v2 (pin-external): service → name@digest of its third-party image, resolved at manifest time. */
+  pins?: Record<string, string>;
 }
 
 export interface Manifest {
@@ -295,7 +297,7 @@ export function createManifest(args: {
   images: ManifestImage[];
   compose?: ComposeBundle;
 }): Manifest {
-  const v2 = args.compose?.assets !== undefined || args.compose?.external !== undefined;
+  const v2 = args.compose?.assets !== undefined || args.compose?.external !== undefined || !!args.compose?.pins;
   const manifest: Manifest = {
     schema: v2 ? MANIFEST_SCHEMA_V2 : MANIFEST_SCHEMA,
     source: args.source,

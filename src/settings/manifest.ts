@@ -15,6 +15,7 @@ export function parseManifestInputs(read: InputReader): ManifestInputs {
     'compose-env-file',
     'compose-resolver',
     'bundle-size-limit',
+    'pin-external',
     'manifest-path',
     'manifest-secret',
     'manifest-store',
@@ -27,6 +28,7 @@ export function parseManifestInputs(read: InputReader): ManifestInputs {
     composeEnvFiles: v['compose-env-file'],
     composeResolver: v['compose-resolver'],
     bundleSizeLimit: v['bundle-size-limit'] * 1048576,
+    pinExternal: v['pin-external'],
     storeOptions: parseStoreOptions(read),
   };
   if (v['manifest-secret']) out.secret = v['manifest-secret'];

@@ -5,6 +5,9 @@ import { isAbsolute, join, relative } from 'node:path';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { collectAssets, type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
 import { checkBundleSize, planAssets } from '../lib/compose-assets.ts';
+import { RegistryClient } from '../io/registry-client.ts';
+import { stripTagAndDigest } from '../lib/build-plan.ts';
+import { parseImageName } from '../lib/image-ref.ts';
 import { SIGNATURE_SUFFIX, signManifest } from '../lib/manifest-signature.ts';
 import {
   type ComposeBundle,
@@ -46,6 +49,8 @@ export interface ManifestInputs {
   composeResolver: ComposeResolver;
   /** The most the release's local files may weigh, in bytes. */
   bundleSizeLimit: number;
+  /** Resolve third-party images (services lading does not build) to their registry digest. */
+  pinExternal: boolean;
   /** Where to write it; undefined = $RUNNER_TEMP (or the workspace)/lading-manifest.json. */
   path?: string;
   /** manifest-secret: sign the manifest (<manifest>.sig). */
@@ -94,6 +99,25 @@ export async function runManifestStage(opts: {
     if (composePaths.length > 0) await addAssets(compose, composePaths);
   }
 
+  /** name[:tag][@digest] → name@digest from its registry (anonymous, or the runner's docker login for it). */
+  async function pinImage(image: string, service: string): Promise<string> {
+    const ref = stripTagAndDigest(image);
+    if (ref.digest) return `${ref.name}@${ref.digest}`;
+    const { registry, path } = parseImageName(ref.name, `compose-files (service ${service})`);
+    const host = registry || 'registry-1.docker.io';
+    const repo = registry ? path : path.includes('/') ? path : `library/${path}`;
+    try {
+      const { digest } = await new RegistryClient(host, {}).manifestDigest(repo, ref.tag ?? 'latest');
+      opts.reporter.info(`pin-external: ${service} runs ${image} = ${ref.name}@${digest}`);
+      return `${ref.name}@${digest}`;
+    } catch (err) {
+      throw new LadingError(
+        `pin-external: cannot resolve ${image} (service ${service}) to a digest: ${(err as Error).message}`,
+        'check that the image exists and the registry is reachable from here, or turn pin-external off',
+      );
+    }
+  }
+
   /** The project's local files (v2 manifest): read as compose reads the project, limited in size. */
   async function addAssets(bundle: ComposeBundle, paths: string[]): Promise<void> {
     const resolver = inputs.composeResolver;
@@ -109,6 +133,15 @@ export async function runManifestStage(opts: {
       resolver,
       compose: resolver === 'builtin' ? undefined : await findCompose(stringEnv),
     });
+    if (inputs.pinExternal) {
+      const built = new Set(pushed.images.flatMap((i) => i.services));
+      const pins: Record<string, string> = {};
+      for (const svc of Object.values(loaded.model.services)) {
+        if (!svc.image || built.has(svc.name) || svc.build) continue;
+        pins[svc.name] = await pinImage(svc.image, svc.name);
+      }
+      if (Object.keys(pins).length > 0) bundle.pins = pins;
+    }
     const plan = planAssets(loaded.model, loaded.envFiles, loaded.otherFiles);
     const assets = await collectAssets(plan);
     checkBundleSize(assets, inputs.bundleSizeLimit);

@@ -141,7 +141,16 @@ volumes:
     const build = lading('build', '--compose-files', 'docker-compose.yml', '--json');
     writeFileSync(join(repo, 'build.json'), build.out);
     writeFileSync(join(repo, 'push.json'), lading('push', '--build-json', '@build.json', '--json').out);
-    lading('manifest', '--push-json', '@push.json', '--compose-project', project, '--manifest-path', 'manifest.json');
+    lading(
+      'manifest',
+      '--push-json',
+      '@push.json',
+      '--compose-project',
+      project,
+      '--manifest-path',
+      'manifest.json',
+      '--pin-external',
+    );
     const deploy = lading(
       'deploy',
       '--manifest',
@@ -172,6 +181,8 @@ volumes:
     );
     const manifest = parseManifest(readFileSync(join(repo, 'manifest.json'), 'utf8'));
     assert.equal(manifest.schema, 'lading.manifest/v2');
+    // pin-external: the third-party image is pinned by its registry digest for this release
+    assert.match(manifest.compose!.pins!.kv!, new RegExp(`^${ns}/thirdparty/kv@sha256:[0-9a-f]{64}$`));
     assert.deepEqual(
       manifest.compose!.assets!.map((a) => [a.path, a.kind]),
       [
