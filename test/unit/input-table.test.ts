@@ -260,3 +260,13 @@ describe('CLI conventions', () => {
     assert.equal(cliError(other, fromFlag), other, 'an error about something that is not a flag is left alone');
   });
 });
+
+describe('defaults live in the table only', () => {
+  it('the host script takes timeouts, TTLs and counts from the runner, with no fallback of its own', () => {
+    const host = readFileSync(join(REPO_ROOT, 'src', 'lib', 'remote', 'host.sh'), 'utf8');
+    for (const v of ['HEALTH_TIMEOUT', 'HEALTH_STABLE', 'LOCK_WAIT', 'LOCK_TTL', 'KEEP']) {
+      assert.doesNotMatch(host, new RegExp(`\\$\\{LADING_${v}:-`), `LADING_${v} has no default in host.sh`);
+      assert.match(host, new RegExp(`\\$\\{LADING_${v}:\\?`), `LADING_${v} is required by host.sh`);
+    }
+  });
+});

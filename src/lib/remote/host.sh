@@ -92,10 +92,10 @@ lock_heartbeat() {
 step_lock() {
   d=$(project_dir)
   mkdir -p "$d/releases" || die "cannot create $d: check the deploy root and the SSH user's rights"
-  deadline=$(($(now) + ${LADING_LOCK_WAIT:-300}))
+  deadline=$(($(now) + ${LADING_LOCK_WAIT:?set by the runner}))
   announced=
   while :; do
-    expires=$(($(now) + ${LADING_LOCK_TTL:-900}))
+    expires=$(($(now) + ${LADING_LOCK_TTL:?set by the runner}))
     if (set -C && printf '%s %s %s\n' "$expires" "$LADING_OWNER" "$(hostname)" >"$d/.lock") 2>/dev/null; then
       echo "lock taken by $LADING_OWNER until $expires"
       lock_heartbeat
@@ -111,7 +111,7 @@ step_lock() {
       rmdir "$d/.lock.break"
       continue
     fi
-    [ "$(now)" -lt "$deadline" ] || die "another deploy holds the lock: $rest, until $lexp (epoch); waited ${LADING_LOCK_WAIT:-300}s"
+    [ "$(now)" -lt "$deadline" ] || die "another deploy holds the lock: $rest, until $lexp (epoch); waited ${LADING_LOCK_WAIT:?set by the runner}s"
     [ -n "$announced" ] || echo "waiting for the lock held by $rest" >&2
     announced=1
     sleep 1
@@ -256,8 +256,8 @@ step_up() {
 
 # --- health gate: containers with a healthcheck healthy, the others running and not restarting, within a timeout.
 step_health() {
-  deadline=$(($(now) + ${LADING_HEALTH_TIMEOUT:-60}))
-  stable=${LADING_HEALTH_STABLE:-3}
+  deadline=$(($(now) + ${LADING_HEALTH_TIMEOUT:?set by the runner}))
+  stable=${LADING_HEALTH_STABLE:?set by the runner}
   first=""
   polls=0
   while :; do
@@ -294,7 +294,7 @@ step_health() {
     fi
     if [ "$(now)" -ge "$deadline" ]; then
       printf '%s\n' "$states" >&2
-      die "not healthy within ${LADING_HEALTH_TIMEOUT:-60}s: waiting for $(printf '%s' "$waiting" | tr '\n' ' ')"
+      die "not healthy within ${LADING_HEALTH_TIMEOUT:?set by the runner}s: waiting for $(printf '%s' "$waiting" | tr '\n' ' ')"
     fi
     # poll every 0.2 s for the first 2 s (most services are up by then), then every second
     polls=$((polls + 1))
@@ -309,7 +309,7 @@ step_health() {
       else
         die "neither curl nor wget is on $(hostname) for the HTTP probe"
       fi
-      [ "$(now)" -lt "$deadline" ] || die "the probe $LADING_PROBE_URL did not answer with success within ${LADING_HEALTH_TIMEOUT:-60}s"
+      [ "$(now)" -lt "$deadline" ] || die "the probe $LADING_PROBE_URL did not answer with success within ${LADING_HEALTH_TIMEOUT:?set by the runner}s"
       sleep 1
     done
     echo "probe ok: $LADING_PROBE_URL"
@@ -376,7 +376,7 @@ step_history() {
 
 step_prune() {
   d=$(project_dir)
-  keep=${LADING_KEEP:-5}
+  keep=${LADING_KEEP:?set by the runner}
   cur=$(readlink "$d/current" 2>/dev/null || true)
   cur=${cur##*/}
   n=0
@@ -696,7 +696,7 @@ http_ok() {
 # 2xx/3xx directly (container address on the proxy network), polled every 150 ms.
 step_rolling_gate() {
   rel="$(project_dir)/releases/$LADING_RELEASE"
-  deadline=$(($(now) + ${LADING_HEALTH_TIMEOUT:-60}))
+  deadline=$(($(now) + ${LADING_HEALTH_TIMEOUT:?set by the runner}))
   rolling_lines >"$rel/.rolling/.lines"
   while read -r svc port health _replicas _drain; do
     while IFS= read -r id; do
@@ -715,7 +715,7 @@ step_rolling_gate() {
           break
         fi
         [ "$(now)" -lt "$deadline" ] ||
-          die "rolling $svc: http://${4:-?}:$port$health did not answer within ${LADING_HEALTH_TIMEOUT:-60}s: traffic stays on the old containers"
+          die "rolling $svc: http://${4:-?}:$port$health did not answer within ${LADING_HEALTH_TIMEOUT:?set by the runner}s: traffic stays on the old containers"
         sleep 0.15 2>/dev/null || sleep 1
       done
     done <"$rel/.rolling/$svc.ids"
