@@ -62,7 +62,7 @@ lock_renew() {
     rmdir "$d/.lock.break"
     return 1
   fi
-  printf '%s %s %s\n' "$(($(now) + ${LADING_LOCK_TTL:-900}))" "$LADING_OWNER" "$(hostname)" >"$d/.lock.renew.$$"
+  printf '%s %s %s\n' "$(($(now) + ${LADING_LOCK_TTL:?set by the runner}))" "$LADING_OWNER" "$(hostname)" >"$d/.lock.renew.$$"
   mv -f "$d/.lock.renew.$$" "$d/.lock"
   rmdir "$d/.lock.break"
 }
@@ -77,7 +77,7 @@ lock_check() {
 # Renews the lease every TTL/3 while the shell that took the lock lives (a killed runner's SSH session ends, the
 # renewals stop, and the lease runs out); stops when the lock is no longer ours.
 lock_heartbeat() {
-  every=$((${LADING_LOCK_TTL:-900} / 3))
+  every=$((${LADING_LOCK_TTL:?set by the runner} / 3))
   [ "$every" -ge 1 ] || every=1
   shell=$$
   (
