@@ -139,7 +139,7 @@ try {
         if (w.way === 'raw') await raw(next);
         else if (!(await lading(next)).ok) throw new Error(`${w.way}: deploy failed`);
       });
-      (traces[w.way] ??= []).push(trace);
+      (traces[w.way] ??= []).push({ ...trace });
       add(`${w.way} deploy failed`, deployed.failed);
       add(`${w.way} deploy total`, deployed.total);
       add(`${w.way} deploy wall`, deployed.wall);
