@@ -15,6 +15,11 @@ function report(result: DeployResult, json: boolean | string | undefined): numbe
       // The rest of the error (a swarm's task errors and log lines) on indented lines after the host's line.
       for (const l of more) if (l.trim()) process.stdout.write(`  ${l}\n`);
     }
+    for (const h of result.hooks ?? []) {
+      process.stdout.write(
+        `hook ${h.hook}\t${h.host}\t${h.ok ? 'ok' : 'failed'}\t${h.seconds}s${h.error ? `\t${h.error}` : ''}\n`,
+      );
+    }
   }
   return result.ok ? 0 : 1;
 }

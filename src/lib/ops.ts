@@ -709,3 +709,26 @@ export function parseArgv(input: string, raw: string | undefined): string[] {
   }
   return text.split(/\s+/);
 }
+
+/** Non-deploy history lines (lock releases, prunes, hooks): no release, so a rollback never picks them. */
+export function opsHistoryLine(
+  now: Date,
+  action: HistoryEntry['action'],
+  result: 'success' | 'failure',
+  run: string,
+  detail: Record<string, unknown>,
+): string {
+  const entry: HistoryEntry & Record<string, unknown> = {
+    time: now.toISOString(),
+    action,
+    result,
+    release: '',
+    sha: '',
+    primary: '',
+    tags: [],
+    images: {},
+    run,
+    ...detail,
+  };
+  return JSON.stringify(entry);
+}

@@ -33,6 +33,7 @@ import { readManifestFrom, readManifestLimits } from './manifest-source.ts';
 import { readStoreOptions } from './store-inputs.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './store-images.ts';
 import { deferUntilGroup, type Reporter } from './reporter.ts';
+import { DeployHooks, type HookOutcome } from './hooks.ts';
 import { type RollingSettings, readRollingSettings, rollOut, rollingPlan, setMaintenance } from './rolling.ts';
 
 /** What the deploy needs from a connected host: run a host step, upload a file. */
@@ -322,6 +323,8 @@ export interface DeployResult {
   release: string;
   hosts: HostResult[];
   ok: boolean;
+  /** The deploy hooks that ran (src/stages/hooks.ts), in order. */
+  hooks?: HookOutcome[];
 }
 
 /**
@@ -356,6 +359,10 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   });
   const connector = opts.connector;
   const common = baseEnv(settings, project);
+  // pre-deploy / pre-switch / post-switch / post-deploy (src/stages/hooks.ts); a pre-deploy hook runs on the first
+  // host, which then goes alone (as a canary): no other host starts before it passed
+  const hooks = DeployHooks.read(opts.read, { manifest, release, project, owner: settings.owner, now });
+  if (hooks.firstHostAlone) settings.canary = Math.max(settings.canary, 1);
 
   const images = manifest.images.map((i) => i.ref).join('\n');
   // The release files once per compose project, not once per host (a fleet shares them).
@@ -401,6 +408,8 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
       await step(session, 'mkrelease', env, ctx, filesScript(base.LADING_PROJECT!)); // the release dir and its files
       if (shipper) await shipImages(shipper, manifest, session, env, ctx);
       await step(session, 'pull', { ...env, ...logins, LADING_IMAGES: images }, ctx);
+      if (host === settings.hosts[0]) await hooks.run('pre-deploy', session, env, host.label, reporter);
+      await hooks.run('pre-switch', session, env, host.label, reporter);
       try {
         await upAndGate(session, manifest, env, zdt, ctx);
       } catch (err) {
@@ -434,7 +443,8 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
         }
         throw err;
       }
-      // switch current, record, prune and unlock in one round trip
+      // switch current, record, prune and unlock in one round trip (a post-switch hook runs between)
+      const post = hooks.has('post-switch');
       await record(
         session,
         'deploy',
@@ -443,8 +453,12 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
         result.previous,
         undefined,
         manifest,
-        'switch history prune unlock',
+        post ? 'switch history' : 'switch history prune unlock',
       );
+      if (post) {
+        await hooks.run('post-switch', session, env, host.label, reporter);
+        await step(session, 'prune unlock', env, ctx);
+      }
       locked = false;
       result.status = 'deployed';
       return result;
@@ -484,8 +498,33 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   }
 
   try {
+    const labels = settings.hosts.map((h) => h.label);
+    await hooks.runner('pre-deploy', labels, reporter);
     const results = await forEachHost(settings, reporter, (h) => `deploy ${release} → ${h.label}`, deployHost);
-    return { release, hosts: results, ok: results.every((r) => r.status === 'deployed') };
+    let ok = results.every((r) => r.status === 'deployed');
+    let hookError: string | undefined;
+    if (ok && hooks.has('post-deploy')) {
+      const first = settings.hosts[0]!;
+      hookError = await reporter.group(`hook post-deploy → ${first.label}`, async () => {
+        const session = await connector(first, settings, reporter);
+        try {
+          const env = { ...forHost(common, first), LADING_RELEASE: release };
+          await hooks.run('post-deploy', session, env, first.label, reporter);
+          return undefined;
+        } catch (err) {
+          return describeError(err);
+        } finally {
+          await session.close();
+        }
+      });
+      if (hookError) ok = false;
+    }
+    const firstError = hookError ?? results.find((r) => r.error)?.error;
+    await hooks.runner(ok ? 'post-deploy' : 'failure', labels, reporter, {
+      ok,
+      ...(firstError ? { error: firstError } : {}),
+    });
+    return { release, hosts: results, ok, ...(hooks.outcomes.length ? { hooks: hooks.outcomes } : {}) };
   } finally {
     await shipper?.close();
   }

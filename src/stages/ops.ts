@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { PtyRequest, RemoteProcess } from '../io/remote-process.ts';
-import { type HostSpec, type HistoryEntry } from '../lib/deploy-plan.ts';
+import type { HostSpec } from '../lib/deploy-plan.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { parseBool } from '../lib/inputs.ts';
 import {
@@ -13,6 +13,7 @@ import {
   argvEnv,
   composeStatus,
   lockReleaseDecision,
+  opsHistoryLine,
   parseLock,
   parseOpsFacts,
   parsePruneFacts,
@@ -382,29 +383,6 @@ export interface LockOutcome {
   why?: string;
   hint?: string;
   error?: string;
-}
-
-/** Non-deploy history lines (lock releases, prunes, hooks): no release, so a rollback never picks them. */
-export function opsHistoryLine(
-  now: Date,
-  action: HistoryEntry['action'],
-  result: 'success' | 'failure',
-  run: string,
-  detail: Record<string, unknown>,
-): string {
-  const entry: HistoryEntry & Record<string, unknown> = {
-    time: now.toISOString(),
-    action,
-    result,
-    release: '',
-    sha: '',
-    primary: '',
-    tags: [],
-    images: {},
-    run,
-    ...detail,
-  };
-  return JSON.stringify(entry);
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StatusReport } from '../../src/lib/ops.ts';
@@ -427,5 +428,112 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
     const prune = await runActionBundleAsync('deploy', { inputs: { ...inputs, command: 'prune', 'dry-run': 'true' } });
     assert.equal(prune.code, 0, prune.stdout);
     assert.equal((JSON.parse(prune.outputs.report!) as Array<{ dryRun: boolean }>)[0]!.dryRun, true);
+  });
+
+  const currentOf = (e: { root: string; project: string }) => readlinkSync(join(e.root, e.project, 'current'));
+
+  it('a failing pre-deploy (migration) hook aborts before any switch: every host keeps serving the previous release', () => {
+    const before = fleetInv.entries.map(currentOf);
+    const v4 = app.manifestFile(app.version(4));
+    const res = cli([
+      'deploy',
+      '--manifest',
+      v4,
+      ...hostFlags(fleetInv),
+      '--health-timeout',
+      '30',
+      '--health-stable',
+      '0',
+      '--max-parallel',
+      '3',
+      '--pre-deploy',
+      '["/bin/busybox", "sh", "-c", "echo migrating with $GREETING; exit 3"]',
+    ]);
+    assert.equal(res.code, 1, res.stdout + res.stderr);
+    assert.deepEqual(
+      res.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('hook '))
+        .map((l) => l.split('\t')[1]),
+      ['failed', 'skipped', 'skipped'],
+    );
+    assert.match(res.stdout, /hook pre-deploy failed on .*exited with status 3/);
+    // its output is in the first host's log group
+    assert.match(res.stderr, /pre-deploy \| migrating with hello-from-the-release/);
+    assert.deepEqual(fleetInv.entries.map(currentOf), before);
+    const report = JSON.parse(cli(['status', ...hostFlags(fleetInv), '--json']).stdout) as StatusReport;
+    assert.equal(report.ok, true);
+    assert.deepEqual(
+      report.hosts.map((h) => h.release?.tag),
+      [v2tag, v2tag, v2tag],
+    );
+    const history = readFileSync(
+      join(fleetInv.entries[0]!.root, fleetInv.entries[0]!.project, 'history.jsonl'),
+      'utf8',
+    );
+    const hook = history
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.action === 'hook')
+      .at(-1)!;
+    assert.equal(hook.hook, 'pre-deploy');
+    assert.equal(hook.result, 'failure');
+    assert.match(String(hook.error), /exited with status 3/);
+  });
+
+  it('hooks run in order: pre-deploy once on the first host, pre- and post-switch on each host, post-deploy once, the runner hook before and after', () => {
+    const v5 = app.manifestFile(app.version(5));
+    const dir = mkdtempSync(join(tmpdir(), 'lading-runner-hook-'));
+    const script = join(dir, 'notify.sh');
+    writeFileSync(
+      script,
+      `#!/bin/sh\necho "$LADING_HOOK $LADING_TAG \${LADING_RESULT:-} $LADING_HOSTS" >> "${dir}/calls"\necho notified\n`,
+      { mode: 0o755 },
+    );
+    const say = (n: string) => `["/bin/busybox", "sh", "-c", "echo ran ${n} on $(/bin/busybox cat /srv/version.txt)"]`;
+    const res = cli([
+      'deploy',
+      '--manifest',
+      v5,
+      ...hostFlags(fleetInv),
+      '--health-timeout',
+      '30',
+      '--health-stable',
+      '0',
+      '--max-parallel',
+      '3',
+      '--pre-deploy',
+      say('pre-deploy'),
+      '--pre-switch',
+      say('pre-switch'),
+      '--post-switch',
+      say('post-switch'),
+      '--post-deploy',
+      say('post-deploy'),
+      '--runner-hook',
+      script,
+    ]);
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    const ran = res.stderr
+      .split('\n')
+      .flatMap((l) => /\] (\S+) \| ran \S+ on (v\d)/.exec(l)?.slice(1, 3).join(' ') ?? []);
+    assert.deepEqual(
+      ran.filter((r) => r.startsWith('pre-deploy')),
+      ['pre-deploy v5'],
+      'pre-deploy once, in the new release',
+    );
+    assert.equal(ran.filter((r) => r.startsWith('pre-switch')).length, 3);
+    assert.equal(ran.filter((r) => r.startsWith('post-switch')).length, 3);
+    assert.deepEqual(ran.at(-1), 'post-deploy v5');
+    assert.equal(ran[0], 'pre-deploy v5');
+    assert.equal(res.stdout.match(/^hook \S+\t\S+\tok/gm)?.length, 8, res.stdout);
+    const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n');
+    assert.equal(calls.length, 2);
+    assert.match(calls[0]!, /^pre-deploy v5-abcdef0 +root@/);
+    assert.match(calls[1]!, /^post-deploy v5-abcdef0 success root@/);
+    assert.match(res.stderr, /runner-hook post-deploy \| notified/);
+    for (const e of fleetInv.entries) assert.match(currentOf(e), /v5-abcdef0$/);
   });
 });

@@ -97,6 +97,9 @@ await runAction(async () => {
   );
   if (!result.ok) {
     const failed = result.hosts.filter((h) => h.status !== 'deployed');
+    const hook = result.hooks?.find((h) => !h.ok);
+    if (failed.length === 0 && hook)
+      throw new LadingError(`${command}: hook ${hook.hook} failed on ${hook.host}: ${hook.error}`);
     throw new LadingError(
       `${command} failed on ${failed.length} of ${result.hosts.length} host(s):\n${failed.map((h) => `  ${h.host}: ${h.status}${h.error ? ` — ${h.error}` : ''}`).join('\n')}`,
     );

@@ -197,6 +197,28 @@ step_ops_exec() {
   exec $COMPOSE -p "$LADING_PROJECT" --project-directory "$rel" --env-file "$rel/.env" $files run --rm --no-deps $t "$LADING_SERVICE" "$@"
 }
 
+# A deploy hook: the command (LADING_ARGC/LADING_ARG_<i>) in a one-off container of release LADING_RELEASE (the new
+# one: its compose files, env and networks; dependencies not started), stopped after LADING_HOOK_TIMEOUT seconds.
+step_ops_hook() {
+  rel="$(project_dir)/releases/$LADING_RELEASE"
+  [ -f "$rel/.lading-files" ] || die "release $LADING_RELEASE is not on $(hostname)"
+  eval "$OPS_ARGS"
+  detect_compose
+  files=""
+  while IFS= read -r f; do [ -z "$f" ] || files="$files -f $rel/$f"; done <"$rel/.lading-files"
+  name="$LADING_PROJECT-$LADING_HOOK-$$"
+  t=""
+  if command -v timeout >/dev/null 2>&1; then t="timeout $LADING_HOOK_TIMEOUT"; fi
+  rc=0
+  # shellcheck disable=SC2086 # lading's own file names; timeout and its seconds
+  $t $COMPOSE -p "$LADING_PROJECT" --project-directory "$rel" --env-file "$rel/.env" $files run --rm --no-deps -T --name "$name" "$LADING_SERVICE" "$@" </dev/null || rc=$?
+  if [ "$rc" = 124 ]; then
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    die "hook $LADING_HOOK timed out after ${LADING_HOOK_TIMEOUT}s (its container was removed)"
+  fi
+  [ "$rc" = 0 ] || die "hook $LADING_HOOK exited with status $rc"
+}
+
 # Swarm: the service's logs (all its tasks; docker prefixes each line with the task and node).
 step_ops_swarm_logs() {
   set --
@@ -268,7 +290,7 @@ lading_ops() {
   if [ -n "${LADING_DOCKER_HOST:-}" ]; then export DOCKER_HOST="$LADING_DOCKER_HOST"; fi
   for s in "$@"; do
     case "$s" in
-      ops_status | ops_swarm_status | ops_lock_read | ops_lock_release | ops_prune_facts | ops_prune_apply | ops_logs | ops_exec | ops_swarm_logs | ops_swarm_exec) "step_$s" ;;
+      ops_status | ops_swarm_status | ops_lock_read | ops_lock_release | ops_prune_facts | ops_prune_apply | ops_logs | ops_exec | ops_hook | ops_swarm_logs | ops_swarm_exec) "step_$s" ;;
       *) lading_one "$s" ;;
     esac
   done

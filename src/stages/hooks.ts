@@ -1,0 +1,134 @@
+import { runRunnerHook } from '../io/runner-hook.ts';
+import { describeError, LadingError } from '../lib/errors.ts';
+import { type HookName, type Hooks, readHooks, runnerHookEnv } from '../lib/hooks.ts';
+import type { Manifest } from '../lib/manifest.ts';
+import { argvEnv, opsHistoryLine } from '../lib/ops.ts';
+import HOST_SCRIPT from '../lib/remote/host.sh.ts';
+import OPS_SCRIPT from '../lib/remote/ops.sh.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+import type { HostSession } from './deploy.ts';
+import type { Reporter } from './reporter.ts';
+
+export interface HookOutcome {
+  hook: HookName;
+  host: string;
+  ok: boolean;
+  seconds: number;
+  error?: string;
+}
+
+/**
+ * The hooks of one deploy (src/lib/hooks.ts says when each runs): runs them on a host session in a one-off container
+ * of the new release (ops.sh's ops_hook), their output in the host's log group, each run recorded in the host's
+ * history; and the runner hook, a local script, before and after.
+ */
+export class DeployHooks {
+  readonly outcomes: HookOutcome[] = [];
+
+  private constructor(
+    private readonly hooks: Hooks,
+    private readonly runnerHook: string | undefined,
+    private readonly o: { manifest: Manifest; release: string; project: string; owner: string; now: () => Date },
+  ) {}
+
+  static read(
+    read: InputReader,
+    o: { manifest: Manifest; release: string; project: string; owner: string; now: () => Date },
+  ): DeployHooks {
+    return new DeployHooks(readHooks(read, o.manifest), read('runner-hook'), o);
+  }
+
+  /** A pre-deploy hook makes the first host go alone: nothing else starts before it passed. */
+  get firstHostAlone(): boolean {
+    return !!this.hooks['pre-deploy'];
+  }
+
+  has(name: HookName): boolean {
+    return !!this.hooks[name];
+  }
+
+  /** Runs hook `name` (when declared) on a host whose new release is in place (files written, images pulled). */
+  async run(
+    name: HookName,
+    session: HostSession,
+    env: Record<string, string>,
+    host: string,
+    reporter: Reporter,
+  ): Promise<void> {
+    const hook = this.hooks[name];
+    if (!hook) return;
+    const started = Date.now();
+    reporter.info(
+      `[${host}] hook ${name} (${hook.source}): ${hook.argv.join(' ')} in a one-off ${hook.service} container`,
+    );
+    const log = (chunk: string) => {
+      for (const l of chunk.split('\n')) if (l.trim()) reporter.info(`[${host}] ${name} | ${l}`);
+    };
+    let error: string | undefined;
+    try {
+      const res = await session.exec(`${HOST_SCRIPT}\n${OPS_SCRIPT}\nlading_ops ops_hook\n`, {
+        env: {
+          ...env,
+          LADING_HOOK: name,
+          LADING_SERVICE: hook.service,
+          LADING_HOOK_TIMEOUT: String(hook.timeout),
+          ...argvEnv(hook.argv),
+        },
+        timeoutMs: (hook.timeout + 60) * 1000,
+        onStdout: log,
+        onStderr: log,
+      });
+      if (res.code !== 0) {
+        const said = res.stderr.trim().split('\n').filter(Boolean).slice(-1)[0] ?? `exit status ${res.code}`;
+        error = said.replace(/^lading: /, '');
+      }
+    } catch (err) {
+      error = describeError(err);
+    }
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    this.outcomes.push({ hook: name, host, ok: !error, seconds, ...(error ? { error } : {}) });
+    const line = opsHistoryLine(this.o.now(), 'hook', error ? 'failure' : 'success', this.o.owner, {
+      hook: name,
+      for: this.o.release,
+      command: hook.argv,
+      seconds,
+      ...(error ? { error: error.slice(0, 500) } : {}),
+    });
+    await session
+      .exec(`${HOST_SCRIPT}\nlading_step history\n`, { env: { ...env, LADING_HISTORY_LINE: line }, timeoutMs: 60_000 })
+      .catch(() => undefined);
+    if (error) {
+      throw new LadingError(
+        `hook ${name} failed on ${host}: ${error}`,
+        name === 'pre-deploy' || name === 'pre-switch'
+          ? 'nothing was switched: the previous release still serves'
+          : undefined,
+      );
+    }
+    reporter.info(`[${host}] hook ${name} passed (${seconds} s)`);
+  }
+
+  /** The runner hook (a local script), when given: before the deploy, and after it (post-deploy or failure). */
+  async runner(
+    name: 'pre-deploy' | 'post-deploy' | 'failure',
+    hosts: string[],
+    reporter: Reporter,
+    result?: { ok: boolean; error?: string },
+  ): Promise<void> {
+    if (!this.runnerHook) return;
+    const env = runnerHookEnv({
+      hook: name,
+      manifest: this.o.manifest,
+      release: this.o.release,
+      project: this.o.project,
+      hosts,
+      ...(result ? { result: result.ok ? 'success' : 'failure' } : {}),
+      ...(result?.error ? { error: result.error } : {}),
+    });
+    const res = await runRunnerHook(this.runnerHook, env, {
+      timeoutMs: 300_000,
+      log: (l) => reporter.info(`runner-hook ${name} | ${l}`),
+    });
+    if (res.error) reporter.warning(`runner-hook ${name}: ${res.error} (the deploy goes on)`);
+  }
+}
