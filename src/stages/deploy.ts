@@ -506,15 +506,16 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
     if (ok && hooks.has('post-deploy')) {
       const first = settings.hosts[0]!;
       hookError = await reporter.group(`hook post-deploy → ${first.label}`, async () => {
-        const session = await connector(first, settings, reporter);
+        let session: HostSession | undefined;
         try {
+          session = await connector(first, settings, reporter);
           const env = { ...forHost(common, first), LADING_RELEASE: release };
           await hooks.run('post-deploy', session, env, first.label, reporter);
           return undefined;
         } catch (err) {
           return describeError(err);
         } finally {
-          await session.close();
+          await session?.close();
         }
       });
       if (hookError) ok = false;
