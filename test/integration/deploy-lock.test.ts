@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
+  readdirSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -148,5 +149,27 @@ describe('the deploy lock serializes deploys on one host', () => {
     const taken = sh(root, 'gh-2.1-new', 'lading_step lock; lading_step unlock', { LADING_LOCK_WAIT: '5' });
     assert.equal(taken.status, 0, taken.stderr);
     assert.match(taken.stderr, /removed a leftover lock mutex/);
+  });
+});
+
+describe('the temporary docker config with registry logins', () => {
+  it('one left by a killed step is removed by the next step of a deploy holding the lock', () => {
+    const { root, dir } = project();
+    writeFileSync(join(dir, '.lock'), `${Math.floor(Date.now() / 1000) + 600} gh-5.1-me host\n`);
+    mkdirSync(join(dir, '.docker-config.AbC123'), { mode: 0o700 });
+    writeFileSync(join(dir, '.docker-config.AbC123', 'config.json'), '{"auths":{"r":{"auth":"c2VjcmV0"}}}');
+    const r = sh(root, 'gh-5.1-me', 'lading_step history', { LADING_LOCK_HELD: '1', LADING_HISTORY_LINE: '{}' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!existsSync(join(dir, '.docker-config.AbC123')), 'the leftover credentials are gone');
+  });
+
+  it('pull keeps it in the project dir only while it runs', () => {
+    const { root, dir } = project();
+    const r = sh(root, 'gh-5.1-me', 'lading_step pull', { LADING_IMAGES: '', LADING_LOGIN_COUNT: '0' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.startsWith('.docker-config')),
+      [],
+    );
   });
 });

@@ -71,6 +71,8 @@ lock_renew() {
 # and its lease is extended.
 lock_check() {
   [ "${LADING_LOCK_HELD:-0}" = 1 ] || return 0
+  # we hold the project's lock: no other step of this project is running, so a docker config here is a leftover
+  rm -rf "$(project_dir)"/.docker-config.* 2>/dev/null || true
   lock_renew || die "this deploy ($LADING_OWNER) no longer holds the lock on $(hostname): another deploy broke it after its lease ran out; nothing more is changed here"
 }
 
@@ -223,9 +225,15 @@ registry_logouts() {
   done
 }
 
-step_pull() {
-  cfg=$(mktemp -d)
+# A throwaway docker config (0700) for registry logins, in the project dir: removed when the step ends, and any
+# left by a step that was killed (no trap runs on SIGKILL) is removed by the next step of a deploy holding the lock.
+login_config() {
+  cfg=$(mktemp -d "$(project_dir)/.docker-config.XXXXXX") || die "cannot create a temporary docker config in $(project_dir)"
   trap 'rm -rf "$cfg"' EXIT
+}
+
+step_pull() {
+  login_config
   registry_logins "$cfg"
   printf '%s\n' "${LADING_IMAGES:-}" | while IFS= read -r ref; do
     [ -n "$ref" ] || continue

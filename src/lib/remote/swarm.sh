@@ -43,8 +43,8 @@ step_swarm_index() {
 step_swarm_deploy() {
   rel="$(project_dir)/releases/$LADING_RELEASE"
   [ -f "$rel/.lading-files" ] || die "release $LADING_RELEASE has no stack files on $(hostname)"
-  cfg=$(mktemp -d)
-  trap 'rm -rf "$cfg"' EXIT
+  login_config
+  # shellcheck disable=SC2154 # cfg is set by login_config (host.sh)
   registry_logins "$cfg"
   files=""
   while IFS= read -r f; do [ -z "$f" ] || files="$files -c $rel/$f"; done <"$rel/.lading-files"
