@@ -33,7 +33,7 @@ export const buildCommand: Command = {
   async run(read, flags) {
     const result = await runBuildStage({
       inputs: parseBuildInputs(read, process.env),
-      tags: parseBuildTags(jsonFlag(read, 'tags-json')),
+      tags: parseBuildTags(jsonFlag(jsonFlag(read, 'tags-json'), 'metadata')),
       env: process.env,
       cwd: read('cwd') ?? process.cwd(),
       reporter: stderrReporter(),

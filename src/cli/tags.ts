@@ -1,12 +1,13 @@
 import { tagPolicyFromInputs } from '../lib/tag-settings.ts';
 import { runTagsStage, tagsOutputs } from '../stages/tags.ts';
+import { jsonFlag } from './stages.ts';
 import type { Command } from './args.ts';
 
 export const tagsCommand: Command = {
   name: 'tags',
   summary: 'compute the tags (and full image references) for the commit being built',
   async run(read, flags) {
-    const policy = tagPolicyFromInputs(read);
+    const policy = tagPolicyFromInputs(jsonFlag(read, 'metadata'));
     const ref = read('ref');
     const overrides: Record<string, string | undefined> = { sha: read('sha') };
     if (ref) {

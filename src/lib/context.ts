@@ -30,6 +30,8 @@ export interface BuildContext {
   /** Run identifier (GitHub run id + attempt, GitLab pipeline id, …), for lock owners and history. */
   runId?: string;
   actor?: string;
+  /** The repository's default branch, when the event payload tells it (for `{{is_default_branch}}`). */
+  defaultBranch?: string;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -126,6 +128,7 @@ export function fromGitHub(env: Env, payload: GitHubPayload): Partial<BuildConte
     tag: parsed.tag,
     actor: env.GITHUB_ACTOR || payload.sender?.login,
   };
+  if (payload.repository?.default_branch) ctx.defaultBranch = payload.repository.default_branch;
   if (env.GITHUB_RUN_ID && repository) {
     const attempt = Number(env.GITHUB_RUN_ATTEMPT || '1');
     ctx.runUrl = `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID}${attempt > 1 ? `/attempts/${attempt}` : ''}`;
@@ -265,6 +268,7 @@ export function completeContext(partial: Partial<BuildContext>, git: GitFacts, e
   if (branch) ctx.branch = branch;
   if (tag) ctx.tag = tag;
   if (partial.pr) ctx.pr = partial.pr;
+  if (partial.defaultBranch) ctx.defaultBranch = partial.defaultBranch;
   const timeOf = (git.commitTimeOf ?? git.sha)?.toLowerCase();
   const commitTime = partial.commitTime || (timeOf === undefined || timeOf === sha ? git.commitTime : undefined);
   if (commitTime) ctx.commitTime = normaliseTime(commitTime);

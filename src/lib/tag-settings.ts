@@ -1,6 +1,7 @@
 import { InputError } from './errors.ts';
 import { type InputReader, readInputs } from './input-values.ts';
 import { parsePairs } from './inputs.ts';
+import { parseFlavor, parseMetadata, parseTagRules } from './tag-rules.ts';
 import { DEFAULT_CHANNELS, type TagPolicy, validatePolicy } from './tags.ts';
 
 export type { InputReader } from './input-values.ts';
@@ -21,6 +22,9 @@ export function tagPolicyFromInputs(read: InputReader, opts: { images?: boolean 
     'full-sha',
     'prefix',
     'suffix',
+    'tag-rules',
+    'flavor',
+    'metadata',
   ]);
   let channels = DEFAULT_CHANNELS;
   if (v.channels.length === 1 && v.channels[0] === 'none') channels = [];
@@ -42,6 +46,12 @@ export function tagPolicyFromInputs(read: InputReader, opts: { images?: boolean 
     prefix: v.prefix ?? '',
     suffix: v.suffix ?? '',
   };
+  const lines = (text: string | undefined) => (text ?? '').split(/\r?\n/);
+  const rules = parseTagRules(lines(v['tag-rules']));
+  if (rules.length > 0) policy.rules = rules;
+  const flavor = parseFlavor(lines(v.flavor));
+  if (v.flavor?.trim()) policy.flavor = flavor;
+  if (v.metadata?.trim()) policy.metadata = parseMetadata(v.metadata);
   validatePolicy(policy);
   return policy;
 }

@@ -2,6 +2,7 @@ import type { BuildContext } from './context.ts';
 import { InputError } from './errors.ts';
 import { isValidTag, parseImageName } from './image-ref.ts';
 import { compareSemver, parseSemver, type SemVer } from './semver.ts';
+import { DEFAULT_FLAVOR, evaluateRules, type Flavor, type ImportedMetadata, type TagRule } from './tag-rules.ts';
 
 /**
  * The tag policy: which tags an image built from a BuildContext gets. Rules are data (TagPolicy); the result
@@ -35,6 +36,12 @@ export interface TagPolicy {
   suffix: string;
   /** Image names to produce full references for (optional). */
   images: string[];
+  /** docker/metadata-action style rules (type=raw|match|schedule), added after lading's own tags. */
+  rules?: TagRule[];
+  /** docker/metadata-action's flavor: latest=auto|true|false and the prefix/suffix of rule tags. */
+  flavor?: Flavor;
+  /** docker/metadata-action's output: when given, these tags and labels replace the computed ones. */
+  metadata?: ImportedMetadata;
 }
 
 export const DEFAULT_CHANNELS: ChannelRule[] = [
@@ -215,8 +222,32 @@ export function computeTags(ctx: BuildContext, policy: TagPolicy, inputs: TagInp
   }
   if (policy.fullSha) tags.push(withAffixes(policy, ctx.sha, 'full-sha'));
 
-  const unique = [...new Set(tags)];
-  const images = policy.images.map((raw, i) => {
+  const flavor = policy.flavor ?? DEFAULT_FLAVOR;
+  if (policy.rules?.length || flavor.latest !== 'auto') {
+    const ruled = evaluateRules(policy.rules ?? [], flavor, { ctx, now: inputs.now });
+    warnings.push(...ruled.warnings);
+    tags.push(...ruled.tags);
+    // latest=false (metadata-action's flavor) means no `latest` at all, also not from a channel or a release.
+    if (flavor.latest === 'false') {
+      const ours = `${policy.prefix}latest${policy.suffix}`;
+      for (let i = tags.length - 1; i > 0; i--) if (tags[i] === ours) tags.splice(i, 1);
+    }
+    if (ruled.latest) tags.push(ruled.latestTag);
+  }
+
+  let unique = [...new Set(tags)];
+  let labelsFrom: Record<string, string> = {};
+  let primaryTag = primary;
+  let imageNames = policy.images;
+  if (policy.metadata) {
+    // metadata-action decided the tags: keep its order (its first tag is the version it computed).
+    unique = policy.metadata.tags;
+    primaryTag = unique[0]!;
+    labelsFrom = policy.metadata.labels;
+    version = policy.metadata.labels['org.opencontainers.image.version'] || primaryTag;
+    if (imageNames.length === 0) imageNames = policy.metadata.images;
+  }
+  const images = imageNames.map((raw, i) => {
     const { name } = parseImageName(raw, `images (entry ${i + 1})`);
     return { name, refs: unique.map((t) => `${name}:${t}`) };
   });
@@ -229,8 +260,9 @@ export function computeTags(ctx: BuildContext, policy: TagPolicy, inputs: TagInp
     'org.opencontainers.image.version': version,
   };
   if (ctx.repositoryUrl) labels['org.opencontainers.image.source'] = ctx.repositoryUrl;
+  Object.assign(labels, labelsFrom);
 
-  const plan: TagPlan = { tags: unique, primary, version, shortSha, images, labels, warnings };
-  if (channel) plan.channel = channel;
+  const plan: TagPlan = { tags: unique, primary: primaryTag, version, shortSha, images, labels, warnings };
+  if (channel && unique.includes(withAffixes(policy, channel, 'channels'))) plan.channel = channel;
   return plan;
 }
