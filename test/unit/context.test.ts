@@ -31,6 +31,7 @@ describe('build context from GitHub events', () => {
       runUrl: 'https://github.com/acme/shop/actions/runs/1234567',
       runId: '1234567.1',
       actor: 'ada',
+      defaultBranch: 'main',
     });
   });
   it('push of a tag', () => {
