@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { runExportStage } from '../src/stages/export.ts';
-import type { Reporter } from '../src/stages/reporter.ts';
+import type { Reporter } from '../src/io/reporter.ts';
 import { buildJsonFor, docker, testEnv, unique } from '../test/helpers/testenv.ts';
 
 const targetMb = Number(process.argv[2] ?? 200);

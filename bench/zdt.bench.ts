@@ -15,9 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StepShell } from '../src/io/step-shell.ts';
 import type { Manifest } from '../src/lib/manifest.ts';
-import { type HostStageOptions, runDeployStage, runRollbackStage } from '../src/stages/deploy.ts';
-import { stderrReporter } from '../src/stages/reporter.ts';
-import { sshConnector } from '../src/stages/ssh-connector.ts';
+import { stderrReporter } from '../src/io/reporter.ts';
+import { sshConnector } from '../src/io/ssh-connector.ts';
+import { runDeployStage, runRollbackStage } from '../src/stages/deploy.ts';
+import type { HostStageOptions } from '../src/stages/host/types.ts';
 import { freePort, type LoadSample, loadLoop, proxiedApp, testProxy } from '../test/helpers/proxy-fixture.ts';
 import { docker, testEnv } from '../test/helpers/testenv.ts';
 

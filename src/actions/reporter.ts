@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Reporter } from '../stages/reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 /** The stages' Reporter on a runner: core.info/warning/group/setSecret. */
 export const coreReporter: Reporter = {

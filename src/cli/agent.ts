@@ -8,7 +8,7 @@ import { sendNotification } from '../io/notify.ts';
 import { Agent } from '../stages/agent.ts';
 import { channelSource } from '../stages/agent-source.ts';
 import { readWebhookSecret } from '../stages/agent-webhook.ts';
-import { stderrReporter } from '../stages/reporter.ts';
+import { stderrReporter } from '../io/reporter.ts';
 import type { Command } from './args.ts';
 
 export const agentCommand: Command = {

@@ -1,9 +1,11 @@
 import { describeError } from '../lib/errors.ts';
-import { type DeployResult, runMaintenanceStage } from '../stages/deploy.ts';
-import { stderrReporter } from '../stages/reporter.ts';
-import { sshConnector } from '../stages/ssh-connector.ts';
+import { stderrReporter } from '../io/reporter.ts';
+import { sshConnector } from '../io/ssh-connector.ts';
+import { readTarget } from '../settings/swarm.ts';
+import type { DeployResult } from '../stages/host/types.ts';
+import { runMaintenanceStage } from '../stages/deploy.ts';
+import { stagesFor } from '../stages/targets.ts';
 import { hereOrOverSsh } from './local.ts';
-import { readTarget, stagesFor } from '../stages/swarm.ts';
 import type { Command } from './args.ts';
 
 function report(result: DeployResult, json: boolean | string | undefined): number {

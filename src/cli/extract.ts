@@ -1,5 +1,5 @@
 import { runExtractStage } from '../stages/extract.ts';
-import { stderrReporter } from '../stages/reporter.ts';
+import { stderrReporter } from '../io/reporter.ts';
 import type { Command } from './args.ts';
 
 export const extractCommand: Command = {

@@ -1,8 +1,8 @@
 import { LocalSession } from '../io/local-host.ts';
 import type { InputReader } from '../lib/input-values.ts';
-import type { Connector } from '../stages/deploy.ts';
-import { sshConnector } from '../stages/ssh-connector.ts';
-import { readTarget } from '../stages/swarm.ts';
+import type { Connector } from '../io/host-session.ts';
+import { sshConnector } from '../io/ssh-connector.ts';
+import { readTarget } from '../settings/swarm.ts';
 
 /**
  * Where a host command runs. A pull-mode host (the agent deploys there, nothing reaches it over SSH) sees its own

@@ -1,7 +1,7 @@
 import { InputError } from '../lib/errors.ts';
 import { formatBytes, renderStatus } from '../lib/ops.ts';
 import { runExecStage, runLockStage, runLogsStage, runPruneStage, runStatusStage } from '../stages/ops.ts';
-import { stderrReporter } from '../stages/reporter.ts';
+import { stderrReporter } from '../io/reporter.ts';
 import { hereOrOverSsh } from './local.ts';
 import type { Command } from './args.ts';
 

@@ -5,7 +5,7 @@ import { parsePushSettings } from '../settings/push.ts';
 import { runBuildStage } from '../stages/build.ts';
 import { runManifestStage } from '../stages/manifest.ts';
 import { runPushStage } from '../stages/push.ts';
-import { stderrReporter } from '../stages/reporter.ts';
+import { stderrReporter } from '../io/reporter.ts';
 import { InputError } from '../lib/errors.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import type { Command } from './args.ts';

@@ -1,6 +1,6 @@
 import { parseNewestSettings, parseStaleSettings } from '../settings/stale.ts';
 import { runNewestStage, runStaleStage } from '../stages/stale.ts';
-import { stderrReporter } from '../stages/reporter.ts';
+import { stderrReporter } from '../io/reporter.ts';
 import type { Command } from './args.ts';
 
 export const staleCommand: Command = {

@@ -2,7 +2,7 @@ import { parseBuildJson } from '../settings/build.ts';
 import { parseExportInputs } from '../settings/export.ts';
 import { runExportStage } from '../stages/export.ts';
 import { runLoadStage } from '../stages/load.ts';
-import { stderrReporter } from '../stages/reporter.ts';
+import { stderrReporter } from '../io/reporter.ts';
 import { runRetentionStage } from '../stages/retention.ts';
 import type { Command } from './args.ts';
 import { jsonFlag } from './stages.ts';

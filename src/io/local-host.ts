@@ -2,7 +2,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { chmod, copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { envAssignments } from '../lib/shell.ts';
-import type { HostSession } from '../stages/deploy.ts';
+import type { HostSession } from './host-session.ts';
 import { PassThrough } from 'node:stream';
 import { type PtyRequest, type RemoteProcess, SCRIPT_PATH_RE } from './remote-process.ts';
 import type { ShellProcess } from './step-shell.ts';

@@ -3,8 +3,8 @@ import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, unlink } fr
 import { dirname, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ObjectInfo, ObjectStore, PutOptions, PutResult } from './store.ts';
-import { StoreError } from './store.ts';
+import type { ObjectInfo, ObjectStore, PutOptions, PutResult } from './object-store.ts';
+import { StoreError } from './object-store.ts';
 
 /**
  * A local directory as an object store (shared disks, tests, air-gapped hand-offs). Writes go to a temp file that is

@@ -1,8 +1,8 @@
 import { type Bucket, type File, IdempotencyStrategy, Storage, type StorageOptions } from '@google-cloud/storage';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ObjectInfo, ObjectStore, PutOptions, PutResult, StoreOptions } from './store.ts';
-import { StoreError } from './store.ts';
+import type { ObjectInfo, ObjectStore, PutOptions, PutResult, StoreOptions } from './object-store.ts';
+import { StoreError } from './object-store.ts';
 
 /** Bodies up to this size that are already in memory go up in one multipart request. */
 const SIMPLE_MAX = 5 * 1024 * 1024;

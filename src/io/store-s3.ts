@@ -10,8 +10,8 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
-import type { ObjectInfo, ObjectStore, PutOptions, PutResult, StoreOptions } from './store.ts';
-import { StoreError } from './store.ts';
+import type { ObjectInfo, ObjectStore, PutOptions, PutResult, StoreOptions } from './object-store.ts';
+import { StoreError } from './object-store.ts';
 
 const MIN_PART = 8 * 1024 * 1024;
 const MAX_PARTS = 10_000;

@@ -3,8 +3,9 @@ import { LocalSession } from '../io/local-host.ts';
 import type { AgentConfig } from '../lib/agent-config.ts';
 import { InputError } from '../lib/errors.ts';
 import type { Manifest } from '../lib/manifest.ts';
-import { type DeployResult, runDeployStage } from './deploy.ts';
-import type { Reporter } from './reporter.ts';
+import { runDeployStage } from './deploy.ts';
+import type { DeployResult } from './host/types.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 /**
  * One manifest deployed on this machine by the deploy stage itself (runDeployStage with a LocalSession: lock,

@@ -7,7 +7,7 @@ import { type Manifest, type ManifestImage, parseManifest, validateManifest } fr
 import type { ImagePush } from '../lib/registry-events.ts';
 import { storeKeys } from '../lib/store-location.ts';
 import { agentRegistryClient, storeFor } from './agent-source.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 /**
  * What a registry's push means for this host: the manifest to deploy. Two ways, per configured endpoint:

@@ -8,7 +8,7 @@ import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { type ObjectLocation, parseObjectLocation } from '../lib/store-location.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 /**
  * Where the pull-mode agent reads manifests: the channel manifest as published (a store object, an https URL or an

@@ -10,7 +10,7 @@ import { authenticate, type ImagePush, parseRegistryEvent, selectPushes } from '
 import { type ImageEventOptions, manifestForPush } from './agent-image-events.ts';
 import type { AgentEvent } from './agent.ts';
 import { fetchLocation } from './agent-source.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 /**
  * The agent's webhook listener: HTTPS with the configured cert/key (plain HTTP only on loopback), a bounded body,

@@ -8,8 +8,8 @@ import { deployHere } from './agent-deploy.ts';
 import type { ChannelSource } from './agent-source.ts';
 import type { ImageEventOptions } from './agent-image-events.ts';
 import { listenWebhook, type WebhookListener } from './agent-webhook.ts';
-import type { DeployResult } from './deploy.ts';
-import type { Reporter } from './reporter.ts';
+import type { DeployResult } from './host/types.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 /**
  * The pull-mode agent on a host: hears about a new manifest for its channel (polling the published channel

@@ -21,7 +21,7 @@ import type { BuildContext, Env } from '../lib/context.ts';
 import type { TagPolicy } from '../lib/tags.ts';
 import { type BuildSecret, buildCommand, builderFor, needsBuildKit } from '../lib/docker-args.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 import { runTagsStage, type TagsResult } from './tags.ts';
 
 export interface BuiltImage {

@@ -16,7 +16,7 @@ import type { StoreMode, Transport } from '../lib/manifest.ts';
 import { type ArchiveCompression, type StoreLocation, storeKeys } from '../lib/store-location.ts';
 import { TAG_RE } from '../lib/image-ref.ts';
 import type { BuildResult, BuiltImage } from './build.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 export interface ExportedImage extends BuiltImage {
   /** The image ID (sha256 of the config): registry-less images are pinned by it. */

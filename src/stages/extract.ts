@@ -9,7 +9,7 @@ import { readExtractSettings } from './extract/settings.ts';
 import { resolveImage } from './extract/sources.ts';
 import { openLayerFile } from './extract/tar-entries.ts';
 import { Extraction, mergeInto } from './extract/writer.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 export { defaultCacheDir, readExtractSettings } from './extract/settings.ts';
 

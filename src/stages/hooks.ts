@@ -6,8 +6,8 @@ import { argvEnv, opsHistoryLine } from '../lib/ops.ts';
 import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import OPS_SCRIPT from '../lib/remote/ops.sh.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import type { HostSession } from './deploy.ts';
-import type { Reporter } from './reporter.ts';
+import type { HostSession } from '../io/host-session.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 export interface HookOutcome {
   hook: HookName;

@@ -6,9 +6,9 @@ import { parseList } from '../lib/inputs.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { parseObjectLocation, storeKeys, type ArchiveCompression } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import { readStoreOptions } from './store-inputs.ts';
-import { readManifestFrom } from './manifest-source.ts';
-import type { Reporter } from './reporter.ts';
+import { readStoreOptions } from '../settings/store.ts';
+import { readManifestFrom } from '../io/manifest-source.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 export interface LoadedImage {
   id: string;

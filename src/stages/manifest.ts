@@ -22,7 +22,7 @@ import { type StoreLocation, storeKeys } from '../lib/store-location.ts';
 import type { Env } from '../lib/context.ts';
 import type { ExportResult } from './export.ts';
 import type { PushResult } from './push.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 /** LADING_IMAGE_<ID>: the env var holding an image's pinned reference (web-api → LADING_IMAGE_WEB_API). */
 export function imageEnvName(id: string): string {

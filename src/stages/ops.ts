@@ -28,8 +28,12 @@ import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import OPS_SCRIPT from '../lib/remote/ops.sh.ts';
 import SWARM_SCRIPT from '../lib/remote/swarm.sh.ts';
 import { envAssignments } from '../lib/shell.ts';
-import { type DeploySettings, type HostSession, type HostStageOptions, baseEnv, readDeploySettings } from './deploy.ts';
-import { connectManager, envFor, readSwarmSettings, readTarget } from './swarm.ts';
+import type { HostSession } from '../io/host-session.ts';
+import { type DeploySettings, readDeploySettings } from '../settings/deploy.ts';
+import { readSwarmSettings, readTarget } from '../settings/swarm.ts';
+import { baseEnv } from './host/steps.ts';
+import type { HostStageOptions } from './host/types.ts';
+import { connectManager, envFor } from './swarm.ts';
 
 /**
  * Day-2 verbs over the same pinned SSH sessions as the deploy: status, logs, exec, lock status/release and prune, for

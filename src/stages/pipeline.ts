@@ -4,7 +4,7 @@ import { type BuildInputs, type BuildResult, runBuildStage, tagsFor } from './bu
 import { type ExportInputs, type ExportResult, runExportStage } from './export.ts';
 import { type ManifestInputs, type ManifestResult, runManifestStage } from './manifest.ts';
 import { type PushResult, type PushSettings, runPushStage } from './push.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 import type { TagsResult } from './tags.ts';
 
 export interface PipelineResult {

@@ -8,7 +8,7 @@ import { detectProvider, type RegistryProvider, registryHostOf, repositoryOf } f
 import { retry } from '../lib/retry.ts';
 import type { BuildResult, BuiltImage } from './build.ts';
 import { registryCredentials, type RegistrySettings } from './registry-login.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 export interface PublishedImage extends BuiltImage {
   /** The manifest digest the registry serves for these tags (read back from the registry, not from CLI output). */

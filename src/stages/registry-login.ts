@@ -3,8 +3,8 @@ import { type AuthSettings, credentialFor, type RegistryCredential } from '../io
 import type { Env } from '../lib/context.ts';
 import { parseProviderOverrides, detectProvider, type RegistryProvider } from '../lib/registry.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import { readRegistryAuth } from './registry-inputs.ts';
-import type { Reporter } from './reporter.ts';
+import { readRegistryAuth } from '../settings/registry.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 export interface RegistrySettings {
   auth: Omit<AuthSettings, 'mask' | 'log'>;

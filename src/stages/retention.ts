@@ -6,8 +6,8 @@ import { parseLayerIndex } from '../lib/layer-index.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { parseStoreLocation, storeKeys } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import { readStoreOptions } from './store-inputs.ts';
-import type { Reporter } from './reporter.ts';
+import { readStoreOptions } from '../settings/store.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 /** Content objects lading names by hash (archives, layer blobs, configs, indexes, their sidecars): prunable. */
 const CONTENT =

@@ -14,7 +14,7 @@ import {
   type StaleImageInput,
 } from '../lib/stale.ts';
 import { type BuildInputs, readBuildSettings } from './build.ts';
-import type { Reporter } from './reporter.ts';
+import type { Reporter } from '../io/reporter.ts';
 
 /** Registry access (parsed at the edge by src/settings/common.ts). */
 export interface RegistryAccess {

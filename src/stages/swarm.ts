@@ -1,4 +1,6 @@
+import type { Connector, HostSession } from '../io/host-session.ts';
 import { LocalSession } from '../io/local-host.ts';
+import { deferUntilGroup, type Reporter } from '../io/reporter.ts';
 import {
   type HistoryAction,
   downgradeReason,
@@ -9,43 +11,24 @@ import {
   rollbackTarget,
 } from '../lib/deploy-plan.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
-import { parseChoice, parseInteger } from '../lib/inputs.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
-import HOST_SCRIPT from '../lib/remote/host.sh.ts';
-import SWARM_SCRIPT from '../lib/remote/swarm.sh.ts';
 import {
   type Convergence,
-  DEFAULT_POLICY,
   type StackRender,
   type SwarmState,
-  type SwarmUpdatePolicy,
   convergence,
   describeConvergence,
   parseSwarmState,
   renderStack,
 } from '../lib/swarm-plan.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import {
-  type Connector,
-  type DeployResult,
-  type DeploySettings,
-  type HostReleases,
-  type HostResult,
-  type HostSession,
-  type HostStageOptions,
-  baseEnv,
-  loadManifest,
-  readDeploySettings,
-  registryLogins,
-  releaseFilesScript,
-  releasesOf,
-  runDeployStage,
-  runReleasesStage,
-  runRollbackStage,
-} from './deploy.ts';
-import { deferUntilGroup, type Reporter } from './reporter.ts';
-import { readStoreOptions } from './store-inputs.ts';
-import { ImageShipper, parseImageFetch, storeImages } from './store-images.ts';
+import { loadManifest } from '../settings/deploy.ts';
+import { readStoreOptions } from '../settings/store.ts';
+import { readSwarmSettings, type SwarmSettings } from '../settings/swarm.ts';
+import { ImageShipper, parseImageFetch, storeImages } from './host/images.ts';
+import { registryLogins } from './host/logins.ts';
+import { baseEnv, releaseFilesScript, releasesOf, type StepContext, swarmStep } from './host/steps.ts';
+import type { DeployResult, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
 
 /**
  * Docker Swarm as a deploy target. The manager is reached like a compose host (SSH with pinned keys, or this
@@ -53,101 +36,6 @@ import { ImageShipper, parseImageFetch, storeImages } from './store-images.ts';
  * rendered, digest-pinned stack files, current, history.jsonl and the lock. Swarm rolls tasks over and back by
  * itself; lading deploys the stack, waits for it to converge and records what happened.
  */
-
-export type Target = 'compose' | 'swarm';
-export const readTarget = (read: InputReader): Target =>
-  parseChoice('target', read('target'), ['compose', 'swarm'] as const, 'compose');
-
-export interface SwarmSettings {
-  deploy: DeploySettings;
-  policy: SwarmUpdatePolicy;
-  /** DOCKER_HOST of the manager: on the SSH host, or (without hosts) on this machine. */
-  dockerHost?: string;
-  /** No hosts: the manager is docker-host, driven from this machine. */
-  local: boolean;
-}
-
-export async function readSwarmSettings(
-  read: InputReader,
-  env: Record<string, string | undefined>,
-): Promise<SwarmSettings> {
-  const dockerHost = read('docker-host');
-  if (dockerHost && !/^(unix|tcp|ssh|npipe):\/\/\S+$/.test(dockerHost)) {
-    throw new InputError('docker-host', `'${dockerHost}' is not a docker endpoint`, 'use unix://…, tcp://… or ssh://…');
-  }
-  const local = !read('hosts') && !read('inventory');
-  if (local && !dockerHost) {
-    throw new InputError(
-      'hosts',
-      'target swarm needs a manager: none given',
-      'list a manager in hosts (reached over SSH), or set docker-host to a DOCKER_HOST this machine reaches',
-    );
-  }
-  // Without hosts nothing goes over SSH: the shared reader's SSH inputs are not needed.
-  const reader: InputReader = local
-    ? (n) =>
-        n === 'hosts'
-          ? 'localhost'
-          : n === 'ssh-key' || n === 'known-hosts'
-            ? (read(n) ?? 'not-used-without-ssh')
-            : read(n)
-    : read;
-  const deploy = await readDeploySettings(reader, env);
-  if (local) deploy.hosts = [{ label: dockerHost!, host: 'localhost', port: 22, user: 'local' }];
-  const policy: SwarmUpdatePolicy = {
-    parallelism: parseInteger('update-parallelism', read('update-parallelism'), DEFAULT_POLICY.parallelism, {
-      min: 0,
-      max: 1000,
-    }),
-    delay: parseInteger('update-delay', read('update-delay'), DEFAULT_POLICY.delay, { min: 0, max: 3600 }),
-    monitor: parseInteger('update-monitor', read('update-monitor'), DEFAULT_POLICY.monitor, { min: 1, max: 3600 }),
-    order: parseChoice(
-      'update-order',
-      read('update-order'),
-      ['auto', 'start-first', 'stop-first'] as const,
-      DEFAULT_POLICY.order,
-    ),
-    rollback: deploy.rollbackOnFailure,
-  };
-  const s: SwarmSettings = { deploy, policy, local };
-  if (dockerHost) s.dockerHost = dockerHost;
-  return s;
-}
-
-interface Ctx {
-  host: string;
-  reporter: Reporter;
-  timeoutMs: number;
-}
-
-const QUIET = /swarm_state|swarm_index|history_read|release_manifest/;
-
-/** Runs steps of host.sh + swarm.sh on the manager; a non-zero exit is a LadingError with the manager's stderr. */
-async function swarmStep(
-  session: HostSession,
-  names: string,
-  env: Record<string, string>,
-  ctx: Ctx,
-  then = '',
-): Promise<string> {
-  const res = await session.exec(`${HOST_SCRIPT}\n${SWARM_SCRIPT}\nlading_swarm ${names}\n${then}`, {
-    env,
-    timeoutMs: ctx.timeoutMs,
-    onStderr: (chunk) => {
-      for (const line of chunk.split('\n')) if (line.trim()) ctx.reporter.info(`[${ctx.host}] ${line}`);
-    },
-  });
-  if (res.code !== 0) {
-    const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
-    throw new LadingError(`${ctx.host}: step ${names} failed: ${said}`);
-  }
-  if (!QUIET.test(names)) {
-    for (const line of res.stdout.split('\n')) {
-      if (line.trim() && !/^(compose|current|release)=/.test(line)) ctx.reporter.info(`[${ctx.host}] ${line}`);
-    }
-  }
-  return res.stdout;
-}
 
 /** The first manager that answers (hosts are tried in order: any manager of a swarm can deploy to it). */
 export async function connectManager(
@@ -184,7 +72,7 @@ async function loadOnNodes(
   manifest: Manifest,
   manager: HostSession,
   env: Record<string, string>,
-  ctx: Ctx,
+  ctx: StepContext,
   s: SwarmSettings,
   connector: Connector,
   read: InputReader,
@@ -250,7 +138,7 @@ async function deployAndWait(
   logins: Record<string, string>,
   stack: Pick<StackRender, 'pins' | 'orders'>,
   s: SwarmSettings,
-  ctx: Ctx,
+  ctx: StepContext,
 ): Promise<Convergence & { logs?: string }> {
   const project = env.LADING_PROJECT!;
   const before = indexOf(await swarmStep(session, 'swarm_index', env, ctx));
@@ -295,7 +183,7 @@ function failure(verdict: Convergence & { logs?: string }): string {
 async function failedTaskLogs(
   session: HostSession,
   env: Record<string, string>,
-  ctx: Ctx,
+  ctx: StepContext,
   state: SwarmState,
   stack: string,
 ): Promise<string | undefined> {
@@ -364,7 +252,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
         const m = await connectManager(s, reporter, opts.connector);
         session = m.session;
         result.host = m.label;
-        const ctx: Ctx = { host: m.label, reporter, timeoutMs: s.deploy.stepTimeoutMs };
+        const ctx: StepContext = { host: m.label, reporter, timeoutMs: s.deploy.stepTimeoutMs };
         const record = (
           action: HistoryAction,
           res: 'success' | 'failure',
@@ -483,7 +371,7 @@ export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<Dep
   const r = await reporter.group(`rollback swarm stack ${project} to ${to}`, async () => {
     let session: HostSession | undefined;
     let locked = false;
-    let ctx: Ctx = { host: '', reporter, timeoutMs: s.deploy.stepTimeoutMs };
+    let ctx: StepContext = { host: '', reporter, timeoutMs: s.deploy.stepTimeoutMs };
     try {
       const m = await connectManager(s, reporter, opts.connector);
       session = m.session;
@@ -553,11 +441,4 @@ export async function runSwarmReleasesStage(opts: HostStageOptions): Promise<Hos
   } finally {
     await session?.close();
   }
-}
-
-/** The deploy, rollback and releases stages of a target (same options, same results). */
-export function stagesFor(target: Target) {
-  return target === 'swarm'
-    ? { deploy: runSwarmDeployStage, rollback: runSwarmRollbackStage, releases: runSwarmReleasesStage }
-    : { deploy: runDeployStage, rollback: runRollbackStage, releases: runReleasesStage };
 }

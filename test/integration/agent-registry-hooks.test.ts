@@ -10,7 +10,7 @@ import { storeKeys } from '../../src/lib/store-location.ts';
 import { Agent } from '../../src/stages/agent.ts';
 import type { WebhookListener } from '../../src/stages/agent-webhook.ts';
 import type { DeployResult } from '../../src/stages/deploy.ts';
-import { stderrReporter } from '../../src/stages/reporter.ts';
+import { stderrReporter } from '../../src/io/reporter.ts';
 import { type StandinServer, startStandin } from '../helpers/standin-server.ts';
 
 /**

@@ -9,7 +9,7 @@ import { serializeManifest } from '../../src/lib/manifest.ts';
 import { storeKeys } from '../../src/lib/store-location.ts';
 import { Agent } from '../../src/stages/agent.ts';
 import { channelSource } from '../../src/stages/agent-source.ts';
-import { stderrReporter } from '../../src/stages/reporter.ts';
+import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv, unique } from '../helpers/testenv.ts';
 

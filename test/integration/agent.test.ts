@@ -13,7 +13,7 @@ import { sendNotification } from '../../src/io/notify.ts';
 import { Agent } from '../../src/stages/agent.ts';
 import { selfSigned } from '../helpers/tls.ts';
 import { type ChannelSource, channelSource } from '../../src/stages/agent-source.ts';
-import { stderrReporter } from '../../src/stages/reporter.ts';
+import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv, unique } from '../helpers/testenv.ts';
 

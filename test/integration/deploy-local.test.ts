@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalSession } from '../../src/io/local-host.ts';
 import type { Manifest } from '../../src/lib/manifest.ts';
-import { type DeployResult, runDeployStage, runReleasesStage, runRollbackStage } from '../../src/stages/deploy.ts';
-import { stderrReporter } from '../../src/stages/reporter.ts';
+import { runDeployStage, runReleasesStage, runRollbackStage } from '../../src/stages/deploy.ts';
+import type { DeployResult } from '../../src/stages/host/types.ts';
+import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runExportStage } from '../../src/stages/export.ts';
 import { runLoadStage } from '../../src/stages/load.ts';
-import type { Reporter } from '../../src/stages/reporter.ts';
+import type { Reporter } from '../../src/io/reporter.ts';
 import { startGcsServer, type GcsServer } from '../helpers/gcs-server.ts';
 import { busyboxContext, buildJsonFor, docker, testEnv, unique } from '../helpers/testenv.ts';
 

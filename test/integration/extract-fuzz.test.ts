@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { LadingError } from '../../src/lib/errors.ts';
 import { runExtractStage } from '../../src/stages/extract.ts';
-import type { Reporter } from '../../src/stages/reporter.ts';
+import type { Reporter } from '../../src/io/reporter.ts';
 import { climbingChain, type LayerEntry, writeSaveArchive } from '../helpers/hostile-archive.ts';
 import { filesWithMarker, plantSentinel, snapshot } from '../helpers/sentinel.ts';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LadingError } from '../../src/lib/errors.ts';
 import { runExtractStage } from '../../src/stages/extract.ts';
-import type { Reporter } from '../../src/stages/reporter.ts';
+import type { Reporter } from '../../src/io/reporter.ts';
 import { climbingChain, type LayerEntry, writeSaveArchive } from '../helpers/hostile-archive.ts';
 import { filesWithMarker, plantSentinel, snapshot } from '../helpers/sentinel.ts';
 

@@ -23,7 +23,7 @@ import { openStore } from '../../src/io/store.ts';
 import { LadingError } from '../../src/lib/errors.ts';
 import { createManifest } from '../../src/lib/manifest.ts';
 import { type ExtractResult, runExtractStage } from '../../src/stages/extract.ts';
-import type { Reporter } from '../../src/stages/reporter.ts';
+import type { Reporter } from '../../src/io/reporter.ts';
 import { startStandin } from '../helpers/standin-server.ts';
 import { authPassword, busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
 

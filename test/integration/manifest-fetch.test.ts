@@ -10,7 +10,7 @@ import { fetchText } from '../../src/io/manifest-fetch.ts';
 import { LadingError } from '../../src/lib/errors.ts';
 import { createManifest, serializeManifest } from '../../src/lib/manifest.ts';
 import { signManifest } from '../../src/lib/manifest-signature.ts';
-import { readManifestFrom } from '../../src/stages/manifest-source.ts';
+import { readManifestFrom } from '../../src/io/manifest-source.ts';
 
 // A manifest decides what runs on the hosts: whoever can change it in transit, or answer in place of its server,
 // must not get a deploy. And a manifest must not choose where the runner's signed store requests go.

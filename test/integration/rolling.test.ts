@@ -5,14 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalSession } from '../../src/io/local-host.ts';
 import type { Manifest } from '../../src/lib/manifest.ts';
-import {
-  type DeployResult,
-  type HostStageOptions,
-  runDeployStage,
-  runMaintenanceStage,
-  runRollbackStage,
-} from '../../src/stages/deploy.ts';
-import { stderrReporter } from '../../src/stages/reporter.ts';
+import { runDeployStage, runMaintenanceStage, runRollbackStage } from '../../src/stages/deploy.ts';
+import type { DeployResult, HostStageOptions } from '../../src/stages/host/types.ts';
+import { stderrReporter } from '../../src/io/reporter.ts';
 import { assertNoFailures, get, loadLoop, proxiedApp, testProxy } from '../helpers/proxy-fixture.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BASE_DIGEST_LABEL, BASE_NAME_LABEL } from '../../src/lib/stale.ts';
-import { stderrReporter } from '../../src/stages/reporter.ts';
+import { stderrReporter } from '../../src/io/reporter.ts';
 import { parseNewestSettings, parseStaleSettings } from '../../src/settings/stale.ts';
 import { runNewestStage, runStaleStage } from '../../src/stages/stale.ts';
 import { busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';

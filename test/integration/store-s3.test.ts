@@ -6,7 +6,7 @@ import { S3Store } from '../../src/io/store-s3.ts';
 import { createManifest } from '../../src/lib/manifest.ts';
 import { storeKeys } from '../../src/lib/store-location.ts';
 import { runRetentionStage } from '../../src/stages/retention.ts';
-import type { Reporter } from '../../src/stages/reporter.ts';
+import type { Reporter } from '../../src/io/reporter.ts';
 import { testEnv, unique } from '../helpers/testenv.ts';
 
 const quiet: Reporter = { info: () => {}, warning: () => {}, group: (_n, f) => f(), secret: () => {} };

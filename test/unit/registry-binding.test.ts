@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError, LadingError } from '../../src/lib/errors.ts';
 import { createManifest, type Manifest, validateManifest } from '../../src/lib/manifest.ts';
-import { type DeploySettings, registryLogins } from '../../src/stages/deploy.ts';
+import type { DeploySettings } from '../../src/settings/deploy.ts';
+import { registryLogins } from '../../src/stages/host/logins.ts';
 
 // Registry credentials go only to the registry they were given for: a manifest (which anyone who can write the
 // bucket can forge) must not be able to name the host that receives them.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deferUntilGroup, stderrReporter } from '../../src/stages/reporter.ts';
+import { deferUntilGroup, stderrReporter } from '../../src/io/reporter.ts';
 
 describe('reporters', () => {
   it('with timestamps, every line (each line of a multi-line message too) starts with the UTC time', async () => {

@@ -15,7 +15,7 @@ import {
   type SwarmState,
   type TaskLine,
 } from '../../src/lib/swarm-plan.ts';
-import { readSwarmSettings, readTarget } from '../../src/stages/swarm.ts';
+import { readSwarmSettings, readTarget } from '../../src/settings/swarm.ts';
 import { REPO_ROOT } from '../helpers/bundles.ts';
 
 const D1 = `sha256:${'1'.repeat(64)}`;

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LadingError } from '../../lib/errors.ts';
-import type { Reporter } from '../reporter.ts';
+import type { Reporter } from '../../io/reporter.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // The blob cache: <cache-dir>/blobs/sha256/<hex>, written via a temp file and a rename, verified before the rename.

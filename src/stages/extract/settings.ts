@@ -5,10 +5,10 @@ import { normalizeRequests, parsePlatform, type Platform } from '../../lib/extra
 import { parseList } from '../../lib/inputs.ts';
 import { parseProviderOverrides } from '../../lib/registry.ts';
 import type { InputReader } from '../../lib/tag-settings.ts';
-import { readRegistryAuth } from '../registry-inputs.ts';
+import { readRegistryAuth } from '../../settings/registry.ts';
 import type { StoreOptions } from '../../io/store.ts';
-import { readStoreOptions } from '../store-inputs.ts';
-import { readManifestLimits } from '../manifest-source.ts';
+import { readStoreOptions } from '../../settings/store.ts';
+import { readManifestLimits } from '../../io/manifest-source.ts';
 
 /** The extract stage's inputs, parsed once: what to read, which paths, where to put them. */
 export interface ExtractSettings {

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, tooLarge } from '../io/manifest-fetch.ts';
-import { openObjectLocation, type StoreOptions } from '../io/store.ts';
+import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, tooLarge } from './manifest-fetch.ts';
+import { openObjectLocation, type StoreOptions } from './store.ts';
 import { parseSize } from '../lib/agent-config.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';

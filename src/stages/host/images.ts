@@ -3,14 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Digester, formatBytes } from '../io/archive.ts';
-import { type StoreTransport, storeFor, writeLoadArchive } from '../io/image-load.ts';
-import type { StoreOptions } from '../io/store.ts';
-import { InputError } from '../lib/errors.ts';
-import { addChains } from '../lib/layer-index.ts';
-import type { Manifest, ManifestImage } from '../lib/manifest.ts';
-import type { HostSession } from './deploy.ts';
-import type { Reporter } from './reporter.ts';
+import { Digester, formatBytes } from '../../io/archive.ts';
+import { type StoreTransport, storeFor, writeLoadArchive } from '../../io/image-load.ts';
+import type { StoreOptions } from '../../io/store.ts';
+import { InputError } from '../../lib/errors.ts';
+import { addChains } from '../../lib/layer-index.ts';
+import type { Manifest, ManifestImage } from '../../lib/manifest.ts';
+import type { HostSession } from '../../io/host-session.ts';
+import type { Reporter } from '../../io/reporter.ts';
 
 export type ImageFetch = 'ssh' | 'url';
 

@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { SshSettings } from '../io/host-session.ts';
+import { readManifestFrom, readManifestLimits } from '../io/manifest-source.ts';
+import type { AuthSettings } from '../io/registry-auth.ts';
+import {
+  type HostSpec,
+  PROJECT_RE,
+  parseHosts,
+  parseInventory,
+  parseMaxFailures,
+  ROOT_RE,
+} from '../lib/deploy-plan.ts';
+import { InputError } from '../lib/errors.ts';
+import { parseBool, parseInteger, parsePairs } from '../lib/inputs.ts';
+import type { Manifest } from '../lib/manifest.ts';
+import { parseProviderOverrides } from '../lib/registry.ts';
+import type { InputReader } from '../lib/tag-settings.ts';
+import { readRegistryAuth } from './registry.ts';
+import { readStoreOptions } from './store.ts';
+
+export type { SshSettings } from '../io/host-session.ts';
+
+/** The deploy's typed settings (compose and swarm; rollback and releases read the same ones). */
+export interface DeploySettings {
+  hosts: HostSpec[];
+  ssh: SshSettings;
+  root: string;
+  project?: string;
+  keep: number;
+  /** Remove the images only pruned releases pinned (those no kept release and no container uses). */
+  pruneImages: boolean;
+  /** compose-secrets: written to the release's 0600 .env, never to the manifest. */
+  composeSecrets: Record<string, string>;
+  lockTtl: number;
+  lockWait: number;
+  healthTimeout: number;
+  healthStable: number;
+  probeUrl?: string;
+  stepTimeoutMs: number;
+  maxParallel: number;
+  failFast: boolean;
+  /** Hosts that may fail (or roll back) before no further batch starts (fail-fast = 0). */
+  maxFailures: number;
+  /** Hosts deployed first, on their own; any failure among them stops the rollout. */
+  canary: number;
+  rollbackOnFailure: boolean;
+  allowDowngrade: boolean;
+  owner: string;
+  /** The lock's owner token: the run id and a random part, unique to this deploy (matrix jobs share a run id). */
+  lockOwner?: string;
+  auth: Omit<AuthSettings, 'mask' | 'log'>;
+  overrides: ReturnType<typeof parseProviderOverrides>;
+}
+
+/** An input that holds a text or a path to a file with it (keys, known_hosts, inventory, pages). */
+export async function readText(read: InputReader, name: string): Promise<string | undefined> {
+  const v = read(name);
+  if (!v) return undefined;
+  if (v.includes('\n') || v.trimStart().startsWith('-----') || v.includes(' ')) return v;
+  try {
+    return await readFile(v, 'utf8'); // a path to the file
+  } catch {
+    return v;
+  }
+}
+
+export async function readDeploySettings(
+  read: InputReader,
+  env: Record<string, string | undefined>,
+): Promise<DeploySettings> {
+  const privateKey = await readText(read, 'ssh-key');
+  if (!privateKey) throw new InputError('ssh-key', 'is empty', 'pass the private key (its text, or a file path)');
+  const knownHosts = (await readText(read, 'known-hosts')) ?? '';
+  const insecure = parseBool('insecure-ignore-host-key', read('insecure-ignore-host-key'), false);
+  if (!knownHosts.trim() && !insecure) {
+    throw new InputError(
+      'known-hosts',
+      'is empty: lading pins host keys and will not connect to an unknown host',
+      'pass known_hosts lines (ssh-keyscan -p PORT HOST prints them; check them out of band)',
+    );
+  }
+  const root = read('root') ?? '/srv/lading';
+  if (!ROOT_RE.test(root))
+    throw new InputError('root', `'${root}' must be an absolute path of letters, digits and . _ - /`);
+  const project = read('project');
+  if (project && !PROJECT_RE.test(project))
+    throw new InputError('project', `'${project}' must be lowercase letters, digits, _ and -`);
+  const ssh: DeploySettings['ssh'] = { privateKey, knownHosts, insecureIgnoreHostKey: insecure };
+  const passphrase = read('ssh-passphrase');
+  if (passphrase) ssh.passphrase = passphrase;
+  const port = parseInteger('ssh-port', read('ssh-port'), 22, { min: 1, max: 65535 });
+  const user = read('ssh-user') ?? 'root';
+  const jump = read('jump-host');
+  if (jump) {
+    const [j] = parseHosts(jump, { user, port: 22 });
+    ssh.jump = { host: j!.host, port: j!.port, user: j!.user, privateKey, knownHosts, insecureIgnoreHostKey: insecure };
+    if (passphrase) ssh.jump.passphrase = passphrase;
+  }
+  const auth = readRegistryAuth(read);
+  const settings: DeploySettings = {
+    hosts: await hostsFrom(read, { user, port }),
+    ssh,
+    root,
+    keep: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
+    pruneImages: parseBool('prune-images', read('prune-images'), false),
+    composeSecrets: Object.fromEntries(
+      parsePairs('compose-secrets', read('compose-secrets')).map(([k, v]) => {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+          throw new InputError('compose-secrets', `'${k}' is not a variable name`);
+        return [k, v];
+      }),
+    ),
+    lockTtl: parseInteger('lock-ttl', read('lock-ttl'), 900, { min: 10, max: 86400 }),
+    lockWait: parseInteger('lock-wait', read('lock-wait'), 300, { min: 0, max: 86400 }),
+    healthTimeout: parseInteger('health-timeout', read('health-timeout'), 120, { min: 1, max: 3600 }),
+    healthStable: parseInteger('health-stable', read('health-stable'), 3, { min: 0, max: 600 }),
+    stepTimeoutMs: parseInteger('step-timeout', read('step-timeout'), 900, { min: 10, max: 86400 }) * 1000,
+    maxParallel: parseInteger('max-parallel', read('max-parallel'), 1, { min: 1, max: 1000 }),
+    failFast: parseBool('fail-fast', read('fail-fast'), true),
+    maxFailures: 0,
+    canary: parseInteger('canary', read('canary'), 0, { min: 0, max: 100000 }),
+    rollbackOnFailure: parseBool('rollback', read('rollback'), true),
+    allowDowngrade: parseBool('allow-downgrade', read('allow-downgrade'), false),
+    owner: (
+      read('run-id') ??
+      (env.GITHUB_RUN_ID ? `gh-${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? 1}` : `pid-${process.pid}`)
+    ).replace(/[^A-Za-z0-9._-]/g, '_'),
+    auth,
+    overrides: parseProviderOverrides(read('registry-providers')),
+  };
+  settings.lockOwner = `${settings.owner}-${randomBytes(4).toString('hex')}`;
+  settings.maxFailures = parseMaxFailures(read('max-failures'), settings.hosts.length, settings.failFast);
+  if (project) settings.project = project;
+  const probe = read('probe-url');
+  if (probe) {
+    if (!/^https?:\/\/\S+$/.test(probe)) throw new InputError('probe-url', `'${probe}' is not an http(s) URL`);
+    settings.probeUrl = probe;
+  }
+  return settings;
+}
+
+async function hostsFrom(read: InputReader, defaults: { user: string; port: number }): Promise<HostSpec[]> {
+  const inventory = await readText(read, 'inventory');
+  const hosts = [
+    ...(read('hosts') ? parseHosts(read('hosts'), defaults) : []),
+    ...(inventory ? parseInventory(inventory, defaults) : []),
+  ];
+  if (hosts.length === 0) throw new InputError('hosts', 'no host given', 'list hosts, or pass an inventory');
+  const seen = new Set<string>();
+  for (const h of hosts) {
+    const key = `${h.user}@${h.host}:${h.port}/${h.root ?? ''}/${h.project ?? ''}`;
+    if (seen.has(key)) throw new InputError('hosts', `${h.label} is listed twice`);
+    seen.add(key);
+  }
+  return hosts;
+}
+
+export async function loadManifest(read: InputReader): Promise<Manifest> {
+  return readManifestFrom('manifest', read('manifest'), {
+    storeOptions: readStoreOptions(read),
+    ...readManifestLimits(read),
+  });
+}
