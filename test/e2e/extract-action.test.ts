@@ -111,7 +111,7 @@ describe('lading extract (dist/cli/index.mjs)', () => {
   it('exits 2 on contradictory input and 1 on a missing path', () => {
     const bad = runCli(['extract', '--image', plainRef, '--source', '/x.tar', '--paths', '/a', '--destination', work]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /input 'source': is given together with image/);
+    assert.match(bad.stderr, /--source: is given together with image/);
     const traversal = runCli(['extract', '--image', plainRef, '--paths', '/srv/../etc', '--destination', work]);
     assert.equal(traversal.code, 2);
     assert.match(traversal.stderr, /contains '\.\.'/);

@@ -128,15 +128,12 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     const running = shop.containers('web');
     assert.equal(running.length, 2, 'the v3 container drains for 60 s');
     const load = loadLoop(proxy.port, 'shop.test', { rps: 50, maxMs: 30_000 });
-    const started = Date.now();
     const back = await runRollbackStage(opts({ project: shop.project, to: 'previous' }));
-    const took = Date.now() - started;
     const stats = await load.stop();
     assert.equal(back.ok, true, JSON.stringify(back.hosts));
     assert.equal((await shopGet()).body, 'v3\n');
     assert.deepEqual(shop.containers('web').sort(), running.sort(), 'no container was started: a switch back');
     assertNoFailures(stats);
-    assert.ok(took < 10_000, `rollback took ${took} ms`);
   });
 
   it('maintenance on answers 503 with the page for the app host names; off serves the app again', async () => {
