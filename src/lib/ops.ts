@@ -533,7 +533,11 @@ export function lockReleaseDecision(
   opts: { owner: string; force: boolean; confirm?: string },
 ): { release: boolean; why: string; hint?: string } {
   if (!lock) return { release: false, why: 'no lock is held' };
-  if (lock.owner === opts.owner) return { release: true, why: `the lock is this run's own (${lock.owner})` };
+  // a deploy's lock owner is its run id and a random part (<run-id>-<8 hex>): the run id names the run's own locks
+  const own =
+    lock.owner === opts.owner ||
+    new RegExp(`^${opts.owner.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-[0-9a-f]{8}$`).test(lock.owner);
+  if (own) return { release: true, why: `the lock is this run's own (${lock.owner})` };
   if (!opts.force) {
     return {
       release: false,

@@ -220,6 +220,18 @@ describe('lock release policy', () => {
     ['--force releases an expired lease', [expired, { owner: 'me', force: true }], true, /ran out/],
     ['--force alone refuses a live lease', [live, { owner: 'me', force: true }], false, /live until/],
     [
+      "a deploy's lock token (<run-id>-<hex>) is its run's own",
+      [parseLock(`${NOW + 600} gh-9.1-0a1b2c3d build-box`, NOW), { owner: 'gh-9.1', force: false }],
+      true,
+      /own/,
+    ],
+    [
+      "another run's token is not",
+      [parseLock(`${NOW + 600} gh-9.12-0a1b2c3d b`, NOW), { owner: 'gh-9.1', force: false }],
+      false,
+      /held by/,
+    ],
+    [
       '--force --confirm <holder> releases a live lease',
       [live, { owner: 'me', force: true, confirm: 'gh-9.1' }],
       true,
