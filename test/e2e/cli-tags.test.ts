@@ -43,6 +43,51 @@ describe('lading tags (the built CLI) in a real git checkout', () => {
     assert.equal(out.refs[0], `ghcr.io/acme/web:${out.primary}`);
   });
 
+  it("--tag-rules and --flavor: docker/metadata-action's raw rule with enable={{is_default_branch}} and a prefix", () => {
+    const short = git('rev-parse', '--short=7', 'HEAD');
+    const res = runCli(
+      [
+        'tags',
+        '--channels',
+        'none',
+        '--tag-rules',
+        'type=raw,value=edge,enable={{is_default_branch}}',
+        '--tag-rules',
+        'type=raw,value=dev,enable={{is_not_default_branch}}',
+        '--flavor',
+        'prefix=web-',
+      ],
+      { cwd: repo, env: { ...NO_CI, GITHUB_EVENT_PATH: undefined } },
+    );
+    assert.equal(res.code, 0, res.stderr);
+    // A plain git checkout has no event payload: the default branch is unknown, so is_default_branch is false.
+    assert.deepEqual(res.stdout.trim().split('\n'), [`main-${short}`, 'web-dev']);
+  });
+
+  it("--metadata @file: docker/metadata-action's json output gives the tags and labels", () => {
+    const file = join(repo, '..', `meta-${process.pid}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        tags: ['ghcr.io/acme/web:1.2.3', 'ghcr.io/acme/web:latest'],
+        labels: { 'org.opencontainers.image.version': '1.2.3', 'org.opencontainers.image.title': 'web' },
+      }),
+    );
+    try {
+      const res = runCli(['tags', '--json', '--metadata', `@${file}`], { cwd: repo, env: NO_CI });
+      assert.equal(res.code, 0, res.stderr);
+      const out = JSON.parse(res.stdout);
+      assert.deepEqual(out.tags, ['1.2.3', 'latest']);
+      assert.equal(out.version, '1.2.3');
+      assert.deepEqual(out.refs, ['ghcr.io/acme/web:1.2.3', 'ghcr.io/acme/web:latest']);
+      const bad = runCli(['tags', '--metadata', 'ghcr.io/acme/web:$(id)'], { cwd: repo, env: NO_CI });
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /metadata.*not a valid Docker tag/);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+
   it('semver from a git tag, with the highest-version rule using all tags', () => {
     git('tag', 'v2.0.0');
     git('checkout', '-q', '-b', 'hotfix');

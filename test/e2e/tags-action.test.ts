@@ -48,6 +48,37 @@ describe('dist/tags run as a runner runs it', () => {
     assert.equal(run.outputs.tags, 'stage-860c190\nstage');
   });
 
+  it("tag-rules and flavor: docker/metadata-action's rules on a tag push (match → latest, is_default_branch false)", () => {
+    const run = runActionBundle('tags', {
+      inputs: {
+        channels: 'none',
+        semver: 'false',
+        'tag-rules': 'type=match,pattern=v(\\d+\\.\\d+),group=1\ntype=raw,value=edge,enable={{is_default_branch}}',
+        flavor: 'suffix=-alpine',
+      },
+      env: { ...githubEnv('push', 'refs/tags/v1.2.3', SHA), GITHUB_EVENT_PATH: eventPath('push-tag') },
+    });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.outputs.tags, 'v1.2.3-860c190\n1.2-alpine\nlatest');
+  });
+
+  it("metadata: docker/metadata-action's json output gives the tags, refs and labels", () => {
+    const run = runActionBundle('tags', {
+      inputs: {
+        metadata: JSON.stringify({
+          tags: ['ghcr.io/acme/web:1.2.3', 'ghcr.io/acme/web:latest'],
+          labels: { 'org.opencontainers.image.version': '1.2.3', 'org.opencontainers.image.title': 'web' },
+        }),
+      },
+      env: { ...githubEnv('push', 'refs/tags/v1.2.3', SHA), GITHUB_EVENT_PATH: eventPath('push-tag') },
+    });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.outputs.tags, '1.2.3\nlatest');
+    assert.equal(run.outputs.primary, '1.2.3');
+    assert.equal(run.outputs.refs, 'ghcr.io/acme/web:1.2.3\nghcr.io/acme/web:latest');
+    assert.match(run.outputs.labels!, /^org\.opencontainers\.image\.title=web$/m);
+  });
+
   it('pull_request: head sha, pr-N, never latest', () => {
     const run = runActionBundle('tags', {
       env: {
