@@ -62,6 +62,22 @@ describe('dist/build on the real dockerd', () => {
     assert.equal(label, sha);
   });
 
+  it("metadata: docker/metadata-action's tags and labels outputs tag the image and label it at build", () => {
+    const sha = '3333333aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const metadata = [`${ns}/base:meta-1.2.3`, `${ns}/base:meta-1.2`, 'org.opencontainers.image.title=from-meta'].join(
+      '\n',
+    );
+    const run = runActionBundle('build', {
+      inputs: { images: `- name: ${ns}/base\n  context: base\n`, metadata },
+      env: runEnv(sha),
+    });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const inspect = (field: string) => docker(['image', 'inspect', '--format', field, `${ns}/base:meta-1.2`]);
+    assert.equal(inspect('{{index .Config.Labels "org.opencontainers.image.title"}}'), 'from-meta');
+    assert.equal(inspect('{{index .Config.Labels "org.opencontainers.image.revision"}}'), sha);
+    assert.equal(docker(['image', 'inspect', '--format', '{{.Id}}', `${ns}/base:meta-1.2.3`]), inspect('{{.Id}}'));
+  });
+
   it('a changed base rebuilds the app on the new base, never on the stale one', () => {
     writeFileSync(join(ws, 'base', 'srv', 'base.txt'), 'base v2\n');
     const sha = '2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
