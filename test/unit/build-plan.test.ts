@@ -184,6 +184,51 @@ describe('image chains', () => {
     assert.deepEqual(plan[1]!.upstreamAliases, [{ id: 'py', ref: 'r/py:latest' }]);
     assert.deepEqual(plan[2]!.upstreamAliases, [{ id: 'dev', ref: 'r/dev:stage' }]);
   });
+  it('chains an upstream named through a variable: compose image, build arg and FROM ${VAR} resolve to the fresh upstream', () => {
+    const text = `
+services:
+  base:
+    image: \${REGISTRY}/base:\${DOCKER_TAG:-latest}
+    build: ./base
+  app:
+    image: \${REGISTRY}/app:\${DOCKER_TAG:-latest}
+    build: { context: ./app, args: { REGISTRY: "\${REGISTRY}" } }
+  worker:
+    image: \${REGISTRY}/worker:\${DOCKER_TAG:-latest}
+    build: { context: ./worker, args: { BASE_IMAGE: "\${REGISTRY}/base:\${DOCKER_TAG:-latest}" } }
+`;
+    const env = { REGISTRY: 'reg.example:5000/team' };
+    const { services, missing } = readComposeServices([{ path: 'docker-compose.yml', text }], env);
+    assert.deepEqual(missing, []);
+    const specs = specsFromCompose(services);
+    assert.deepEqual(
+      specs.map((s) => [s.id, s.name]),
+      [
+        ['base', 'reg.example:5000/team/base'],
+        ['app', 'reg.example:5000/team/app'],
+        ['worker', 'reg.example:5000/team/worker'],
+      ],
+    );
+    // listed downstream-first, the plan still builds the upstream first
+    const plan = planBuilds(
+      [specs[1]!, specs[2]!, specs[0]!],
+      {
+        app: 'ARG REGISTRY\nFROM ${REGISTRY}/base\n',
+        worker: 'ARG BASE_IMAGE=busybox\nFROM ${BASE_IMAGE}\n',
+        base: 'FROM scratch\n',
+      },
+      'main-1a2b3c4',
+    );
+    assert.equal(plan[0]!.id, 'base');
+    const app = plan.find((p) => p.id === 'app')!;
+    const worker = plan.find((p) => p.id === 'worker')!;
+    // FROM ${REGISTRY}/base: the fresh upstream is tagged as the ref the FROM line names
+    assert.deepEqual(app.dependsOn, ['base']);
+    assert.deepEqual(app.upstreamAliases, [{ id: 'base', ref: 'reg.example:5000/team/base:latest' }]);
+    // a build arg naming the upstream points at this run's tag of it
+    assert.deepEqual(worker.dependsOn, ['base']);
+    assert.deepEqual(worker.resolvedArgs, { BASE_IMAGE: 'reg.example:5000/team/base:main-1a2b3c4' });
+  });
   it('leaves bases pinned by digest alone', () => {
     const plan = planBuilds([spec('a', 'r/a'), spec('b', 'r/b')], { a: `FROM r/b@sha256:${'1'.repeat(64)}\n` }, 't');
     assert.deepEqual(plan[0]!.dependsOn, []);
