@@ -1047,6 +1047,22 @@ export const INPUTS = {
     actions: ['deploy'],
     commands: ['deploy'],
   },
+  'compose-policy': {
+    kind: 'choice',
+    choices: ['off', 'strict'],
+    default: 'off',
+    help: 'off deploys any compose file; strict refuses, before any host is touched, compose services with privileged: true, network_mode/pid/ipc/userns_mode: host, cap_add ALL or SYS_ADMIN, or bind mounts of /, /etc, /root or the docker socket, unless compose-policy-allow names them.',
+    cli: 'refuse privileged services, host namespaces and bind mounts of /, /etc, /root, the docker socket',
+    actions: ['lading', 'manifest', 'deploy'],
+    commands: ['manifest', 'deploy'],
+  },
+  'compose-policy-allow': {
+    kind: 'list',
+    help: 'What compose-policy strict lets through: privileged, host-network, host-pid, host-ipc, host-userns, cap-all, cap-sys-admin, docker-socket, /, /etc, /root.',
+    cli: 'what compose-policy strict lets through (repeatable)',
+    actions: ['lading', 'manifest', 'deploy'],
+    commands: ['manifest', 'deploy'],
+  },
   'allow-downgrade': {
     kind: 'bool',
     default: false,

@@ -11,7 +11,9 @@ import {
   parseMaxFailures,
   ROOT_RE,
 } from '../lib/deploy-plan.ts';
+import { parsePolicyAllow, type PolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
 import { InputError } from '../lib/errors.ts';
+import { readInputs } from '../lib/input-values.ts';
 import { parseBool, parseInteger, parsePairs } from '../lib/inputs.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { parseProviderOverrides } from '../lib/registry.ts';
@@ -46,6 +48,8 @@ export interface DeploySettings {
   canary: number;
   rollbackOnFailure: boolean;
   allowDowngrade: boolean;
+  /** compose-policy: strict refuses privileged services, host namespaces and host-root bind mounts before any host. */
+  composePolicy: { mode: PolicyMode; allow: Set<PolicyAllow> };
   owner: string;
   /** The lock's owner token: the run id and a random part, unique to this deploy (matrix jobs share a run id). */
   lockOwner?: string;
@@ -122,6 +126,7 @@ export async function readDeploySettings(
     canary: parseInteger('canary', read('canary'), 0, { min: 0, max: 100000 }),
     rollbackOnFailure: parseBool('rollback', read('rollback'), true),
     allowDowngrade: parseBool('allow-downgrade', read('allow-downgrade'), false),
+    composePolicy: readComposePolicy(read),
     owner: (
       read('run-id') ??
       (env.GITHUB_RUN_ID ? `gh-${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? 1}` : `pid-${process.pid}`)
@@ -161,4 +166,10 @@ export async function loadManifest(read: InputReader): Promise<Manifest> {
     storeOptions: readStoreOptions(read),
     ...readManifestLimits(read),
   });
+}
+
+/** compose-policy and compose-policy-allow (deploy and manifest). */
+export function readComposePolicy(read: InputReader): DeploySettings['composePolicy'] {
+  const v = readInputs(read, ['compose-policy', 'compose-policy-allow']);
+  return { mode: v['compose-policy'] as PolicyMode, allow: parsePolicyAllow(v['compose-policy-allow'] ?? []) };
 }

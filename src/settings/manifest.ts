@@ -5,6 +5,7 @@ import { parseStoreLocation } from '../lib/store-location.ts';
 import type { ManifestInputs, NotifySettings } from '../stages/manifest.ts';
 import type { PushResult } from '../stages/push.ts';
 import { parseStoreOptions } from './common.ts';
+import { readComposePolicy } from './deploy.ts';
 
 /** actions/manifest, the umbrella and `lading manifest`: what to write, where to publish it, whom to notify. */
 export function parseManifestInputs(read: InputReader): ManifestInputs {
@@ -30,6 +31,7 @@ export function parseManifestInputs(read: InputReader): ManifestInputs {
     bundleSizeLimit: v['bundle-size-limit'] * 1048576,
     pinExternal: v['pin-external'],
     storeOptions: parseStoreOptions(read),
+    composePolicy: readComposePolicy(read),
   };
   if (v['manifest-secret']) out.secret = v['manifest-secret'];
   if (v['compose-files'].length > 0) out.composeFiles = v['compose-files'];

@@ -11,6 +11,7 @@ import {
   releaseId,
   rollbackTarget,
 } from '../lib/deploy-plan.ts';
+import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { type DeploySettings, loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
@@ -53,6 +54,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
     );
   const release = releaseId(now(), manifest.primary);
   releaseFiles(manifest, { project, release }); // refuses a manifest without compose files before any host
+  checkManifestPolicy(manifest, settings.composePolicy, settings.composeSecrets); // compose-policy strict: refused before any host is touched
   const logins = await registryLogins(manifest, settings, reporter).catch((err: unknown) => {
     reporter.flush();
     throw err;

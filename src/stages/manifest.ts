@@ -5,6 +5,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { collectAssets, type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
 import { checkBundleSize, planAssets } from '../lib/compose-assets.ts';
+import { checkComposePolicy, type PolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
 import { RegistryClient } from '../io/registry-client.ts';
 import { stripTagAndDigest } from '../lib/build-plan.ts';
 import { parseImageName } from '../lib/image-ref.ts';
@@ -59,6 +60,8 @@ export interface ManifestInputs {
   publishTo?: StoreLocation;
   storeOptions: StoreOptions;
   notify?: NotifySettings;
+  /** compose-policy: refuse privileged services, host namespaces and host-root bind mounts here already (CI). */
+  composePolicy?: { mode: PolicyMode; allow: ReadonlySet<PolicyAllow> };
 }
 
 /**
@@ -93,6 +96,9 @@ export async function runManifestStage(opts: {
         throw new InputError('compose-files', `${path} does not exist (relative to ${cwd})`);
       });
       files.push(composeFile(isAbsolute(path) ? relative(cwd, path) : path, text));
+    }
+    if (inputs.composePolicy) {
+      checkComposePolicy(inputs.composePolicy.mode, files, { ...opts.env, ...env }, inputs.composePolicy.allow);
     }
     compose = { files, env };
     if (project) compose.project = project;

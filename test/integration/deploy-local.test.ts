@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalSession } from '../../src/io/local-host.ts';
-import type { Manifest } from '../../src/lib/manifest.ts';
+import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import { runDeployStage, runReleasesStage, runRollbackStage } from '../../src/stages/deploy.ts';
 import type { DeployResult } from '../../src/stages/host/types.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
@@ -98,6 +98,31 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
         ['auto-rollback', 'success'],
       ],
     );
+  });
+
+  it('compose-policy strict refuses a privileged service before any host is touched: v2 keeps serving', async () => {
+    const before = {
+      current: current(),
+      history: history().length,
+      releases: readdirSync(join(projectDir(), 'releases')),
+    };
+    const m = structuredClone(manifests[1]!);
+    const f = m.compose!.files[0]!;
+    m.compose!.files[0] = composeFile(
+      f.path,
+      f.content.replace('    network_mode: host\n', '    network_mode: host\n    privileged: true\n'),
+    );
+    await assert.rejects(
+      deploy(m, { 'compose-policy': 'strict', 'compose-policy-allow': 'host-network' }),
+      (err: Error) =>
+        /docker-compose.yml: service web: privileged/.test(err.message) &&
+        /compose-policy-allow: privileged/.test((err as { hint?: string }).hint ?? ''),
+    );
+    assert.deepEqual(
+      { current: current(), history: history().length, releases: readdirSync(join(projectDir(), 'releases')) },
+      before,
+    );
+    assert.equal(await app.probe(), 'v2');
   });
 
   const hostOpts = (extra: Record<string, string>) => {
