@@ -7,6 +7,8 @@ import { collectAssets, type ComposeResolver, findCompose, loadComposeProject } 
 import { checkBundleSize, planAssets } from '../lib/compose-assets.ts';
 import { checkComposePolicy, type PolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
 import { RegistryClient } from '../io/registry-client.ts';
+import { existingCredential } from '../io/docker-config.ts';
+import { DOCKER_HUB, detectProvider } from '../lib/registry.ts';
 import { stripTagAndDigest } from '../lib/build-plan.ts';
 import { parseImageName } from '../lib/image-ref.ts';
 import { SIGNATURE_SUFFIX, signManifest } from '../lib/manifest-signature.ts';
@@ -87,6 +89,24 @@ export async function runManifestStage(opts: {
   const env: Record<string, string> = { DOCKER_TAG: pushed.primary };
   for (const image of pushed.images) env[imageEnvName(image.id)] = image.ref;
   for (const [k, v] of inputs.composeEnv) env[k] = v;
+  /** Registry clients per host; each gets only the login the runner's docker config files under that host. */
+  const clients = new Map<string, Promise<RegistryClient>>();
+  const clientFor = (host: string): Promise<RegistryClient> => {
+    let c = clients.get(host);
+    if (!c) {
+      c = (async () => {
+        const credential = await existingCredential(host, detectProvider(host), {
+          env: opts.env,
+          log: (l) => opts.reporter.info(l),
+          mask: (s) => opts.reporter.secret(s),
+        });
+        return new RegistryClient(host, credential ? { credential } : {});
+      })();
+      clients.set(host, c);
+    }
+    return c;
+  };
+
   let compose: ComposeBundle | undefined;
   if (composePaths.length > 0 || project) {
     const files = [];
@@ -105,21 +125,28 @@ export async function runManifestStage(opts: {
     if (composePaths.length > 0) await addAssets(compose, composePaths);
   }
 
-  /** name[:tag][@digest] → name@digest from its registry (anonymous, or the runner's docker login for it). */
+  /**
+   * name[:tag][@digest] → name@digest from its registry: anonymous, or with the login the runner's docker config
+   * holds for that very registry (docker/login-action, `docker login`, a credential helper) — never another's.
+   */
   async function pinImage(image: string, service: string): Promise<string> {
     const ref = stripTagAndDigest(image);
     if (ref.digest) return `${ref.name}@${ref.digest}`;
     const { registry, path } = parseImageName(ref.name, `compose-files (service ${service})`);
-    const host = registry || 'registry-1.docker.io';
+    const host = registry || DOCKER_HUB;
     const repo = registry ? path : path.includes('/') ? path : `library/${path}`;
     try {
-      const { digest } = await new RegistryClient(host, {}).manifestDigest(repo, ref.tag ?? 'latest');
+      const { digest } = await (await clientFor(host)).manifestDigest(repo, ref.tag ?? 'latest');
       opts.reporter.info(`pin-external: ${service} runs ${image} = ${ref.name}@${digest}`);
       return `${ref.name}@${digest}`;
     } catch (err) {
+      const message = (err as Error).message;
+      const denied = /\b401\b|unauthori[sz]ed|authentication required|denied|needs a login/i.test(message);
       throw new LadingError(
-        `pin-external: cannot resolve ${image} (service ${service}) to a digest: ${(err as Error).message}`,
-        'check that the image exists and the registry is reachable from here, or turn pin-external off',
+        `pin-external: cannot resolve ${image} (service ${service}) to a digest: ${message}`,
+        denied
+          ? `${host} needs credentials: log in to it before this step (docker/login-action with registry: ${host}, or docker login ${host}), or turn pin-external off`
+          : 'check that the image exists and the registry is reachable from here, or turn pin-external off',
       );
     }
   }
