@@ -133,3 +133,18 @@ export function runnerHookEnv(e: {
   if (e.error) env.LADING_ERROR = e.error.slice(0, 2000);
   return env;
 }
+
+/**
+ * Hooks run in a one-off compose container on each host; a swarm stack has none of that (its tasks are placed by the
+ * swarm), so target swarm refuses declared hooks instead of deploying without them.
+ */
+export function refuseHooksOnSwarm(hooks: Hooks): void {
+  const declared = HOOK_NAMES.filter((n) => hooks[n]);
+  if (declared.length === 0) return;
+  const first = hooks[declared[0]!]!;
+  throw new InputError(
+    first.source.startsWith('x-lading') ? 'x-lading' : first.name,
+    `${declared.map((n) => hooks[n]!.source).join(', ')}: hooks are not supported with target swarm`,
+    'remove the hooks (or the x-lading hooks of the compose file) for a swarm deploy, or deploy with target compose',
+  );
+}

@@ -11,6 +11,7 @@ import {
   rollbackTarget,
 } from '../lib/deploy-plan.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
+import { readHooks, refuseHooksOnSwarm } from '../lib/hooks.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import {
   type Convergence,
@@ -237,6 +238,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
   }
   const release = releaseId(now(), manifest.primary);
   const stack = renderStack(manifest, { project, release, policy: s.policy }); // refuses before any host
+  refuseHooksOnSwarm(readHooks(opts.read, manifest));
   const logins = await registryLogins(manifest, s.deploy, reporter).catch((err: unknown) => {
     reporter.flush();
     throw err;
