@@ -205,6 +205,26 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
     assert.equal(has(manifests[2]!.images[0]!.ref), false, 'v3 is gone');
     assert.equal(has(manifests[0]!.images[0]!.ref), true, 'v1 runs and stays');
   });
+
+  it('a service without a healthcheck that exits with an error fails the gate (templates of clients that refuse a missing .State.Health)', async () => {
+    const m = structuredClone(manifests[0]!);
+    const compose = m.compose!;
+    const file = compose.files[0]!;
+    const sidecar = `  sidecar:
+    image: ${m.images[0]!.name}:\${DOCKER_TAG:-latest}
+    network_mode: host
+    command: ["/bin/busybox", "sh", "-c", "exit 3"]
+`;
+    compose.files[0] = composeFile(file.path, file.content + sidecar);
+    m.images[0]!.services = ['web', 'sidecar'];
+    const before = current();
+    const res = await deploy(m, { 'allow-downgrade': 'true' });
+    assert.equal(res.ok, false, JSON.stringify(res.hosts));
+    assert.equal(res.hosts[0]!.status, 'rolled-back');
+    assert.match(res.hosts[0]!.error ?? '', /sidecar/);
+    assert.equal(current(), before);
+    assert.equal(await app.probe(), 'v1');
+  });
 });
 
 describe('a fleet in rolling batches, one host failing', () => {

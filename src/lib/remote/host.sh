@@ -331,7 +331,7 @@ step_health() {
 health_states() {
   hd=$(project_dir)
   roll=" $(rolling_names | tr '\n' ' ') "
-  docker inspect --format '{{.Id}} {{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}} {{.State.ExitCode}}' "$@" |
+  docker inspect --format '{{.Id}} {{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if index .State "Health"}}{{(index .State "Health").Status}}{{else}}none{{end}} {{.RestartCount}} {{.State.ExitCode}}' "$@" |
     while read -r id svc st hs rc ec; do
       [ ! -f "$hd/.draining/$id" ] || continue
       case "$roll" in *" $svc "*) continue ;; esac
@@ -709,7 +709,7 @@ step_rolling_gate() {
   while read -r svc port health _replicas _drain; do
     while IFS= read -r id; do
       while :; do
-        st=$(docker inspect --format "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}} {{with index .NetworkSettings.Networks \"$LADING_PROXY_NETWORK\"}}{{.IPAddress}}{{end}}" "$id" 2>/dev/null) ||
+        st=$(docker inspect --format "{{.State.Status}} {{if index .State \"Health\"}}{{(index .State \"Health\").Status}}{{else}}none{{end}} {{.RestartCount}} {{with index .NetworkSettings.Networks \"$LADING_PROXY_NETWORK\"}}{{.IPAddress}}{{end}}" "$id" 2>/dev/null) ||
           die "rolling $svc: container $id is gone"
         # shellcheck disable=SC2086 # four words by the format above
         set -- $st
