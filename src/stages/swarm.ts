@@ -1,3 +1,4 @@
+import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import type { Connector, HostSession } from '../io/host-session.ts';
 import { LocalSession } from '../io/local-host.ts';
 import { deferUntilGroup, type Reporter } from '../io/reporter.ts';
@@ -236,6 +237,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
       'set project (the stack name), or compose-project in the manifest step',
     );
   }
+  checkManifestPolicy(manifest, s.deploy.composePolicy, s.deploy.composeSecrets); // compose-policy strict
   const release = releaseId(now(), manifest.primary);
   const stack = renderStack(manifest, { project, release, policy: s.policy }); // refuses before any host
   refuseHooksOnSwarm(readHooks(opts.read, manifest));

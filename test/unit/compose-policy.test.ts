@@ -7,6 +7,9 @@ import {
   type PolicyAllow,
 } from '../../src/lib/compose-policy.ts';
 import { LadingError } from '../../src/lib/errors.ts';
+import { composeFile, createManifest } from '../../src/lib/manifest.ts';
+import { stderrReporter } from '../../src/io/reporter.ts';
+import { runSwarmDeployStage } from '../../src/stages/swarm.ts';
 
 const file = (service: string) => [
   { path: 'compose.yaml', content: `services:\n  app:\n    image: busybox\n${service}` },
@@ -84,5 +87,47 @@ describe('compose-policy strict', () => {
       ['privileged', '/etc', 'docker-socket'],
     );
     assert.throws(() => parsePolicyAllow(['/var']), /compose-policy-allow: '\/var'/);
+  });
+});
+
+describe('compose-policy in the swarm deploy', () => {
+  it('refuses a privileged service before the manager is reached', async () => {
+    const manifest = createManifest({
+      source: { repository: 'o/r', ref: 'refs/heads/main', sha: 'a'.repeat(40), created: '2026-11-29T00:00:00Z' },
+      tags: ['v1'],
+      primary: 'v1',
+      images: [
+        {
+          id: 'app',
+          services: ['app'],
+          name: 'registry.example/app',
+          tags: ['v1'],
+          digest: `sha256:${'b'.repeat(64)}`,
+          ref: `registry.example/app@sha256:${'b'.repeat(64)}`,
+          transport: { kind: 'registry', registry: 'registry.example', provider: 'generic' },
+        },
+      ],
+      compose: {
+        project: 'app',
+        files: [composeFile('compose.yaml', 'services:\n  app:\n    image: busybox\n    privileged: true\n')],
+        env: { DOCKER_TAG: 'v1' },
+      },
+    });
+    const inputs: Record<string, string> = {
+      manifest: JSON.stringify(manifest),
+      'docker-host': 'unix:///nonexistent/docker.sock',
+      'compose-policy': 'strict',
+    };
+    await assert.rejects(
+      runSwarmDeployStage({
+        read: (n) => inputs[n] || undefined,
+        env: {},
+        reporter: stderrReporter(true),
+        connector: async () => {
+          throw new Error('the policy must refuse before any host');
+        },
+      }),
+      /compose.yaml: service app: privileged/,
+    );
   });
 });
