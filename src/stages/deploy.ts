@@ -14,6 +14,7 @@ import {
 import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import { proxyEnv } from '../lib/proxy.ts';
 import { type DeploySettings, loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
 import { readStoreOptions } from '../settings/store.ts';
 import { forEachHost } from './host/batches.ts';
@@ -247,7 +248,10 @@ async function upAndGate(
 ): Promise<void> {
   const plan = rollingPlan(manifest, env.LADING_PROJECT!, zdt);
   if (!plan) {
-    await step(session, 'up health', env, ctx);
+    // a release from before rolling (or with rolling turned off): draining containers are taken back from their drain
+    // jobs (compose recreates or removes them), `up` removes the rolling containers, so the app's proxy routes go
+    // with them (both do nothing for an app that never rolled)
+    await step(session, 'rolling_undrain up proxy_forget health', { ...env, ...proxyEnv(zdt.proxy) }, ctx);
     return;
   }
   await rollOut((names, e) => step(session, names, e, ctx), env, plan, { reuse });

@@ -83,7 +83,8 @@ export async function testProxy(opts: { https?: boolean } = {}) {
  * A realistic project behind the proxy: `web` (busybox httpd on :80 in its container, healthcheck, init, a short
  * stop grace period, `x-lading` rolling on `host`) and `worker` (a loop), on the project's default network.
  * `publish`: the same app without the proxy, web published on that loopback port (recreate and raw compose).
- * `version(n)` builds and pushes image n (index.html "vN"; `broken`: no index.html, so the health path 404s).
+ * `version(n)` builds and pushes image n (index.html "vN"; `broken`: no index.html, so the health path 404s;
+ * `recreate`: web without `x-lading`, as before rolling was turned on).
  */
 export function proxiedApp(opts: { host: string; drain?: number; publish?: number }) {
   const env = testEnv();
@@ -91,7 +92,7 @@ export function proxiedApp(opts: { host: string; drain?: number; publish?: numbe
   const project = unique('zdt')
     .replace(/[^a-z0-9-]/g, '-')
     .slice(0, 40);
-  const compose = `services:
+  const composeOf = (rolling: boolean) => `services:
   web:
     image: ${name}:\${DOCKER_TAG:-latest}
     init: true
@@ -103,9 +104,11 @@ export function proxiedApp(opts: { host: string; drain?: number; publish?: numbe
       timeout: 2s
       retries: 2
 ${
-  opts.publish
-    ? `    ports: ["127.0.0.1:${opts.publish}:80"]\n`
-    : `    x-lading:
+  !rolling
+    ? ''
+    : opts.publish
+      ? `    ports: ["127.0.0.1:${opts.publish}:80"]\n`
+      : `    x-lading:
       strategy: rolling
       hosts: [${opts.host}]
       port: 80
@@ -118,7 +121,8 @@ ${
     stop_grace_period: 1s
     command: ["/bin/busybox", "sh", "-c", "while true; do sleep 1; done"]
 `;
-  function version(n: number, v: { broken?: boolean } = {}): Manifest {
+  const compose = composeOf(true);
+  function version(n: number, v: { broken?: boolean; recreate?: boolean } = {}): Manifest {
     const dir = mkdtempSync(join(tmpdir(), `lading-zdt-v${n}-`));
     busyboxContext(dir, { files: v.broken ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` } });
     const tag = `v${n}-abcdef0`;
@@ -147,7 +151,11 @@ ${
           transport: { kind: 'registry', registry: env.registry.host, provider: 'generic' },
         },
       ],
-      compose: { project, files: [composeFile('docker-compose.yml', compose)], env: { DOCKER_TAG: tag } },
+      compose: {
+        project,
+        files: [composeFile('docker-compose.yml', composeOf(!v.recreate))],
+        env: { DOCKER_TAG: tag },
+      },
     });
   }
   const containers = (service: string) =>
@@ -199,8 +207,12 @@ export interface LoadSample {
 
 /**
  * Failed requests a zero-downtime test tolerates: none refused, timed out or answered with an error; at most one
- * connection closed by the proxy without an answer (`resets`). Seen once in a few loaded runs (load average ~20 on
- * 2 CPUs), cause not found yet: plain Caddy reloads under the same load drop nothing. Counted in full by the bench.
+ * connection closed by the proxy without an answer (`resets`), seen about twice in eight loaded runs. Likely cause
+ * (not yet reproduced in isolation): Caddy 2.6.2 (Debian's, in the test image) binds a new SO_REUSEPORT socket on
+ * :80 at every config load and closes the old one once the old server stops; a connection the kernel had queued on
+ * the old socket (or was completing its handshake there) is reset. The binary has `caddy.reusePort` and no TCP
+ * fakeCloseListener. Not lading's switch order: the new config never routes to a draining container, and a failed
+ * upstream dial is retried (try_duration 2s). Counted in full by the bench.
  */
 export function assertNoFailures(stats: { failed: number; resets: number; errors: string[] }): void {
   if (stats.failed - stats.resets > 0 || stats.resets > 1) {

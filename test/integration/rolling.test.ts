@@ -17,6 +17,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
   const env = testEnv();
   const shop = proxiedApp({ host: 'shop.test' });
   const blog = proxiedApp({ host: 'blog.test' });
+  const legacy = proxiedApp({ host: 'legacy.test' });
   let proxy: Awaited<ReturnType<typeof testProxy>>;
   let root = '';
   const v: Manifest[] = [];
@@ -30,6 +31,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     try {
       shop.cleanup();
       blog.cleanup();
+      legacy.cleanup();
     } finally {
       proxy.cleanup();
       try {
@@ -153,5 +155,22 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     assert.deepEqual(await get(proxy.port, 'blog.test'), { status: 200, body: 'v1\n' });
     assert.equal((await shopGet()).body, 'v3\n');
     assert.equal((await get(proxy.port, 'nobody.test')).status !== 200, true);
+  });
+
+  it('a rollback to a release from before rolling (recreate) removes the app proxy routes: none to dead containers', async () => {
+    const before = await deploy(legacy.version(1, { recreate: true }));
+    assert.equal(before.ok, true, JSON.stringify(before.hosts));
+    const rolled = await deploy(legacy.version(2));
+    assert.equal(rolled.ok, true, JSON.stringify(rolled.hosts));
+    assert.deepEqual(await get(proxy.port, 'legacy.test'), { status: 200, body: 'v2\n' });
+    const back = await runRollbackStage(opts({ project: legacy.project, to: 'previous' }));
+    assert.equal(back.ok, true, JSON.stringify(back.hosts));
+    assert.equal(legacy.containers('web').length, 1, 'compose recreated web as one plain container');
+    assert.deepEqual(
+      await get(proxy.port, 'legacy.test'),
+      { status: 404, body: 'no app here\n' },
+      'the proxy no longer routes legacy.test (before: 502 from the removed rolling container)',
+    );
+    assert.deepEqual(await get(proxy.port, 'shop.test'), { status: 200, body: 'v3\n' }, 'other apps keep theirs');
   });
 });

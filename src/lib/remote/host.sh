@@ -838,13 +838,27 @@ step_proxy_maintenance() {
   if [ -n "${LADING_MAINTENANCE_ROUTE:-}" ]; then echo "maintenance on: $LADING_PROJECT answers 503"; else echo "maintenance off: $LADING_PROJECT"; fi
 }
 
-# the app's routes leave the proxy (its containers are its own business)
+# a release without rolling services (recreate) takes the project's draining containers back: their drain jobs
+# leave them alone (no marker), so `up` recreates or removes them without racing a job that removes them under it
+step_rolling_undrain() {
+  d=$(project_dir)
+  [ -d "$d/.draining" ] || return 0
+  rm -f "$d/.draining/"*
+}
+
+# the app's routes leave the proxy (its containers are its own business). A release without rolling services
+# (recreate: a rollback to before rolling, or rolling turned off) runs it after `up`, which removed the rolling
+# containers: no route is left pointing at them. Nothing to do for an app the proxy never routed.
 step_proxy_forget() {
+  [ -n "${LADING_PROXY_CONTAINER:-}" ] || return 0
   pd=$(proxy_dir)
+  for f in "$pd/apps/$LADING_PROJECT".*; do [ -f "$f" ] && break; done
+  [ -f "$f" ] || return 0
   proxy_lock "$pd"
   rm -f "$pd/apps/$LADING_PROJECT".*
   proxy_reload "$pd" || true
   proxy_unlock "$pd"
+  echo "proxy: the routes of $LADING_PROJECT are removed (no rolling service in ${LADING_RELEASE:-this release})"
 }
 
 lading_step() {
@@ -858,7 +872,7 @@ lading_one() {
       lock_check
       "step_$1"
       ;;
-    proxy_ensure | up_others | rolling_start | rolling_gate | rolling_abort | proxy_switch | rolling_retire | proxy_maintenance | proxy_forget)
+    proxy_ensure | up_others | rolling_start | rolling_gate | rolling_abort | proxy_switch | rolling_retire | rolling_undrain | proxy_maintenance | proxy_forget)
       lock_check
       "step_$1"
       ;;
