@@ -559,7 +559,7 @@ export const INPUTS = {
   'pin-external': {
     kind: 'bool',
     default: false,
-    help: 'Resolve the images of services that lading does not build (databases, caches, third-party images) to their registry digest at manifest time, so a release is reproducible.',
+    help: "Resolve the images of services that lading does not build (databases, caches, third-party images) to their registry digest at manifest time, so a release is reproducible. A registry that needs a login gets the one the runner's docker config holds for it (docker/login-action, docker login), and no other.",
     cli: 'pin third-party images of the compose project to their registry digest',
     actions: ['lading', 'manifest'],
     commands: ['manifest'],
