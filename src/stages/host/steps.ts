@@ -16,15 +16,22 @@ export interface StepContext {
   timeoutMs: number;
 }
 
-// One step shell per session: the host script is sent once per connection, each step is one round trip.
+// One step shell per session and script: the scripts are sent once per connection, each step is one round trip.
 const shells = new WeakMap<HostSession, Promise<StepShell>>();
+const swarmShells = new WeakMap<HostSession, Promise<StepShell>>();
+const SWARM_PREAMBLE = `${HOST_SCRIPT}\n${SWARM_SCRIPT}`;
 
-async function stepShell(session: HostSession, host: string): Promise<StepShell | undefined> {
+async function stepShell(
+  session: HostSession,
+  host: string,
+  preamble = HOST_SCRIPT,
+  cache = shells,
+): Promise<StepShell | undefined> {
   if (!session.shell) return undefined;
-  let shell = shells.get(session);
+  let shell = cache.get(session);
   if (!shell || !(await shell.then((s) => s.alive).catch(() => false))) {
-    shell = session.shell().then((proc) => StepShell.start(proc, HOST_SCRIPT, host));
-    shells.set(session, shell);
+    shell = session.shell().then((proc) => StepShell.start(proc, preamble, host));
+    cache.set(session, shell);
   }
   return shell;
 }
@@ -65,7 +72,7 @@ export async function step(
 
 const QUIET = /swarm_state|swarm_index|history_read|release_manifest/;
 
-/** Runs steps of host.sh + swarm.sh on the manager; a non-zero exit is a LadingError with the manager's stderr. */
+/** Runs steps of host.sh + swarm.sh on the manager (one shell per session); a non-zero exit is a LadingError with the manager's stderr. */
 export async function swarmStep(
   session: HostSession,
   names: string,
@@ -73,13 +80,18 @@ export async function swarmStep(
   ctx: StepContext,
   then = '',
 ): Promise<string> {
-  const res = await session.exec(`${HOST_SCRIPT}\n${SWARM_SCRIPT}\nlading_swarm ${names}\n${then}`, {
+  const script = `lading_swarm ${names}\n${then}`;
+  const opts = {
     env,
     timeoutMs: ctx.timeoutMs,
-    onStderr: (chunk) => {
+    onStderr: (chunk: string) => {
       for (const line of chunk.split('\n')) if (line.trim()) ctx.reporter.info(`[${ctx.host}] ${line}`);
     },
-  });
+  };
+  // Like the compose steps: one long-lived shell per manager connection (host.sh + swarm.sh sent once), so a step
+  // costs a round trip, not a new SSH channel that re-sends both scripts (the swarm_state poll runs many).
+  const shell = await stepShell(session, ctx.host, SWARM_PREAMBLE, swarmShells);
+  const res = shell ? await shell.run(script, opts) : await session.exec(`${SWARM_PREAMBLE}\n${script}`, opts);
   if (res.code !== 0) {
     const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
     throw new LadingError(`${ctx.host}: step ${names} failed: ${said}`);
