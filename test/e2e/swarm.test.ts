@@ -39,7 +39,7 @@ describe('target swarm: dist/deploy and the CLI against a swarm manager', () => 
 services:
   web:
     image: ${app.name}:\${DOCKER_TAG:-latest}
-    command: ["/bin/busybox", "httpd", "-f", "-p", "127.0.0.1:${app.port}", "-h", "/srv"]
+    command: ["/bin/busybox", "sh", "-c", "echo lading-boot-line; exec /bin/busybox httpd -f -p 127.0.0.1:${app.port} -h /srv"]
     networks: [hostnet]
     stop_grace_period: 1s # httpd as pid 1 ignores SIGTERM: do not wait the default 10 s per update
     healthcheck:
@@ -140,6 +140,7 @@ networks:
     assert.match(host.error, /swarm rolled the update back/);
     assert.match(host.error, /task errors:.*unhealthy container/s, "the failure names the tasks' errors");
     assert.match(run.stdout, /task errors:.*unhealthy container/s);
+    assert.match(host.error, /last log lines of the failed tasks:.*lading-boot-line/s, "and the tasks' last log lines");
     assert.equal(runningImage(), m[1]!.images[0]!.ref);
     assert.equal(await app.probe(), 'v2');
   });
