@@ -634,6 +634,31 @@ rolling_lines() { printf '%s\n' "${LADING_ROLLING:-}" | awk 'NF >= 5'; }
 # new containers of each rolling service beside the old ones (compose --no-recreate --scale old+replicas), their
 # ids in releases/<id>/.rolling/<service>.ids, each connected to the proxy network. A release whose containers are
 # still running (a rollback within the drain window) keeps them: no new container, an instant switch back.
+# drains of a rolling service still under way finish first (at their deadline; stopped and removed here, the drain
+# job then skips them), so compose's scale never meets a container that a drain job stops or removes under it
+finish_drains() { # SERVICE
+  fd=$(project_dir)
+  [ -d "$fd/.draining" ] || return 0
+  for id in $(service_ids "$1"); do
+    [ -f "$fd/.draining/$id" ] || continue
+    until=$(cat "$fd/.draining/$id" 2>/dev/null || true)
+    case "$until" in '' | *[!0-9]*) until=0 ;; esac
+    left=$((until - $(now)))
+    if [ "$left" -gt 0 ]; then
+      echo "rolling $1: $(printf '%s' "$id" | cut -c1-12) still drains (${left}s left): waiting for it first"
+      sleep "$left"
+    fi
+    rm -f "$fd/.draining/$id"
+    docker stop "$id" >/dev/null 2>&1 || true
+    docker rm -f "$id" >/dev/null 2>&1 || true
+    i=0
+    while docker inspect "$id" >/dev/null 2>&1 && [ "$i" -lt 100 ]; do
+      sleep 0.1 2>/dev/null || sleep 1
+      i=$((i + 1))
+    done
+  done
+}
+
 step_rolling_start() {
   rel="$(project_dir)/releases/$LADING_RELEASE"
   [ -d "$rel" ] || die "release $LADING_RELEASE does not exist on $(hostname)"
@@ -653,6 +678,7 @@ step_rolling_start() {
         continue
       fi
     fi
+    finish_drains "$svc"
     old=$(service_ids "$svc")
     printf '%s\n' "$old" | awk -v s="$svc" 'NF { print s, $1 }' >>"$before"
     n=$(printf '%s\n' "$old" | awk 'NF' | wc -l)
