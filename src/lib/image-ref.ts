@@ -22,6 +22,14 @@ export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);
 }
 
+/** The longest Docker tag. */
+export const MAX_TAG = 128;
+
+/** Replaces each run of characters outside [A-Za-z0-9._-] with `-` and strips leading `.`/`-`. */
+export function sanitizeRefPart(value: string): string {
+  return value.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '');
+}
+
 /**
  * Parses and normalises an image name given by the user (`input` names where it came from, for errors).
  * The repository path is lowercased; a tag or digest in the name is refused (tags come from the tag policy).

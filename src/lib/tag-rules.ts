@@ -1,8 +1,6 @@
 import type { BuildContext } from './context.ts';
 import { InputError } from './errors.ts';
-import { isValidTag } from './image-ref.ts';
-
-const MAX_TAG_LENGTH = 128;
+import { isValidTag, MAX_TAG, sanitizeRefPart } from './image-ref.ts';
 
 /**
  * docker/metadata-action interop, as pure data and functions:
@@ -246,10 +244,7 @@ export function expand(template: string, { ctx, now }: RuleInputs, input = 'tag-
  * and metadata-action leaves to the push to discover: no leading `.`/`-`, at most 128 characters. '' = no tag.
  */
 export function toTag(value: string): string {
-  return value
-    .replace(/[^A-Za-z0-9._-]+/g, '-')
-    .replace(/^[.-]+/, '')
-    .slice(0, MAX_TAG_LENGTH);
+  return sanitizeRefPart(value).slice(0, MAX_TAG);
 }
 
 export interface RuleTags {

@@ -1,6 +1,6 @@
 import type { BuildContext } from './context.ts';
 import { InputError } from './errors.ts';
-import { isValidTag, parseImageName } from './image-ref.ts';
+import { isValidTag, MAX_TAG, parseImageName, sanitizeRefPart } from './image-ref.ts';
 import { compareSemver, parseSemver, type SemVer } from './semver.ts';
 import { DEFAULT_FLAVOR, evaluateRules, type Flavor, type ImportedMetadata, type TagRule } from './tag-rules.ts';
 
@@ -86,13 +86,6 @@ export interface TagInputs {
   now: Date;
   /** Every git tag in the repository, for semver-latest: highest and floating major/minor tags. */
   knownTags?: string[];
-}
-
-export const MAX_TAG = 128;
-
-/** Replaces each run of characters outside [A-Za-z0-9._-] with `-` and strips leading `.`/`-`. */
-export function sanitizeRefPart(value: string): string {
-  return value.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '');
 }
 
 /** A branch glob as an anchored regular expression. */

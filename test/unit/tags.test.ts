@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BuildContext } from '../../src/lib/context.ts';
-import { TAG_RE } from '../../src/lib/image-ref.ts';
+import { sanitizeRefPart, TAG_RE } from '../../src/lib/image-ref.ts';
 import {
   channelFor,
   computeTags,
   DEFAULT_POLICY,
   globToRegExp,
-  sanitizeRefPart,
   type TagPolicy,
   timestampTag,
 } from '../../src/lib/tags.ts';
