@@ -1,4 +1,4 @@
-import type { BuildContext } from './context.ts';
+import { type BuildContext, parseRef } from './context.ts';
 import { InputError } from './errors.ts';
 import { isValidTag, MAX_TAG, sanitizeRefPart } from './image-ref.ts';
 
@@ -186,8 +186,8 @@ export interface RuleInputs {
 
 /** metadata-action's is_default_branch: the ref's branch is the repository's default branch, or a schedule run. */
 export function isDefaultBranch(ctx: BuildContext): boolean {
-  const branch = ctx.ref.startsWith('refs/heads/') ? ctx.ref.slice(11) : '';
-  if (branch === '') return false;
+  const { branch } = parseRef(ctx.ref);
+  if (!branch) return false;
   if (ctx.defaultBranch !== undefined && ctx.defaultBranch === branch) return true;
   return /create|discussion|issues|schedule/.test(ctx.event);
 }
@@ -224,9 +224,9 @@ export function expand(template: string, { ctx, now }: RuleInputs, input = 'tag-
       case 'is_not_default_branch':
         return String(!isDefaultBranch(ctx));
       case 'branch':
-        return ctx.ref.startsWith('refs/heads/') ? ctx.ref.slice(11) : '';
+        return parseRef(ctx.ref).branch ?? '';
       case 'tag':
-        return ctx.ref.startsWith('refs/tags/') ? ctx.ref.slice(10) : '';
+        return parseRef(ctx.ref).tag ?? '';
       case 'sha':
         return ctx.sha.slice(0, 7);
       default:
@@ -261,7 +261,7 @@ export function evaluateRules(rules: TagRule[], flavor: Flavor, inputs: RuleInpu
   const tags: string[] = [];
   const warnings: string[] = [];
   let latest: boolean | undefined;
-  const isTagRef = ctx.ref.startsWith('refs/tags/');
+  const refTag = parseRef(ctx.ref).tag;
   for (const rule of rules) {
     const enabled = expand(rule.enable, inputs);
     if (enabled !== 'true' && enabled !== 'false') {
@@ -274,8 +274,8 @@ export function evaluateRules(rules: TagRule[], flavor: Flavor, inputs: RuleInpu
       if (!ctx.event.includes('schedule')) continue;
       raw = expand(rule.pattern, inputs);
     } else if (rule.type === 'match') {
-      if (!isTagRef && rule.value === '') continue;
-      const subject = rule.value !== '' ? expand(rule.value, inputs) : ctx.ref.slice(10);
+      if (refTag === undefined && rule.value === '') continue;
+      const subject = rule.value !== '' ? expand(rule.value, inputs) : (refTag ?? '');
       const m = matchRegExp(rule.pattern).exec(subject);
       if (!m) {
         warnings.push(`tag-rules: ${rule.pattern} does not match ${subject}`);
