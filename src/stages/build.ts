@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { withDockerConfig } from '../io/docker-config.ts';
+import { userDockerConfigDir, withDockerConfig } from '../io/docker-config.ts';
 import { Docker, lastLines } from '../io/docker.ts';
 import { registryHostOf } from '../lib/registry.ts';
 import { registryCredentials, type RegistrySettings } from './registry-login.ts';
@@ -200,8 +200,7 @@ async function writeSecrets(
 
 /** Where buildx keeps its builders (setup-buildx-action's), so a build with a private --config still finds them. */
 function buildxConfigDir(env: Env): string {
-  if (env.BUILDX_CONFIG) return env.BUILDX_CONFIG;
-  return join(env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker'), 'buildx');
+  return env.BUILDX_CONFIG || join(userDockerConfigDir(env), 'buildx');
 }
 
 /** The tags from the tags step (its json output, or the umbrella's tags stage), else computed here by the policy. */
