@@ -21,6 +21,15 @@ export function builderFor(f: { buildx: boolean; clientVersion?: string; serverV
   return client >= 18 && client < 23 && server >= 18 ? 'buildkit' : 'classic';
 }
 
+/** How the log and errors name a builder. */
+export function describeBuilder(builder: Builder): string {
+  return {
+    buildx: 'buildx',
+    buildkit: "the engine's BuildKit (no buildx)",
+    classic: 'the classic builder (no buildx)',
+  }[builder];
+}
+
 /** One BuildKit secret as the build sees it (/run/secrets/<id>): a file, or an environment variable (buildx). */
 export type BuildSecret = { id: string; src: string } | { id: string; env: string };
 
@@ -114,7 +123,7 @@ export function buildCommand(image: PlannedImage, opts: BuildOptions): BuildComm
       }
     } else args.push('--load');
   } else {
-    const what = builder === 'buildkit' ? "the engine's BuildKit (no buildx)" : 'the classic builder (no buildx)';
+    const what = describeBuilder(builder);
     if (platforms.length > 1) {
       throw new InputError(
         'platforms',

@@ -19,7 +19,14 @@ import { type ComposeService, joinPath, servicesFromModel } from '../lib/compose
 import { type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
 import type { BuildContext, Env } from '../lib/context.ts';
 import type { TagPolicy } from '../lib/tags.ts';
-import { type BuildSecret, buildCommand, builderFor, needsBuildKit } from '../lib/docker-args.ts';
+import {
+  type BuildSecret,
+  type Builder,
+  buildCommand,
+  builderFor,
+  describeBuilder,
+  needsBuildKit,
+} from '../lib/docker-args.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import type { Reporter } from '../io/reporter.ts';
 import { runTagsStage, type TagsResult } from './tags.ts';
@@ -182,7 +189,7 @@ export async function readBuildSettings(inputs: BuildInputs, cwd: string, env: E
 async function writeSecrets(
   secrets: BuildSettings['secrets'],
   dir: string,
-  builder: string,
+  builder: Builder,
   env: Env,
 ): Promise<BuildSecret[]> {
   const out: BuildSecret[] = [];
@@ -235,13 +242,8 @@ export async function runBuildStage(opts: {
   const docker = opts.docker ?? new Docker({ log: reporter.info, cwd });
   const features = await docker.features();
   const builder = builderFor(features);
-  const builderName = {
-    buildx: 'buildx',
-    buildkit: "the engine's BuildKit (no buildx)",
-    classic: 'the classic builder (no buildx)',
-  }[builder];
   reporter.info(
-    `docker ${features.clientVersion ?? '?'} (engine ${features.serverVersion}), ${builderName}; build order: ${order.map((o) => o.id).join(' → ')}`,
+    `docker ${features.clientVersion ?? '?'} (engine ${features.serverVersion}), ${describeBuilder(builder)}; build order: ${order.map((o) => o.id).join(' → ')}`,
   );
   if (builder === 'classic') {
     const needing = order.filter((o) => needsBuildKit(dockerfiles[o.id] ?? ''));
