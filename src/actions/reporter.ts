@@ -6,5 +6,8 @@ export const coreReporter: Reporter = {
   info: (line) => core.info(line),
   warning: (line) => core.warning(line),
   group: (name, fn) => core.group(name, fn),
-  secret: (value) => core.setSecret(value),
+  // An empty mask (a secret-envs variable that is not set) would only make the runner warn that it cannot mask it.
+  secret: (value) => {
+    if (value.trim() !== '') core.setSecret(value);
+  },
 };
