@@ -41,6 +41,7 @@ function prepare(actionDir: string, opts: JsActionOpts) {
     return run;
   };
   return {
+    name: actionDir.replace(/\W/g, '-') || 'umbrella',
     opts: { inputs, env: opts.env ?? {}, node: NODE24, main: resolve(REPO_ROOT, actionDir, yml.runs.main) },
     check,
   };
@@ -48,10 +49,10 @@ function prepare(actionDir: string, opts: JsActionOpts) {
 
 export function runJsAction(actionDir: string, opts: JsActionOpts): ActionRun {
   const p = prepare(actionDir, opts);
-  return p.check(runActionBundle(actionDir.replace(/\W/g, '-') || 'umbrella', p.opts));
+  return p.check(runActionBundle(p.name, p.opts));
 }
 
 export async function runJsActionAsync(actionDir: string, opts: JsActionOpts): Promise<ActionRun> {
   const p = prepare(actionDir, opts);
-  return p.check(await runActionBundleAsync(actionDir.replace(/\W/g, '-') || 'umbrella', p.opts));
+  return p.check(await runActionBundleAsync(p.name, p.opts));
 }
