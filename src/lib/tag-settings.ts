@@ -49,8 +49,7 @@ export function tagPolicyFromInputs(read: InputReader, opts: { images?: boolean 
   const lines = (text: string | undefined) => (text ?? '').split(/\r?\n/);
   const rules = parseTagRules(lines(v['tag-rules']));
   if (rules.length > 0) policy.rules = rules;
-  const flavor = parseFlavor(lines(v.flavor));
-  if (v.flavor?.trim()) policy.flavor = flavor;
+  if (v.flavor?.trim()) policy.flavor = parseFlavor(lines(v.flavor));
   if (v.metadata?.trim()) policy.metadata = parseMetadata(v.metadata);
   validatePolicy(policy);
   return policy;

@@ -193,7 +193,8 @@ export function computeTags(ctx: BuildContext, policy: TagPolicy, inputs: TagInp
 
   // Channels move only on branch builds: a pull request from a fork's `main` must never become `latest`.
   const channel = !isPr && ctx.branch ? channelFor(ctx.branch, policy.channels) : undefined;
-  if (channel) tags.push(withAffixes(policy, channel, 'channels'));
+  const channelTag = channel ? withAffixes(policy, channel, 'channels') : undefined;
+  if (channelTag) tags.push(channelTag);
 
   let version = primary;
   const semver = policy.semver && ctx.tag && !isPr ? parseSemver(ctx.tag) : undefined;
@@ -256,6 +257,7 @@ export function computeTags(ctx: BuildContext, policy: TagPolicy, inputs: TagInp
   Object.assign(labels, labelsFrom);
 
   const plan: TagPlan = { tags: unique, primary: primaryTag, version, shortSha, images, labels, warnings };
-  if (channel && unique.includes(withAffixes(policy, channel, 'channels'))) plan.channel = channel;
+  // The channel only when its tag survived (flavor latest=false, or metadata-action's own tags, can drop it).
+  if (channel && channelTag && unique.includes(channelTag)) plan.channel = channel;
   return plan;
 }
