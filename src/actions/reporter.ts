@@ -6,7 +6,7 @@ export const coreReporter: Reporter = {
   info: (line) => core.info(line),
   warning: (line) => core.warning(line),
   group: (name, fn) => core.group(name, fn),
-  // An empty mask (a secret-envs variable that is not set) would only make the runner warn that it cannot mask it.
+  // An empty mask (a secret-envs variable set to '', a secrets line with no value) only makes the runner warn.
   secret: (value) => {
     if (value.trim() !== '') core.setSecret(value);
   },
