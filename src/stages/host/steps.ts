@@ -16,71 +16,43 @@ export interface StepContext {
   timeoutMs: number;
 }
 
-// One step shell per session and script: the scripts are sent once per connection, each step is one round trip.
-const shells = new WeakMap<HostSession, Promise<StepShell>>();
-const swarmShells = new WeakMap<HostSession, Promise<StepShell>>();
-const SWARM_PREAMBLE = `${HOST_SCRIPT}\n${SWARM_SCRIPT}`;
+/** Where steps run: the script sent once per shell and its entry function (compose: host.sh; swarm: + swarm.sh). */
+interface StepDriver {
+  entry: string;
+  preamble: string;
+  // One step shell per session and driver: the scripts are sent once per connection, each step is one round trip.
+  shells: WeakMap<HostSession, Promise<StepShell>>;
+}
+const COMPOSE: StepDriver = { entry: 'lading_step', preamble: HOST_SCRIPT, shells: new WeakMap() };
+const SWARM: StepDriver = { entry: 'lading_swarm', preamble: `${HOST_SCRIPT}\n${SWARM_SCRIPT}`, shells: new WeakMap() };
 
-async function stepShell(
-  session: HostSession,
-  host: string,
-  preamble = HOST_SCRIPT,
-  cache = shells,
-): Promise<StepShell | undefined> {
+// Data steps (history, a release's manifest, the swarm's polls) are not log material.
+const QUIET = /swarm_state|swarm_index|history_read|release_manifest/;
+
+async function stepShell(session: HostSession, host: string, driver: StepDriver): Promise<StepShell | undefined> {
   if (!session.shell) return undefined;
-  let shell = cache.get(session);
+  let shell = driver.shells.get(session);
   if (!shell || !(await shell.then((s) => s.alive).catch(() => false))) {
-    shell = session.shell().then((proc) => StepShell.start(proc, preamble, host));
-    cache.set(session, shell);
+    shell = session.shell().then((proc) => StepShell.start(proc, driver.preamble, host));
+    driver.shells.set(session, shell);
   }
   return shell;
 }
 
 /**
- * Runs named steps of the host script (`then`: more script after them, such as release files in here-documents);
- * a non-zero exit is a LadingError carrying the host's stderr.
+ * Runs named steps of a driver's script (`then`: more script after them, such as release files in here-documents)
+ * on the session's step shell, or as one exec when the session has none; a non-zero exit is a LadingError carrying
+ * the host's stderr.
  */
-export async function step(
-  session: HostSession,
-  name: string,
-  env: Record<string, string>,
-  ctx: StepContext,
-  then = '',
-): Promise<string> {
-  const script = `lading_step ${name}\n${then}`;
-  const opts = {
-    env,
-    timeoutMs: ctx.timeoutMs,
-    onStderr: (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.trim()) ctx.reporter.info(`[${ctx.host}] ${line}`);
-    },
-  };
-  const shell = await stepShell(session, ctx.host);
-  const res = shell ? await shell.run(script, opts) : await session.exec(`${HOST_SCRIPT}\n${script}`, opts);
-  if (res.code !== 0) {
-    const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
-    throw new LadingError(`${ctx.host}: step ${name} failed: ${said}`);
-  }
-  // Data steps (history, a release's manifest) are not log material; facts' key=value lines neither.
-  if (!/history_read|release_manifest/.test(name)) {
-    for (const line of res.stdout.split('\n')) {
-      if (line.trim() && !/^(compose|current|release)=/.test(line)) ctx.reporter.info(`[${ctx.host}] ${line}`);
-    }
-  }
-  return res.stdout;
-}
-
-const QUIET = /swarm_state|swarm_index|history_read|release_manifest/;
-
-/** Runs steps of host.sh + swarm.sh on the manager (one shell per session); a non-zero exit is a LadingError with the manager's stderr. */
-export async function swarmStep(
+async function runSteps(
+  driver: StepDriver,
   session: HostSession,
   names: string,
   env: Record<string, string>,
   ctx: StepContext,
-  then = '',
+  then: string,
 ): Promise<string> {
-  const script = `lading_swarm ${names}\n${then}`;
+  const script = `${driver.entry} ${names}\n${then}`;
   const opts = {
     env,
     timeoutMs: ctx.timeoutMs,
@@ -88,20 +60,44 @@ export async function swarmStep(
       for (const line of chunk.split('\n')) if (line.trim()) ctx.reporter.info(`[${ctx.host}] ${line}`);
     },
   };
-  // Like the compose steps: one long-lived shell per manager connection (host.sh + swarm.sh sent once), so a step
-  // costs a round trip, not a new SSH channel that re-sends both scripts (the swarm_state poll runs many).
-  const shell = await stepShell(session, ctx.host, SWARM_PREAMBLE, swarmShells);
-  const res = shell ? await shell.run(script, opts) : await session.exec(`${SWARM_PREAMBLE}\n${script}`, opts);
+  const shell = await stepShell(session, ctx.host, driver);
+  const res = shell ? await shell.run(script, opts) : await session.exec(`${driver.preamble}\n${script}`, opts);
   if (res.code !== 0) {
     const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
     throw new LadingError(`${ctx.host}: step ${names} failed: ${said}`);
   }
+  // facts' key=value lines are not log material either
   if (!QUIET.test(names)) {
     for (const line of res.stdout.split('\n')) {
       if (line.trim() && !/^(compose|current|release)=/.test(line)) ctx.reporter.info(`[${ctx.host}] ${line}`);
     }
   }
   return res.stdout;
+}
+
+/** Runs steps of host.sh (the compose target), one long-lived shell per session. */
+export function step(
+  session: HostSession,
+  names: string,
+  env: Record<string, string>,
+  ctx: StepContext,
+  then = '',
+): Promise<string> {
+  return runSteps(COMPOSE, session, names, env, ctx, then);
+}
+
+/**
+ * Runs steps of host.sh + swarm.sh on the manager, like the compose steps: one long-lived shell per manager
+ * connection (both scripts sent once), so a step costs a round trip (the swarm_state poll runs many).
+ */
+export function swarmStep(
+  session: HostSession,
+  names: string,
+  env: Record<string, string>,
+  ctx: StepContext,
+  then = '',
+): Promise<string> {
+  return runSteps(SWARM, session, names, env, ctx, then);
 }
 
 /**
