@@ -39,6 +39,16 @@ lock_mutex() {
   return 1
 }
 
+# lock_mutex, retried for about five seconds (a renewal or a release never waits on a stuck mutex for long)
+lock_mutex_wait() {
+  tries=0
+  until lock_mutex "$1"; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 50 ] || return 1
+    sleep 0.1 2>/dev/null || sleep 1
+  done
+}
+
 # "<expiry> <owner>" of the current .lock, or nothing
 lock_fields() {
   held=$(head -n 1 "$1/.lock" 2>/dev/null || true)
@@ -51,12 +61,7 @@ lock_fields() {
 # Extends our lease to now + TTL; fails when .lock is not ours any more (expired and broken, or released).
 lock_renew() {
   d=$(project_dir)
-  tries=0
-  until lock_mutex "$d"; do
-    tries=$((tries + 1))
-    [ "$tries" -lt 50 ] || return 1
-    sleep 0.1 2>/dev/null || sleep 1
-  done
+  lock_mutex_wait "$d" || return 1
   lock_fields "$d"
   if [ "$lowner" != "$LADING_OWNER" ]; then
     rmdir "$d/.lock.break"
@@ -124,12 +129,7 @@ step_lock() {
 step_unlock() {
   d=$(project_dir)
   [ -f "$d/.lock" ] || return 0
-  tries=0
-  until lock_mutex "$d"; do
-    tries=$((tries + 1))
-    [ "$tries" -lt 50 ] || return 0
-    sleep 0.1 2>/dev/null || sleep 1
-  done
+  lock_mutex_wait "$d" || return 0
   lock_fields "$d"
   if [ "$lowner" = "$LADING_OWNER" ]; then rm -f "$d/.lock"; fi
   rmdir "$d/.lock.break"
