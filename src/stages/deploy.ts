@@ -38,7 +38,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   // Notes made while preparing (registry access) are printed under the deploy header they belong to.
   const reporter = deferUntilGroup(opts.reporter);
   const now = opts.now ?? (() => new Date());
-  const manifest = await loadManifest(opts.read);
+  const manifest = opts.manifest ?? (await loadManifest(opts.read));
   const settings = await readDeploySettings(opts.read, opts.env);
   for (const v of Object.values(settings.composeSecrets)) if (v) opts.reporter.secret(v);
   const zdt = readRollingSettings(opts.read);

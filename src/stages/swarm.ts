@@ -227,7 +227,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
   // Notes made while preparing (registry access) are printed under the deploy header they belong to.
   const reporter = deferUntilGroup(opts.reporter);
   const now = opts.now ?? (() => new Date());
-  const manifest = await loadManifest(opts.read);
+  const manifest = opts.manifest ?? (await loadManifest(opts.read));
   const s = await readSwarmSettings(opts.read, opts.env);
   const project = s.deploy.project ?? manifest.compose?.project;
   if (!project) {

@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 import { GitHubDeployment } from '../../io/github-deployments.ts';
 import { describeError, LadingError } from '../../lib/errors.ts';
 import { parseChoice } from '../../lib/inputs.ts';
+import type { Manifest } from '../../lib/manifest.ts';
 import { sshConnector } from '../../io/ssh-connector.ts';
 import { loadManifest } from '../../settings/deploy.ts';
 import { readTarget } from '../../settings/swarm.ts';
@@ -58,10 +59,13 @@ await runAction(async () => {
     core.info(`maintenance ${result.release} on ${result.hosts.length} host(s)`);
     return;
   }
-  const deployment = command === 'deploy' ? await startDeployment() : undefined;
+  // with a GitHub Deployment the manifest is read here, once: the deployment describes it and the stage deploys it
+  const token = command === 'deploy' ? readInput('github-token') : undefined;
+  const manifest = token ? await loadManifest(readInput) : undefined;
+  const deployment = token && manifest ? await startDeployment(token, manifest) : undefined;
   let result: DeployResult;
   try {
-    result = command === 'rollback' ? await stages.rollback(opts) : await stages.deploy(opts);
+    result = command === 'rollback' ? await stages.rollback(opts) : await stages.deploy({ ...opts, manifest });
   } catch (err) {
     await deployment
       ?.status('error', describeError(err))
@@ -109,12 +113,9 @@ await runAction(async () => {
   }
 });
 
-/** A GitHub Deployment when a token is given (github-token), with the environment and URL inputs. */
-async function startDeployment(): Promise<GitHubDeployment | undefined> {
-  const token = readInput('github-token');
-  if (!token) return undefined;
+/** A GitHub Deployment of the manifest (github-token given), with the environment and URL inputs. */
+async function startDeployment(token: string, manifest: Manifest): Promise<GitHubDeployment | undefined> {
   core.setSecret(token);
-  const manifest = await loadManifest(readInput);
   const server = process.env.GITHUB_SERVER_URL || 'https://github.com';
   const repository = process.env.GITHUB_REPOSITORY || manifest.source.repository;
   try {

@@ -1,6 +1,7 @@
 import type { Connector } from '../../io/host-session.ts';
 import type { Reporter } from '../../io/reporter.ts';
 import type { parseHistory } from '../../lib/deploy-plan.ts';
+import type { Manifest } from '../../lib/manifest.ts';
 import type { InputReader } from '../../lib/tag-settings.ts';
 import type { HookOutcome } from '../hooks.ts';
 
@@ -11,6 +12,9 @@ export interface HostStageOptions {
   reporter: Reporter;
   connector: Connector;
   now?: () => Date;
+  /** The manifest to deploy when the caller has read it already (the action, for its GitHub Deployment); else the
+   * deploy stages read the `manifest` input. */
+  manifest?: Manifest;
 }
 
 export interface HostResult {
