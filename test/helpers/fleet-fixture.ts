@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
-import { busyboxContext, docker, testEnv, unique } from './testenv.ts';
+import { docker, pushVersion, testEnv, unique, versionSource } from './testenv.ts';
 
 /**
  * An app many "hosts" can run side by side on the one test dockerd: no network, no port, a busybox process that
@@ -33,22 +33,9 @@ ${health}`;
   let calls = 0;
 
   function version(n: number): Manifest {
-    const dir = mkdtempSync(join(tmpdir(), `lading-fleet-v${n}-`));
-    busyboxContext(dir, { files: { 'index.html': `v${n}\n` } });
-    const tag = `v${n}-abcdef0`;
-    docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
-    docker(['push', '-q', `${name}:${tag}`]);
-    rmSync(dir, { recursive: true, force: true });
-    const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split(
-      '@',
-    )[1]!;
+    const { tag, digest } = pushVersion(name, n, { 'index.html': `v${n}\n` });
     return createManifest({
-      source: {
-        repository: 'acme/fleet',
-        ref: 'refs/heads/main',
-        sha: `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40),
-        created: new Date(Date.UTC(2026, 0, n)).toISOString(),
-      },
+      source: versionSource(n, 'acme/fleet'),
       tags: [tag],
       primary: tag,
       images: [

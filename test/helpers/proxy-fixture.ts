@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
-import { busyboxContext, docker, testEnv, unique } from './testenv.ts';
+import { docker, pushVersion, testEnv, unique, versionSource } from './testenv.ts';
 
 export const CADDY_IMAGE = 'lading-test/caddy:2.6';
 
@@ -123,21 +123,9 @@ ${
 `;
   const compose = composeOf(true);
   function version(n: number, v: { broken?: boolean; recreate?: boolean } = {}): Manifest {
-    const dir = mkdtempSync(join(tmpdir(), `lading-zdt-v${n}-`));
-    busyboxContext(dir, { files: v.broken ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` } });
-    const tag = `v${n}-abcdef0`;
-    docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
-    docker(['push', '-q', `${name}:${tag}`]);
-    const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split(
-      '@',
-    )[1]!;
+    const { tag, digest } = pushVersion(name, n, v.broken ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` });
     return createManifest({
-      source: {
-        repository: 'acme/shop',
-        ref: 'refs/heads/main',
-        sha: `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40),
-        created: new Date(Date.UTC(2026, 0, n)).toISOString(),
-      },
+      source: versionSource(n, 'acme/shop'),
       tags: [tag],
       primary: tag,
       images: [

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** Connection details of the real services started by scripts/testenv.sh (one place for every test). */
@@ -89,6 +90,36 @@ export function busyboxContext(dir: string, opts: { files?: Record<string, strin
   lines.push(...(opts.extra ?? []), 'CMD ["/bin/busybox", "sh"]');
   writeFileSync(join(dir, 'Dockerfile'), `${lines.join('\n')}\n`);
   return dir;
+}
+
+/**
+ * Version n of a busybox test image (`files` under /srv) built and pushed to the test registry as
+ * `<name>:v<n>-abcdef0`: its tag and registry digest.
+ */
+export function pushVersion(name: string, n: number, files: Record<string, string>): { tag: string; digest: string } {
+  const dir = mkdtempSync(join(tmpdir(), `lading-v${n}-`));
+  try {
+    busyboxContext(dir, { files });
+    const tag = `v${n}-abcdef0`;
+    docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
+    docker(['push', '-q', `${name}:${tag}`]);
+    const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split(
+      '@',
+    )[1]!;
+    return { tag, digest };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A manifest's source for version n of a test app: sha n…, created on day n. */
+export function versionSource(n: number, repository: string) {
+  return {
+    repository,
+    ref: 'refs/heads/main',
+    sha: `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40),
+    created: new Date(Date.UTC(2026, 0, n)).toISOString(),
+  };
 }
 
 /**
