@@ -303,10 +303,9 @@ export async function runRollbackStage(opts: HostStageOptions): Promise<DeployRe
       let locked = false;
       try {
         session = await opts.connector(host, settings, reporter);
-        await step(session, 'lock', base, ctx);
+        locked = true; // unlock only ever removes a lock this run owns
+        const facts = parseFacts(await step(session, 'lock facts', base, ctx));
         base.LADING_LOCK_HELD = '1';
-        locked = true;
-        const facts = parseFacts(await step(session, 'facts', base, ctx));
         const history = parseHistory(await step(session, 'history_read', base, ctx));
         const target = rollbackTarget(history, facts.releases, facts.current, to);
         chosen = target;

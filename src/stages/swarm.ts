@@ -286,10 +286,10 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
             },
             ctx,
           );
-        const facts = parseFacts(await swarmStep(session, 'swarm_facts', base, ctx));
-        await swarmStep(session, 'lock', base, ctx);
+        // facts first (a host that is no swarm manager is refused before the lock creates anything), one round trip
+        locked = true; // unlock only ever removes a lock this run owns
+        const facts = parseFacts(await swarmStep(session, 'swarm_facts lock', base, ctx));
         base.LADING_LOCK_HELD = '1';
-        locked = true;
         if (facts.current) result.previous = facts.current;
         reporter.info(`[${m.label}] swarm manager; current release: ${facts.current ?? '(none)'}`);
         if (facts.current && !s.deploy.allowDowngrade) {
@@ -381,10 +381,10 @@ export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<Dep
       session = m.session;
       result.host = m.label;
       ctx = { ...ctx, host: m.label };
-      const facts = parseFacts(await swarmStep(session, 'swarm_facts', base, ctx));
-      await swarmStep(session, 'lock', base, ctx);
+      // facts first (a host that is no swarm manager is refused before the lock creates anything), one round trip
+      locked = true; // unlock only ever removes a lock this run owns
+      const facts = parseFacts(await swarmStep(session, 'swarm_facts lock', base, ctx));
       base.LADING_LOCK_HELD = '1';
-      locked = true;
       const history = parseHistory(await swarmStep(session, 'history_read', base, ctx));
       const target = rollbackTarget(history, facts.releases, facts.current, to);
       result.release = target;
