@@ -14,7 +14,6 @@ import {
 import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
-import { proxyEnv } from '../lib/proxy.ts';
 import { type DeploySettings, loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
 import { readStoreOptions } from '../settings/store.ts';
 import { forEachHost } from './host/batches.ts';
@@ -23,7 +22,7 @@ import { registryLogins } from './host/logins.ts';
 import { baseEnv, forHost, releasesOf, releaseFilesScript, step, type StepContext } from './host/steps.ts';
 import type { DeployResult, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
 import { DeployHooks } from './hooks.ts';
-import { type RollingSettings, readRollingSettings, rollOut, rollingPlan, setMaintenance } from './rolling.ts';
+import { type RollingSettings, bringUp, readRollingSettings, setMaintenance } from './rolling.ts';
 
 // The compose target: deploy, rollback and releases over hosts (SSH, or this machine for the agent).
 
@@ -234,11 +233,8 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   }
 }
 
-/**
- * Brings a release up and through the health gate: `up health` (recreate), or with rolling services the rolling
- * flow (src/stages/rolling.ts). `reuse`: an earlier release whose rolling containers still run is switched back.
- */
-async function upAndGate(
+/** upAndGate (src/stages/rolling.ts) with this host's steps. */
+function upAndGate(
   session: HostSession,
   manifest: Manifest,
   env: Record<string, string>,
@@ -246,15 +242,7 @@ async function upAndGate(
   ctx: StepContext,
   reuse = false,
 ): Promise<void> {
-  const plan = rollingPlan(manifest, env.LADING_PROJECT!, zdt);
-  if (!plan) {
-    // a release from before rolling (or with rolling turned off): draining containers are taken back from their drain
-    // jobs (compose recreates or removes them), `up` removes the rolling containers, so the app's proxy routes go
-    // with them (both do nothing for an app that never rolled)
-    await step(session, 'rolling_undrain up proxy_forget health', { ...env, ...proxyEnv(zdt.proxy) }, ctx);
-    return;
-  }
-  await rollOut((names, e) => step(session, names, e, ctx), env, plan, { reuse });
+  return bringUp((names, e) => step(session, names, e, ctx), manifest, env, zdt, reuse);
 }
 
 /** Makes the manifest's registry-less images present on one host (see ImageShipper). */

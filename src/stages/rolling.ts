@@ -101,6 +101,28 @@ export async function rollOut(
   }
 }
 
+/**
+ * Brings a release up and through the health gate: `up health` (recreate), or with rolling services the rolling
+ * flow (rollOut). `reuse`: an earlier release whose rolling containers still run is switched back.
+ */
+export async function bringUp(
+  run: RunStep,
+  manifest: Manifest,
+  env: Record<string, string>,
+  settings: RollingSettings,
+  reuse = false,
+): Promise<void> {
+  const plan = rollingPlan(manifest, env.LADING_PROJECT!, settings);
+  if (!plan) {
+    // a release from before rolling (or with rolling turned off): draining containers are taken back from their drain
+    // jobs (compose recreates or removes them), `up` removes the rolling containers, so the app's proxy routes go
+    // with them (both do nothing for an app that never rolled)
+    await run('rolling_undrain up proxy_forget health', { ...env, ...proxyEnv(settings.proxy) });
+    return;
+  }
+  await rollOut(run, env, plan, { reuse });
+}
+
 /** Maintenance on (a 503 page for the app's host names: `page`, or lading's default) or off, through the proxy. */
 export async function setMaintenance(
   run: RunStep,
