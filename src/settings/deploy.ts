@@ -14,7 +14,6 @@ import {
 import { parsePolicyAllow, type PolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
 import { InputError } from '../lib/errors.ts';
 import { readInputs } from '../lib/input-values.ts';
-import { parseBool, parseInteger, parsePairs } from '../lib/inputs.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { parseProviderOverrides } from '../lib/registry.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
@@ -76,7 +75,30 @@ export async function readDeploySettings(
   const privateKey = await readText(read, 'ssh-key');
   if (!privateKey) throw new InputError('ssh-key', 'is empty', 'pass the private key (its text, or a file path)');
   const knownHosts = (await readText(read, 'known-hosts')) ?? '';
-  const insecure = parseBool('insecure-ignore-host-key', read('insecure-ignore-host-key'), false);
+  // defaults and bounds come from the table of inputs (src/lib/input-table.ts)
+  const v = readInputs(read, [
+    'insecure-ignore-host-key',
+    'root',
+    'project',
+    'ssh-port',
+    'ssh-user',
+    'jump-host',
+    'keep-releases',
+    'prune-images',
+    'compose-secrets',
+    'lock-ttl',
+    'lock-wait',
+    'health-timeout',
+    'health-stable',
+    'step-timeout',
+    'max-parallel',
+    'fail-fast',
+    'canary',
+    'rollback',
+    'allow-downgrade',
+    'run-id',
+  ]);
+  const insecure = v['insecure-ignore-host-key'];
   if (!knownHosts.trim() && !insecure) {
     throw new InputError(
       'known-hosts',
@@ -84,18 +106,18 @@ export async function readDeploySettings(
       'pass known_hosts lines (ssh-keyscan -p PORT HOST prints them; check them out of band)',
     );
   }
-  const root = read('root') ?? '/srv/lading';
+  const root = v.root;
   if (!ROOT_RE.test(root))
     throw new InputError('root', `'${root}' must be an absolute path of letters, digits and . _ - /`);
-  const project = read('project');
+  const project = v.project;
   if (project && !PROJECT_RE.test(project))
     throw new InputError('project', `'${project}' must be lowercase letters, digits, _ and -`);
   const ssh: DeploySettings['ssh'] = { privateKey, knownHosts, insecureIgnoreHostKey: insecure };
-  const passphrase = read('ssh-passphrase');
+  const passphrase = read('ssh-passphrase'); // as given: a passphrase may have spaces at either end
   if (passphrase) ssh.passphrase = passphrase;
-  const port = parseInteger('ssh-port', read('ssh-port'), 22, { min: 1, max: 65535 });
-  const user = read('ssh-user') ?? 'root';
-  const jump = read('jump-host');
+  const port = v['ssh-port'];
+  const user = v['ssh-user'];
+  const jump = v['jump-host'];
   if (jump) {
     const [j] = parseHosts(jump, { user, port: 22 });
     ssh.jump = { host: j!.host, port: j!.port, user: j!.user, privateKey, knownHosts, insecureIgnoreHostKey: insecure };
@@ -106,29 +128,29 @@ export async function readDeploySettings(
     hosts: await hostsFrom(read, { user, port }),
     ssh,
     root,
-    keep: parseInteger('keep-releases', read('keep-releases'), 5, { min: 1, max: 100 }),
-    pruneImages: parseBool('prune-images', read('prune-images'), false),
+    keep: v['keep-releases'],
+    pruneImages: v['prune-images'],
     composeSecrets: Object.fromEntries(
-      parsePairs('compose-secrets', read('compose-secrets')).map(([k, v]) => {
+      v['compose-secrets'].map(([k, value]) => {
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
           throw new InputError('compose-secrets', `'${k}' is not a variable name`);
-        return [k, v];
+        return [k, value];
       }),
     ),
-    lockTtl: parseInteger('lock-ttl', read('lock-ttl'), 900, { min: 10, max: 86400 }),
-    lockWait: parseInteger('lock-wait', read('lock-wait'), 300, { min: 0, max: 86400 }),
-    healthTimeout: parseInteger('health-timeout', read('health-timeout'), 120, { min: 1, max: 3600 }),
-    healthStable: parseInteger('health-stable', read('health-stable'), 3, { min: 0, max: 600 }),
-    stepTimeoutMs: parseInteger('step-timeout', read('step-timeout'), 900, { min: 10, max: 86400 }) * 1000,
-    maxParallel: parseInteger('max-parallel', read('max-parallel'), 1, { min: 1, max: 1000 }),
-    failFast: parseBool('fail-fast', read('fail-fast'), true),
+    lockTtl: v['lock-ttl'],
+    lockWait: v['lock-wait'],
+    healthTimeout: v['health-timeout'],
+    healthStable: v['health-stable'],
+    stepTimeoutMs: v['step-timeout'] * 1000,
+    maxParallel: v['max-parallel'],
+    failFast: v['fail-fast'],
     maxFailures: 0,
-    canary: parseInteger('canary', read('canary'), 0, { min: 0, max: 100000 }),
-    rollbackOnFailure: parseBool('rollback', read('rollback'), true),
-    allowDowngrade: parseBool('allow-downgrade', read('allow-downgrade'), false),
+    canary: v.canary,
+    rollbackOnFailure: v.rollback,
+    allowDowngrade: v['allow-downgrade'],
     composePolicy: readComposePolicy(read),
     owner: (
-      read('run-id') ??
+      v['run-id'] ??
       (env.GITHUB_RUN_ID ? `gh-${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? 1}` : `pid-${process.pid}`)
     ).replace(/[^A-Za-z0-9._-]/g, '_'),
     auth,
