@@ -1,6 +1,7 @@
 import type { StoreOptions } from '../io/store.ts';
 import { InputError } from '../lib/errors.ts';
-import { parseBool, parseInteger } from '../lib/inputs.ts';
+import { readInputs } from '../lib/input-values.ts';
+import { parseBool } from '../lib/inputs.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 
 /** Reads the store inputs every registry-less stage shares (export, load, extract, deploy, retention). */
@@ -14,7 +15,7 @@ export function readStoreOptions(read: InputReader): StoreOptions {
   if (ps) o.forcePathStyle = parseBool('s3-path-style', ps, true);
   const gcs = url(read, 'gcs-endpoint', 'https://storage.example.com (an emulator or private endpoint)');
   if (gcs) o.gcsEndpoint = gcs;
-  o.concurrency = parseInteger('upload-concurrency', read('upload-concurrency'), 4, { min: 1, max: 64 });
+  o.concurrency = readInputs(read, ['upload-concurrency'])['upload-concurrency'];
   return o;
 }
 

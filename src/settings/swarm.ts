@@ -1,12 +1,11 @@
-import { parseChoice, parseInteger } from '../lib/inputs.ts';
-import { DEFAULT_POLICY, type SwarmUpdatePolicy } from '../lib/swarm-plan.ts';
+import { readInputs } from '../lib/input-values.ts';
+import type { SwarmUpdatePolicy } from '../lib/swarm-plan.ts';
 import { InputError } from '../lib/errors.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { type DeploySettings, readDeploySettings } from './deploy.ts';
 
 export type Target = 'compose' | 'swarm';
-export const readTarget = (read: InputReader): Target =>
-  parseChoice('target', read('target'), ['compose', 'swarm'] as const, 'compose');
+export const readTarget = (read: InputReader): Target => readInputs(read, ['target']).target;
 
 export interface SwarmSettings {
   deploy: DeploySettings;
@@ -44,19 +43,12 @@ export async function readSwarmSettings(
     : read;
   const deploy = await readDeploySettings(reader, env);
   if (local) deploy.hosts = [{ label: dockerHost!, host: 'localhost', port: 22, user: 'local' }];
+  const u = readInputs(read, ['update-parallelism', 'update-delay', 'update-monitor', 'update-order']);
   const policy: SwarmUpdatePolicy = {
-    parallelism: parseInteger('update-parallelism', read('update-parallelism'), DEFAULT_POLICY.parallelism, {
-      min: 0,
-      max: 1000,
-    }),
-    delay: parseInteger('update-delay', read('update-delay'), DEFAULT_POLICY.delay, { min: 0, max: 3600 }),
-    monitor: parseInteger('update-monitor', read('update-monitor'), DEFAULT_POLICY.monitor, { min: 1, max: 3600 }),
-    order: parseChoice(
-      'update-order',
-      read('update-order'),
-      ['auto', 'start-first', 'stop-first'] as const,
-      DEFAULT_POLICY.order,
-    ),
+    parallelism: u['update-parallelism'],
+    delay: u['update-delay'],
+    monitor: u['update-monitor'],
+    order: u['update-order'],
     rollback: deploy.rollbackOnFailure,
   };
   const s: SwarmSettings = { deploy, policy, local };

@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { GitHubDeployment } from '../../io/github-deployments.ts';
 import { describeError, LadingError } from '../../lib/errors.ts';
-import { parseChoice } from '../../lib/inputs.ts';
+import { readInputs } from '../../lib/input-values.ts';
 import type { Manifest } from '../../lib/manifest.ts';
 import { sshConnector } from '../../io/ssh-connector.ts';
 import { loadManifest } from '../../settings/deploy.ts';
@@ -11,15 +11,10 @@ import { runMaintenanceStage } from '../../stages/deploy.ts';
 import { stagesFor } from '../../stages/targets.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
-import { OPS_COMMANDS, isOpsCommand, runOpsCommand } from './ops.ts';
+import { isOpsCommand, runOpsCommand } from './ops.ts';
 
 await runAction(async () => {
-  const command = parseChoice(
-    'command',
-    readInput('command'),
-    ['deploy', 'rollback', 'releases', 'maintenance', ...OPS_COMMANDS] as const,
-    'deploy',
-  );
+  const { command } = readInputs(readInput, ['command']);
   const opts = { read: readInput, env: process.env, reporter: coreReporter, connector: sshConnector };
   if (isOpsCommand(command)) return runOpsCommand(command, opts); // status, logs, exec, lock-*, prune
   const stages = stagesFor(readTarget(readInput)); // compose hosts, or a swarm through a manager
@@ -60,7 +55,7 @@ await runAction(async () => {
     return;
   }
   // with a GitHub Deployment the manifest is read here, once: the deployment describes it and the stage deploys it
-  const token = command === 'deploy' ? readInput('github-token') : undefined;
+  const token = command === 'deploy' ? readInputs(readInput, ['github-token'])['github-token'] : undefined;
   const manifest = token ? await loadManifest(readInput) : undefined;
   const deployment = token && manifest ? await startDeployment(token, manifest) : undefined;
   let result: DeployResult;
@@ -115,6 +110,7 @@ await runAction(async () => {
 
 /** A GitHub Deployment of the manifest (github-token given), with the environment and URL inputs. */
 async function startDeployment(token: string, manifest: Manifest): Promise<GitHubDeployment | undefined> {
+  const { environment, 'environment-url': environmentUrl } = readInputs(readInput, ['environment', 'environment-url']);
   core.setSecret(token);
   const server = process.env.GITHUB_SERVER_URL || 'https://github.com';
   const repository = process.env.GITHUB_REPOSITORY || manifest.source.repository;
@@ -124,8 +120,8 @@ async function startDeployment(token: string, manifest: Manifest): Promise<GitHu
       apiUrl: process.env.GITHUB_API_URL || 'https://api.github.com',
       repository,
       ref: manifest.source.sha,
-      environment: readInput('environment') ?? 'production',
-      environmentUrl: readInput('environment-url'),
+      environment,
+      environmentUrl,
       logUrl: process.env.GITHUB_RUN_ID
         ? `${server}/${repository}/actions/runs/${process.env.GITHUB_RUN_ID}`
         : manifest.source.run,
@@ -133,7 +129,7 @@ async function startDeployment(token: string, manifest: Manifest): Promise<GitHu
       payload: { primary: manifest.primary, tags: manifest.tags, images: manifest.images.map((i) => i.ref) },
     });
     await d.status('in_progress', `deploying ${manifest.primary}`);
-    core.info(`GitHub deployment ${d.id} (${readInput('environment') ?? 'production'})`);
+    core.info(`GitHub deployment ${d.id} (${environment})`);
     return d;
   } catch (err) {
     core.warning(`could not create a GitHub deployment (the deploy goes on): ${describeError(err)}`);
