@@ -2,12 +2,40 @@ import { escapeCell, escapeHtml } from '../lib/html.ts';
 import * as core from '@actions/core';
 import pkg from '../../package.json' with { type: 'json' };
 import { describeError, LadingError } from '../lib/errors.ts';
+import { type InputDef, type InputId, inputName, INPUTS } from '../lib/input-table.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 
-/** Reads action inputs by their documented (hyphenated) names; '' means not given. */
+/** The inputs the table marks `secret: true` (passwords, keys, tokens): masked as soon as they are read. */
+const SECRET_INPUTS = new Set(
+  (Object.keys(INPUTS) as InputId[]).filter((id) => (INPUTS[id] as InputDef).secret).map((id) => inputName(id)),
+);
+const masked = new Set<string>();
+
+/**
+ * Masks a secret input's value in every later log line. The runner matches a mask within one log line, so a
+ * multi-line value (a private key, a credentials JSON) is masked line by line too; lines too short to be secret
+ * (`{`, `},`) are left, as masking them would blank out ordinary log text.
+ */
+function maskInput(value: string): void {
+  if (masked.has(value)) return;
+  masked.add(value);
+  core.setSecret(value);
+  if (!value.includes('\n')) return;
+  for (const line of value.split(/\r?\n/)) {
+    const t = line.trim();
+    if (t.length >= 8 && !masked.has(t)) {
+      masked.add(t);
+      core.setSecret(t);
+    }
+  }
+}
+
+/** Reads action inputs by their documented (hyphenated) names; '' means not given. Secret inputs are masked. */
 export const readInput: InputReader = (name) => {
   const value = core.getInput(name);
-  return value === '' ? undefined : value;
+  if (value === '') return undefined;
+  if (SECRET_INPUTS.has(name)) maskInput(value);
+  return value;
 };
 
 /** Runs an action's body: a user error fails the step with its message and hint, anything else with its stack in debug. */
