@@ -17,7 +17,7 @@ export function parseInputValue(id: InputId, raw: string | undefined): unknown {
     case 'list':
       return parseList(given);
     case 'pairs':
-      return parsePairs(name, given);
+      return parsePairs(name, given, row.secret);
     case 'bool':
       return given === undefined ? row.default : parseBool(name, given, false);
     case 'int':

@@ -57,13 +57,16 @@ export function parseChoice<T extends string>(
 
 /**
  * `key=value` pairs, one per line or comma separated. Order is kept (first match wins where that matters).
- * `key: value` is accepted too, so YAML-looking maps pasted into an input work.
+ * `key: value` is accepted too, so YAML-looking maps pasted into an input work. A `secret` input's bad item is
+ * named by its position, never quoted.
  */
-export function parsePairs(name: string, raw: string | undefined): Array<[string, string]> {
-  return parseList(raw).map((item) => {
+export function parsePairs(name: string, raw: string | undefined, secret = false): Array<[string, string]> {
+  return parseList(raw).map((item, i) => {
     const m = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(item);
     if (!m || m[1] === undefined || m[2] === undefined || m[1].trim() === '') {
-      throw new InputError(name, `'${item}' is not a key=value pair`, 'write one pair per line, like main=latest');
+      // a secret input's item is named by its position: its text may be the secret itself
+      const what = secret ? `item ${i + 1} (not shown: the input is secret)` : `'${item}'`;
+      throw new InputError(name, `${what} is not a key=value pair`, 'write one pair per line, like main=latest');
     }
     return [m[1].trim(), m[2].trim()];
   });

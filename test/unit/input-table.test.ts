@@ -167,6 +167,12 @@ describe('readInputs: raw strings → typed values, defaults and bounds from the
     { id: 'semver', raw: 'maybe', message: /input 'semver': 'maybe' is not a boolean/ },
     { id: 'timestamp', raw: 'daily', message: /input 'timestamp': 'daily' is not one of/ },
     { id: 'build-args', raw: 'novalue', message: /input 'build-args': 'novalue' is not a key=value pair/ },
+    {
+      id: 'compose-secrets',
+      raw: 'DB_USER=app\nhunter2',
+      message:
+        /^(?!.*hunter2).*input 'compose-secrets': item 2 \(not shown: the input is secret\) is not a key=value pair/,
+    },
   ];
   for (const b of bad) {
     it(`refuses ${b.id} ${JSON.stringify(b.raw)}, naming the input`, () => {
