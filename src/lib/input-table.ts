@@ -96,6 +96,9 @@ export type InputDef = Common &
     | { kind: 'choice'; choices: readonly string[]; default?: string }
   );
 
+/** The actions that reach registries (credential rows) and stores (endpoint rows). */
+const REGISTRY_ACTIONS = ['lading', 'build', 'push', 'extract', 'stale', 'deploy'] as const;
+const STORE_ACTIONS = ['lading', 'export', 'manifest', 'extract', 'deploy'] as const;
 const REGISTRY_COMMANDS = ['push', 'extract', 'deploy', 'rollback', 'releases', 'stale', 'newest'] as const;
 const STORE_COMMANDS = [
   'export',
@@ -1296,7 +1299,7 @@ export const INPUTS = {
     kind: 'string',
     help: 'Username for a generic v2 registry (with password).',
     helpIn: { deploy: 'Registry username for pulls (generic v2 registries).' },
-    actions: ['lading', 'build', 'push', 'extract', 'stale', 'deploy'],
+    actions: REGISTRY_ACTIONS,
     commands: REGISTRY_COMMANDS,
   },
   password: {
@@ -1309,7 +1312,7 @@ export const INPUTS = {
       deploy: 'Registry password for pulls. Masked; reaches the hosts on stdin only, never stored there.',
     },
     cli: 'password or token for a generic v2 registry',
-    actions: ['lading', 'build', 'push', 'extract', 'stale', 'deploy'],
+    actions: REGISTRY_ACTIONS,
     commands: REGISTRY_COMMANDS,
   },
   registry: {
@@ -1325,14 +1328,14 @@ export const INPUTS = {
     help: 'Service-account JSON key (or external_account JSON) for GCR/Artifact Registry; empty = Application Default Credentials, e.g. what google-github-actions/auth set up.',
     helpIn: { deploy: 'Google credentials JSON for GCR/Artifact Registry pulls (default ADC).' },
     cli: 'service-account or external_account JSON (default: Application Default Credentials)',
-    actions: ['lading', 'build', 'push', 'extract', 'stale', 'deploy'],
+    actions: REGISTRY_ACTIONS,
     commands: REGISTRY_COMMANDS,
   },
   'aws-region': {
     kind: 'string',
     help: 'AWS region for ECR when it cannot be read from the registry host.',
     helpIn: { deploy: 'AWS region for ECR pulls when the host name does not say.' },
-    actions: ['lading', 'build', 'push', 'extract', 'stale', 'deploy'],
+    actions: REGISTRY_ACTIONS,
     commands: REGISTRY_COMMANDS,
   },
   'registry-providers': {
@@ -1340,7 +1343,7 @@ export const INPUTS = {
     help: 'host=provider overrides (google, ecr, ecr-public, ghcr, dockerhub, generic), one per line, for proxies and mirrors.',
     helpIn: { deploy: 'host=provider overrides (google, ecr, ecr-public, ghcr, dockerhub, generic).' },
     cli: 'host=provider overrides: google, ecr, ecr-public, ghcr, dockerhub, generic (repeatable)',
-    actions: ['lading', 'build', 'push', 'extract', 'stale', 'deploy'],
+    actions: REGISTRY_ACTIONS,
     commands: REGISTRY_COMMANDS,
   },
   'registry-github-token': {
@@ -1369,7 +1372,7 @@ export const INPUTS = {
       extract: 'S3-compatible endpoint (MinIO, R2, …) for s3:// sources.',
     },
     cli: 'S3-compatible endpoint (MinIO, R2, …); path-style addressing then',
-    actions: ['lading', 'export', 'manifest', 'extract', 'deploy'],
+    actions: STORE_ACTIONS,
     commands: STORE_COMMANDS,
   },
   's3-region': {
@@ -1380,21 +1383,21 @@ export const INPUTS = {
       extract: "S3 region (default from the SDK's chain, or the manifest's transport).",
     },
     cli: 'S3 region (default: AWS_REGION, else us-east-1)',
-    actions: ['lading', 'export', 'manifest', 'extract', 'deploy'],
+    actions: STORE_ACTIONS,
     commands: STORE_COMMANDS,
   },
   's3-path-style': {
     kind: 'bool',
     help: 'Path-style S3 addressing (true by default when an endpoint is given).',
     helpIn: { extract: 'Path-style S3 addressing (for most S3-compatible endpoints).' },
-    actions: ['lading', 'export', 'manifest', 'extract', 'deploy'],
+    actions: STORE_ACTIONS,
     commands: STORE_COMMANDS,
   },
   'gcs-endpoint': {
     kind: 'string',
     help: 'GCS JSON API endpoint, for emulators; empty = Google.',
     helpIn: { extract: 'GCS API endpoint override (tests, private endpoints).' },
-    actions: ['lading', 'export', 'manifest', 'extract', 'deploy'],
+    actions: STORE_ACTIONS,
     commands: STORE_COMMANDS,
   },
 
