@@ -18,7 +18,7 @@ import type { Manifest } from '../lib/manifest.ts';
 import { parseProviderOverrides } from '../lib/registry.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { readRegistryAuth } from './registry.ts';
-import { readStoreOptions } from './store.ts';
+import { parseStoreOptions } from './common.ts';
 
 export type { SshSettings } from '../io/host-session.ts';
 
@@ -185,7 +185,7 @@ async function hostsFrom(read: InputReader, defaults: { user: string; port: numb
 
 export async function loadManifest(read: InputReader): Promise<Manifest> {
   return readManifestFrom('manifest', read('manifest'), {
-    storeOptions: readStoreOptions(read),
+    storeOptions: parseStoreOptions(read),
     ...readManifestLimits(read),
   });
 }

@@ -15,7 +15,7 @@ import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { type DeploySettings, loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
-import { readStoreOptions } from '../settings/store.ts';
+import { parseStoreOptions } from '../settings/common.ts';
 import { forEachHost } from './host/batches.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './host/images.ts';
 import { registryLogins } from './host/logins.ts';
@@ -43,7 +43,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   const zdt = readRollingSettings(opts.read);
   // Registry-less images: fetched from the store once here, verified, and sent to each host over SSH.
   const shipper = storeImages(manifest).length
-    ? new ImageShipper(readStoreOptions(opts.read), reporter, parseImageFetch(opts.read('image-fetch')))
+    ? new ImageShipper(parseStoreOptions(opts.read), reporter, parseImageFetch(opts.read('image-fetch')))
     : undefined;
   const project = settings.project ?? manifest.compose?.project;
   if (!project)
@@ -307,7 +307,7 @@ export async function runRollbackStage(opts: HostStageOptions): Promise<DeployRe
         const logins = await registryLogins(manifest, settings, reporter);
         if (storeImages(manifest).length) {
           const shipper = new ImageShipper(
-            readStoreOptions(opts.read),
+            parseStoreOptions(opts.read),
             reporter,
             parseImageFetch(opts.read('image-fetch')),
           );

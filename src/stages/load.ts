@@ -6,7 +6,7 @@ import { parseList } from '../lib/inputs.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { parseObjectLocation, storeKeys, type ArchiveCompression } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import { readStoreOptions } from '../settings/store.ts';
+import { parseStoreOptions } from '../settings/common.ts';
 import { readManifestFrom } from '../io/manifest-source.ts';
 import type { Reporter } from '../io/reporter.ts';
 
@@ -44,7 +44,7 @@ export async function runLoadStage(opts: {
   manifest?: Manifest;
 }): Promise<LoadedImage[]> {
   const { read, reporter } = opts;
-  const storeOptions = readStoreOptions(read);
+  const storeOptions = parseStoreOptions(read);
   const source = read('source');
   const targets: Array<{ id: string; imageId?: string; transport: StoreTransport }> = [];
   if (source) {

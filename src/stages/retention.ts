@@ -6,7 +6,7 @@ import { parseLayerIndex } from '../lib/layer-index.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { parseStoreLocation, storeKeys } from '../lib/store-location.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import { readStoreOptions } from '../settings/store.ts';
+import { parseStoreOptions } from '../settings/common.ts';
 import type { Reporter } from '../io/reporter.ts';
 
 /** Content objects lading names by hash (archives, layer blobs, configs, indexes, their sidecars): prunable. */
@@ -51,7 +51,7 @@ export async function runRetentionStage(opts: { read: InputReader; reporter: Rep
   const loc = parseStoreLocation('store', raw);
   const keep = parseInteger('keep', read('keep'), 10, { min: 1, max: 100000 });
   const apply = parseBool('apply', read('apply'), false);
-  const store = await openStore(loc, readStoreOptions(read));
+  const store = await openStore(loc, parseStoreOptions(read));
   const manifests: Array<{ created: string; m: Manifest }> = [];
   for await (const o of store.list(`${loc.prefix}manifests/by-sha/`)) {
     const m = parseManifest((await store.getText(o.key)).text, store.url(o.key));

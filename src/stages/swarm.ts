@@ -25,7 +25,7 @@ import {
 } from '../lib/swarm-plan.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { loadManifest } from '../settings/deploy.ts';
-import { readStoreOptions } from '../settings/store.ts';
+import { parseStoreOptions } from '../settings/common.ts';
 import { readSwarmSettings, type SwarmSettings } from '../settings/swarm.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './host/images.ts';
 import { registryLogins } from './host/logins.ts';
@@ -81,7 +81,7 @@ async function loadOnNodes(
 ): Promise<void> {
   if (storeImages(manifest).length === 0) return;
   const nodes = (await swarmStep(manager, 'swarm_nodes', env, ctx)).split('\n').filter(Boolean);
-  const shipper = new ImageShipper(readStoreOptions(read), ctx.reporter, parseImageFetch(read('image-fetch')));
+  const shipper = new ImageShipper(parseStoreOptions(read), ctx.reporter, parseImageFetch(read('image-fetch')));
   const ship = (session: HostSession, label: string) =>
     shipper.ensure(manifest, { label, dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`, session }, (name, extra) =>
       swarmStep(session, name, { ...env, ...extra }, { ...ctx, host: label }),

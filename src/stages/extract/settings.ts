@@ -7,7 +7,7 @@ import { parseProviderOverrides } from '../../lib/registry.ts';
 import type { InputReader } from '../../lib/tag-settings.ts';
 import { readRegistryAuth } from '../../settings/registry.ts';
 import type { StoreOptions } from '../../io/store.ts';
-import { readStoreOptions } from '../../settings/store.ts';
+import { parseStoreOptions } from '../../settings/common.ts';
 import { readManifestLimits } from '../../io/manifest-source.ts';
 
 /** The extract stage's inputs, parsed once: what to read, which paths, where to put them. */
@@ -73,7 +73,7 @@ export function readExtractSettings(read: InputReader, env: NodeJS.ProcessEnv, c
     overrides: parseProviderOverrides(read('registry-providers')),
     insecure: parseList(read('insecure-registries')),
     auth: readRegistryAuth(read),
-    store: readStoreOptions(read),
+    store: parseStoreOptions(read),
     manifestLimits: readManifestLimits(read),
   };
 }
