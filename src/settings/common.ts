@@ -9,14 +9,18 @@ export type RegistrySettings = RegistryAccess;
 
 /** username/password (both or neither), Google credentials, AWS region, provider overrides, plain-HTTP hosts. */
 export function parseRegistrySettings(read: InputReader): RegistrySettings {
-  const v = readInputs(read, [
-    'username',
-    'password',
-    'google-credentials',
-    'aws-region',
-    'registry-providers',
-    'insecure-registries',
-  ]);
+  const auth = parseRegistryAuth(read);
+  const v = readInputs(read, ['registry-providers', 'insecure-registries']);
+  return {
+    auth,
+    overrides: parseProviderOverrides(v['registry-providers'].join('\n')),
+    insecure: v['insecure-registries'],
+  };
+}
+
+/** The registry credentials: username/password (both or neither), Google credentials, AWS region. */
+export function parseRegistryAuth(read: InputReader): RegistrySettings['auth'] {
+  const v = readInputs(read, ['username', 'password', 'google-credentials', 'aws-region']);
   if (!!v.username !== !!v.password) {
     throw new InputError(
       v.username ? 'password' : 'username',
@@ -29,11 +33,7 @@ export function parseRegistrySettings(read: InputReader): RegistrySettings {
   if (v.password) auth.password = v.password;
   if (v['google-credentials']) auth.googleCredentials = v['google-credentials'];
   if (v['aws-region']) auth.awsRegion = v['aws-region'];
-  return {
-    auth,
-    overrides: parseProviderOverrides(v['registry-providers'].join('\n')),
-    insecure: v['insecure-registries'],
-  };
+  return auth;
 }
 
 /** Registry logins for build and push: the registry settings plus ghcr.io's github-token. */
