@@ -46,7 +46,7 @@ export function parseRegistryLogin(read: InputReader): RegistrySettings {
 
 /** The store endpoint inputs every registry-less stage shares (export, load, extract, deploy, retention). */
 export function parseStoreOptions(read: InputReader): StoreOptions {
-  const v = readInputs(read, ['s3-endpoint', 's3-region', 's3-path-style', 'gcs-endpoint']);
+  const v = readInputs(read, ['s3-endpoint', 's3-region', 's3-path-style', 'gcs-endpoint', 'upload-concurrency']);
   const o: StoreOptions = {};
   const endpoint = url('s3-endpoint', v['s3-endpoint'], 'https://<account>.r2.cloudflarestorage.com');
   if (endpoint) o.endpoint = endpoint;
@@ -54,7 +54,7 @@ export function parseStoreOptions(read: InputReader): StoreOptions {
   if (v['s3-path-style'] !== undefined) o.forcePathStyle = v['s3-path-style'];
   const gcs = url('gcs-endpoint', v['gcs-endpoint'], 'https://storage.example.com (an emulator or private endpoint)');
   if (gcs) o.gcsEndpoint = gcs;
-  o.concurrency = readInputs(read, ['upload-concurrency'])['upload-concurrency'];
+  o.concurrency = v['upload-concurrency'];
   return o;
 }
 
