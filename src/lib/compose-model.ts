@@ -180,11 +180,12 @@ function fail(file: string, key: string, message: string, hint?: string): never 
   throw new LadingError(`${file}: ${key}: ${message}`, hint);
 }
 
-/** Parses one compose file: YAML 1.1 merge keys on, anchors resolved, then every string value interpolated. */
-function loadFile(path: string, ctx: Ctx): Obj {
-  const text = ctx.read(path);
-  if (text === undefined) throw new LadingError(`compose file ${path} does not exist`, 'check compose-files');
-  ctx.files.add(path);
+/**
+ * One compose file's YAML as compose reads it: YAML 1.1 merge keys on, duplicate keys refused, anchors resolved
+ * (up to 10000 aliases), the top level a mapping (an empty file is an empty one). Not interpolated. The one YAML
+ * reading of compose files: the resolver and compose-policy both use it.
+ */
+export function parseComposeYaml(text: string, path: string): Record<string, unknown> {
   const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     throw new LadingError(`${path} is not valid YAML: ${doc.errors[0]!.message}`, 'fix the YAML');
@@ -199,6 +200,15 @@ function loadFile(path: string, ctx: Ctx): Obj {
   if (!isObj(data)) fail(path, '(top level)', 'must be a mapping');
   if (!isMap(doc.contents) && !isScalar(doc.contents) && doc.contents !== null)
     fail(path, '(top level)', 'must be a mapping');
+  return data;
+}
+
+/** Parses one compose file (parseComposeYaml), checks its top-level keys, then interpolates every string value. */
+function loadFile(path: string, ctx: Ctx): Obj {
+  const text = ctx.read(path);
+  if (text === undefined) throw new LadingError(`compose file ${path} does not exist`, 'check compose-files');
+  ctx.files.add(path);
+  const data = parseComposeYaml(text, path);
   for (const key of Object.keys(data)) {
     if (!TOP_KEYS.has(key) && !key.startsWith('x-')) {
       fail(path, key, 'is not a compose top-level key', `use ${[...TOP_KEYS].join(', ')} or an x- extension`);

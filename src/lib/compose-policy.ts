@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
-import { parse } from 'yaml';
 import { interpolate } from './compose-interpolate.ts';
+import { parseComposeYaml } from './compose-model.ts';
 import { LadingError } from './errors.ts';
 import type { Manifest } from './manifest.ts';
 
@@ -91,13 +91,13 @@ export function composePolicyViolations(
 ): PolicyViolation[] {
   const out: PolicyViolation[] = [];
   for (const f of files) {
-    let doc: unknown;
+    let doc: Record<string, unknown>;
     try {
-      doc = parse(f.content, { merge: true });
+      doc = parseComposeYaml(f.content, f.path); // as the resolver reads it: a file with many aliases is read too
     } catch {
       continue; // compose itself says what is wrong with it (and refuses it)
     }
-    const services = isObj(doc) && isObj(doc.services) ? doc.services : {};
+    const services = isObj(doc.services) ? doc.services : {};
     for (const [service, raw] of Object.entries(services)) {
       if (!isObj(raw)) continue;
       const str = (v: unknown): string | undefined =>

@@ -70,6 +70,15 @@ describe('compose-policy strict', () => {
     assert.deepEqual(composePolicyViolations(file(extra), {}), []);
   });
 
+  it('reads a file with more than a hundred YAML aliases (compose does) instead of passing it unchecked', () => {
+    const aliases = Array.from({ length: 150 }, (_, i) => `  a${i}: *base\n`).join('');
+    const content = `x-base: &base\n  k: v\nx-many:\n${aliases}services:\n  app:\n    image: busybox\n    privileged: true\n`;
+    assert.deepEqual(
+      composePolicyViolations([{ path: 'compose.yaml', content }], {}).map((v) => v.key),
+      ['privileged'],
+    );
+  });
+
   it('names every refused service of every file', () => {
     const files = [
       ...file('    privileged: true\n'),
