@@ -94,8 +94,9 @@ export function composePolicyViolations(
     let doc: Record<string, unknown>;
     try {
       doc = parseComposeYaml(f.content, f.path); // as the resolver reads it: a file with many aliases is read too
-    } catch {
-      continue; // compose itself says what is wrong with it (and refuses it)
+    } catch (err) {
+      // a file the policy cannot read is one it cannot vouch for: refused, not passed unchecked
+      throw new LadingError(`compose-policy strict cannot check ${(err as Error).message}`, (err as LadingError).hint);
     }
     const services = isObj(doc.services) ? doc.services : {};
     for (const [service, raw] of Object.entries(services)) {

@@ -79,6 +79,13 @@ describe('compose-policy strict', () => {
     );
   });
 
+  it('refuses a file it cannot read rather than passing it unchecked', () => {
+    assert.throws(
+      () => checkComposePolicy('strict', [{ path: 'compose.yaml', content: 'services: [\n' }], {}),
+      /compose-policy strict cannot check compose.yaml is not valid YAML/,
+    );
+  });
+
   it('names every refused service of every file', () => {
     const files = [
       ...file('    privileged: true\n'),
