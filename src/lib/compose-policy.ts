@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { interpolate } from './compose-interpolate.ts';
 import { parseComposeYaml } from './compose-model.ts';
 import { LadingError } from './errors.ts';
-import type { Manifest } from './manifest.ts';
+import type { ComposeBundle, Manifest } from './manifest.ts';
 
 /**
  * The opt-in compose policy (compose-policy: strict): refuses, before any host is touched, services that take the
@@ -151,9 +151,8 @@ export function checkComposePolicy(
   );
 }
 
-/** The compose files a manifest carries (its files and the included/extended ones among its assets). */
-export function manifestComposeFiles(manifest: Manifest): PolicyFile[] {
-  const compose = manifest.compose;
+/** The compose files a manifest's compose bundle carries (its files and the included/extended ones among its assets). */
+export function bundleComposeFiles(compose: ComposeBundle | undefined): PolicyFile[] {
   if (!compose) return [];
   const files: PolicyFile[] = compose.files.map((f) => ({ path: f.path, content: f.content }));
   for (const a of compose.assets ?? []) {
@@ -171,7 +170,7 @@ export function checkManifestPolicy(
 ): void {
   checkComposePolicy(
     policy.mode,
-    manifestComposeFiles(manifest),
+    bundleComposeFiles(manifest.compose),
     { ...manifest.compose?.env, ...extraEnv },
     policy.allow,
   );

@@ -5,7 +5,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { collectAssets, type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
 import { checkBundleSize, planAssets } from '../lib/compose-assets.ts';
-import { checkComposePolicy, type PolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
+import { bundleComposeFiles, checkComposePolicy, type PolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
 import { RegistryClient } from '../io/registry-client.ts';
 import { existingCredential } from '../io/docker-config.ts';
 import { DOCKER_HUB, detectProvider } from '../lib/registry.ts';
@@ -117,9 +117,6 @@ export async function runManifestStage(opts: {
       });
       files.push(composeFile(isAbsolute(path) ? relative(cwd, path) : path, text));
     }
-    if (inputs.composePolicy) {
-      checkComposePolicy(inputs.composePolicy.mode, files, { ...opts.env, ...env }, inputs.composePolicy.allow);
-    }
     compose = { files, env };
     if (project) compose.project = project;
     if (composePaths.length > 0) await addAssets(compose, composePaths);
@@ -166,6 +163,16 @@ export async function runManifestStage(opts: {
       resolver,
       compose: resolver === 'builtin' ? undefined : await findCompose(stringEnv),
     });
+    const plan = planAssets(loaded.model, loaded.envFiles, loaded.otherFiles);
+    const assets = await collectAssets(plan);
+    checkBundleSize(assets, inputs.bundleSizeLimit);
+    if (assets.length > 0) bundle.assets = assets;
+    // compose-policy over every compose file the release carries (included and extended ones too), as the deploy
+    // checks it, before any registry is asked for a pin
+    if (inputs.composePolicy) {
+      const { mode, allow } = inputs.composePolicy;
+      checkComposePolicy(mode, bundleComposeFiles(bundle), composeEnv, allow);
+    }
     if (inputs.pinExternal) {
       const built = new Set(pushed.images.flatMap((i) => i.services));
       const pins: Record<string, string> = {};
@@ -175,10 +182,6 @@ export async function runManifestStage(opts: {
       }
       if (Object.keys(pins).length > 0) bundle.pins = pins;
     }
-    const plan = planAssets(loaded.model, loaded.envFiles, loaded.otherFiles);
-    const assets = await collectAssets(plan);
-    checkBundleSize(assets, inputs.bundleSizeLimit);
-    if (assets.length > 0) bundle.assets = assets;
     if (plan.external.length > 0) bundle.external = plan.external;
     if (assets.length > 0 || plan.external.length > 0) {
       bundle.projectDir = relative(cwd, loaded.model.projectDir) || '.';

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   checkComposePolicy,
@@ -9,6 +12,8 @@ import {
 import { LadingError } from '../../src/lib/errors.ts';
 import { composeFile, createManifest } from '../../src/lib/manifest.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
+import { runManifestStage } from '../../src/stages/manifest.ts';
+import type { PushResult } from '../../src/stages/push.ts';
 import { runSwarmDeployStage } from '../../src/stages/swarm.ts';
 
 const file = (service: string) => [
@@ -145,5 +150,43 @@ describe('compose-policy in the swarm deploy', () => {
       }),
       /compose.yaml: service app: privileged/,
     );
+  });
+});
+
+describe('compose-policy in the manifest stage', () => {
+  it('refuses a privileged service of an included compose file, as the deploy would', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lading-policy-manifest-'));
+    try {
+      writeFileSync(join(dir, 'compose.yaml'), 'include: [tools.yaml]\nservices:\n  app:\n    image: busybox\n');
+      writeFileSync(join(dir, 'tools.yaml'), 'services:\n  admin:\n    image: busybox\n    privileged: true\n');
+      const pushed = {
+        context: { repository: 'o/r', ref: 'refs/heads/main', sha: 'a'.repeat(40) },
+        tags: ['v1'],
+        primary: 'v1',
+        images: [],
+        composeFiles: ['compose.yaml'],
+      } as unknown as PushResult;
+      await assert.rejects(
+        runManifestStage({
+          inputs: {
+            composeEnv: [],
+            composeEnvFiles: [],
+            composeResolver: 'builtin',
+            bundleSizeLimit: 1048576,
+            pinExternal: false,
+            path: join(dir, 'manifest.json'),
+            storeOptions: {},
+            composePolicy: { mode: 'strict', allow: new Set() },
+          },
+          pushed,
+          env: {},
+          cwd: dir,
+          reporter: stderrReporter(true),
+        }),
+        /tools.yaml: service admin: privileged/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
