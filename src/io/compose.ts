@@ -5,13 +5,14 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { AssetPlan, AssetSource } from '../lib/compose-assets.ts';
 import type { ComposeAsset } from '../lib/manifest.ts';
 import { parse } from 'yaml';
-import { parseDotEnv } from '../lib/compose-interpolate.ts';
 import {
   activeProfiles,
+  composeDotEnv,
   type ComposeModel,
   defaultComposeFiles,
   fromComposeConfig,
   normalizeProjectName,
+  type ResolvedCompose,
   resolveCompose,
 } from '../lib/compose-model.ts';
 import { LadingError } from '../lib/errors.ts';
@@ -100,40 +101,24 @@ export async function loadComposeProject(opts: ComposeProjectOptions): Promise<C
       'install compose on the runner, or set compose-resolver: auto',
     );
   }
+  const builtin = () =>
+    resolveCompose({ files, projectDir, env: opts.env, profiles, read: readText, ...(envFiles ? { envFiles } : {}) });
+  /** The compose files read besides the -f ones (extends, include targets). */
+  const otherFilesOf = (r: ResolvedCompose) => r.files.filter((f) => !files.includes(f) && !isEnvFileOf(r.model, f));
   if (!compose) {
-    const r = resolveCompose({
-      files,
-      projectDir,
-      env: opts.env,
-      profiles,
-      read: readText,
-      ...(envFiles ? { envFiles } : {}),
-    });
-    const otherFiles = r.files.filter((f) => !files.includes(f) && !isEnvFileOf(r.model, f));
+    const r = builtin();
     return {
       model: r.model,
       env: r.env,
       files,
       envFiles: r.envFiles,
-      otherFiles,
+      otherFiles: otherFilesOf(r),
       missing: r.missing,
       via: 'built-in resolver',
     };
   }
   // the interpolation env (for the release's .env): the same .env files compose reads, under the process env
-  const dotenvFiles = envFiles ?? [resolve(projectDir, '.env')];
-  const env: Record<string, string> = {};
-  const readEnv: string[] = [];
-  for (const f of dotenvFiles) {
-    const text = readText(f);
-    if (text === undefined) {
-      if (envFiles) throw new LadingError(`env file ${f} does not exist`, 'check compose-env-file');
-      continue;
-    }
-    readEnv.push(f);
-    Object.assign(env, parseDotEnv(text, { ...opts.env, ...env }, f));
-  }
-  for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
+  const { env, files: readEnv } = composeDotEnv({ projectDir, envFiles, env: opts.env, read: readText });
   const v2 = compose.command.length > 1;
   const args = [...compose.command.slice(1), '--project-directory', projectDir];
   for (const f of files) args.push('-f', f);
@@ -164,15 +149,8 @@ export async function loadComposeProject(opts: ComposeProjectOptions): Promise<C
   // the files compose read besides the -f ones (extends, include): found by the built-in resolver when it can
   let otherFiles: string[] = [];
   try {
-    const r = resolveCompose({
-      files,
-      projectDir,
-      env: opts.env,
-      profiles,
-      read: readText,
-      ...(envFiles ? { envFiles } : {}),
-    });
-    otherFiles = r.files.filter((f) => !files.includes(f) && !isEnvFileOf(r.model, f));
+    const r = builtin();
+    otherFiles = otherFilesOf(r);
     // compose v1 folds env_file into environment and does not print it: the files to ship come from the resolver
     for (const [name, svc] of Object.entries(model.services)) {
       const mine = r.model.services[name];

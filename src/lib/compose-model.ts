@@ -244,24 +244,42 @@ interface RawService {
   file: string;
 }
 
-/** Resolves a compose project without compose: the built-in resolver (runners where compose is not installed). */
-export function resolveCompose(opts: ResolveOptions): ResolvedCompose {
-  if (opts.files.length === 0) throw new LadingError('no compose files given', 'name at least one compose file');
-  const projectDir = opts.projectDir ?? posix.dirname(opts.files[0]!);
-  const envFiles = opts.envFiles ?? [posix.join(projectDir, '.env')];
+/**
+ * The variables compose interpolates with: the --env-file files (all must exist), else the project's `.env` when
+ * there is one, each expanded with the process environment and the files before it; the process environment wins.
+ */
+export function composeDotEnv(opts: {
+  projectDir: string;
+  envFiles?: string[] | undefined;
+  env: Record<string, string | undefined>;
+  read: (path: string) => string | undefined;
+}): { env: Record<string, string>; files: string[] } {
   const dotenv: Record<string, string> = {};
-  const readEnvFiles: string[] = [];
-  for (const f of envFiles) {
+  const files: string[] = [];
+  for (const f of opts.envFiles ?? [posix.join(opts.projectDir, '.env')]) {
     const text = opts.read(f);
     if (text === undefined) {
-      if (opts.envFiles) throw new LadingError(`env file ${f} does not exist`, 'check env-file');
+      if (opts.envFiles) throw new LadingError(`env file ${f} does not exist`, 'check compose-env-file');
       continue;
     }
-    readEnvFiles.push(f);
+    files.push(f);
     Object.assign(dotenv, parseDotEnv(text, { ...opts.env, ...dotenv }, f));
   }
   const env: Record<string, string> = { ...dotenv };
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined) env[k] = v;
+  return { env, files };
+}
+
+/** Resolves a compose project without compose: the built-in resolver (runners where compose is not installed). */
+export function resolveCompose(opts: ResolveOptions): ResolvedCompose {
+  if (opts.files.length === 0) throw new LadingError('no compose files given', 'name at least one compose file');
+  const projectDir = opts.projectDir ?? posix.dirname(opts.files[0]!);
+  const { env, files: readEnvFiles } = composeDotEnv({
+    projectDir,
+    envFiles: opts.envFiles,
+    env: opts.env,
+    read: opts.read,
+  });
   const ctx = new Ctx(env, opts.read, opts.env);
 
   let merged: Obj = {};
