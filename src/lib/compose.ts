@@ -87,8 +87,3 @@ export function joinPath(dir: string, path: string): string {
   const joined = out.join('/');
   return dir.startsWith('/') ? `/${joined}` : joined || '.';
 }
-
-export function dirnameOf(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i === -1 ? '.' : i === 0 ? '/' : path.slice(0, i);
-}
