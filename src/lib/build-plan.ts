@@ -2,7 +2,7 @@ import { parse } from 'yaml';
 import type { ComposeService } from './compose.ts';
 import { InputError } from './errors.ts';
 import { parseImageName } from './image-ref.ts';
-import { interpolate } from './compose.ts';
+import { interpolate } from './compose-interpolate.ts';
 
 /** One image to build, from the `images` list input or from a compose service with `build:`. */
 export interface ImageSpec {

@@ -7,8 +7,6 @@ import { LadingError } from './errors.ts';
  * Pure.
  */
 
-export { interpolate } from './compose-interpolate.ts';
-
 export interface ComposeBuild {
   /** Relative to the workspace when inside it, else absolute (or a remote context as written). */
   context: string;

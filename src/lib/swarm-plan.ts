@@ -1,5 +1,5 @@
 import { parse, stringify } from 'yaml';
-import { interpolate } from './compose.ts';
+import { interpolate } from './compose-interpolate.ts';
 import { LadingError } from './errors.ts';
 import type { Manifest } from './manifest.ts';
 

@@ -9,7 +9,8 @@ import {
   specsFromCompose,
   stripTagAndDigest,
 } from '../../src/lib/build-plan.ts';
-import { interpolate, joinPath, servicesFromModel } from '../../src/lib/compose.ts';
+import { interpolate } from '../../src/lib/compose-interpolate.ts';
+import { joinPath, servicesFromModel } from '../../src/lib/compose.ts';
 import { resolveCompose } from '../../src/lib/compose-model.ts';
 
 /** Services of compose files held in memory under /w (the workspace). */
