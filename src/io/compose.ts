@@ -36,7 +36,7 @@ export interface ComposeProjectOptions {
   profiles?: string[];
   env: Record<string, string | undefined>;
   resolver?: ComposeResolver;
-  /** The compose CLI found on this machine (Docker.features().compose), if any. */
+  /** The compose CLI to use; default: the one on this machine (findCompose), unless the resolver is builtin. */
   compose?: ComposeCommand;
 }
 
@@ -94,7 +94,10 @@ export async function loadComposeProject(opts: ComposeProjectOptions): Promise<C
   const envFiles = opts.envFiles?.map(abs);
   const profiles = opts.profiles ?? [];
   const resolver = opts.resolver ?? 'auto';
-  const compose = resolver === 'builtin' ? undefined : opts.compose;
+  /** The variables that have a value: compose's own process environment. */
+  const setEnv = Object.fromEntries(Object.entries(opts.env).filter((e): e is [string, string] => e[1] !== undefined));
+  let compose: ComposeCommand | undefined;
+  if (resolver !== 'builtin') compose = opts.compose ?? (await findCompose(setEnv));
   if (resolver === 'compose' && !compose) {
     throw new LadingError(
       'compose-resolver is compose, but neither `docker compose` nor `docker-compose` is installed',
@@ -128,9 +131,7 @@ export async function loadComposeProject(opts: ComposeProjectOptions): Promise<C
   if (v2) args.push('--profile', '*');
   args.push('config');
   if (v2) args.push('--format', 'json');
-  const childEnv = Object.fromEntries(
-    Object.entries(opts.env).filter((e): e is [string, string] => e[1] !== undefined && e[0] !== 'COMPOSE_PROFILES'),
-  );
+  const { COMPOSE_PROFILES: _profiles, ...childEnv } = setEnv; // the profiles are the model's business (above)
   const res = await capture(compose.command[0]!, args, { cwd: projectDir, env: childEnv });
   if (res.code !== 0) {
     throw new LadingError(

@@ -16,7 +16,7 @@ import {
 } from '../lib/build-plan.ts';
 import { baseImageLabels } from '../lib/stale.ts';
 import { type ComposeService, joinPath, servicesFromModel } from '../lib/compose.ts';
-import { type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
+import { type ComposeResolver, loadComposeProject } from '../io/compose.ts';
 import type { BuildContext, Env } from '../lib/context.ts';
 import type { TagPolicy } from '../lib/tags.ts';
 import {
@@ -123,18 +123,12 @@ export async function readBuildSettings(inputs: BuildInputs, cwd: string, env: E
   let missing: string[] = [];
   let composeVia: string | undefined;
   if (composePaths.length > 0) {
-    const resolver = inputs.composeResolver;
-    const composeEnv = { ...env, DOCKER_TAG: env.DOCKER_TAG ?? 'latest' };
-    const stringEnv = Object.fromEntries(
-      Object.entries(composeEnv).filter((e): e is [string, string] => e[1] !== undefined),
-    );
     const project = await loadComposeProject({
       cwd,
       files: composePaths,
       envFiles: inputs.composeEnvFiles.length > 0 ? inputs.composeEnvFiles : undefined,
-      env: composeEnv,
-      resolver,
-      compose: resolver === 'builtin' ? undefined : await findCompose(stringEnv),
+      env: { ...env, DOCKER_TAG: env.DOCKER_TAG ?? 'latest' },
+      resolver: inputs.composeResolver,
     });
     services = servicesFromModel(project.model, cwd);
     missing = project.missing;

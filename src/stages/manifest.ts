@@ -3,7 +3,7 @@ import { sendNotification } from '../io/notify.ts';
 import { openStore, type StoreOptions } from '../io/store.ts';
 import { isAbsolute, join, relative } from 'node:path';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { collectAssets, type ComposeResolver, findCompose, loadComposeProject } from '../io/compose.ts';
+import { collectAssets, type ComposeResolver, loadComposeProject } from '../io/compose.ts';
 import { checkBundleSize, planAssets } from '../lib/compose-assets.ts';
 import { bundleComposeFiles, checkComposePolicy, type PolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
 import { RegistryClient } from '../io/registry-client.ts';
@@ -150,18 +150,13 @@ export async function runManifestStage(opts: {
 
   /** The project's local files (v2 manifest): read as compose reads the project, limited in size. */
   async function addAssets(bundle: ComposeBundle, paths: string[]): Promise<void> {
-    const resolver = inputs.composeResolver;
     const composeEnv = { ...opts.env, ...env };
-    const stringEnv = Object.fromEntries(
-      Object.entries(composeEnv).filter((e): e is [string, string] => e[1] !== undefined),
-    );
     const loaded = await loadComposeProject({
       cwd,
       files: paths,
       envFiles: inputs.composeEnvFiles.length > 0 ? inputs.composeEnvFiles : undefined,
       env: composeEnv,
-      resolver,
-      compose: resolver === 'builtin' ? undefined : await findCompose(stringEnv),
+      resolver: inputs.composeResolver,
     });
     const plan = planAssets(loaded.model, loaded.envFiles, loaded.otherFiles);
     const assets = await collectAssets(plan);
