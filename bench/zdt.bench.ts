@@ -19,8 +19,8 @@ import { stderrReporter } from '../src/io/reporter.ts';
 import { sshConnector } from '../src/io/ssh-connector.ts';
 import { runDeployStage, runRollbackStage } from '../src/stages/deploy.ts';
 import type { HostStageOptions } from '../src/stages/host/types.ts';
-import { freePort, type LoadSample, loadLoop, proxiedApp, testProxy } from '../test/helpers/proxy-fixture.ts';
-import { docker, testEnv } from '../test/helpers/testenv.ts';
+import { type LoadSample, loadLoop, proxiedApp, testProxy } from '../test/helpers/proxy-fixture.ts';
+import { docker, freePort, testEnv } from '../test/helpers/testenv.ts';
 
 const execFileAsync = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 2);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest } from '../../src/lib/manifest.ts';
 import { runCli } from '../helpers/bundles.ts';
-import { busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
+import { busyboxContext, docker, sshHostArgs, testEnv, unique } from '../helpers/testenv.ts';
 
 describe('lading alone (the built CLI): build → push → manifest → deploy → rollback', () => {
   const env = testEnv();
@@ -29,21 +29,7 @@ describe('lading alone (the built CLI): build → push → manifest → deploy �
     writeFileSync(join(repo, 'build.json'), lading('build', '--compose-files', 'docker-compose.yml', '--json'));
     writeFileSync(join(repo, 'push.json'), lading('push', '--build-json', '@build.json', '--json'));
     lading('manifest', '--push-json', '@push.json', '--compose-project', project, '--manifest-path', 'manifest.json');
-    const out = lading(
-      'deploy',
-      '--manifest',
-      'manifest.json',
-      '--hosts',
-      `root@${env.ssh.host}:${env.ssh.port}`,
-      '--ssh-key',
-      env.ssh.privateKey,
-      '--known-hosts',
-      env.ssh.knownHosts,
-      '--root',
-      root,
-      '--health-stable',
-      '1',
-    );
+    const out = lading('deploy', '--manifest', 'manifest.json', ...sshHostArgs(root), '--health-stable', '1');
     assert.match(out, /\tdeployed\t/);
   };
   const probe = async () => (await (await fetch(`http://127.0.0.1:${port}/index.html`)).text()).trim();
@@ -73,18 +59,7 @@ describe('lading alone (the built CLI): build → push → manifest → deploy �
     assert.equal(await probe(), 'one');
     release('two');
     assert.equal(await probe(), 'two');
-    const hostArgs = [
-      '--hosts',
-      `root@${env.ssh.host}:${env.ssh.port}`,
-      '--ssh-key',
-      env.ssh.privateKey,
-      '--known-hosts',
-      env.ssh.knownHosts,
-      '--root',
-      root,
-      '--project',
-      project,
-    ];
+    const hostArgs = [...sshHostArgs(root), '--project', project];
     assert.match(lading('rollback', ...hostArgs, '--to', first.primary, '--health-stable', '1'), /\tdeployed\t/);
     assert.equal(await probe(), 'one');
     const listed = JSON.parse(lading('releases', ...hostArgs, '--json'));

@@ -1,24 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest } from '../../src/lib/manifest.ts';
 import { runCli } from '../helpers/bundles.ts';
-import { busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { busyboxContext, docker, freePort, sshHostArgs, testEnv, unique } from '../helpers/testenv.ts';
 
 /**
  * A compose project written the way real ones are, never shaped for lading: a project .env with the registry,
@@ -155,14 +143,7 @@ volumes:
       'deploy',
       '--manifest',
       'manifest.json',
-      '--hosts',
-      `root@${env.ssh.host}:${env.ssh.port}`,
-      '--ssh-key',
-      env.ssh.privateKey,
-      '--known-hosts',
-      env.ssh.knownHosts,
-      '--root',
-      root,
+      ...sshHostArgs(root),
       '--health-stable',
       '1',
       '--compose-secrets',

@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
-import { docker, pushVersion, testEnv, unique, versionSource } from './testenv.ts';
+import { docker, freePort, pushVersion, testEnv, unique, versionSource } from './testenv.ts';
 
 export const CADDY_IMAGE = 'lading-test/caddy:2.6';
 
@@ -36,18 +35,6 @@ export function caddyImage(): string {
   );
   docker(['build', '-q', '-t', CADDY_IMAGE, dir]);
   return CADDY_IMAGE;
-}
-
-/** A free TCP port on loopback (for the proxy's published port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A proxy of its own for one test file: container, network, published port, inputs for the deploy. */

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { testEnv } from './testenv.ts';
+import { freePort, testEnv } from './testenv.ts';
 
 /** Extra sshd instances on loopback ports: "hosts" of a fleet, all running on this machine and its test dockerd. */
 export interface SshdFleet {
@@ -13,16 +13,6 @@ export interface SshdFleet {
   knownHosts: string;
   stop(): Promise<void>;
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 
 const answersSsh = (port: number) =>
   new Promise<boolean>((resolve) => {

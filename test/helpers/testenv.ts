@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -66,6 +67,33 @@ export function sshRun(command: string): { code: number; stdout: string; stderr:
   const env = testEnv();
   const res = spawnSync('ssh', ['-F', env.ssh.config, env.ssh.alias, command], { encoding: 'utf8' });
   return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
+}
+
+/** The CLI flags of a deploy to the test sshd as root (its key, its pinned host key) under the deploy root `root`. */
+export function sshHostArgs(root: string): string[] {
+  const { ssh } = testEnv();
+  return [
+    '--hosts',
+    `root@${ssh.host}:${ssh.port}`,
+    '--ssh-key',
+    ssh.privateKey,
+    '--known-hosts',
+    ssh.knownHosts,
+    '--root',
+    root,
+  ];
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 let counter = 0;
