@@ -1,5 +1,6 @@
 import { parse, parseDocument, stringify } from 'yaml';
 import { parseDotEnv } from './compose-interpolate.ts';
+import { parseComposeYaml } from './compose-model.ts';
 import { InputError, LadingError } from './errors.ts';
 import { parseList } from './inputs.ts';
 import type { Manifest } from './manifest.ts';
@@ -132,14 +133,15 @@ export function releaseFiles(
     const name = `${String(i + 1).padStart(2, '0')}-${base}`;
     files.push({ name, content: withoutBuildSections(f.content), mode: 0o644 });
     composeFiles.push(name);
-    let doc: { version?: unknown; services?: Record<string, unknown> } | undefined;
+    let doc: Record<string, unknown> | undefined;
     try {
-      doc = parse(f.content) as typeof doc;
+      doc = parseComposeYaml(f.content, f.path); // as the build read it: a file with many aliases still gets its pins
     } catch {
       doc = undefined; // compose itself will say what is wrong with it
     }
     if (i === 0) version = doc?.version;
-    for (const s of Object.keys(doc?.services ?? {})) services.add(s);
+    const declared = doc?.services;
+    if (declared && typeof declared === 'object') for (const s of Object.keys(declared)) services.add(s);
   });
   const pins: Record<string, { image: string }> = {};
   for (const image of manifest.images) {

@@ -95,6 +95,13 @@ describe('deploy plan', () => {
     assert.equal(env.mode, 0o600);
     assert.equal(env.content, 'COMPOSE_PROJECT_NAME=shop\nDOCKER_TAG=main-1111111\n');
   });
+  it('release files: a compose file with more than a hundred YAML aliases still gets its pins', () => {
+    const aliases = Array.from({ length: 150 }, (_, i) => `  a${i}: *base\n`).join('');
+    const compose = `x-base: &base\n  k: v\nx-many:\n${aliases}services:\n  app:\n    image: r/app\n`;
+    const { composeFiles, files } = releaseFiles(manifest({ compose }), { project: 'shop', release: 'r1' });
+    assert.deepEqual(composeFiles, ['01-docker-compose.yml', 'lading.pins.yml']);
+    assert.match(files.find((f) => f.name === 'lading.pins.yml')!.content as string, /app:\n\s+image: r\/app@sha256/);
+  });
   it('hosts never build: build sections are dropped from the release copy, comments kept', () => {
     const text =
       'services:\n  # the app\n  app:\n    image: r/app\n    build: { context: ../app }\n  db:\n    image: postgres\n';
