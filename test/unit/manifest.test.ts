@@ -9,6 +9,7 @@ import {
   serializeManifest,
   validateManifest,
 } from '../../src/lib/manifest.ts';
+import { REGISTRY_PROVIDERS } from '../../src/lib/registry.ts';
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 const H = (c: string) => c.repeat(64);
@@ -163,6 +164,16 @@ describe('manifest v1', () => {
   it('refuses text that is not JSON, naming the source', () => {
     assert.throws(() => parseManifest('{', 's3://b/m.json'), /s3:\/\/b\/m\.json is not JSON/);
   });
+  for (const provider of REGISTRY_PROVIDERS) {
+    it(`takes a registry image of provider ${provider} in a v1 and in a v2 manifest`, () => {
+      const m = valid();
+      m.images = [{ ...m.images[0]!, transport: { kind: 'registry', registry: 'europe-docker.pkg.dev', provider } }];
+      assert.equal(validateManifest(structuredClone(m)).schema, 'lading.manifest/v1');
+      m.schema = 'lading.manifest/v2';
+      m.compose = { ...m.compose!, external: [{ path: '/srv/data', service: 'web' }] };
+      assert.equal(validateManifest(m).schema, 'lading.manifest/v2');
+    });
+  }
   it('tells a newer manifest apart with an upgrade hint', () => {
     assert.throws(
       () => validateManifest(mutate((m) => (m.schema = 'lading.manifest/v3'))),
