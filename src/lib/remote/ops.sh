@@ -57,13 +57,14 @@ step_ops_lock_read() {
   return 0
 }
 
-# Removes the lock only if it is still the one read (LADING_LOCK_SEEN), under the mutex step_lock breaks stale
-# locks with, and records the release in the history (LADING_HISTORY_LINE).
+# Removes the lock only if it is still the one read (LADING_LOCK_SEEN), under host.sh's lock mutex (the one stale
+# locks are broken under), and records the release in the history (LADING_HISTORY_LINE).
 step_ops_lock_release() {
   d=$(project_dir)
   [ -f "$d/.lock" ] || die "there is no lock on $(hostname) any more"
-  mkdir "$d/.lock.break" 2>/dev/null || die "someone is breaking the lock on $(hostname) right now: look again"
-  held=$(head -n 1 "$d/.lock" 2>/dev/null || true)
+  lock_mutex "$d" || die "someone is breaking the lock on $(hostname) right now: look again"
+  lock_fields "$d"
+  # shellcheck disable=SC2154 # held and rest are set by lock_fields (host.sh)
   if [ "$held" != "$LADING_LOCK_SEEN" ]; then
     rmdir "$d/.lock.break"
     die "the lock on $(hostname) changed since it was read (now: $held): look again with lading lock status"
@@ -71,7 +72,7 @@ step_ops_lock_release() {
   rm -f "$d/.lock"
   rmdir "$d/.lock.break"
   step_history
-  echo "released the lock held by ${held#* }"
+  echo "released the lock held by $rest"
 }
 
 # What prune decides on: releases (size in KiB), each release's pins and the image each resolves to, every image
