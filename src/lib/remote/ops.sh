@@ -137,27 +137,20 @@ service_containers() {
 # shellcheck disable=SC2016 # expanded by that eval
 OPS_ARGS='set --; i=1; while [ "$i" -le "${LADING_ARGC:-0}" ]; do eval "a=\${LADING_ARG_$i}"; set -- "$@" "$a"; i=$((i + 1)); done'
 
+# docker's log flags from LADING_TAIL, LADING_SINCE, LADING_TIMESTAMPS and LADING_FOLLOW (lading validated the
+# values: no spaces), in LOG_FLAGS
+log_flags() {
+  LOG_FLAGS=""
+  [ -z "${LADING_TAIL:-}" ] || LOG_FLAGS="$LOG_FLAGS --tail $LADING_TAIL"
+  [ -z "${LADING_SINCE:-}" ] || LOG_FLAGS="$LOG_FLAGS --since $LADING_SINCE"
+  [ "${LADING_TIMESTAMPS:-0}" != 1 ] || LOG_FLAGS="$LOG_FLAGS --timestamps"
+  [ "${LADING_FOLLOW:-0}" != 1 ] || LOG_FLAGS="$LOG_FLAGS --follow"
+}
 
-# Logs of every container (or a service's), each line prefixed `<service>-<n> | `. With LADING_FOLLOW=1 it runs until
-# the containers end or the caller closes stdin (Ctrl-C on the CLI): then every `docker logs` is ended too.
-step_ops_logs() {
-  set --
-  [ -z "${LADING_TAIL:-}" ] || set -- "$@" --tail "$LADING_TAIL"
-  [ -z "${LADING_SINCE:-}" ] || set -- "$@" --since "$LADING_SINCE"
-  [ "${LADING_TIMESTAMPS:-0}" != 1 ] || set -- "$@" --timestamps
-  [ "${LADING_FOLLOW:-0}" != 1 ] || set -- "$@" --follow
-  ids=$(service_containers -a)
-  [ -n "$ids" ] || die "no containers of ${LADING_SERVICE:+service $LADING_SERVICE of }project $LADING_PROJECT on $(hostname)"
-  pids=""
-  for id in $ids; do
-    # shellcheck disable=SC2016 # a docker template
-    name=$(docker inspect --format '{{json .Config.Labels}}' "$id" | sed -n 's/.*"com.docker.compose.service":"\([^"]*\)".*/\1/p')-$(docker inspect --format '{{json .Config.Labels}}' "$id" | sed -n 's/.*"com.docker.compose.container-number":"\([^"]*\)".*/\1/p')
-    # a read loop, not awk or sed: those buffer a pipe's input (mawk) or output, and a follow must stream
-    docker logs "$@" "$id" 2>&1 | while IFS= read -r line || [ -n "$line" ]; do printf '%s | %s\n' "$name" "$line"; done &
-    pids="$pids $!"
-  done
+# Waits for the log readers (pids $1). With LADING_FOLLOW=1 they run until the containers end or the caller closes
+# stdin (Ctrl-C on the CLI): then every reader is ended too (this shell's process group).
+wait_readers() {
   if [ "${LADING_FOLLOW:-0}" = 1 ]; then
-    # the caller ends stdin to stop: then end every log reader (this shell's process group)
     # (an asynchronous list's stdin is /dev/null: the caller's stdin reaches it as fd 3)
     exec 3<&0
     (
@@ -166,12 +159,28 @@ step_ops_logs() {
     ) &
     watcher=$!
     # shellcheck disable=SC2086 # pids
-    wait $pids
+    wait $1
     kill "$watcher" 2>/dev/null || true
   else
     # shellcheck disable=SC2086
-    wait $pids
+    wait $1
   fi
+}
+
+# Logs of every container (or a service's), each line prefixed `<service>-<n> | `.
+step_ops_logs() {
+  log_flags
+  ids=$(service_containers -a)
+  [ -n "$ids" ] || die "no containers of ${LADING_SERVICE:+service $LADING_SERVICE of }project $LADING_PROJECT on $(hostname)"
+  pids=""
+  for id in $ids; do
+    name=$(docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}-{{index .Config.Labels "com.docker.compose.container-number"}}' "$id")
+    # a read loop, not awk or sed: those buffer a pipe's input (mawk) or output, and a follow must stream
+    # shellcheck disable=SC2086 # validated flags
+    docker logs $LOG_FLAGS "$id" 2>&1 | while IFS= read -r line || [ -n "$line" ]; do printf '%s | %s\n' "$name" "$line"; done &
+    pids="$pids $!"
+  done
+  wait_readers "$pids"
 }
 
 # Runs the command in a new one-off container of the current release (compose run --rm: its config, env files and
@@ -222,11 +231,7 @@ step_ops_hook() {
 
 # Swarm: the service's logs (all its tasks; docker prefixes each line with the task and node).
 step_ops_swarm_logs() {
-  set --
-  [ -z "${LADING_TAIL:-}" ] || set -- "$@" --tail "$LADING_TAIL"
-  [ -z "${LADING_SINCE:-}" ] || set -- "$@" --since "$LADING_SINCE"
-  [ "${LADING_TIMESTAMPS:-0}" != 1 ] || set -- "$@" --timestamps
-  [ "${LADING_FOLLOW:-0}" != 1 ] || set -- "$@" --follow
+  log_flags
   if [ -n "${LADING_SERVICE:-}" ]; then
     svcs="${LADING_PROJECT}_$LADING_SERVICE"
   else
@@ -235,24 +240,11 @@ step_ops_swarm_logs() {
   [ -n "$svcs" ] || die "stack $LADING_PROJECT has no services on $(hostname)"
   pids=""
   for s in $svcs; do
-    docker service logs --no-trunc "$@" "$s" 2>&1 &
+    # shellcheck disable=SC2086 # validated flags
+    docker service logs --no-trunc $LOG_FLAGS "$s" 2>&1 &
     pids="$pids $!"
   done
-  if [ "${LADING_FOLLOW:-0}" = 1 ]; then
-    # (an asynchronous list's stdin is /dev/null: the caller's stdin reaches it as fd 3)
-    exec 3<&0
-    (
-      cat <&3 >/dev/null
-      kill 0 2>/dev/null
-    ) &
-    watcher=$!
-    # shellcheck disable=SC2086
-    wait $pids
-    kill "$watcher" 2>/dev/null || true
-  else
-    # shellcheck disable=SC2086
-    wait $pids
-  fi
+  wait_readers "$pids"
 }
 
 # Swarm: the command in a running task container of the service on this node (--running), or in a new container of
