@@ -290,13 +290,15 @@ function servicesOf(manifest: Manifest | undefined): string[] {
   return [...names].sort();
 }
 
-/** A compose host's status from its `ops_status` step (root/project: where lading keeps the project there). */
-export function composeStatus(facts: OpsFacts, where: { host: string; root: string; project: string }): HostStatus {
-  const release = releaseInfo(facts);
-  const pins = pinsOf(facts.manifest);
+/** What both targets read the same way: the current release, the releases on disk and the lock. */
+function reachableStatus(
+  facts: OpsFacts,
+  target: HostStatus['target'],
+  where: { host: string; project: string },
+): HostStatus {
   const status: HostStatus = {
     host: where.host,
-    target: 'compose',
+    target,
     project: where.project,
     reachable: true,
     healthy: true,
@@ -305,9 +307,18 @@ export function composeStatus(facts: OpsFacts, where: { host: string; root: stri
     drift: [],
     problems: [],
   };
+  const release = releaseInfo(facts);
   if (release) status.release = release;
   const lock = parseLock(facts.lock, facts.now);
   if (lock) status.lock = lock;
+  return status;
+}
+
+/** A compose host's status from its `ops_status` step (root/project: where lading keeps the project there). */
+export function composeStatus(facts: OpsFacts, where: { host: string; root: string; project: string }): HostStatus {
+  const pins = pinsOf(facts.manifest);
+  const declared = servicesOf(facts.manifest);
+  const status = reachableStatus(facts, 'compose', where);
   const releasesDir = `${where.root.replace(/\/+$/, '')}/${where.project}/releases/`;
   const byService = new Map<string, ServiceStatus>();
   const serviceOf = (name: string) => {
@@ -319,7 +330,7 @@ export function composeStatus(facts: OpsFacts, where: { host: string; root: stri
     }
     return s;
   };
-  for (const name of servicesOf(facts.manifest)) serviceOf(name);
+  for (const name of declared) serviceOf(name);
   const oneoff = (c: RawContainer) => c.oneoff === 'True';
   for (const c of facts.containers
     .filter((x) => !oneoff(x))
@@ -354,7 +365,7 @@ export function composeStatus(facts: OpsFacts, where: { host: string; root: stri
     } else {
       why.push(`not started by lading (compose directory ${c.workdir || 'unknown'})`);
     }
-    if (facts.manifest && !(c.service in pins) && !servicesOf(facts.manifest).includes(c.service)) {
+    if (facts.manifest && !declared.includes(c.service)) {
       why.push('its service is not in the current release');
     }
     if (pin) {
@@ -372,11 +383,7 @@ export function composeStatus(facts: OpsFacts, where: { host: string; root: stri
   status.services = [...byService.values()].sort((a, b) => a.service.localeCompare(b.service));
   if (!facts.current) status.problems.push(`no current release of ${where.project}`);
   for (const s of status.services) {
-    if (
-      facts.manifest &&
-      !s.containers.some((c) => c.state === 'running') &&
-      servicesOf(facts.manifest).includes(s.service)
-    ) {
+    if (facts.manifest && !s.containers.some((c) => c.state === 'running') && declared.includes(s.service)) {
       status.problems.push(`service ${s.service} has no running container`);
     }
   }
@@ -387,22 +394,8 @@ export function composeStatus(facts: OpsFacts, where: { host: string; root: stri
 /** A swarm stack's status from its manager's `ops_swarm_status` step: services, their tasks, pins and drift. */
 export function swarmStatus(facts: OpsFacts, where: { host: string; project: string }): HostStatus {
   const state = parseSwarmState(facts.rest);
-  const release = releaseInfo(facts);
   const pins = pinsOf(facts.manifest);
-  const status: HostStatus = {
-    host: where.host,
-    target: 'swarm',
-    project: where.project,
-    reachable: true,
-    healthy: true,
-    releases: facts.releases,
-    services: [],
-    drift: [],
-    problems: [],
-  };
-  if (release) status.release = release;
-  const lock = parseLock(facts.lock, facts.now);
-  if (lock) status.lock = lock;
+  const status = reachableStatus(facts, 'swarm', where);
   const prefix = `${where.project}_`;
   for (const svc of state.services) {
     const name = svc.Spec.Name.startsWith(prefix) ? svc.Spec.Name.slice(prefix.length) : svc.Spec.Name;
