@@ -8,19 +8,9 @@ import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import type { StatusReport } from '../../src/lib/ops.ts';
 import { runActionBundleAsync, runCli } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
-import { testEnv } from '../helpers/testenv.ts';
+import { removeStack, swarmDocker as swarm, testEnv } from '../helpers/testenv.ts';
 
 const SECRET = `swarm-ops-secret-${process.pid}-Qz8`;
-
-/** docker against the swarm manager of the test environment (never the shared dockerd). */
-function swarm(args: string[]): string {
-  const res = spawnSync('docker', args, {
-    env: { ...process.env, DOCKER_HOST: testEnv().swarmDockerHost },
-    encoding: 'utf8',
-  });
-  if (res.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${res.stderr}`);
-  return res.stdout.trim();
-}
 
 /**
  * The day-2 verbs on target swarm (status, logs, exec, prune) from the CLI bundle, over the same connection as the
@@ -93,17 +83,7 @@ networks:
   });
   after(() => {
     try {
-      swarm(['stack', 'rm', app.project]);
-      for (
-        let i = 0;
-        i < 30 && swarm(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${app.project}`]);
-        i++
-      ) {
-        spawnSync('sleep', ['1']);
-      }
-      spawnSync('docker', ['image', 'rm', m.images[0]!.ref], {
-        env: { ...process.env, DOCKER_HOST: env.swarmDockerHost },
-      });
+      removeStack(app.project, [m.images[0]!.ref]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

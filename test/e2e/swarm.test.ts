@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,19 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import { runActionBundleAsync, runCli } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
-import { testEnv } from '../helpers/testenv.ts';
+import { removeStack, swarmDocker as swarm, testEnv } from '../helpers/testenv.ts';
 
 const SECRET = `swarm-registry-secret-${process.pid}-Xk3`;
-
-/** docker against the swarm manager of the test environment (never the shared dockerd). */
-function swarm(args: string[]): string {
-  const res = spawnSync('docker', args, {
-    env: { ...process.env, DOCKER_HOST: testEnv().swarmDockerHost },
-    encoding: 'utf8',
-  });
-  if (res.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${res.stderr}`);
-  return res.stdout.trim();
-}
 
 function filesUnder(dir: string): string {
   let out = '';
@@ -68,18 +57,10 @@ networks:
   });
   after(() => {
     try {
-      swarm(['stack', 'rm', app.project]);
-      for (
-        let i = 0;
-        i < 30 && swarm(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${app.project}`]);
-        i++
-      ) {
-        spawnSync('sleep', ['1']);
-      }
-      for (const mf of m)
-        spawnSync('docker', ['image', 'rm', mf.images[0]!.ref], {
-          env: { ...process.env, DOCKER_HOST: env.swarmDockerHost },
-        });
+      removeStack(
+        app.project,
+        m.map((mf) => mf.images[0]!.ref),
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -62,6 +62,31 @@ export function docker(args: string[], opts: { input?: string | Buffer; env?: Re
   return res.stdout.trim();
 }
 
+/** Runs docker against the swarm manager of the test environment (never the shared dockerd); throws with stderr. */
+export function swarmDocker(args: string[]): string {
+  const res = spawnSync('docker', args, {
+    env: { ...process.env, DOCKER_HOST: testEnv().swarmDockerHost },
+    encoding: 'utf8',
+  });
+  if (res.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${res.stderr}`);
+  return res.stdout.trim();
+}
+
+/** Removes a test stack from the swarm manager, waits (up to 30 s) for its containers to go, then its images. */
+export function removeStack(project: string, images: string[]): void {
+  swarmDocker(['stack', 'rm', project]);
+  for (
+    let i = 0;
+    i < 30 && swarmDocker(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${project}`]);
+    i++
+  ) {
+    spawnSync('sleep', ['1']);
+  }
+  for (const ref of images) {
+    spawnSync('docker', ['image', 'rm', ref], { env: { ...process.env, DOCKER_HOST: testEnv().swarmDockerHost } });
+  }
+}
+
 /** Runs a command on the test sshd with the OpenSSH client (pinned host key, key auth only). */
 export function sshRun(command: string): { code: number; stdout: string; stderr: string } {
   const env = testEnv();
