@@ -34,20 +34,21 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
     knownHosts,
   ];
   const cli = (args: string[]) => runCli(args, { env: { GITHUB_ACTIONS: undefined } });
+  const deployArgs = (inv: { file: string }, manifest: string, extra: string[] = []) => [
+    'deploy',
+    '--manifest',
+    manifest,
+    ...hostFlags(inv),
+    '--health-timeout',
+    '30',
+    '--health-stable',
+    '0',
+    '--max-parallel',
+    '3',
+    ...extra,
+  ];
   const deploy = (inv: { file: string }, manifest: string, extra: string[] = []) => {
-    const res = cli([
-      'deploy',
-      '--manifest',
-      manifest,
-      ...hostFlags(inv),
-      '--health-timeout',
-      '30',
-      '--health-stable',
-      '0',
-      '--max-parallel',
-      '3',
-      ...extra,
-    ]);
+    const res = cli(deployArgs(inv, manifest, extra));
     assert.equal(res.code, 0, res.stdout + res.stderr);
   };
 
@@ -435,20 +436,12 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
   it('a failing pre-deploy (migration) hook aborts before any switch: every host keeps serving the previous release', () => {
     const before = fleetInv.entries.map(currentOf);
     const v4 = app.manifestFile(app.version(4));
-    const res = cli([
-      'deploy',
-      '--manifest',
-      v4,
-      ...hostFlags(fleetInv),
-      '--health-timeout',
-      '30',
-      '--health-stable',
-      '0',
-      '--max-parallel',
-      '3',
-      '--pre-deploy',
-      '["/bin/busybox", "sh", "-c", "echo migrating with $GREETING; exit 3"]',
-    ]);
+    const res = cli(
+      deployArgs(fleetInv, v4, [
+        '--pre-deploy',
+        '["/bin/busybox", "sh", "-c", "echo migrating with $GREETING; exit 3"]',
+      ]),
+    );
     assert.equal(res.code, 1, res.stdout + res.stderr);
     assert.deepEqual(
       res.stdout
@@ -493,28 +486,20 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
       { mode: 0o755 },
     );
     const say = (n: string) => `["/bin/busybox", "sh", "-c", "echo ran ${n} on $(/bin/busybox cat /srv/version.txt)"]`;
-    const res = cli([
-      'deploy',
-      '--manifest',
-      v5,
-      ...hostFlags(fleetInv),
-      '--health-timeout',
-      '30',
-      '--health-stable',
-      '0',
-      '--max-parallel',
-      '3',
-      '--pre-deploy',
-      say('pre-deploy'),
-      '--pre-switch',
-      say('pre-switch'),
-      '--post-switch',
-      say('post-switch'),
-      '--post-deploy',
-      say('post-deploy'),
-      '--runner-hook',
-      script,
-    ]);
+    const res = cli(
+      deployArgs(fleetInv, v5, [
+        '--pre-deploy',
+        say('pre-deploy'),
+        '--pre-switch',
+        say('pre-switch'),
+        '--post-switch',
+        say('post-switch'),
+        '--post-deploy',
+        say('post-deploy'),
+        '--runner-hook',
+        script,
+      ]),
+    );
     assert.equal(res.code, 0, res.stdout + res.stderr);
     const ran = res.stderr
       .split('\n')
