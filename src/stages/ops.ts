@@ -332,10 +332,12 @@ export async function runExecStage(opts: ExecOptions): Promise<{ code: number; h
     if (chosen.length > 1) opts.stderr.write(`== ${place.label}\n`);
     const outcome = await withSession(place, async (session, label): Promise<HostOutcome> => {
       const step = place.target === 'swarm' ? 'ops_swarm_exec' : 'ops_exec';
-      let stepEnv = { ...place.env, ...env };
-      if (place.target === 'swarm' && !env.LADING_RUNNING)
-        stepEnv = { ...stepEnv, ...(await swarmEnv(session, place, label, service, opts)) };
-      const proc = await startScript(session, place, label, step, stepEnv, opts.pty);
+      if (place.target === 'swarm' && !env.LADING_RUNNING) {
+        opts.reporter.info(
+          `[${label}] one-off container of ${place.project}_${service} with the service's environment`,
+        );
+      }
+      const proc = await startScript(session, place, label, step, { ...place.env, ...env }, opts.pty);
       const unresize = opts.pty && opts.onResize ? opts.onResize((r, c) => proc.resize(r, c)) : undefined;
       // stdin: the terminal, or (one host) the caller's input; otherwise none
       const input = opts.pty || chosen.length === 1 ? opts.stdin : undefined;
@@ -353,28 +355,6 @@ export async function runExecStage(opts: ExecOptions): Promise<{ code: number; h
     if (outcome.code !== 0) break;
   }
   return { code: hosts.find((h) => h.code !== 0)?.code ?? 0, hosts };
-}
-
-/** A swarm service's environment (its spec's Env) for a one-off container, as LADING_ENVC / LADING_ENV_<i>. */
-async function swarmEnv(
-  session: HostSession,
-  place: Place,
-  label: string,
-  service: string,
-  opts: HostStageOptions,
-): Promise<Record<string, string>> {
-  const res = await session.exec(
-    `${scriptsFor(place.target)}\nif [ -n "\${LADING_DOCKER_HOST:-}" ]; then export DOCKER_HOST="$LADING_DOCKER_HOST"; fi\ndocker service inspect --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}' "\${LADING_PROJECT}_$LADING_SERVICE"`,
-    { env: { ...place.env, LADING_SERVICE: service }, timeoutMs: 60_000 },
-  );
-  if (res.code !== 0) {
-    throw new LadingError(`${label}: stack ${place.project} has no service ${service}: ${res.stderr.trim()}`);
-  }
-  const vars = (JSON.parse(res.stdout.trim() || 'null') as string[] | null) ?? [];
-  opts.reporter.info(`[${label}] one-off container of ${place.project}_${service} with its ${vars.length} env var(s)`);
-  const env: Record<string, string> = { LADING_ENVC: String(vars.length) };
-  vars.forEach((v, i) => (env[`LADING_ENV_${i + 1}`] = v));
-  return env;
 }
 
 // ---------------------------------------------------------------------------------------------------- lock

@@ -248,7 +248,8 @@ step_ops_swarm_logs() {
 }
 
 # Swarm: the command in a running task container of the service on this node (--running), or in a new container of
-# the service's image with its environment (LADING_ENV_<i>, from the service spec) on the stack's attachable networks.
+# the service's image with its environment (read from the service spec here: it never leaves the host) on the
+# stack's attachable networks.
 step_ops_swarm_exec() {
   eval "$OPS_ARGS"
   t=-i
@@ -263,11 +264,10 @@ step_ops_swarm_exec() {
   image=$(docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "$svc" 2>/dev/null) ||
     die "stack $LADING_PROJECT has no service $LADING_SERVICE on $(hostname)"
   envf=$(mktemp)
-  i=1
-  while [ "$i" -le "${LADING_ENVC:-0}" ]; do
-    eval "printf '%s\n' \"\${LADING_ENV_$i}\"" >>"$envf"
-    i=$((i + 1))
-  done
+  docker service inspect --format '{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{println .}}{{end}}' "$svc" >"$envf" || {
+    rm -f "$envf"
+    die "cannot read the environment of service $svc on $(hostname)"
+  }
   net=""
   for n in $(docker service inspect --format '{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}' "$svc"); do
     if [ "$(docker network inspect --format '{{.Attachable}}' "$n" 2>/dev/null)" = true ]; then net="--network $n"; fi
