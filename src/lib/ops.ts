@@ -1,3 +1,4 @@
+import { parse } from 'yaml';
 import { type HistoryEntry, parseHistory } from './deploy-plan.ts';
 import { InputError, LadingError } from './errors.ts';
 import { type Manifest, parseManifest } from './manifest.ts';
@@ -273,19 +274,19 @@ export function pinsOf(manifest: Manifest | undefined): Record<string, string> {
   return pins;
 }
 
-/** The services a release's compose files declare (their top-level `services:` keys, read without a YAML parser). */
+/** The services a release declares: its pinned ones and its compose files' `services:` keys. */
 function servicesOf(manifest: Manifest | undefined): string[] {
   const names = new Set<string>(Object.keys(pinsOf(manifest)));
   for (const f of manifest?.compose?.files ?? []) {
-    let inServices = false;
-    for (const line of f.content.split('\n')) {
-      if (/^services:\s*(#.*)?$/.test(line)) inServices = true;
-      else if (/^\S/.test(line)) inServices = false;
-      else if (inServices) {
-        const m = /^ {2}([A-Za-z0-9][A-Za-z0-9_.-]*):\s*(#.*)?$/.exec(line);
-        if (m) names.add(m[1]!);
-      }
+    let doc: { services?: Record<string, unknown> | null } | null | undefined;
+    try {
+      doc = parse(f.content) as typeof doc;
+    } catch {
+      continue; // compose reports a broken file itself
     }
+    const services = doc?.services;
+    if (services && typeof services === 'object' && !Array.isArray(services))
+      for (const name of Object.keys(services)) names.add(name);
   }
   return [...names].sort();
 }
