@@ -38,7 +38,10 @@ export async function storeFor(location: ObjectLocation, cfg: AgentConfig): Prom
   return openStore({ kind: location.kind, bucket: location.bucket, prefix: '' }, storeOptions(cfg));
 }
 
-/** A registry client for `host`, logged in with the agent's registry settings (env vars, key file, region). */
+/**
+ * A registry client for `host`, logged in with the agent's registry settings (env vars, key file, region); the
+ * username/password only when `host` is registry.host, as for the agent's deploys (agent-deploy.ts).
+ */
 export async function agentRegistryClient(
   cfg: AgentConfig,
   host: string,
@@ -53,6 +56,9 @@ export async function agentRegistryClient(
     : undefined;
   const credential = await credentialFor(host, provider, {
     ...(username && password ? { username, password } : {}),
+    // The login is for registry.host only: a release's manifest names the host of a re-pin, and must not collect it.
+    ...(cfg.registry.host ? { registry: cfg.registry.host } : {}),
+    hostsFromManifest: true,
     ...(googleCredentials ? { googleCredentials } : {}),
     ...(cfg.registry.awsRegion ? { awsRegion: cfg.registry.awsRegion } : {}),
     mask: reporter?.secret ?? (() => {}),

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError, LadingError } from '../../src/lib/errors.ts';
 import { createManifest, type Manifest, validateManifest } from '../../src/lib/manifest.ts';
+import { parseAgentConfig } from '../../src/lib/agent-config.ts';
 import type { DeploySettings } from '../../src/settings/deploy.ts';
+import { agentRegistryClient } from '../../src/stages/agent-source.ts';
 import { registryLogins } from '../../src/stages/host/logins.ts';
 
 // Registry credentials go only to the registry they were given for: a manifest (which anyone who can write the
@@ -67,5 +69,23 @@ describe('registry credentials are bound to their registry', () => {
       () => validateManifest(mf),
       (e: LadingError) => /transport\.registry/.test(e.message),
     );
+  });
+
+  it("the agent's registry login goes to registry.host only (a re-pin's host comes from a manifest)", async () => {
+    const cfg = parseAgentConfig(
+      'manifest: { store: /srv/m }\npoll: {}\nregistry: { host: registry.acme.test, username-env: RB_USER, password-env: RB_PASS }\n',
+    );
+    process.env.RB_USER = 'deployer';
+    process.env.RB_PASS = 'hunter2';
+    try {
+      const credentialOf = async (host: string) =>
+        ((await agentRegistryClient(cfg, host, reporter)) as unknown as { opts: { credential?: { password: string } } })
+          .opts.credential;
+      assert.equal(await credentialOf('evil.example:5000'), undefined);
+      assert.equal((await credentialOf('registry.acme.test'))?.password, 'hunter2');
+    } finally {
+      delete process.env.RB_USER;
+      delete process.env.RB_PASS;
+    }
   });
 });
