@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +11,8 @@ import { LadingError } from '../../src/lib/errors.ts';
 import { createManifest, serializeManifest } from '../../src/lib/manifest.ts';
 import { signManifest } from '../../src/lib/manifest-signature.ts';
 import { readManifestFrom } from '../../src/io/manifest-source.ts';
+import { runExtractStage } from '../../src/stages/extract.ts';
+import { writeSaveArchive } from '../helpers/hostile-archive.ts';
 
 // A manifest decides what runs on the hosts: whoever can change it in transit, or answer in place of its server,
 // must not get a deploy. And a manifest must not choose where the runner's signed store requests go.
@@ -127,6 +129,26 @@ describe('manifests are fetched over a bounded, https-only path', () => {
       readManifestFrom('manifest', `${base}/forged.json`, { secret: 's3cret' }),
       refused(/does not match/),
     );
+  });
+
+  it("extract's source: https:// takes the same path: redirects that stay on https are followed, others refused", async () => {
+    const archive = readFileSync(await writeSaveArchive(join(work, 'image.tar'), [[{ name: 'a.txt', body: 'a' }]]));
+    routes = {
+      '/image.tar': (_q, r) => r.writeHead(302, { location: '/moved/image.tar' }).end(),
+      '/moved/image.tar': (_q, r) => r.writeHead(200).end(archive),
+      '/evil.tar': (_q, r) => r.writeHead(302, { location: 'http://evil.example.test/image.tar' }).end(),
+    };
+    const extract = (source: string, name: string) =>
+      runExtractStage({
+        read: (k) =>
+          ({ source, paths: '/a.txt', destination: join(work, name), 'cache-dir': join(work, `${name}-cache`) })[k],
+        reporter: { info: () => {}, warning: () => {}, group: (_n, fn) => fn(), secret: () => {} },
+        env: {},
+        cwd: work,
+      });
+    await extract(`${base}/image.tar`, 'extracted');
+    assert.equal(readFileSync(join(work, 'extracted', 'a.txt'), 'utf8'), 'a');
+    await assert.rejects(extract(`${base}/evil.tar`, 'evil'), refused(/is not https/));
   });
 });
 

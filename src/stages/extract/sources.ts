@@ -21,6 +21,7 @@ import { parseLayerIndex } from '../../lib/layer-index.ts';
 import type { ManifestImage } from '../../lib/manifest.ts';
 import { detectProvider } from '../../lib/registry.ts';
 import { parseObjectLocation } from '../../lib/store-location.ts';
+import { openUrl } from '../../io/manifest-fetch.ts';
 import { readManifestFrom } from '../../io/manifest-source.ts';
 import type { Reporter } from '../../io/reporter.ts';
 import { type BlobCache, tap } from './blob-cache.ts';
@@ -316,9 +317,8 @@ async function fromSource(
   if (loc.kind === 'https') {
     return fromArchive({
       open: async () => {
-        const res = await fetch(raw).catch((e: Error) => {
-          throw new LadingError(`cannot fetch ${loc.bucket}: ${e.message}`);
-        });
+        // No size limit or overall timeout: an image archive is as large and slow as it is (sha256 checks it).
+        const { res } = await openUrl(raw, { what: 'the source URL' });
         if (!res.ok || !res.body)
           throw new LadingError(
             `fetching the source answered HTTP ${res.status}`,
