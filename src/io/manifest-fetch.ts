@@ -28,13 +28,26 @@ export interface FetchedText {
 
 const LOOPBACK = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
 
+/**
+ * A URL as errors and logs show it: without its query, fragment and user info, where a signed URL carries its
+ * signature (S3 presigned, GCS signed, SAS tokens) and a basic-auth URL its password.
+ */
+export function shownUrl(raw: string | URL): string {
+  try {
+    const u = new URL(raw);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return String(raw).replace(/[?#].*$/s, '');
+  }
+}
+
 /** Throws unless `raw` is https, or http to a loopback host. */
 export function checkFetchUrl(raw: string, what = 'the manifest URL'): URL {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new LadingError(`${what} '${raw}' is not a valid URL`, 'give the full https:// address');
+    throw new LadingError(`${what} '${shownUrl(raw)}' is not a valid URL`, 'give the full https:// address');
   }
   if (url.protocol === 'https:') return url;
   if (url.protocol === 'http:' && LOOPBACK.test(url.hostname)) return url;
@@ -62,19 +75,21 @@ export async function openUrl(
     }).catch((err: Error) => {
       const why = (err.cause as Error | undefined)?.message ?? err.message;
       throw new LadingError(
-        err.name === 'TimeoutError' ? `${url.href} did not answer in time` : `cannot fetch ${url.href}: ${why}`,
+        err.name === 'TimeoutError'
+          ? `${shownUrl(url)} did not answer in time`
+          : `cannot fetch ${shownUrl(url)}: ${why}`,
         'check the URL and the network',
       );
     });
     if (res.status < 300 || res.status >= 400 || res.status === 304) return { res, url };
     await res.body?.cancel();
     const location = res.headers.get('location');
-    if (!location) throw new LadingError(`${url.href} answered HTTP ${res.status} without a Location`);
-    if (hop >= MAX_REDIRECTS) throw new LadingError(`${raw} redirects more than ${MAX_REDIRECTS} times`);
+    if (!location) throw new LadingError(`${shownUrl(url)} answered HTTP ${res.status} without a Location`);
+    if (hop >= MAX_REDIRECTS) throw new LadingError(`${shownUrl(raw)} redirects more than ${MAX_REDIRECTS} times`);
     const next = new URL(location, url);
     if (url.protocol === 'https:' && next.protocol !== 'https:') {
       throw new LadingError(
-        `${url.href} redirects to ${next.origin}, which is not https`,
+        `${shownUrl(url)} redirects to ${next.origin}, which is not https`,
         'lading fetches over https only, redirects included',
       );
     }
@@ -94,21 +109,21 @@ export async function fetchText(raw: string, limits: FetchLimits = {}): Promise<
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (declared > maxBytes) {
     await res.body?.cancel();
-    throw tooLarge(url.href, maxBytes);
+    throw tooLarge(shownUrl(url), maxBytes);
   }
   const chunks: Buffer[] = [];
   let size = 0;
   let checked = limits.json === false;
   for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
     size += c.length;
-    if (size > maxBytes) throw tooLarge(url.href, maxBytes);
+    if (size > maxBytes) throw tooLarge(shownUrl(url), maxBytes);
     chunks.push(Buffer.from(c));
     if (!checked) {
       const head = Buffer.concat(chunks).toString('utf8').trimStart();
       if (head.length > 0) {
         if (!head.startsWith('{')) {
           throw new LadingError(
-            `${url.href} is not a JSON manifest (it starts with ${JSON.stringify(head.slice(0, 20))})`,
+            `${shownUrl(url)} is not a JSON manifest (it starts with ${JSON.stringify(head.slice(0, 20))})`,
             'the URL may point to a login page or another file: give the manifest the build wrote',
           );
         }

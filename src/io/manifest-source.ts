@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, tooLarge } from './manifest-fetch.ts';
+import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, shownUrl, tooLarge } from './manifest-fetch.ts';
 import { openObjectLocation, type StoreOptions } from './store.ts';
 import { parseSize } from '../lib/agent-config.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
@@ -60,11 +60,14 @@ export async function readManifestFrom(
   if (value.startsWith('{')) return parseManifest(bounded(value, `the ${input} input`), `the ${input} input`);
   let text: string;
   let signature: () => Promise<string | undefined>;
+  // What errors name: the input as given, but a URL without its query (a signed URL's signature).
+  let source = value;
   if (/^https?:\/\//.test(value)) {
+    source = shownUrl(value);
     const res = await fetchText(value, { maxBytes });
     if (res.status !== 200) {
       throw new LadingError(
-        `fetching the manifest at ${value} answered HTTP ${res.status}`,
+        `fetching the manifest at ${source} answered HTTP ${res.status}`,
         'the URL may be wrong or expired',
       );
     }
@@ -90,7 +93,7 @@ export async function readManifestFrom(
     text = await readFile(path, 'utf8');
     signature = () => readFile(`${path}${SIGNATURE_SUFFIX}`, 'utf8').catch(() => undefined);
   }
-  const manifest = parseManifest(text, value);
-  if (opts.secret) verifyManifestSignature(text, await signature(), opts.secret, value);
+  const manifest = parseManifest(text, source);
+  if (opts.secret) verifyManifestSignature(text, await signature(), opts.secret, source);
   return manifest;
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { fetchText } from '../io/manifest-fetch.ts';
+import { fetchText, shownUrl } from '../io/manifest-fetch.ts';
 import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
 import { credentialFor } from '../io/registry-auth.ts';
 import { RegistryClient } from '../io/registry-client.ts';
@@ -97,15 +97,16 @@ export async function channelSource(cfg: AgentConfig, reporter?: Reporter): Prom
   const loc = cfg.manifest.location!;
   if (loc.kind === 'https') {
     const url = loc.key;
+    const shown = shownUrl(url);
     return {
-      describe: url,
+      describe: shown,
       async check(last) {
         const res = await fetchText(url, { headers: last ? { 'If-None-Match': last } : {} });
         if (res.status === 304) return { changed: false };
         if (res.status === 404) {
-          throw new LadingError(`${url} does not exist (yet)`, 'the build publishes it; check the URL and channel');
+          throw new LadingError(`${shown} does not exist (yet)`, 'the build publishes it; check the URL and channel');
         }
-        if (res.status !== 200) throw new LadingError(`${url} answered HTTP ${res.status}`);
+        if (res.status !== 200) throw new LadingError(`${shown} answered HTTP ${res.status}`);
         const version = res.etag;
         const text = res.text;
         if (version && version === last) return { changed: false };
@@ -137,8 +138,8 @@ export async function fetchLocation(cfg: AgentConfig, raw: string): Promise<Mani
   const loc = parseObjectLocation('location', raw);
   if (loc.kind === 'https') {
     const res = await fetchText(loc.key);
-    if (res.status !== 200) throw new LadingError(`${loc.key} answered HTTP ${res.status}`);
-    return parseManifest(res.text, loc.key);
+    if (res.status !== 200) throw new LadingError(`${shownUrl(loc.key)} answered HTTP ${res.status}`);
+    return parseManifest(res.text, shownUrl(loc.key));
   }
   const mine = cfg.manifest.location;
   if (!mine || mine.kind === 'https') {

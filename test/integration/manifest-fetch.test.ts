@@ -70,6 +70,14 @@ describe('manifests are fetched over a bounded, https-only path', () => {
     await assert.rejects(readManifestFrom('manifest', `${base}/m.json`), refused(/is not https/));
   });
 
+  it('names a signed URL in errors without its query (the signature)', async () => {
+    routes = {};
+    await assert.rejects(
+      readManifestFrom('manifest', `${base}/gone.json?X-Amz-Signature=s3cr3tsig`),
+      (e: Error) => /answered HTTP 404/.test(e.message) && !e.message.includes('s3cr3tsig'),
+    );
+  });
+
   it('stops following redirects after a few', async () => {
     routes = { '/loop': (_q, r) => r.writeHead(302, { location: '/loop' }).end() };
     await assert.rejects(readManifestFrom('manifest', `${base}/loop`), refused(/redirects more than 5 times/));
