@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { header, type Headers, isSignatureHeader, signatureMatches } from './webhook.ts';
 
 /**
  * Registries' own push webhooks, read by the pull-mode agent: Docker Hub, distribution's notifications (also the
@@ -33,14 +34,7 @@ export interface ImagePush {
   pushedAt?: number;
 }
 
-export type Headers = Record<string, string | string[] | undefined>;
-
 export type Authenticated = { ok: true } | { ok: false; status: 401; reason: string };
-
-const header = (headers: Headers, name: string): string | undefined => {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-};
 
 /** Constant-time equality of two strings (the time depends on the expected length only). */
 export function sameSecret(expected: string, given: string): boolean {
@@ -75,11 +69,8 @@ export function authenticate(
     case 'github': {
       const given = header(req.headers, 'x-hub-signature-256');
       if (!given) return no('no X-Hub-Signature-256 header');
-      const m = /^sha256=([0-9a-f]{64})$/i.exec(given.trim());
-      if (!m) return no('the signature is not sha256=<64 hex>');
-      const expected = createHmac('sha256', secret).update(req.body).digest();
-      const got = Buffer.from(m[1]!.toLowerCase(), 'hex');
-      return timingSafeEqual(expected, got) ? { ok: true } : no('the signature does not match');
+      if (!isSignatureHeader(given)) return no('the signature is not sha256=<64 hex>');
+      return signatureMatches(secret, req.body, given) ? { ok: true } : no('the signature does not match');
     }
   }
 }

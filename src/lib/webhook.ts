@@ -91,7 +91,10 @@ export class ReplayCache {
   }
 }
 
-const header = (headers: Record<string, string | string[] | undefined>, name: string): string | undefined => {
+export type Headers = Record<string, string | string[] | undefined>;
+
+/** A request header's (first) value; node gives repeated headers as an array. */
+export const header = (headers: Headers, name: string): string | undefined => {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
 };
@@ -106,9 +109,17 @@ function parseTimestamp(value: unknown): number | undefined {
 
 const SIG_RE = /^sha256=([0-9a-f]{64})$/i;
 
-function sameSignature(expected: Buffer, given: string): boolean {
+/** Whether `given` has the form of a signature header: `sha256=<64 hex>`. */
+export const isSignatureHeader = (given: string): boolean => SIG_RE.test(given.trim());
+
+/**
+ * Whether `given` (`sha256=<hex>`, as lading and GitHub send it) is the HMAC-SHA256 of `data` under `secret`,
+ * compared in constant time. Also the check of GitHub's registry_package webhooks (registry-events.ts).
+ */
+export function signatureMatches(secret: string | Buffer, data: Buffer, given: string): boolean {
   const m = SIG_RE.exec(given.trim());
   if (!m) return false;
+  const expected = hmac(secret, data);
   const got = Buffer.from(m[1]!.toLowerCase(), 'hex');
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
@@ -140,7 +151,7 @@ function parseBody(raw: Buffer): WebhookBody | string {
  */
 export function verifyWebhook(args: {
   secret: string | Buffer;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Headers;
   body: Buffer;
   nowSeconds: number;
   windowSeconds: number;
@@ -156,7 +167,7 @@ export function verifyWebhook(args: {
   const given = (ladingSig ?? githubSig)!;
   // Everything that fails authentication answers 401, a malformed signature or timestamp header included; 400 is
   // only for a correctly signed request whose body is malformed.
-  if (!SIG_RE.test(given.trim())) return { ok: false, status: 401, reason: 'the signature is not sha256=<64 hex>' };
+  if (!isSignatureHeader(given)) return { ok: false, status: 401, reason: 'the signature is not sha256=<64 hex>' };
   let timestamp: number | undefined;
   if (format === 'lading') {
     timestamp = parseTimestamp(header(headers, TIMESTAMP_HEADER));
@@ -164,8 +175,9 @@ export function verifyWebhook(args: {
       return { ok: false, status: 401, reason: `${TIMESTAMP_HEADER} is missing or not unix seconds` };
     }
   }
-  const expected = hmac(args.secret, signedBytes(format, timestamp ?? 0, body));
-  if (!sameSignature(expected, given)) return { ok: false, status: 401, reason: 'the signature does not match' };
+  if (!signatureMatches(args.secret, signedBytes(format, timestamp ?? 0, body), given)) {
+    return { ok: false, status: 401, reason: 'the signature does not match' };
+  }
   const parsed = parseBody(body);
   if (typeof parsed === 'string') return { ok: false, status: 400, reason: parsed };
   if (format === 'github') {
