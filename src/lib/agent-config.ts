@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { PROJECT_RE, ROOT_RE } from './deploy-plan.ts';
 import { InputError } from './errors.ts';
 import { isValidTag, parseImageName } from './image-ref.ts';
+import { parseSize } from './inputs.ts';
 import type { Manifest } from './manifest.ts';
 import { REGISTRY_KINDS, type RegistryKind } from './registry-events.ts';
 import {
@@ -174,18 +175,6 @@ function absPath(obj: Obj, key: string, path: string): string | undefined {
   const v = str(obj, key, path);
   if (v !== undefined && !v.startsWith('/')) throw new InputError(`${path}${key}`, `'${v}' must be an absolute path`);
   return v;
-}
-
-/** 1048576, 512k, 10m, 1MiB … → bytes. */
-export function parseSize(name: string, raw: unknown, fallback: number): number {
-  if (raw === undefined || raw === null) return fallback;
-  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib)?$/i.exec(String(raw).trim());
-  if (!m)
-    throw new InputError(name, `'${String(raw)}' is not a size`, 'write bytes, or a number with k or m (KiB, MiB)');
-  const unit = (m[2] ?? 'b').toLowerCase();
-  const n = Number(m[1]) * (unit.startsWith('m') ? 1024 * 1024 : unit.startsWith('k') ? 1024 : 1);
-  if (n < 1024 || n > 64 * 1024 * 1024) throw new InputError(name, `${n} bytes is out of range`, 'use 1k to 64m');
-  return n;
 }
 
 /** host:port, [v6]:port or :port (all interfaces); port 0 picks a free port. */

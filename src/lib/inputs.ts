@@ -71,3 +71,15 @@ export function parsePairs(name: string, raw: string | undefined, secret = false
     return [m[1].trim(), m[2].trim()];
   });
 }
+
+/** 1048576, 512k, 10m, 1MiB … → bytes. */
+export function parseSize(name: string, raw: unknown, fallback: number): number {
+  if (raw === undefined || raw === null) return fallback;
+  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib)?$/i.exec(String(raw).trim());
+  if (!m)
+    throw new InputError(name, `'${String(raw)}' is not a size`, 'write bytes, or a number with k or m (KiB, MiB)');
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const n = Number(m[1]) * (unit.startsWith('m') ? 1024 * 1024 : unit.startsWith('k') ? 1024 : 1);
+  if (n < 1024 || n > 64 * 1024 * 1024) throw new InputError(name, `${n} bytes is out of range`, 'use 1k to 64m');
+  return n;
+}

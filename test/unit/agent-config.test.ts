@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { manifestIdentity, parseAgentConfig, parseSize } from '../../src/lib/agent-config.ts';
+import { manifestIdentity, parseAgentConfig } from '../../src/lib/agent-config.ts';
+import { parseSize } from '../../src/lib/inputs.ts';
 import { createManifest, composeFile } from '../../src/lib/manifest.ts';
 
 const MIN = `
