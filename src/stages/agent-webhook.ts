@@ -284,16 +284,8 @@ async function dockerHubCallback(
 
 /** A registry endpoint's secret (token, Authorization value, or GitHub secret) from its file or env var. */
 function readHookSecret(hook: RegistryHookConfig, i: number, env: NodeJS.ProcessEnv): string {
-  const key = `webhook.registries[${i}].${hook.secretFile ? 'secret-file' : 'secret-env'}`;
-  let secret: string | undefined;
-  if (hook.secretFile) {
-    try {
-      secret = readFileSync(hook.secretFile, 'utf8');
-    } catch (err) {
-      throw new InputError(key, `cannot read ${hook.secretFile} (${(err as NodeJS.ErrnoException).code})`);
-    }
-  } else secret = env[hook.secretEnv!];
-  secret = secret?.replace(/\r?\n$/, '').trim();
+  const { key, secret: raw } = readSecretSource(hook, `webhook.registries[${i}].`, env);
+  const secret = raw?.trim();
   // Docker Hub's token is all that authenticates its calls: it must be long and URL-safe.
   const min = hook.kind === 'dockerhub' ? 32 : 16;
   if (!secret || secret.length < min || (hook.kind === 'dockerhub' && !/^[A-Za-z0-9_-]+$/.test(secret))) {
@@ -336,24 +328,25 @@ export function readWebhookSecret(cfg: AgentConfig, env: NodeJS.ProcessEnv, opti
 export function readWebhookSecret(cfg: AgentConfig, env: NodeJS.ProcessEnv, optional = false): string | undefined {
   const w = cfg.webhook!;
   if (optional && !w.secretFile && !w.secretEnv) return undefined; // registries only: no lading endpoint
-  let secret: string | undefined;
-  if (w.secretFile) {
-    try {
-      secret = readFileSync(w.secretFile, 'utf8');
-    } catch (err) {
-      throw new InputError(
-        'webhook.secret-file',
-        `cannot read ${w.secretFile} (${(err as NodeJS.ErrnoException).code})`,
-      );
-    }
-  } else secret = env[w.secretEnv!];
-  secret = secret?.replace(/\r?\n$/, '');
+  const { key, secret } = readSecretSource(w, 'webhook.', env);
   if (!secret || secret.length < 16) {
-    throw new InputError(
-      w.secretFile ? 'webhook.secret-file' : 'webhook.secret-env',
-      'holds no secret of at least 16 characters',
-      'generate one: openssl rand -hex 32',
-    );
+    throw new InputError(key, 'holds no secret of at least 16 characters', 'generate one: openssl rand -hex 32');
   }
   return secret;
+}
+
+/** The secret in the file or env var a config section names (`<p>secret-file` / `<p>secret-env`), one trailing
+ * newline dropped; `key` names the config key in errors. */
+function readSecretSource(
+  src: { secretFile?: string; secretEnv?: string },
+  p: string,
+  env: NodeJS.ProcessEnv,
+): { key: string; secret: string | undefined } {
+  const key = `${p}${src.secretFile ? 'secret-file' : 'secret-env'}`;
+  if (!src.secretFile) return { key, secret: env[src.secretEnv!]?.replace(/\r?\n$/, '') };
+  try {
+    return { key, secret: readFileSync(src.secretFile, 'utf8').replace(/\r?\n$/, '') };
+  } catch (err) {
+    throw new InputError(key, `cannot read ${src.secretFile} (${(err as NodeJS.ErrnoException).code})`);
+  }
 }
