@@ -13,6 +13,18 @@ import type { Reporter } from '../io/reporter.ts';
  * config translated into the deploy stage's inputs.
  */
 
+/** What became of one manifest the agent was asked to deploy (agent.ts queues, agent-webhook.ts answers with it). */
+export type Outcome = 'deployed' | 'rolled-back' | 'failed' | 'skipped';
+
+export interface AgentEvent {
+  manifest: string;
+  identity: string;
+  outcome: Outcome;
+  origin: string;
+  release?: string;
+  error?: string;
+}
+
 /** The deploy stage's inputs for one manifest deployed on this machine. */
 export function deployInputs(cfg: AgentConfig, manifest: Manifest, env: NodeJS.ProcessEnv): Record<string, string> {
   const d = cfg.deploy;

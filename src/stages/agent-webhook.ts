@@ -8,7 +8,7 @@ import { type Manifest, validateManifest } from '../lib/manifest.ts';
 import { ReplayCache, verifyWebhook, type WebhookBody } from '../lib/webhook.ts';
 import { authenticate, type ImagePush, parseRegistryEvent, selectPushes } from '../lib/registry-events.ts';
 import { type ImageEventOptions, manifestForPush } from './agent-image-events.ts';
-import type { AgentEvent } from './agent.ts';
+import type { AgentEvent } from './agent-deploy.ts';
 import { fetchLocation } from './agent-source.ts';
 import type { Reporter } from '../io/reporter.ts';
 

@@ -4,7 +4,7 @@ import { type AgentState, readState, writeState } from '../io/agent-state.ts';
 import { type AgentConfig, manifestIdentity, manifestTime } from '../lib/agent-config.ts';
 import { describeError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
-import { deployHere } from './agent-deploy.ts';
+import { type AgentEvent, deployHere, type Outcome } from './agent-deploy.ts';
 import type { ChannelSource } from './agent-source.ts';
 import type { ImageEventOptions } from './agent-image-events.ts';
 import { listenWebhook, type WebhookListener } from './agent-webhook.ts';
@@ -18,16 +18,8 @@ import type { Reporter } from '../io/reporter.ts';
  * deployed or tried is remembered in the state file (io/agent-state.ts).
  */
 
-export type Outcome = 'deployed' | 'rolled-back' | 'failed' | 'skipped';
+export type { AgentEvent, Outcome };
 
-export interface AgentEvent {
-  manifest: string;
-  identity: string;
-  outcome: Outcome;
-  origin: string;
-  release?: string;
-  error?: string;
-}
 interface Pending {
   manifest: Manifest;
   identity: string;
