@@ -39,6 +39,12 @@ export function layerTar(entries: LayerEntry[]): Promise<Buffer> {
 
 /** A docker-save archive (classic layout, uncompressed) of the given layers, bottom → top, written to `file`. */
 export async function writeSaveArchive(file: string, layers: LayerEntry[][]): Promise<string> {
+  writeFileSync(file, await saveArchive(layers));
+  return file;
+}
+
+/** The bytes of a docker-save archive (classic layout, uncompressed) of the given layers, bottom → top. */
+export async function saveArchive(layers: LayerEntry[][]): Promise<Buffer> {
   const tars = await Promise.all(layers.map(layerTar));
   const diffIds = tars.map((t) => `sha256:${createHash('sha256').update(t).digest('hex')}`);
   const config = Buffer.from(
@@ -64,8 +70,7 @@ export async function writeSaveArchive(file: string, layers: LayerEntry[][]): Pr
       },
     ]),
   );
-  writeFileSync(file, await packed(pack));
-  return file;
+  return packed(pack);
 }
 
 /** Relative links `r -> .`, `u1 -> r/..`, … `uN -> u(N-1)/..`: each passes a lexical `..` count, uN resolves to `/`. */

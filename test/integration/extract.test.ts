@@ -17,13 +17,13 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as tar from 'tar-stream';
 import { RegistryClient } from '../../src/io/registry-client.ts';
 import { openStore } from '../../src/io/store.ts';
 import { LadingError } from '../../src/lib/errors.ts';
 import { createManifest } from '../../src/lib/manifest.ts';
 import { type ExtractResult, runExtractStage } from '../../src/stages/extract.ts';
 import type { Reporter } from '../../src/io/reporter.ts';
+import { type LayerEntry, layerTar, saveArchive as saveArchiveBytes } from '../helpers/hostile-archive.ts';
 import { startStandin } from '../helpers/standin-server.ts';
 import { authPassword, busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
 
@@ -372,54 +372,10 @@ describe('extract from an exported object', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // Hand-made images: what no docker build produces (opaque whiteouts from overlayfs, hostile entries).
 
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink'; body?: string; linkname?: string; mode?: number };
-
-async function packed(pack: tar.Pack): Promise<Buffer> {
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-function layerTar(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const header = {
-      name: e.name,
-      type,
-      mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
-      ...(e.linkname && { linkname: e.linkname }),
-    };
-    if (type === 'file') pack.entry(header, e.body ?? '');
-    else pack.entry(header);
-  }
-  return packed(pack);
-}
-
-/** A docker-save archive (classic layout) of the given layers, bottom → top. */
-async function saveArchive(layers: Entry[][]): Promise<string> {
-  const tars = await Promise.all(layers.map(layerTar));
-  const diffIds = tars.map((t) => `sha256:${createHash('sha256').update(t).digest('hex')}`);
-  const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds } }),
-  );
-  const configHex = createHash('sha256').update(config).digest('hex');
-  const pack = tar.pack();
-  tars.forEach((t, i) => pack.entry({ name: `${diffIds[i]!.slice(7)}/layer.tar` }, t));
-  pack.entry({ name: `${configHex}.json` }, config);
-  pack.entry(
-    { name: 'manifest.json' },
-    JSON.stringify([
-      {
-        Config: `${configHex}.json`,
-        RepoTags: ['crafted:1'],
-        Layers: tars.map((_, i) => `${diffIds[i]!.slice(7)}/layer.tar`),
-      },
-    ]),
-  );
+/** A docker-save archive (classic layout, gzip) of the given layers, bottom → top. */
+async function saveArchive(layers: LayerEntry[][]): Promise<string> {
   const file = join(work, `${unique('crafted')}.tar.gz`);
-  writeFileSync(file, gzipSync(await packed(pack)));
+  writeFileSync(file, gzipSync(await saveArchiveBytes(layers)));
   return file;
 }
 
