@@ -1,22 +1,12 @@
 import { existingCredential } from '../io/docker-config.ts';
 import { type AuthSettings, credentialFor, type RegistryCredential } from '../io/registry-auth.ts';
 import type { Env } from '../lib/context.ts';
-import { parseProviderOverrides, detectProvider, type RegistryProvider } from '../lib/registry.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
-import { readRegistryAuth } from '../settings/registry.ts';
+import { detectProvider, type RegistryProvider } from '../lib/registry.ts';
 import type { Reporter } from '../io/reporter.ts';
 
 export interface RegistrySettings {
   auth: Omit<AuthSettings, 'mask' | 'log'>;
   overrides: Record<string, RegistryProvider>;
-}
-
-/** username/password, google-credentials, aws-region, github-token and registry-providers. */
-export function readRegistrySettings(read: InputReader): RegistrySettings {
-  const auth = readRegistryAuth(read);
-  const token = read('github-token');
-  if (token) auth.githubToken = token.trim();
-  return { auth, overrides: parseProviderOverrides(read('registry-providers')) };
 }
 
 /**
