@@ -3,11 +3,9 @@ import { resolve } from 'node:path';
 import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, shownUrl, tooLarge } from './manifest-fetch.ts';
 import { openObjectLocation, type StoreOptions } from './store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { parseSize } from '../lib/inputs.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { SIGNATURE_SUFFIX, verifyManifestSignature } from '../lib/manifest-signature.ts';
 import { parseObjectLocation } from '../lib/store-location.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
 
 export interface ManifestReadOptions {
   storeOptions?: StoreOptions;
@@ -16,19 +14,6 @@ export interface ManifestReadOptions {
   maxBytes?: number;
   /** When set, a fetched manifest must carry a valid detached signature (`<location>.sig`, HMAC-SHA256). */
   secret?: string;
-}
-
-/** The manifest-max-size and manifest-secret inputs. */
-export function readManifestLimits(read: InputReader): Pick<ManifestReadOptions, 'maxBytes' | 'secret'> {
-  const secret = read('manifest-secret') || undefined;
-  return {
-    maxBytes: parseSize(
-      'manifest-max-size',
-      read('manifest-max-size')?.trim() || undefined,
-      DEFAULT_MANIFEST_MAX_BYTES,
-    ),
-    ...(secret && { secret }),
-  };
 }
 
 /**

@@ -1,6 +1,9 @@
+import { DEFAULT_MANIFEST_MAX_BYTES } from '../io/manifest-fetch.ts';
+import type { ManifestReadOptions } from '../io/manifest-source.ts';
 import type { StoreOptions } from '../io/store.ts';
 import { InputError } from '../lib/errors.ts';
 import { readInputs, type InputReader } from '../lib/input-values.ts';
+import { parseSize } from '../lib/inputs.ts';
 import { parseProviderOverrides } from '../lib/registry.ts';
 import type { RegistryAccess } from '../stages/stale.ts';
 
@@ -61,4 +64,13 @@ export function parseStoreOptions(read: InputReader): StoreOptions {
 function url(name: string, v: string | undefined, example: string): string | undefined {
   if (v && !/^https?:\/\/\S+$/.test(v)) throw new InputError(name, `'${v}' is not a URL`, `write e.g. ${example}`);
   return v || undefined;
+}
+
+/** The manifest-max-size and manifest-secret inputs: the limits on reading a manifest (deploy, extract). */
+export function readManifestLimits(read: InputReader): Pick<ManifestReadOptions, 'maxBytes' | 'secret'> {
+  const v = readInputs(read, ['manifest-max-size', 'manifest-secret']);
+  return {
+    maxBytes: parseSize('manifest-max-size', v['manifest-max-size'], DEFAULT_MANIFEST_MAX_BYTES),
+    ...(v['manifest-secret'] && { secret: v['manifest-secret'] }),
+  };
 }

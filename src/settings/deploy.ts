@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { SshSettings } from '../io/host-session.ts';
-import { readManifestFrom, readManifestLimits } from '../io/manifest-source.ts';
+import { readManifestFrom } from '../io/manifest-source.ts';
 import type { AuthSettings } from '../io/registry-auth.ts';
 import {
   type HostSpec,
@@ -17,6 +17,7 @@ import { readInputs } from '../lib/input-values.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { parseProviderOverrides } from '../lib/registry.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
+import { readManifestLimits } from './common.ts';
 import { readRegistryAuth } from './registry.ts';
 import { parseStoreOptions } from './common.ts';
 

@@ -7,8 +7,7 @@ import { parseProviderOverrides } from '../../lib/registry.ts';
 import type { InputReader } from '../../lib/tag-settings.ts';
 import { readRegistryAuth } from '../../settings/registry.ts';
 import type { StoreOptions } from '../../io/store.ts';
-import { parseStoreOptions } from '../../settings/common.ts';
-import { readManifestLimits } from '../../io/manifest-source.ts';
+import { parseStoreOptions, readManifestLimits } from '../../settings/common.ts';
 
 /** The extract stage's inputs, parsed once: what to read, which paths, where to put them. */
 export interface ExtractSettings {
