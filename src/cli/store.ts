@@ -3,6 +3,7 @@ import { parseExportInputs } from '../settings/export.ts';
 import { runExportStage } from '../stages/export.ts';
 import { runLoadStage } from '../stages/load.ts';
 import { stderrReporter } from '../io/reporter.ts';
+import { parseRetentionSettings } from '../settings/store.ts';
 import { runRetentionStage } from '../stages/retention.ts';
 import type { Command } from './args.ts';
 import { jsonFlag } from './stages.ts';
@@ -44,7 +45,7 @@ export const retentionCommand: Command = {
   name: 'retention',
   summary: 'list (and with --apply delete) stored objects no recent manifest references',
   async run(read, flags) {
-    const result = await runRetentionStage({ read, reporter: stderrReporter() });
+    const result = await runRetentionStage({ settings: parseRetentionSettings(read), reporter: stderrReporter() });
     process.stdout.write(
       flags.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.unreferenced.map((o) => o.key).join('\n')}\n`,
     );

@@ -1,12 +1,8 @@
-import { openStore, type ObjectInfo } from '../io/store.ts';
+import { openStore, type ObjectInfo, type StoreOptions } from '../io/store.ts';
 import { formatBytes } from '../io/archive.ts';
-import { InputError } from '../lib/errors.ts';
-import { parseBool, parseInteger } from '../lib/inputs.ts';
 import { parseLayerIndex } from '../lib/layer-index.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
-import { parseStoreLocation, storeKeys } from '../lib/store-location.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
-import { parseStoreOptions } from '../settings/common.ts';
+import { type StoreLocation, storeKeys } from '../lib/store-location.ts';
 import type { Reporter } from '../io/reporter.ts';
 
 /** Content objects lading names by hash (archives, layer blobs, configs, indexes, their sidecars): prunable. */
@@ -43,15 +39,23 @@ export interface RetentionResult {
  * manifests/by-sha/) reference, and deletes them when `apply` is set. Aliases (`-latest` …) and manifests themselves
  * are never touched. Dry run by default.
  */
-export async function runRetentionStage(opts: { read: InputReader; reporter: Reporter }): Promise<RetentionResult> {
-  const { read, reporter } = opts;
-  const raw = read('store');
-  if (!raw)
-    throw new InputError('store', 'is empty', 'give the store to prune: s3://bucket/prefix or gs://bucket/prefix');
-  const loc = parseStoreLocation('store', raw);
-  const keep = parseInteger('keep', read('keep'), 10, { min: 1, max: 100000 });
-  const apply = parseBool('apply', read('apply'), false);
-  const store = await openStore(loc, parseStoreOptions(read));
+/** `lading retention`'s typed settings, parsed at the edge (src/settings/store.ts). */
+export interface RetentionSettings {
+  location: StoreLocation;
+  storeOptions: StoreOptions;
+  /** Manifests to keep, newest first. */
+  keep: number;
+  /** Delete (else a dry run). */
+  apply: boolean;
+}
+
+export async function runRetentionStage(opts: {
+  settings: RetentionSettings;
+  reporter: Reporter;
+}): Promise<RetentionResult> {
+  const { reporter } = opts;
+  const { location: loc, keep, apply } = opts.settings;
+  const store = await openStore(loc, opts.settings.storeOptions);
   const manifests: Array<{ created: string; m: Manifest }> = [];
   for await (const o of store.list(`${loc.prefix}manifests/by-sha/`)) {
     const m = parseManifest((await store.getText(o.key)).text, store.url(o.key));

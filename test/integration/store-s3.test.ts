@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { S3Store } from '../../src/io/store-s3.ts';
 import { createManifest } from '../../src/lib/manifest.ts';
 import { storeKeys } from '../../src/lib/store-location.ts';
+import { parseRetentionSettings } from '../../src/settings/store.ts';
 import { runRetentionStage } from '../../src/stages/retention.ts';
 import type { Reporter } from '../../src/io/reporter.ts';
 import { testEnv, unique } from '../helpers/testenv.ts';
@@ -109,7 +110,7 @@ describe('S3Store against s3rver', () => {
     await store.put(storeKeys.manifestBySha(`${p}/`, 'b'.repeat(40)), JSON.stringify(manifest('b', 2)));
     await store.put(storeKeys.manifestBySha(`${p}/`, 'c'.repeat(40)), JSON.stringify(manifest('c', 3)));
     const inputs: Record<string, string> = { store: loc, keep: '1', 's3-endpoint': env.s3.endpoint };
-    const dry = await runRetentionStage({ read: (k) => inputs[k], reporter: quiet });
+    const dry = await runRetentionStage({ settings: parseRetentionSettings((k) => inputs[k]), reporter: quiet });
     assert.deepEqual(
       dry.unreferenced.map((o) => o.key).sort(),
       [archive('a'), storeKeys.sidecar(archive('a')), archive('b'), storeKeys.sidecar(archive('b'))].sort(),
@@ -117,7 +118,7 @@ describe('S3Store against s3rver', () => {
     assert.equal(dry.deleted, false);
     assert.ok(await store.head(archive('a')), 'a dry run deletes nothing');
     inputs.apply = 'true';
-    await runRetentionStage({ read: (k) => inputs[k], reporter: quiet });
+    await runRetentionStage({ settings: parseRetentionSettings((k) => inputs[k]), reporter: quiet });
     assert.equal(await store.head(archive('a')), undefined);
     assert.equal(await store.head(archive('b')), undefined);
     assert.ok(await store.head(archive('c')), 'what the kept manifest needs stays');
