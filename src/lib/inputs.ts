@@ -72,14 +72,30 @@ export function parsePairs(name: string, raw: string | undefined, secret = false
   });
 }
 
-/** 1048576, 512k, 10m, 1MiB … → bytes. */
+/** 1048576, 512k, 10m, 1MiB … → bytes (1k to 64m). */
 export function parseSize(name: string, raw: unknown, fallback: number): number {
+  return parseByteSize(name, raw, fallback, { min: 1024, max: 64 * 1024 * 1024, range: '1k to 64m' });
+}
+
+/** 1048576, 512k, 10m, 8g, 1GiB … → bytes, within `bounds`. */
+export function parseByteSize(
+  name: string,
+  raw: unknown,
+  fallback: number,
+  bounds: { min: number; max: number; range: string },
+): number {
   if (raw === undefined || raw === null) return fallback;
-  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib)?$/i.exec(String(raw).trim());
+  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(String(raw).trim());
+  const g = bounds.max > 64 * 1024 * 1024;
   if (!m)
-    throw new InputError(name, `'${String(raw)}' is not a size`, 'write bytes, or a number with k or m (KiB, MiB)');
+    throw new InputError(
+      name,
+      `'${String(raw)}' is not a size`,
+      `write bytes, or a number with k or m${g ? ' or g' : ''} (KiB, MiB${g ? ', GiB' : ''})`,
+    );
   const unit = (m[2] ?? 'b').toLowerCase();
-  const n = Number(m[1]) * (unit.startsWith('m') ? 1024 * 1024 : unit.startsWith('k') ? 1024 : 1);
-  if (n < 1024 || n > 64 * 1024 * 1024) throw new InputError(name, `${n} bytes is out of range`, 'use 1k to 64m');
+  const scale = unit.startsWith('g') ? 1024 ** 3 : unit.startsWith('m') ? 1024 ** 2 : unit.startsWith('k') ? 1024 : 1;
+  const n = Number(m[1]) * scale;
+  if (n < bounds.min || n > bounds.max) throw new InputError(name, `${n} bytes is out of range`, `use ${bounds.range}`);
   return n;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -157,6 +157,112 @@ describe('manifests are fetched over a bounded, https-only path', () => {
     await extract(`${base}/image.tar`, 'extracted');
     assert.equal(readFileSync(join(work, 'extracted', 'a.txt'), 'utf8'), 'a');
     await assert.rejects(extract(`${base}/evil.tar`, 'evil'), refused(/is not https/));
+  });
+});
+
+/** A ustar header for one regular file of `size` bytes (what a hostile server puts before an endless body). */
+function tarHeader(name: string, size: number): Buffer {
+  const h = Buffer.alloc(512);
+  const field = (off: number, len: number, v: string) => h.write(v, off, len, 'ascii');
+  field(0, 100, name);
+  field(100, 8, '0000644\0');
+  field(108, 8, '0000000\0');
+  field(116, 8, '0000000\0');
+  field(124, 12, `${size.toString(8).padStart(11, '0')}\0`);
+  field(136, 12, '00000000000\0');
+  field(156, 1, '0');
+  field(257, 8, 'ustar\u000000');
+  field(148, 8, '        ');
+  let sum = 0;
+  for (const b of h) sum += b;
+  field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  return h;
+}
+
+describe("extract's source: https:// is bounded in size and time", () => {
+  const filesUnder = (dir: string): Array<{ path: string; size: number }> => {
+    const out: Array<{ path: string; size: number }> = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else out.push({ path: p, size: statSync(p).size });
+      }
+    };
+    if (existsSync(dir)) walk(dir);
+    return out;
+  };
+  const extract = (source: string, name: string, extra: Record<string, string>) =>
+    runExtractStage({
+      read: (k) =>
+        ({
+          source,
+          paths: '/big.bin',
+          destination: join(work, name),
+          'cache-dir': join(work, `${name}-cache`),
+          ...extra,
+        })[k],
+      reporter: { info: () => {}, warning: () => {}, group: (_n, fn) => fn(), secret: () => {} },
+      env: {},
+      cwd: work,
+    });
+
+  it('refuses a body that streams past source-max-size while it streams, and leaves no partial blob', async () => {
+    let sent = 0;
+    routes = {
+      // a 1 GiB file entry whose bytes never end (until the client goes away, or 256 MiB)
+      '/endless.tar': (_q, r) => {
+        r.writeHead(200, { 'content-type': 'application/x-tar' });
+        const chunk = Buffer.alloc(64 * 1024);
+        let first = true;
+        const pump = () => {
+          while (sent < 256 * 1024 * 1024 && !r.destroyed) {
+            const data = first ? Buffer.concat([tarHeader('big.bin', 1024 ** 3), chunk]) : chunk;
+            first = false;
+            sent += data.length;
+            if (!r.write(data)) return void r.once('drain', pump);
+          }
+          r.end();
+        };
+        pump();
+      },
+    };
+    await assert.rejects(
+      extract(`${base}/endless.tar`, 'endless', { 'source-max-size': '1m' }),
+      refused(/larger than source-max-size \(1048576 bytes\)/),
+    );
+    assert.ok(sent < 32 * 1024 * 1024, `the server got to send ${sent} bytes: the download was not cut off`);
+    assert.deepEqual(filesUnder(join(work, 'endless')), [], 'something was extracted');
+    const left = filesUnder(join(work, 'endless-cache')).filter((f) => f.size > 1024 * 1024);
+    assert.deepEqual(left, [], 'a partial blob larger than the limit stayed in the cache');
+  });
+
+  it('refuses a declared length above source-max-size before reading the body', async () => {
+    routes = {
+      '/declared.tar': (_q, r) => {
+        r.writeHead(200, { 'content-length': String(2 * 1024 * 1024) });
+        r.end(Buffer.alloc(2 * 1024 * 1024));
+      },
+    };
+    await assert.rejects(
+      extract(`${base}/declared.tar`, 'declared', { 'source-max-size': '1m' }),
+      refused(/larger than source-max-size/),
+    );
+  });
+
+  it('abandons a source that stalls longer than source-idle-timeout', async () => {
+    routes = {
+      '/stall.tar': (_q, r) => {
+        r.writeHead(200);
+        r.write(tarHeader('big.bin', 1024 * 1024)); // then nothing, ever
+      },
+    };
+    const started = Date.now();
+    await assert.rejects(
+      extract(`${base}/stall.tar`, 'stall', { 'source-idle-timeout': '1' }),
+      refused(/sent nothing for 1s/),
+    );
+    assert.ok(Date.now() - started < 10_000, 'the stalled download was not abandoned in time');
   });
 });
 

@@ -2,7 +2,8 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InputError } from '../../lib/errors.ts';
 import { normalizeRequests, parsePlatform, type Platform } from '../../lib/extract-plan.ts';
-import { parseList } from '../../lib/inputs.ts';
+import { parseByteSize, parseList } from '../../lib/inputs.ts';
+import { readInputs } from '../../lib/input-values.ts';
 import { parseProviderOverrides } from '../../lib/registry.ts';
 import type { InputReader } from '../../lib/tag-settings.ts';
 import { readRegistryAuth } from '../../settings/registry.ts';
@@ -25,6 +26,8 @@ export interface ExtractSettings {
   auth: ReturnType<typeof readRegistryAuth>;
   store: StoreOptions;
   manifestLimits: ReturnType<typeof readManifestLimits>;
+  /** source-max-size / source-idle-timeout: the bounds of an https source download. */
+  sourceLimits: { maxBytes: number; idleMs: number };
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
@@ -74,5 +77,18 @@ export function readExtractSettings(read: InputReader, env: NodeJS.ProcessEnv, c
     auth: readRegistryAuth(read),
     store: parseStoreOptions(read),
     manifestLimits: readManifestLimits(read),
+    sourceLimits: readSourceLimits(read),
+  };
+}
+
+function readSourceLimits(read: InputReader): ExtractSettings['sourceLimits'] {
+  const v = readInputs(read, ['source-max-size', 'source-idle-timeout']);
+  return {
+    maxBytes: parseByteSize('source-max-size', v['source-max-size'], 8 * 1024 ** 3, {
+      min: 1024,
+      max: 1024 ** 4,
+      range: '1k to 1024g',
+    }),
+    idleMs: v['source-idle-timeout'] * 1000,
   };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { credentialFor } from '../../io/registry-auth.ts';
 import { RegistryClient } from '../../io/registry-client.ts';
 import { storeFor } from '../../io/image-load.ts';
@@ -21,7 +21,7 @@ import { parseLayerIndex } from '../../lib/layer-index.ts';
 import type { ManifestImage } from '../../lib/manifest.ts';
 import { detectProvider } from '../../lib/registry.ts';
 import { parseObjectLocation } from '../../lib/store-location.ts';
-import { openUrl } from '../../io/manifest-fetch.ts';
+import { openUrl, shownUrl } from '../../io/manifest-fetch.ts';
 import { readManifestFrom } from '../../io/manifest-source.ts';
 import type { Reporter } from '../../io/reporter.ts';
 import { type BlobCache, tap } from './blob-cache.ts';
@@ -307,6 +307,22 @@ async function fromManifestEntry(
   });
 }
 
+class IdleTimeout extends Error {}
+
+function idleError(raw: string, idleMs: number): LadingError {
+  return new LadingError(
+    `the source at ${shownUrl(raw)} sent nothing for ${idleMs / 1000}s`,
+    'check the URL and the network, or raise source-idle-timeout for a slow server',
+  );
+}
+
+function sourceTooLarge(where: string, maxBytes: number): LadingError {
+  return new LadingError(
+    `the source at ${where} is larger than source-max-size (${maxBytes} bytes): nothing was extracted`,
+    'raise source-max-size if the archive really is this big',
+  );
+}
+
 async function fromSource(
   raw: string,
   settings: ExtractSettings,
@@ -317,14 +333,59 @@ async function fromSource(
   if (loc.kind === 'https') {
     return fromArchive({
       open: async () => {
-        // No size limit or overall timeout: an image archive is as large and slow as it is (sha256 checks it).
-        const { res } = await openUrl(raw, { what: 'the source URL' });
-        if (!res.ok || !res.body)
+        // Bounded like everything lading fetches: source-max-size (checked on the declared length and while
+        // reading, so an endless body is cut off, never buffered) and source-idle-timeout (no byte for that long).
+        const { maxBytes, idleMs } = settings.sourceLimits;
+        const idle = new AbortController();
+        let timer: NodeJS.Timeout | undefined;
+        const arm = () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => idle.abort(new IdleTimeout()), idleMs);
+          timer.unref();
+        };
+        arm();
+        const { res, url } = await openUrl(raw, { what: 'the source URL', signal: idle.signal }).catch((err) => {
+          clearTimeout(timer);
+          throw idle.signal.aborted ? idleError(raw, idleMs) : err;
+        });
+        if (!res.ok || !res.body) {
+          clearTimeout(timer);
+          await res.body?.cancel();
           throw new LadingError(
             `fetching the source answered HTTP ${res.status}`,
             'the URL may have expired: sign a new one',
           );
-        return Readable.fromWeb(res.body as never);
+        }
+        const declared = Number(res.headers.get('content-length') ?? NaN);
+        if (declared > maxBytes) {
+          clearTimeout(timer);
+          await res.body.cancel();
+          throw sourceTooLarge(shownUrl(url), maxBytes);
+        }
+        let seen = 0;
+        const body = Readable.fromWeb(res.body as never);
+        const bounded = body.pipe(
+          new Transform({
+            transform(chunk: Buffer, _enc, done) {
+              arm();
+              seen += chunk.length;
+              if (seen > maxBytes) return done(sourceTooLarge(shownUrl(url), maxBytes));
+              done(null, chunk);
+            },
+            flush(done) {
+              clearTimeout(timer);
+              done();
+            },
+          }),
+        );
+        const stop = (err: Error) => {
+          clearTimeout(timer);
+          body.destroy();
+          bounded.destroy(err);
+        };
+        body.on('error', (err) => stop(idle.signal.aborted ? idleError(raw, idleMs) : err));
+        bounded.on('error', () => (clearTimeout(timer), body.destroy()));
+        return bounded;
       },
       display: loc.bucket,
       ...(settings.sha256 && { sha256: settings.sha256, cacheKey: `sha256-${settings.sha256}` }),
