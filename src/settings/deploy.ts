@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { SshSettings } from '../io/host-session.ts';
 import { readManifestFrom } from '../io/manifest-source.ts';
-import type { AuthSettings } from '../io/registry-auth.ts';
 import {
   type HostSpec,
   PROJECT_RE,
@@ -11,7 +9,7 @@ import {
   parseMaxFailures,
   ROOT_RE,
 } from '../lib/deploy-plan.ts';
-import { parsePolicyAllow, type PolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
+import { parsePolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
 import { InputError } from '../lib/errors.ts';
 import { readInputs } from '../lib/input-values.ts';
 import type { Manifest } from '../lib/manifest.ts';
@@ -23,39 +21,9 @@ import { parseStoreOptions } from './common.ts';
 
 export type { SshSettings } from '../io/host-session.ts';
 
-/** The deploy's typed settings (compose and swarm; rollback and releases read the same ones). */
-export interface DeploySettings {
-  hosts: HostSpec[];
-  ssh: SshSettings;
-  root: string;
-  project?: string;
-  keep: number;
-  /** Remove the images only pruned releases pinned (those no kept release and no container uses). */
-  pruneImages: boolean;
-  /** compose-secrets: written to the release's 0600 .env, never to the manifest. */
-  composeSecrets: Record<string, string>;
-  lockTtl: number;
-  lockWait: number;
-  healthTimeout: number;
-  healthStable: number;
-  probeUrl?: string;
-  stepTimeoutMs: number;
-  maxParallel: number;
-  failFast: boolean;
-  /** Hosts that may fail (or roll back) before no further batch starts (fail-fast = 0). */
-  maxFailures: number;
-  /** Hosts deployed first, on their own; any failure among them stops the rollout. */
-  canary: number;
-  rollbackOnFailure: boolean;
-  allowDowngrade: boolean;
-  /** compose-policy: strict refuses privileged services, host namespaces and host-root bind mounts before any host. */
-  composePolicy: { mode: PolicyMode; allow: Set<PolicyAllow> };
-  owner: string;
-  /** The lock's owner token: the run id and a random part, unique to this deploy (matrix jobs share a run id). */
-  lockOwner?: string;
-  auth: Omit<AuthSettings, 'mask' | 'log'>;
-  overrides: ReturnType<typeof parseProviderOverrides>;
-}
+import type { DeploySettings } from '../stages/host/types.ts';
+
+export type { DeploySettings } from '../stages/host/types.ts';
 
 /** An input that holds a text or a path to a file with it (keys, known_hosts, inventory, pages). */
 export async function readText(read: InputReader, name: string): Promise<string | undefined> {

@@ -2,19 +2,12 @@ import { readInputs } from '../lib/input-values.ts';
 import type { SwarmUpdatePolicy } from '../lib/swarm-plan.ts';
 import { InputError } from '../lib/errors.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
-import { type DeploySettings, readDeploySettings } from './deploy.ts';
+import type { SwarmSettings, Target } from '../stages/host/types.ts';
+import { readDeploySettings } from './deploy.ts';
 
-export type Target = 'compose' | 'swarm';
+export type { SwarmSettings, Target } from '../stages/host/types.ts';
+
 export const readTarget = (read: InputReader): Target => readInputs(read, ['target']).target;
-
-export interface SwarmSettings {
-  deploy: DeploySettings;
-  policy: SwarmUpdatePolicy;
-  /** DOCKER_HOST of the manager: on the SSH host, or (without hosts) on this machine. */
-  dockerHost?: string;
-  /** No hosts: the manager is docker-host, driven from this machine. */
-  local: boolean;
-}
 
 export async function readSwarmSettings(
   read: InputReader,

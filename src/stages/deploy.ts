@@ -14,13 +14,13 @@ import {
 import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
-import { type DeploySettings, loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
+import { loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
 import { parseStoreOptions } from '../settings/common.ts';
 import { forEachHost } from './host/batches.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './host/images.ts';
 import { registryLogins } from './host/logins.ts';
 import { baseEnv, forHost, releasesOf, releaseFilesScript, step, type StepContext } from './host/steps.ts';
-import type { DeployResult, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
+import type { DeployResult, DeploySettings, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
 import { DeployHooks } from './hooks.ts';
 import { type RollingSettings, bringUp, readRollingSettings, setMaintenance } from './rolling.ts';
 

@@ -29,10 +29,10 @@ import OPS_SCRIPT from '../lib/remote/ops.sh.ts';
 import SWARM_SCRIPT from '../lib/remote/swarm.sh.ts';
 import { envAssignments } from '../lib/shell.ts';
 import type { HostSession } from '../io/host-session.ts';
-import { type DeploySettings, readDeploySettings } from '../settings/deploy.ts';
+import { readDeploySettings } from '../settings/deploy.ts';
 import { readSwarmSettings, readTarget } from '../settings/swarm.ts';
 import { baseEnv } from './host/steps.ts';
-import type { HostStageOptions } from './host/types.ts';
+import type { DeploySettings, HostStageOptions } from './host/types.ts';
 import { connectManager, envFor } from './swarm.ts';
 
 /**

@@ -26,11 +26,11 @@ import {
 import type { InputReader } from '../lib/tag-settings.ts';
 import { loadManifest } from '../settings/deploy.ts';
 import { parseStoreOptions } from '../settings/common.ts';
-import { readSwarmSettings, type SwarmSettings } from '../settings/swarm.ts';
+import { readSwarmSettings } from '../settings/swarm.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './host/images.ts';
 import { registryLogins } from './host/logins.ts';
 import { baseEnv, releaseFilesScript, releasesOf, type StepContext, swarmStep } from './host/steps.ts';
-import type { DeployResult, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
+import type { DeployResult, HostReleases, HostResult, HostStageOptions, SwarmSettings } from './host/types.ts';
 
 /**
  * Docker Swarm as a deploy target. The manager is reached like a compose host (SSH with pinned keys, or this

@@ -1,4 +1,4 @@
-import type { Target } from '../settings/swarm.ts';
+import type { Target } from './host/types.ts';
 import { runDeployStage, runReleasesStage, runRollbackStage } from './deploy.ts';
 import { runSwarmDeployStage, runSwarmReleasesStage, runSwarmRollbackStage } from './swarm.ts';
 

@@ -1,7 +1,6 @@
 import type { Reporter } from '../../io/reporter.ts';
 import { type HostSpec, planBatches } from '../../lib/deploy-plan.ts';
-import type { DeploySettings } from '../../settings/deploy.ts';
-import type { HostResult } from './types.ts';
+import type { DeploySettings, HostResult } from './types.ts';
 
 /**
  * Runs `fn` for every host in batches of max-parallel; with fail-fast, hosts after a failed batch are skipped.

@@ -2,7 +2,7 @@ import type { Reporter } from '../../io/reporter.ts';
 import { credentialFor } from '../../io/registry-auth.ts';
 import type { Manifest } from '../../lib/manifest.ts';
 import { detectProvider, registryHostOf } from '../../lib/registry.ts';
-import type { DeploySettings } from '../../settings/deploy.ts';
+import type { DeploySettings } from './types.ts';
 
 /** Short-lived registry logins for the hosts, minted on the runner. */
 export async function registryLogins(

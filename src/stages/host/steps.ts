@@ -6,8 +6,7 @@ import { LadingError } from '../../lib/errors.ts';
 import HOST_SCRIPT from '../../lib/remote/host.sh.ts';
 import SWARM_SCRIPT from '../../lib/remote/swarm.sh.ts';
 import { envAssignments } from '../../lib/shell.ts';
-import type { DeploySettings } from '../../settings/deploy.ts';
-import type { HostReleases } from './types.ts';
+import type { DeploySettings, HostReleases } from './types.ts';
 
 /** Who a step runs for: the host's label (log prefix), where its lines go, and the step timeout. */
 export interface StepContext {

@@ -1,6 +1,11 @@
+import type { AuthSettings } from '../../io/registry-auth.ts';
+import type { SshSettings } from '../../io/host-session.ts';
+import type { PolicyAllow, PolicyMode } from '../../lib/compose-policy.ts';
+import type { HostSpec, parseHistory } from '../../lib/deploy-plan.ts';
+import type { parseProviderOverrides } from '../../lib/registry.ts';
+import type { SwarmUpdatePolicy } from '../../lib/swarm-plan.ts';
 import type { Connector } from '../../io/host-session.ts';
 import type { Reporter } from '../../io/reporter.ts';
-import type { parseHistory } from '../../lib/deploy-plan.ts';
 import type { Manifest } from '../../lib/manifest.ts';
 import type { InputReader } from '../../lib/tag-settings.ts';
 import type { HookOutcome } from '../hooks.ts';
@@ -40,4 +45,49 @@ export interface HostReleases {
   releases: string[];
   history: ReturnType<typeof parseHistory>;
   error?: string;
+}
+
+/** The deploy's typed settings (compose and swarm; rollback and releases read the same ones). */
+export interface DeploySettings {
+  hosts: HostSpec[];
+  ssh: SshSettings;
+  root: string;
+  project?: string;
+  keep: number;
+  /** Remove the images only pruned releases pinned (those no kept release and no container uses). */
+  pruneImages: boolean;
+  /** compose-secrets: written to the release's 0600 .env, never to the manifest. */
+  composeSecrets: Record<string, string>;
+  lockTtl: number;
+  lockWait: number;
+  healthTimeout: number;
+  healthStable: number;
+  probeUrl?: string;
+  stepTimeoutMs: number;
+  maxParallel: number;
+  failFast: boolean;
+  /** Hosts that may fail (or roll back) before no further batch starts (fail-fast = 0). */
+  maxFailures: number;
+  /** Hosts deployed first, on their own; any failure among them stops the rollout. */
+  canary: number;
+  rollbackOnFailure: boolean;
+  allowDowngrade: boolean;
+  /** compose-policy: strict refuses privileged services, host namespaces and host-root bind mounts before any host. */
+  composePolicy: { mode: PolicyMode; allow: Set<PolicyAllow> };
+  owner: string;
+  /** The lock's owner token: the run id and a random part, unique to this deploy (matrix jobs share a run id). */
+  lockOwner?: string;
+  auth: Omit<AuthSettings, 'mask' | 'log'>;
+  overrides: ReturnType<typeof parseProviderOverrides>;
+}
+
+export type Target = 'compose' | 'swarm';
+
+export interface SwarmSettings {
+  deploy: DeploySettings;
+  policy: SwarmUpdatePolicy;
+  /** DOCKER_HOST of the manager: on the SSH host, or (without hosts) on this machine. */
+  dockerHost?: string;
+  /** No hosts: the manager is docker-host, driven from this machine. */
+  local: boolean;
 }
