@@ -225,8 +225,15 @@ export function renderEnvFile(env: Record<string, string>): string {
     .join('');
 }
 
-/** What step_facts printed. */
-export function parseFacts(stdout: string): { compose: string; current?: string; releases: string[] } {
+/** What a host's facts step says: its compose flavour (empty on a swarm manager), current release, releases. */
+export interface Facts {
+  compose: string;
+  current?: string;
+  releases: string[];
+}
+
+/** What step_facts (or step_swarm_facts) printed. */
+export function parseFacts(stdout: string): Facts {
   const facts = { compose: '', current: undefined as string | undefined, releases: [] as string[] };
   for (const line of stdout.split('\n')) {
     const eq = line.indexOf('=');

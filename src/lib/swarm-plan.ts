@@ -388,3 +388,26 @@ export function convergence(
 export function describeConvergence(c: Convergence): string {
   return c.services.map((s) => `${s.service} ${s.detail}`).join('; ');
 }
+
+/** What step_swarm_index printed: each service of the stack with its update index (`name index` lines). */
+export function parseServiceIndex(stdout: string): Record<string, number> {
+  return Object.fromEntries(
+    stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((p) => p.length === 2)
+      .map(([name, index]) => [name!, Number(index)]),
+  );
+}
+
+/** What step_swarm_task_logs printed: a `--- <task id>` line before each task's last log lines. */
+export function parseTaskLogs(stdout: string): Array<{ task: string; line: string }> {
+  const out: Array<{ task: string; line: string }> = [];
+  let task = '';
+  for (const l of stdout.split('\n')) {
+    const m = /^--- (\S+)$/.exec(l);
+    if (m) task = m[1]!;
+    else if (l.trim()) out.push({ task, line: l });
+  }
+  return out;
+}

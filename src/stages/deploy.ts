@@ -1,28 +1,19 @@
 import type { HostSession } from '../io/host-session.ts';
 import { deferUntilGroup, type Reporter } from '../io/reporter.ts';
-import {
-  type HistoryAction,
-  type HostSpec,
-  historyEntry,
-  parseFacts,
-  parseHistory,
-  downgradeReason,
-  releaseFiles,
-  releaseId,
-  rollbackTarget,
-} from '../lib/deploy-plan.ts';
+import { type HostSpec, releaseFiles, releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
 import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
-import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import type { Manifest } from '../lib/manifest.ts';
 import { loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
 import { parseStoreOptions } from '../settings/common.ts';
 import { forEachHost } from './host/batches.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './host/images.ts';
 import { registryLogins } from './host/logins.ts';
-import { baseEnv, forHost, releasesOf, releaseFilesScript, step, type StepContext } from './host/steps.ts';
+import { COMPOSE_DRIVER, type FlowOptions, type HostSteps, onHost } from './host/flow.ts';
+import { baseEnv, forHost, releasesOf, releaseFilesScript, step } from './host/steps.ts';
 import type { DeployResult, DeploySettings, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
 import { DeployHooks } from './hooks.ts';
-import { type RollingSettings, bringUp, readRollingSettings, setMaintenance } from './rolling.ts';
+import { bringUp, readRollingSettings, setMaintenance } from './rolling.ts';
 
 // The compose target: deploy, rollback and releases over hosts (SSH, or this machine for the agent).
 
@@ -66,7 +57,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   const hooks = DeployHooks.read(opts.read, { manifest, release, project, owner: settings.owner, now });
   if (hooks.firstHostAlone) settings.canary = Math.max(settings.canary, 1);
 
-  const images = manifest.images.map((i) => i.ref).join('\n');
+  const images = refs(manifest);
   // The release files once per compose project, not once per host (a fleet shares them).
   const scripts = new Map<string, string>();
   const filesScript = (p: string) => {
@@ -77,132 +68,64 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
     return scripts.get(p)!;
   };
 
-  async function deployHost(host: HostSpec, reporter: Reporter): Promise<HostResult> {
-    const base = forHost(common, host);
-    const started = Date.now();
-    const result: HostResult = { host: host.label, status: 'failed', release, seconds: 0 };
-    const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
-    let session: HostSession | undefined;
-    let locked = false;
+  const deployHost = async (h: HostSteps, result: HostResult, reporter: Reporter, host: HostSpec) => {
+    const facts = await h.lock();
+    if (facts.current) result.previous = facts.current;
+    h.base.LADING_COMPOSE = facts.compose;
+    reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? '(none)'}`);
+    await h.refuseDowngrade(manifest, facts.current, settings.allowDowngrade);
+    const external = manifest.compose?.external ?? [];
+    if (external.length > 0) {
+      // mount sources outside the project are the host's: all there, or nothing changes
+      await h.run('check_paths', { LADING_PATHS: external.map((e) => e.path).join('\n') });
+    }
+    const at = { LADING_RELEASE: release };
+    const env = h.env(at);
+    await h.run('mkrelease', at, filesScript(h.base.LADING_PROJECT!)); // the release dir and its files
+    if (shipper) await shipImages(shipper, manifest, h, env);
+    await h.run('pull', { ...at, ...logins, LADING_IMAGES: images });
+    if (host === settings.hosts[0]) await hooks.run('pre-deploy', h.session, env, host.label, reporter);
+    await hooks.run('pre-switch', h.session, env, host.label, reporter);
+    const entry = { action: 'deploy', release, previous: result.previous } as const;
     try {
-      session = await connector(host, settings, reporter);
-      locked = true; // unlock only ever removes a lock this run owns
-      const facts = parseFacts(await step(session, 'lock facts', base, ctx));
-      base.LADING_LOCK_HELD = '1'; // from here on, every mutating step checks (and renews) the lock first
-      if (facts.current) result.previous = facts.current;
-      base.LADING_COMPOSE = facts.compose;
-      reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? '(none)'}`);
-      if (facts.current && !settings.allowDowngrade) {
-        const running = await step(session, 'release_manifest', { ...base, LADING_RELEASE: facts.current }, ctx)
-          .then((text) => parseManifest(text, `release ${facts.current}`))
-          .catch(() => undefined); // a release without a readable manifest cannot be compared
-        const why = running && downgradeReason(manifest, running);
-        if (why) {
-          throw new LadingError(`refusing to downgrade: ${why}`, 'set allow-downgrade: true, or use command rollback');
-        }
-      }
-      const external = manifest.compose?.external ?? [];
-      if (external.length > 0) {
-        // mount sources outside the project are the host's: all there, or nothing changes
-        await step(session, 'check_paths', { ...base, LADING_PATHS: external.map((e) => e.path).join('\n') }, ctx);
-      }
-      const env = { ...base, LADING_RELEASE: release };
-      await step(session, 'mkrelease', env, ctx, filesScript(base.LADING_PROJECT!)); // the release dir and its files
-      if (shipper) await shipImages(shipper, manifest, session, env, ctx);
-      await step(session, 'pull', { ...env, ...logins, LADING_IMAGES: images }, ctx);
-      if (host === settings.hosts[0]) await hooks.run('pre-deploy', session, env, host.label, reporter);
-      await hooks.run('pre-switch', session, env, host.label, reporter);
-      try {
-        await upAndGate(session, manifest, env, zdt, ctx);
-      } catch (err) {
-        const why = describeError(err);
-        await record(session, 'deploy', 'failure', release, result.previous, why);
-        if (settings.rollbackOnFailure && facts.current) {
-          reporter.warning(`[${host.label}] deploy of ${release} failed; rolling back to ${facts.current}`);
-          const back = { ...base, LADING_RELEASE: facts.current };
-          try {
-            const previous = parseManifest(
-              await step(session, 'release_manifest', back, ctx),
-              `release ${facts.current}`,
-            );
-            await step(
-              session,
-              'pull',
-              { ...back, ...logins, LADING_IMAGES: previous.images.map((i) => i.ref).join('\n') },
-              ctx,
-            );
-            await upAndGate(session, previous, back, zdt, ctx, true);
-            await record(session, 'auto-rollback', 'success', facts.current, release, undefined, previous);
-          } catch (rollbackErr) {
-            throw new LadingError(
-              `${why}\nrolling back to ${facts.current} failed too: ${describeError(rollbackErr)}`,
-              'the host needs a look: lading releases shows what is there',
-            );
-          }
-          result.status = 'rolled-back';
-          result.error = why;
-          return result;
-        }
-        throw err;
-      }
-      // switch current, record, prune and unlock in one round trip (a post-switch hook runs between)
-      const post = hooks.has('post-switch');
-      await record(
-        session,
-        'deploy',
-        'success',
-        release,
-        result.previous,
-        undefined,
-        manifest,
-        post ? 'switch history' : 'switch history prune unlock',
-      );
-      if (post) {
-        await hooks.run('post-switch', session, env, host.label, reporter);
-        await step(session, 'prune unlock', env, ctx);
-      }
-      locked = false;
-      result.status = 'deployed';
-      return result;
+      await bringUp(h.runner, manifest, env, zdt);
     } catch (err) {
-      result.status = 'failed';
-      result.error = describeError(err);
-      return result;
-    } finally {
-      if (session && locked) await step(session, 'unlock', base, ctx).catch(() => undefined);
-      await session?.close();
-      result.seconds = Math.round((Date.now() - started) / 100) / 10;
+      const why = describeError(err);
+      await h.record(manifest, { ...entry, result: 'failure', error: why });
+      if (!settings.rollbackOnFailure || !facts.current) throw err;
+      reporter.warning(`[${host.label}] deploy of ${release} failed; rolling back to ${facts.current}`);
+      try {
+        const previous = await h.releaseManifest(facts.current);
+        const back = { LADING_RELEASE: facts.current };
+        await h.run('pull', { ...back, ...logins, LADING_IMAGES: refs(previous) });
+        await bringUp(h.runner, previous, h.env(back), zdt, true);
+        const undo = { action: 'auto-rollback', release: facts.current, previous: release } as const;
+        await h.record(previous, { ...undo, result: 'success' });
+      } catch (rollbackErr) {
+        throw new LadingError(
+          `${why}\nrolling back to ${facts.current} failed too: ${describeError(rollbackErr)}`,
+          'the host needs a look: lading releases shows what is there',
+        );
+      }
+      result.status = 'rolled-back';
+      result.error = why;
+      return;
     }
-
-    async function record(
-      s: HostSession,
-      action: HistoryAction,
-      res: 'success' | 'failure',
-      rel: string,
-      previous?: string,
-      error?: string,
-      of: Manifest = manifest,
-      steps = 'history',
-    ) {
-      const line = JSON.stringify(
-        historyEntry(of, {
-          time: now(),
-          action,
-          result: res,
-          release: rel,
-          previous,
-          error,
-          run: settings.owner,
-        }),
-      );
-      await step(s, steps, { ...base, LADING_RELEASE: release, LADING_HISTORY_LINE: line }, ctx);
+    // switch current, record, prune and unlock in one round trip (a post-switch hook runs between)
+    const post = hooks.has('post-switch');
+    await h.record(manifest, { ...entry, result: 'success' }, post ? 'switch history' : 'switch history prune unlock');
+    if (post) {
+      await hooks.run('post-switch', h.session, env, host.label, reporter);
+      await h.run('prune unlock', at);
     }
-  }
+    result.status = 'deployed';
+  };
 
   try {
     const labels = settings.hosts.map((h) => h.label);
     await hooks.runner('pre-deploy', labels, reporter);
-    const results = await forEachHost(settings, reporter, (h) => `deploy ${release} → ${h.label}`, deployHost);
+    const title = (h: HostSpec) => `deploy ${release} → ${h.label}`;
+    const results = await eachHost({ connector, reporter, now }, settings, common, title, { release }, deployHost);
     let ok = results.every((r) => r.status === 'deployed');
     let hookError: string | undefined;
     if (ok && hooks.has('post-deploy')) {
@@ -233,30 +156,43 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   }
 }
 
-/** upAndGate (src/stages/rolling.ts) with this host's steps. */
-function upAndGate(
-  session: HostSession,
-  manifest: Manifest,
-  env: Record<string, string>,
-  zdt: RollingSettings,
-  ctx: StepContext,
-  reuse = false,
-): Promise<void> {
-  return bringUp((names, e) => step(session, names, e, ctx), manifest, env, zdt, reuse);
-}
+const refs = (m: Manifest) => m.images.map((i) => i.ref).join('\n');
 
 /** Makes the manifest's registry-less images present on one host (see ImageShipper). */
-async function shipImages(
-  shipper: ImageShipper,
-  manifest: Manifest,
-  session: HostSession,
-  env: Record<string, string>,
-  ctx: StepContext,
-): Promise<void> {
+async function shipImages(shipper: ImageShipper, manifest: Manifest, h: HostSteps, env: Record<string, string>) {
   await shipper.ensure(
     manifest,
-    { label: ctx.host, dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`, session },
-    (name, extra) => step(session, name, { ...env, ...extra }, ctx),
+    { label: h.label, dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`, session: h.session },
+    (name, extra) => h.runner(name, { ...env, ...extra }),
+  );
+}
+
+/** The compose target's flow options: host.sh's steps, the stage's base env, the history's run and clock. */
+function composeFlow(settings: DeploySettings, base: Record<string, string>, now = () => new Date()): FlowOptions {
+  return { driver: COMPOSE_DRIVER, base, timeoutMs: settings.stepTimeoutMs, owner: settings.owner, now };
+}
+
+/**
+ * Every host of a compose stage through the per-host flow (onHost), in batches with the canary and error budget of
+ * forEachHost; `fn` gets the host's steps, its result (`init` on top of a failed one) and its reporter.
+ */
+function eachHost(
+  opts: Pick<HostStageOptions, 'connector' | 'reporter' | 'now'>,
+  settings: DeploySettings,
+  common: Record<string, string>,
+  title: (h: HostSpec) => string,
+  init: Partial<HostResult>,
+  fn: (h: HostSteps, result: HostResult, reporter: Reporter, host: HostSpec) => Promise<void>,
+): Promise<HostResult[]> {
+  const flow = composeFlow(settings, common, opts.now);
+  return forEachHost(settings, opts.reporter, title, (host, reporter) =>
+    onHost(
+      { ...flow, base: forHost(common, host) },
+      { host: host.label, status: 'failed', seconds: 0, ...init },
+      reporter,
+      async () => ({ session: await opts.connector(host, settings, reporter), label: host.label }),
+      (h, result) => fn(h, result, reporter, host),
+    ),
   );
 }
 
@@ -270,98 +206,50 @@ function projectFrom(settings: DeploySettings): string {
  * any build: lock → pull its pinned images → up → health gate → switch current → history → unlock.
  */
 export async function runRollbackStage(opts: HostStageOptions): Promise<DeployResult> {
-  const { reporter } = opts;
-  const now = opts.now ?? (() => new Date());
   const settings = await readDeploySettings(opts.read, opts.env);
   const project = projectFrom(settings);
   const to = opts.read('to') ?? 'previous';
   const zdt = readRollingSettings(opts.read);
   const common = baseEnv(settings, project);
   let chosen = '';
-  const results = await forEachHost(
+  const results = await eachHost(
+    opts,
     settings,
-    reporter,
+    common,
     (h) => `rollback ${h.label} to ${to}`,
-    async (host, reporter) => {
-      const started = Date.now();
-      const result: HostResult = { host: host.label, status: 'failed', seconds: 0 };
-      const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
-      const base = forHost(common, host);
-      let session: HostSession | undefined;
-      let locked = false;
-      try {
-        session = await opts.connector(host, settings, reporter);
-        locked = true; // unlock only ever removes a lock this run owns
-        const facts = parseFacts(await step(session, 'lock facts', base, ctx));
-        base.LADING_LOCK_HELD = '1';
-        const history = parseHistory(await step(session, 'history_read', base, ctx));
-        const target = rollbackTarget(history, facts.releases, facts.current, to);
-        chosen = target;
-        result.release = target;
-        if (facts.current) result.previous = facts.current;
-        const env = { ...base, LADING_RELEASE: target };
-        const manifest = parseManifest(
-          await step(session, 'release_manifest', env, ctx),
-          `${host.label}: release ${target}`,
+    {},
+    async (h, result, reporter, host) => {
+      const facts = await h.lock();
+      const target = rollbackTarget(await h.history(), facts.releases, facts.current, to);
+      chosen = target;
+      result.release = target;
+      if (facts.current) result.previous = facts.current;
+      const at = { LADING_RELEASE: target };
+      const env = h.env(at);
+      const manifest = await h.releaseManifest(target, `${host.label}: release ${target}`);
+      const logins = await registryLogins(manifest, settings, reporter);
+      if (storeImages(manifest).length) {
+        const shipper = new ImageShipper(
+          parseStoreOptions(opts.read),
+          reporter,
+          parseImageFetch(opts.read('image-fetch')),
         );
-        const logins = await registryLogins(manifest, settings, reporter);
-        if (storeImages(manifest).length) {
-          const shipper = new ImageShipper(
-            parseStoreOptions(opts.read),
-            reporter,
-            parseImageFetch(opts.read('image-fetch')),
-          );
-          await shipImages(shipper, manifest, session, env, ctx).finally(() => shipper.close());
-        }
-        await step(
-          session,
-          'pull',
-          { ...env, ...logins, LADING_IMAGES: manifest.images.map((i) => i.ref).join('\n') },
-          ctx,
-        );
-        const record = (res: 'success' | 'failure', error?: string) =>
-          step(
-            session!,
-            'history',
-            {
-              ...base,
-              LADING_HISTORY_LINE: JSON.stringify(
-                historyEntry(manifest, {
-                  time: now(),
-                  action: 'rollback',
-                  result: res,
-                  release: target,
-                  previous: facts.current,
-                  error,
-                  run: settings.owner,
-                }),
-              ),
-            },
-            ctx,
-          );
-        try {
-          await upAndGate(session, manifest, env, zdt, ctx, true);
-        } catch (err) {
-          await record('failure', describeError(err));
-          if (facts.current) {
-            reporter.warning(`[${host.label}] rollback to ${target} failed; bringing ${facts.current} back`);
-            const back = { ...base, LADING_RELEASE: facts.current };
-            await step(session, 'up health', back, ctx);
-          }
-          throw err;
-        }
-        await step(session, 'switch', env, ctx);
-        await record('success');
-        result.status = 'deployed';
-        return result;
-      } catch (err) {
-        result.error = describeError(err);
-        return result;
-      } finally {
-        if (session && locked) await step(session, 'unlock', base, ctx).catch(() => undefined);
-        await session?.close();
-        result.seconds = Math.round((Date.now() - started) / 100) / 10;
+        await shipImages(shipper, manifest, h, env).finally(() => shipper.close());
       }
+      await h.run('pull', { ...at, ...logins, LADING_IMAGES: refs(manifest) });
+      const entry = { action: 'rollback', release: target, previous: facts.current } as const;
+      try {
+        await bringUp(h.runner, manifest, env, zdt, true);
+      } catch (err) {
+        await h.record(manifest, { ...entry, result: 'failure', error: describeError(err) });
+        if (facts.current) {
+          reporter.warning(`[${host.label}] rollback to ${target} failed; bringing ${facts.current} back`);
+          await h.run('up health', { LADING_RELEASE: facts.current });
+        }
+        throw err;
+      }
+      await h.record(manifest, { ...entry, result: 'success' }, 'switch history');
+      result.status = 'deployed';
     },
   );
   return { release: chosen, hosts: results, ok: results.every((r) => r.status === 'deployed') };
@@ -399,40 +287,20 @@ export async function runMaintenanceStage(opts: HostStageOptions): Promise<Deplo
   if (mode !== 'on' && mode !== 'off') throw new InputError('maintenance', `'${mode}' is not on or off`);
   const page = mode === 'on' ? await readText(opts.read, 'maintenance-page') : undefined;
   const common = baseEnv(settings, project);
-  const results = await forEachHost(
+  const results = await eachHost(
+    opts,
     settings,
-    opts.reporter,
+    common,
     (h) => `maintenance ${mode} → ${h.label}`,
-    async (host, reporter) => {
-      const started = Date.now();
-      const result: HostResult = { host: host.label, status: 'failed', seconds: 0 };
-      const ctx = { host: host.label, reporter, timeoutMs: settings.stepTimeoutMs };
-      const base = forHost(common, host);
-      let session: HostSession | undefined;
-      try {
-        const s = (session = await opts.connector(host, settings, reporter));
-        const facts = parseFacts(await step(s, 'facts', base, ctx));
-        if (!facts.current) throw new LadingError(`${base.LADING_PROJECT} has no current release on ${host.label}`);
-        result.release = facts.current;
-        const env = { ...base, LADING_RELEASE: facts.current };
-        const manifest = parseManifest(await step(s, 'release_manifest', env, ctx), `release ${facts.current}`);
-        await setMaintenance(
-          (n, e) => step(s, n, e, ctx),
-          env,
-          manifest,
-          base.LADING_PROJECT!,
-          zdt,
-          mode === 'on',
-          page,
-        );
-        result.status = 'deployed';
-      } catch (err) {
-        result.error = describeError(err);
-      } finally {
-        await session?.close();
-        result.seconds = Math.round((Date.now() - started) / 100) / 10;
-      }
-      return result;
+    {},
+    async (h, result, _reporter, host) => {
+      const facts = await h.facts();
+      if (!facts.current) throw new LadingError(`${h.base.LADING_PROJECT} has no current release on ${host.label}`);
+      result.release = facts.current;
+      const env = h.env({ LADING_RELEASE: facts.current });
+      const manifest = await h.releaseManifest(facts.current);
+      await setMaintenance(h.runner, env, manifest, h.base.LADING_PROJECT!, zdt, mode === 'on', page);
+      result.status = 'deployed';
     },
   );
   return { release: mode, hosts: results, ok: results.every((r) => r.status === 'deployed') };

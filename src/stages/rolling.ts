@@ -15,8 +15,9 @@ import {
 } from '../lib/proxy.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 
-/** Runs named host steps (space-separated, one round trip) with an env on one host; stdout back. */
-export type RunStep = (steps: string, env: Record<string, string>) => Promise<string>;
+import type { RunStep } from './host/steps.ts';
+
+export type { RunStep } from './host/steps.ts';
 
 /** The zero-downtime settings of a deploy: rolling services from the `rolling` input, and the proxy. */
 export interface RollingSettings {

@@ -2,25 +2,19 @@ import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import type { Connector, HostSession } from '../io/host-session.ts';
 import { LocalSession } from '../io/local-host.ts';
 import { deferUntilGroup, type Reporter } from '../io/reporter.ts';
-import {
-  type HistoryAction,
-  downgradeReason,
-  historyEntry,
-  parseFacts,
-  parseHistory,
-  releaseId,
-  rollbackTarget,
-} from '../lib/deploy-plan.ts';
+import { releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { readHooks, refuseHooksOnSwarm } from '../lib/hooks.ts';
-import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import type { Manifest } from '../lib/manifest.ts';
 import {
   type Convergence,
   type StackRender,
   type SwarmState,
   convergence,
   describeConvergence,
+  parseServiceIndex,
   parseSwarmState,
+  parseTaskLogs,
   renderStack,
 } from '../lib/swarm-plan.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
@@ -29,8 +23,9 @@ import { parseStoreOptions } from '../settings/common.ts';
 import { readSwarmSettings } from '../settings/swarm.ts';
 import { ImageShipper, parseImageFetch, storeImages } from './host/images.ts';
 import { registryLogins } from './host/logins.ts';
-import { baseEnv, releaseFilesScript, releasesOf, type StepContext, swarmStep } from './host/steps.ts';
-import type { DeployResult, HostReleases, HostResult, HostStageOptions, SwarmSettings } from './host/types.ts';
+import { type FlowOptions, type HostSteps, SWARM_DRIVER, onHost } from './host/flow.ts';
+import { baseEnv, releaseFilesScript, releasesOf, swarmStep } from './host/steps.ts';
+import type { DeployResult, HostReleases, HostStageOptions, SwarmSettings } from './host/types.ts';
 
 /**
  * Docker Swarm as a deploy target. The manager is reached like a compose host (SSH with pinned keys, or this
@@ -72,26 +67,25 @@ function resolveEnv(manifest: Manifest, env: Record<string, string>): Record<str
  */
 async function loadOnNodes(
   manifest: Manifest,
-  manager: HostSession,
+  h: HostSteps,
   env: Record<string, string>,
-  ctx: StepContext,
   s: SwarmSettings,
   connector: Connector,
   read: InputReader,
 ): Promise<void> {
   if (storeImages(manifest).length === 0) return;
-  const nodes = (await swarmStep(manager, 'swarm_nodes', env, ctx)).split('\n').filter(Boolean);
-  const shipper = new ImageShipper(parseStoreOptions(read), ctx.reporter, parseImageFetch(read('image-fetch')));
+  const nodes = (await h.runner('swarm_nodes', env)).split('\n').filter(Boolean);
+  const shipper = new ImageShipper(parseStoreOptions(read), h.ctx.reporter, parseImageFetch(read('image-fetch')));
   const ship = (session: HostSession, label: string) =>
     shipper.ensure(manifest, { label, dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`, session }, (name, extra) =>
-      swarmStep(session, name, { ...env, ...extra }, { ...ctx, host: label }),
+      swarmStep(session, name, { ...env, ...extra }, { ...h.ctx, host: label }),
     );
   try {
     if (nodes.length <= 1) {
-      await ship(manager, ctx.host);
+      await ship(h.session, h.label);
       return;
     }
-    const others = s.local ? [] : s.deploy.hosts.filter((h) => h.label !== ctx.host);
+    const others = s.local ? [] : s.deploy.hosts.filter((x) => x.label !== h.label);
     if (others.length + 1 < nodes.length) {
       throw new LadingError(
         `the swarm has ${nodes.length} nodes (${nodes.join(', ')}) and this manifest's images travel without a registry: ` +
@@ -99,11 +93,11 @@ async function loadOnNodes(
         'list every node in hosts (the manager first) so lading can load the images on each, or publish them to a registry',
       );
     }
-    await ship(manager, ctx.host);
-    for (const h of others) {
-      const session = await connector(h, s.deploy, ctx.reporter);
+    await ship(h.session, h.label);
+    for (const x of others) {
+      const session = await connector(x, s.deploy, h.ctx.reporter);
       try {
-        await ship(session, h.label);
+        await ship(session, x.label);
       } finally {
         await session.close();
       }
@@ -119,15 +113,6 @@ export function envFor(s: SwarmSettings, project: string): Record<string, string
   return env;
 }
 
-const indexOf = (stdout: string): Record<string, number> =>
-  Object.fromEntries(
-    stdout
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/))
-      .filter((p) => p.length === 2)
-      .map(([name, index]) => [name!, Number(index)]),
-  );
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -135,31 +120,30 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * up on it, or health-timeout passes.
  */
 async function deployAndWait(
-  session: HostSession,
+  h: HostSteps,
   env: Record<string, string>,
   logins: Record<string, string>,
   stack: Pick<StackRender, 'pins' | 'orders'>,
   s: SwarmSettings,
-  ctx: StepContext,
 ): Promise<Convergence & { logs?: string }> {
   const project = env.LADING_PROJECT!;
-  const before = indexOf(await swarmStep(session, 'swarm_index', env, ctx));
-  await swarmStep(session, 'swarm_deploy', { ...env, ...logins }, ctx);
+  const before = parseServiceIndex(await h.runner('swarm_index', env));
+  await h.runner('swarm_deploy', { ...env, ...logins });
   const deadline = Date.now() + s.deploy.healthTimeout * 1000;
   const opts = { stack: project, pins: stack.pins, services: Object.keys(stack.orders), before };
   let said = '';
   for (;;) {
-    const state = parseSwarmState(await swarmStep(session, 'swarm_state', env, ctx));
+    const state = parseSwarmState(await h.runner('swarm_state', env));
     const verdict: Convergence & { logs?: string } = convergence(state, opts);
-    if (verdict.state === 'failed') verdict.logs = await failedTaskLogs(session, env, ctx, state, project);
+    if (verdict.state === 'failed') verdict.logs = await failedTaskLogs(h, env, state, project);
     const line = describeConvergence(verdict);
-    if (line !== said) ctx.reporter.info(`[${ctx.host}] ${line}`);
+    if (line !== said) h.ctx.reporter.info(`[${h.label}] ${line}`);
     said = line;
     if (verdict.state !== 'pending') return verdict;
     if (Date.now() >= deadline) {
       return {
         ...verdict,
-        logs: await failedTaskLogs(session, env, ctx, state, project),
+        logs: await failedTaskLogs(h, env, state, project),
         state: 'failed',
         services: verdict.services.map((v) =>
           v.state === 'pending' ? { ...v, detail: `${v.detail} — not converged within ${s.deploy.healthTimeout}s` } : v,
@@ -183,9 +167,8 @@ function failure(verdict: Convergence & { logs?: string }): string {
  * (1)` does not say. Best effort: a failure to read them never hides the failure itself.
  */
 async function failedTaskLogs(
-  session: HostSession,
+  h: HostSteps,
   env: Record<string, string>,
-  ctx: StepContext,
   state: SwarmState,
   stack: string,
 ): Promise<string | undefined> {
@@ -193,20 +176,11 @@ async function failedTaskLogs(
     .filter((t) => t.Name.startsWith(`${stack}_`) && t.Error && /^(failed|rejected)/i.test(t.CurrentState.trim()))
     .slice(0, 3);
   if (failed.length === 0) return undefined;
-  const out = await swarmStep(
-    session,
-    'swarm_task_logs',
-    { ...env, LADING_TASKS: failed.map((t) => t.ID).join(' ') },
-    ctx,
-  ).catch(() => '');
+  const out = await h
+    .runner('swarm_task_logs', { ...env, LADING_TASKS: failed.map((t) => t.ID).join(' ') })
+    .catch(() => '');
   const names = new Map(failed.map((t) => [t.ID, t.Name]));
-  const lines: string[] = [];
-  let task = '';
-  for (const l of out.split('\n')) {
-    const m = /^--- (\S+)$/.exec(l);
-    if (m) task = names.get(m[1]!) ?? m[1]!;
-    else if (l.trim()) lines.push(`${task}: ${l.slice(0, 300)}`);
-  }
+  const lines = parseTaskLogs(out).map((l) => `${names.get(l.task) ?? l.task}: ${l.line.slice(0, 300)}`);
   return lines.length ? lines.join('\n') : undefined;
 }
 
@@ -245,113 +219,68 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
     reporter.flush();
     throw err;
   });
-  const base = envFor(s, project);
-  const started = Date.now();
-  const result: HostResult = { host: '', status: 'failed', release, seconds: 0 };
+  const flow = swarmFlow(s, project, now);
   return reporter
-    .group(`deploy ${release} → swarm stack ${project}`, async () => {
-      let session: HostSession | undefined;
-      let locked = false;
-      try {
-        const m = await connectManager(s, reporter, opts.connector);
-        session = m.session;
-        result.host = m.label;
-        const ctx: StepContext = { host: m.label, reporter, timeoutMs: s.deploy.stepTimeoutMs };
-        const record = (
-          action: HistoryAction,
-          res: 'success' | 'failure',
-          rel: string,
-          previous?: string,
-          error?: string,
-          of: Manifest = manifest,
-          steps = 'history',
-        ) =>
-          swarmStep(
-            session!,
-            steps,
-            {
-              ...base,
-              LADING_RELEASE: rel,
-              LADING_HISTORY_LINE: JSON.stringify(
-                historyEntry(of, {
-                  time: now(),
-                  action,
-                  result: res,
-                  release: rel,
-                  previous,
-                  error,
-                  run: s.deploy.owner,
-                }),
-              ),
-            },
-            ctx,
-          );
-        // facts first (a host that is no swarm manager is refused before the lock creates anything), one round trip
-        locked = true; // unlock only ever removes a lock this run owns
-        const facts = parseFacts(await swarmStep(session, 'swarm_facts lock', base, ctx));
-        base.LADING_LOCK_HELD = '1';
-        if (facts.current) result.previous = facts.current;
-        reporter.info(`[${m.label}] swarm manager; current release: ${facts.current ?? '(none)'}`);
-        if (facts.current && !s.deploy.allowDowngrade) {
-          const running = await swarmStep(session, 'release_manifest', { ...base, LADING_RELEASE: facts.current }, ctx)
-            .then((text) => parseManifest(text, `release ${facts.current}`))
-            .catch(() => undefined);
-          const why = running && downgradeReason(manifest, running);
-          if (why)
-            throw new LadingError(
-              `refusing to downgrade: ${why}`,
-              'set allow-downgrade: true, or use command rollback',
-            );
-        }
-        logPlan(stack, m.label, reporter);
-        const env = { ...base, LADING_RELEASE: release };
-        await swarmStep(session, 'mkrelease', env, ctx, releaseFilesScript(stack.files)); // the dir and its files
-        await loadOnNodes(manifest, session, env, ctx, s, opts.connector, opts.read);
-        const verdict = await deployAndWait(session, resolveEnv(manifest, env), logins, stack, s, ctx);
-        if (verdict.state === 'ok') {
-          await record('deploy', 'success', release, facts.current, undefined, manifest, 'switch history prune');
-          result.status = 'deployed';
-          return result;
-        }
-        const why = failure(verdict);
-        await record('deploy', 'failure', release, facts.current, why);
-        result.error = why;
-        if (!s.deploy.rollbackOnFailure || !facts.current) return result;
-        // Swarm rolls back only the services whose update failed; redeploy the previous release so the whole stack
-        // is on it again (a no-op for services swarm already restored).
-        reporter.warning(`[${m.label}] deploy of ${release} failed; back to ${facts.current}`);
-        const back = { ...base, LADING_RELEASE: facts.current };
-        try {
-          const previous = parseManifest(
-            await swarmStep(session, 'release_manifest', back, ctx),
-            `release ${facts.current}`,
-          );
-          const prevStack = renderStack(previous, { project, release: facts.current, policy: s.policy });
-          const prevLogins = await registryLogins(previous, s.deploy, reporter);
-          await loadOnNodes(previous, session, back, ctx, s, opts.connector, opts.read);
-          const again = await deployAndWait(session, resolveEnv(previous, back), prevLogins, prevStack, s, ctx);
-          if (again.state !== 'ok') throw new LadingError(failure(again));
-          await record('auto-rollback', 'success', facts.current, release, undefined, previous);
-        } catch (err) {
-          result.error = `${why}\nredeploying ${facts.current} failed too: ${describeError(err)}`;
-          return result;
-        }
-        result.status = 'rolled-back';
-        return result;
-      } catch (err) {
-        result.status = 'failed';
-        result.error = describeError(err);
-        return result;
-      } finally {
-        if (session && locked) {
-          const ctx = { host: result.host, reporter, timeoutMs: s.deploy.stepTimeoutMs };
-          await swarmStep(session, 'unlock', base, ctx).catch(() => undefined);
-        }
-        await session?.close();
-        result.seconds = Math.round((Date.now() - started) / 100) / 10;
-      }
-    })
+    .group(`deploy ${release} → swarm stack ${project}`, () =>
+      onHost(
+        flow,
+        { host: '', status: 'failed', release, seconds: 0 },
+        reporter,
+        () => connectManager(s, reporter, opts.connector),
+        async (h, result) => {
+          const facts = await h.lock();
+          if (facts.current) result.previous = facts.current;
+          reporter.info(`[${h.label}] swarm manager; current release: ${facts.current ?? '(none)'}`);
+          await h.refuseDowngrade(manifest, facts.current, s.deploy.allowDowngrade);
+          logPlan(stack, h.label, reporter);
+          const at = { LADING_RELEASE: release };
+          const env = h.env(at);
+          await h.run('mkrelease', at, releaseFilesScript(stack.files)); // the dir and its files
+          await loadOnNodes(manifest, h, env, s, opts.connector, opts.read);
+          const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s);
+          const entry = { action: 'deploy', release, previous: facts.current } as const;
+          if (verdict.state === 'ok') {
+            await h.record(manifest, { ...entry, result: 'success' }, 'switch history prune');
+            result.status = 'deployed';
+            return;
+          }
+          const why = failure(verdict);
+          await h.record(manifest, { ...entry, result: 'failure', error: why });
+          result.error = why;
+          if (!s.deploy.rollbackOnFailure || !facts.current) return;
+          // Swarm rolls back only the services whose update failed; redeploy the previous release so the whole stack
+          // is on it again (a no-op for services swarm already restored).
+          reporter.warning(`[${h.label}] deploy of ${release} failed; back to ${facts.current}`);
+          const back = h.env({ LADING_RELEASE: facts.current });
+          try {
+            const previous = await h.releaseManifest(facts.current);
+            const prevStack = renderStack(previous, { project, release: facts.current, policy: s.policy });
+            const prevLogins = await registryLogins(previous, s.deploy, reporter);
+            await loadOnNodes(previous, h, back, s, opts.connector, opts.read);
+            const again = await deployAndWait(h, resolveEnv(previous, back), prevLogins, prevStack, s);
+            if (again.state !== 'ok') throw new LadingError(failure(again));
+            const undo = { action: 'auto-rollback', release: facts.current, previous: release } as const;
+            await h.record(previous, { ...undo, result: 'success' });
+          } catch (err) {
+            result.error = `${why}\nredeploying ${facts.current} failed too: ${describeError(err)}`;
+            return;
+          }
+          result.status = 'rolled-back';
+        },
+      ),
+    )
     .then((r) => ({ release, hosts: [r], ok: r.status === 'deployed' }));
+}
+
+/** The swarm target's flow options: host.sh + swarm.sh's steps on the manager, the history's run and clock. */
+function swarmFlow(s: SwarmSettings, project: string, now = () => new Date()): FlowOptions {
+  return {
+    driver: SWARM_DRIVER,
+    base: envFor(s, project),
+    timeoutMs: s.deploy.stepTimeoutMs,
+    owner: s.deploy.owner,
+    now,
+  };
 }
 
 function stackName(s: SwarmSettings): string {
@@ -369,61 +298,34 @@ export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<Dep
   const s = await readSwarmSettings(opts.read, opts.env);
   const project = stackName(s);
   const to = opts.read('to') ?? 'previous';
-  const base = envFor(s, project);
-  const started = Date.now();
-  const result: HostResult = { host: '', status: 'failed', seconds: 0 };
-  const r = await reporter.group(`rollback swarm stack ${project} to ${to}`, async () => {
-    let session: HostSession | undefined;
-    let locked = false;
-    let ctx: StepContext = { host: '', reporter, timeoutMs: s.deploy.stepTimeoutMs };
-    try {
-      const m = await connectManager(s, reporter, opts.connector);
-      session = m.session;
-      result.host = m.label;
-      ctx = { ...ctx, host: m.label };
-      // facts first (a host that is no swarm manager is refused before the lock creates anything), one round trip
-      locked = true; // unlock only ever removes a lock this run owns
-      const facts = parseFacts(await swarmStep(session, 'swarm_facts lock', base, ctx));
-      base.LADING_LOCK_HELD = '1';
-      const history = parseHistory(await swarmStep(session, 'history_read', base, ctx));
-      const target = rollbackTarget(history, facts.releases, facts.current, to);
-      result.release = target;
-      if (facts.current) result.previous = facts.current;
-      const env = { ...base, LADING_RELEASE: target };
-      const manifest = parseManifest(await swarmStep(session, 'release_manifest', env, ctx), `release ${target}`);
-      const stack = renderStack(manifest, { project, release: target, policy: s.policy });
-      const logins = await registryLogins(manifest, s.deploy, reporter);
-      await loadOnNodes(manifest, session, env, ctx, s, opts.connector, opts.read);
-      const verdict = await deployAndWait(session, resolveEnv(manifest, env), logins, stack, s, ctx);
-      const line = (res: 'success' | 'failure', error?: string) =>
-        JSON.stringify(
-          historyEntry(manifest, {
-            time: now(),
-            action: 'rollback',
-            result: res,
-            release: target,
-            previous: facts.current,
-            error,
-            run: s.deploy.owner,
-          }),
-        );
-      if (verdict.state !== 'ok') {
-        const why = failure(verdict);
-        await swarmStep(session, 'history', { ...env, LADING_HISTORY_LINE: line('failure', why) }, ctx);
-        throw new LadingError(`rollback to ${target} did not converge: ${why}`);
-      }
-      await swarmStep(session, 'switch history', { ...env, LADING_HISTORY_LINE: line('success') }, ctx);
-      result.status = 'deployed';
-      return result;
-    } catch (err) {
-      result.error = describeError(err);
-      return result;
-    } finally {
-      if (session && locked) await swarmStep(session, 'unlock', base, ctx).catch(() => undefined);
-      await session?.close();
-      result.seconds = Math.round((Date.now() - started) / 100) / 10;
-    }
-  });
+  const r = await reporter.group(`rollback swarm stack ${project} to ${to}`, () =>
+    onHost(
+      swarmFlow(s, project, now),
+      { host: '', status: 'failed', seconds: 0 },
+      reporter,
+      () => connectManager(s, reporter, opts.connector),
+      async (h, result) => {
+        const facts = await h.lock();
+        const target = rollbackTarget(await h.history(), facts.releases, facts.current, to);
+        result.release = target;
+        if (facts.current) result.previous = facts.current;
+        const env = h.env({ LADING_RELEASE: target });
+        const manifest = await h.releaseManifest(target);
+        const stack = renderStack(manifest, { project, release: target, policy: s.policy });
+        const logins = await registryLogins(manifest, s.deploy, reporter);
+        await loadOnNodes(manifest, h, env, s, opts.connector, opts.read);
+        const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s);
+        const entry = { action: 'rollback', release: target, previous: facts.current } as const;
+        if (verdict.state !== 'ok') {
+          const why = failure(verdict);
+          await h.record(manifest, { ...entry, result: 'failure', error: why });
+          throw new LadingError(`rollback to ${target} did not converge: ${why}`);
+        }
+        await h.record(manifest, { ...entry, result: 'success' }, 'switch history');
+        result.status = 'deployed';
+      },
+    ),
+  );
   return { release: r.release ?? '', hosts: [r], ok: r.status === 'deployed' };
 }
 

@@ -15,6 +15,9 @@ export interface StepContext {
   timeoutMs: number;
 }
 
+/** Runs named host steps (space-separated, one round trip) with an env on one host; stdout back. */
+export type RunStep = (steps: string, env: Record<string, string>) => Promise<string>;
+
 /** Where steps run: the script sent once per shell and its entry function (compose: host.sh; swarm: + swarm.sh). */
 interface StepDriver {
   entry: string;
@@ -74,30 +77,28 @@ async function runSteps(
   return res.stdout;
 }
 
-/** Runs steps of host.sh (the compose target), one long-lived shell per session. */
-export function step(
+/** Runs named steps of one driver's script (`then`: script after them) on a session. */
+export type StepRunner = (
   session: HostSession,
   names: string,
   env: Record<string, string>,
   ctx: StepContext,
-  then = '',
-): Promise<string> {
-  return runSteps(COMPOSE, session, names, env, ctx, then);
-}
+  then?: string,
+) => Promise<string>;
+
+const runnerOf =
+  (driver: StepDriver): StepRunner =>
+  (session, names, env, ctx, then = '') =>
+    runSteps(driver, session, names, env, ctx, then);
+
+/** Runs steps of host.sh (the compose target), one long-lived shell per session. */
+export const step: StepRunner = runnerOf(COMPOSE);
 
 /**
  * Runs steps of host.sh + swarm.sh on the manager, like the compose steps: one long-lived shell per manager
  * connection (both scripts sent once), so a step costs a round trip (the swarm_state poll runs many).
  */
-export function swarmStep(
-  session: HostSession,
-  names: string,
-  env: Record<string, string>,
-  ctx: StepContext,
-  then = '',
-): Promise<string> {
-  return runSteps(SWARM, session, names, env, ctx, then);
-}
+export const swarmStep: StepRunner = runnerOf(SWARM);
 
 /**
  * Script lines that write a release's files on the host in the step that creates its directory: name and mode as
