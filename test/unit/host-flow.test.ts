@@ -1,0 +1,363 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Connector, HostSession } from '../../src/io/host-session.ts';
+import type { Reporter } from '../../src/io/reporter.ts';
+import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
+import { runDeployStage, runRollbackStage } from '../../src/stages/deploy.ts';
+import type { HostStageOptions } from '../../src/stages/host/types.ts';
+
+// The deploy orchestration on fake hosts: no dockerd, no sshd. A fake host keeps what a real one keeps (releases with
+// their manifest, current, history, the lock) and answers host.sh's steps; a test makes chosen steps fail.
+
+const manifest = (primary: string, created: string, sha = primary.slice(1).repeat(40)): Manifest =>
+  createManifest({
+    source: { repository: 'a/b', ref: 'refs/heads/main', sha, created },
+    tags: [primary],
+    primary,
+    channel: 'main',
+    images: [
+      {
+        id: 'web',
+        services: ['web'],
+        name: 'r.test/web',
+        tags: [primary],
+        digest: `sha256:${'a'.repeat(64)}`,
+        ref: `r.test/web@sha256:${'a'.repeat(64)}`,
+        transport: { kind: 'registry', registry: 'r.test', provider: 'generic' },
+      },
+    ],
+    compose: { project: 'shop', files: [composeFile('docker-compose.yml', 'services:\n  web: {image: x}\n')], env: {} },
+  });
+
+type Fail = (step: string, env: Record<string, string>) => string | undefined;
+
+class FakeHost implements HostSession {
+  readonly releases = new Map<string, Manifest>();
+  readonly history: Array<Record<string, unknown>> = [];
+  readonly steps: string[] = [];
+  current?: string;
+  lock?: string;
+  closed = 0;
+  fail: Fail = () => undefined;
+
+  constructor(readonly label: string) {}
+
+  /** A release already on the host (and current). */
+  has(release: string, m: Manifest): this {
+    this.releases.set(release, m);
+    this.current = release;
+    return this;
+  }
+
+  async exec(script: string, opts: { env?: Record<string, string> }) {
+    const env = opts.env ?? {};
+    const call = [...script.matchAll(/^lading_(?:step|swarm) ([a-z_ ]+)$/gm)].at(-1);
+    assert.ok(call, 'a step call');
+    const then = script.slice(call.index! + call[0].length);
+    let stdout = '';
+    for (const name of call[1]!.trim().split(' ')) {
+      this.steps.push(name);
+      const why = this.fail(name, env);
+      if (why) return { code: 1, stdout, stderr: why };
+      const out = this.step(name, env, then);
+      if (typeof out === 'object') return { code: 1, stdout, stderr: out.error };
+      stdout += out;
+    }
+    return { code: 0, stdout, stderr: '' };
+  }
+
+  private step(name: string, env: Record<string, string>, then: string): string | { error: string } {
+    const release = env.LADING_RELEASE ?? '';
+    switch (name) {
+      case 'lock':
+        if (this.lock && this.lock !== env.LADING_OWNER)
+          return { error: `another deploy holds the lock: ${this.lock}, until 9 (epoch); waited 0s` };
+        this.lock = env.LADING_OWNER;
+        return `lock taken by ${env.LADING_OWNER}\n`;
+      case 'unlock':
+        if (this.lock === env.LADING_OWNER) this.lock = undefined;
+        return '';
+      case 'facts':
+        return [
+          'compose=docker compose',
+          `current=${this.current ?? ''}`,
+          ...[...this.releases.keys()].map((r) => `release=${r}`),
+          '',
+        ].join('\n');
+      case 'history_read':
+        return this.history.map((h) => `${JSON.stringify(h)}\n`).join('');
+      case 'release_manifest': {
+        const m = this.releases.get(release);
+        return m ? JSON.stringify(m) : { error: `release ${release} has no manifest.json` };
+      }
+      case 'mkrelease': {
+        for (const f of then.matchAll(/LADING_FILE_NAME='([^']*)'[\s\S]*?<<'LADING_EOF'\n([\s\S]*?)LADING_EOF/g)) {
+          if (f[1] === 'manifest.json') this.releases.set(release, JSON.parse(Buffer.from(f[2]!, 'base64').toString()));
+        }
+        return '';
+      }
+      case 'switch':
+        this.current = release;
+        return '';
+      case 'history':
+        this.history.push(JSON.parse(env.LADING_HISTORY_LINE!));
+        return '';
+      default: // pull, up, health, prune, rolling_undrain, proxy_forget, check_paths: nothing to keep
+        return '';
+    }
+  }
+
+  async upload(): Promise<void> {}
+  async uploadFile(): Promise<void> {}
+  close(): void {
+    this.closed++;
+  }
+}
+
+/** Hosts by label, a connector over them, and the order in which hosts were connected. */
+function fleet(...hosts: FakeHost[]) {
+  const byLabel = new Map(hosts.map((h) => [h.label, h]));
+  const order: string[] = [];
+  const connector: Connector = async (spec) => {
+    order.push(spec.label);
+    const h = byLabel.get(spec.label);
+    if (!h) throw new Error(`${spec.label}: connection refused`);
+    return h;
+  };
+  return { hosts, connector, order };
+}
+
+const quiet: Reporter = { info: () => {}, warning: () => {}, group: (_n, fn) => fn(), secret: () => {} };
+
+const NOW = new Date('2026-03-01T12:00:00Z');
+
+function stage(
+  connector: Connector,
+  inputs: Record<string, string>,
+  m?: Manifest,
+): Omit<HostStageOptions, 'read'> & { read: (n: string) => string | undefined } {
+  const all: Record<string, string> = {
+    'ssh-key': 'a key',
+    'known-hosts': 'a host key',
+    root: '/srv',
+    'run-id': 'run-1',
+    ...(m ? { manifest: JSON.stringify(m) } : {}),
+    ...inputs,
+  };
+  return { read: (n) => all[n] || undefined, env: {}, reporter: quiet, connector, now: () => NOW };
+}
+
+const labels = (n: number) => Array.from({ length: n }, (_, i) => new FakeHost(`h${i + 1}`));
+const failHealth: Fail = (step) => (step === 'health' ? 'web is unhealthy' : undefined);
+
+describe('deploy orchestration on fake hosts', () => {
+  const v2 = manifest('v2', '2026-02-02T00:00:00Z');
+  const v1 = manifest('v1', '2026-01-01T00:00:00Z');
+
+  it('deploys every host in host order: lock + facts in one round trip, switch/history/prune/unlock in one', async () => {
+    const f = fleet(...labels(3));
+    const res = await runDeployStage(stage(f.connector, { hosts: 'h1,h2,h3' }, v2));
+    assert.equal(res.ok, true);
+    assert.deepEqual(f.order, ['h1', 'h2', 'h3']);
+    for (const h of f.hosts) {
+      assert.equal(h.current, res.release);
+      assert.equal(h.lock, undefined, 'unlocked');
+      assert.equal(h.closed, 1, 'closed once');
+      assert.deepEqual(
+        h.history.map((e) => [e.action, e.result, e.run]),
+        [['deploy', 'success', 'run-1']],
+      );
+      assert.deepEqual(h.steps.slice(0, 2), ['lock', 'facts']);
+      assert.deepEqual(h.steps.slice(-4), ['switch', 'history', 'prune', 'unlock']);
+    }
+  });
+
+  it('the canary goes first and alone; then the rest in batches of max-parallel', async () => {
+    const f = fleet(...labels(5));
+    const res = await runDeployStage(
+      stage(f.connector, { hosts: 'h1,h2,h3,h4,h5', canary: '1', 'max-parallel': '2' }, v2),
+    );
+    assert.equal(res.ok, true);
+    assert.deepEqual(f.order, ['h1', 'h2', 'h3', 'h4', 'h5']);
+    assert.deepEqual(
+      res.hosts.map((h) => h.host),
+      ['h1', 'h2', 'h3', 'h4', 'h5'],
+      'results in host order',
+    );
+  });
+
+  it('a failed canary stops the rollout: no other host is touched', async () => {
+    const [h1, ...rest] = labels(4);
+    h1!.fail = (step) => (step === 'pull' ? 'pull access denied' : undefined);
+    const f = fleet(h1!, ...rest);
+    const res = await runDeployStage(
+      stage(f.connector, { hosts: 'h1,h2,h3,h4', canary: '1', 'fail-fast': 'false' }, v2),
+    );
+    assert.equal(res.ok, false);
+    assert.deepEqual(f.order, ['h1']);
+    assert.deepEqual(
+      res.hosts.map((h) => h.status),
+      ['failed', 'skipped', 'skipped', 'skipped'],
+    );
+    assert.match(res.hosts[1]!.error!, /a canary host failed/);
+    assert.match(res.hosts[0]!.error!, /step pull failed: pull access denied/);
+    assert.equal(h1!.lock, undefined, 'the failed host is unlocked');
+  });
+
+  it('fail-fast: a failed batch stops the next one', async () => {
+    const hosts = labels(4);
+    hosts[1]!.fail = failHealth;
+    const f = fleet(...hosts);
+    const res = await runDeployStage(
+      stage(f.connector, { hosts: 'h1,h2,h3,h4', 'max-parallel': '2', 'fail-fast': 'true', rollback: 'false' }, v2),
+    );
+    assert.deepEqual(
+      res.hosts.map((h) => h.status),
+      ['deployed', 'failed', 'skipped', 'skipped'],
+    );
+    assert.deepEqual(f.order.sort(), ['h1', 'h2']);
+    assert.match(res.hosts[2]!.error!, /over the error budget of 0/);
+  });
+
+  it('without fail-fast every batch runs', async () => {
+    const hosts = labels(3);
+    hosts[0]!.fail = failHealth;
+    const f = fleet(...hosts);
+    const res = await runDeployStage(
+      stage(f.connector, { hosts: 'h1,h2,h3', 'fail-fast': 'false', rollback: 'false' }, v2),
+    );
+    assert.deepEqual(
+      res.hosts.map((h) => h.status),
+      ['failed', 'deployed', 'deployed'],
+    );
+    assert.equal(res.ok, false);
+  });
+
+  it('max-failures: the rollout goes on until the error budget is spent, then stops', async () => {
+    const hosts = labels(5);
+    hosts[0]!.fail = failHealth;
+    hosts[1]!.fail = failHealth;
+    const f = fleet(...hosts);
+    const res = await runDeployStage(
+      stage(f.connector, { hosts: 'h1,h2,h3,h4,h5', 'max-failures': '1', rollback: 'false' }, v2),
+    );
+    assert.deepEqual(
+      res.hosts.map((h) => h.status),
+      ['failed', 'failed', 'skipped', 'skipped', 'skipped'],
+    );
+    assert.match(res.hosts[2]!.error!, /2 host\(s\) failed, over the error budget of 1/);
+  });
+
+  it('a failed health gate rolls the host back to its previous release and records both', async () => {
+    const h = new FakeHost('h1').has('20260101-000000-v1', v1);
+    let gates = 0;
+    h.fail = (step) => (step === 'health' && gates++ === 0 ? 'web is unhealthy' : undefined);
+    const f = fleet(h);
+    const res = await runDeployStage(stage(f.connector, { hosts: 'h1' }, v2));
+    assert.equal(res.ok, false);
+    assert.equal(res.hosts[0]!.status, 'rolled-back');
+    assert.match(res.hosts[0]!.error!, /web is unhealthy/);
+    assert.equal(h.current, '20260101-000000-v1', 'current never switched');
+    assert.deepEqual(
+      h.history.map((e) => [e.action, e.result, e.release, e.previous]),
+      [
+        ['deploy', 'failure', res.release, '20260101-000000-v1'],
+        ['auto-rollback', 'success', '20260101-000000-v1', res.release],
+      ],
+    );
+    assert.equal(h.lock, undefined);
+  });
+
+  it('rollback: false leaves the failed release where it failed (no auto-rollback)', async () => {
+    const h = new FakeHost('h1').has('20260101-000000-v1', v1);
+    h.fail = failHealth;
+    const res = await runDeployStage(stage(fleet(h).connector, { hosts: 'h1', rollback: 'false' }, v2));
+    assert.equal(res.hosts[0]!.status, 'failed');
+    assert.deepEqual(
+      h.history.map((e) => e.action),
+      ['deploy'],
+    );
+  });
+
+  it('refuses to deploy an older build of the same channel over a newer one, and changes nothing', async () => {
+    const h = new FakeHost('h1').has('20260202-000000-v2', v2);
+    const res = await runDeployStage(stage(fleet(h).connector, { hosts: 'h1' }, v1));
+    assert.equal(res.hosts[0]!.status, 'failed');
+    assert.match(res.hosts[0]!.error!, /refusing to downgrade: v1 .* is older than v2/);
+    assert.ok(!h.steps.includes('mkrelease'), 'no release dir made');
+    assert.equal(h.current, '20260202-000000-v2');
+    assert.equal(h.lock, undefined);
+  });
+
+  it('allow-downgrade deploys the older build', async () => {
+    const h = new FakeHost('h1').has('20260202-000000-v2', v2);
+    const res = await runDeployStage(stage(fleet(h).connector, { hosts: 'h1', 'allow-downgrade': 'true' }, v1));
+    assert.equal(res.hosts[0]!.status, 'deployed');
+  });
+
+  it('a host locked by another deploy fails with the holder named, and its lock is left alone', async () => {
+    const h = new FakeHost('h1');
+    h.lock = 'gh-99.1-other';
+    const res = await runDeployStage(stage(fleet(h).connector, { hosts: 'h1' }, v2));
+    assert.equal(res.hosts[0]!.status, 'failed');
+    assert.match(res.hosts[0]!.error!, /another deploy holds the lock: gh-99.1-other/);
+    assert.equal(h.lock, 'gh-99.1-other', "the other deploy's lock stays");
+    assert.ok(!h.steps.includes('mkrelease'));
+    assert.equal(h.closed, 1);
+  });
+
+  it('an unreachable host fails alone; the others deploy', async () => {
+    const f = fleet(new FakeHost('h1'), new FakeHost('h3'));
+    const res = await runDeployStage(stage(f.connector, { hosts: 'h1,h2,h3', 'fail-fast': 'false' }, v2));
+    assert.deepEqual(
+      res.hosts.map((h) => h.status),
+      ['deployed', 'failed', 'deployed'],
+    );
+    assert.match(res.hosts[1]!.error!, /connection refused/);
+  });
+});
+
+describe('rollback orchestration on fake hosts', () => {
+  const v1 = manifest('v1', '2026-01-01T00:00:00Z');
+  const v2 = manifest('v2', '2026-02-02T00:00:00Z');
+  const twoReleases = () => {
+    const h = new FakeHost('h1').has('20260101-000000-v1', v1).has('20260202-000000-v2', v2);
+    for (const release of h.releases.keys()) h.history.push({ action: 'deploy', result: 'success', release });
+    return h;
+  };
+
+  it('goes back to the previous release: switch and history in one round trip, unlocked after', async () => {
+    const h = twoReleases();
+    const res = await runRollbackStage(stage(fleet(h).connector, { hosts: 'h1', project: 'shop' }));
+    assert.equal(res.ok, true, res.hosts[0]!.error);
+    assert.equal(res.release, '20260101-000000-v1');
+    assert.equal(h.current, '20260101-000000-v1');
+    assert.deepEqual(
+      h.history.slice(2).map((e) => [e.action, e.result, e.previous]),
+      [['rollback', 'success', '20260202-000000-v2']],
+    );
+    assert.equal(h.lock, undefined);
+  });
+
+  it('a rollback whose health gate fails brings the current release back up and records the failure', async () => {
+    const h = twoReleases();
+    let gates = 0;
+    h.fail = (step) => (step === 'health' && gates++ === 0 ? 'web is unhealthy' : undefined);
+    const res = await runRollbackStage(stage(fleet(h).connector, { hosts: 'h1', project: 'shop' }));
+    assert.equal(res.ok, false);
+    assert.equal(h.current, '20260202-000000-v2');
+    assert.deepEqual(
+      h.history.slice(2).map((e) => [e.action, e.result]),
+      [['rollback', 'failure']],
+    );
+    assert.deepEqual(h.steps.slice(-3), ['up', 'health', 'unlock'], 'the current release is brought back up');
+  });
+
+  it('a host with nothing to go back to fails and says so', async () => {
+    const h = new FakeHost('h1').has('20260202-000000-v2', v2);
+    const res = await runRollbackStage(stage(fleet(h).connector, { hosts: 'h1', project: 'shop' }));
+    assert.equal(res.hosts[0]!.status, 'failed');
+    assert.ok(res.hosts[0]!.error);
+    assert.equal(h.lock, undefined);
+  });
+});
