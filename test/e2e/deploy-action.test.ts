@@ -99,7 +99,7 @@ describe('dist/deploy over the real sshd, dockerd and registry', () => {
     assert.equal(created.environment, 'staging');
     for (const run of [v1, v2]) assert.ok(!run.stdout.replace(/^::add-mask::.*$/gm, '').includes(GH_TOKEN));
     const dockerConfig = join(process.env.HOME ?? '/root', '.docker', 'config.json');
-    if (existsSync(dockerConfig)) assert.ok(!readFileSync(dockerConfig, 'utf8').includes('127.0.0.1:5000'));
+    if (existsSync(dockerConfig)) assert.ok(!readFileSync(dockerConfig, 'utf8').includes(env.registry.host));
   });
 
   it('a broken v3 is rolled back automatically: the step fails, v2 keeps serving', async () => {

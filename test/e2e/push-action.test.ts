@@ -171,7 +171,9 @@ describe('dist/push on the real registries', () => {
     assert.equal(run.code, 1);
     assert.match(
       run.stdout,
-      /::error::the registry 127\.0\.0\.1:5001 refused the push of .*Nothing was pushed\. — give username and password/,
+      new RegExp(
+        `::error::the registry ${env.authRegistry.host.replace(/[.]/g, '\\.')} refused the push of .*Nothing was pushed\\. — give username and password`,
+      ),
     );
   });
 

@@ -34,6 +34,7 @@ import { authPassword, docker, testEnv, unique } from '../helpers/testenv.ts';
 const env = testEnv();
 const PLAIN = env.registry.host;
 const AUTH = env.authRegistry.host;
+const AUTH_RE = AUTH.replace(/[.]/g, '\\.');
 
 // Everything this file writes to "the temp dir" goes to a private one, so the final check can look at all of it.
 const realTmp = tmpdir();
@@ -139,7 +140,7 @@ describe('RegistryClient against the real registries', () => {
     assert.equal(info.digest, skopeoDigest(ref, `lading:${password}`));
     await rejects(new RegistryClient(AUTH).manifestDigest(repo, 'v1'), (err) => {
       assert.match(err.message, /needs a login/);
-      assert.match(err.hint ?? '', /give credentials for 127\.0\.0\.1:5001/);
+      assert.match(err.hint ?? '', new RegExp(`give credentials for ${AUTH_RE}`));
     });
   });
 
@@ -151,7 +152,7 @@ describe('RegistryClient against the real registries', () => {
       provider: 'generic',
     };
     await rejects(new RegistryClient(AUTH, { credential: wrong }).manifestDigest('lading-it/anything', 'v1'), (err) =>
-      assert.match(err.message, /refused the credentials for 127\.0\.0\.1:5001\/lading-it\/anything:v1/),
+      assert.match(err.message, new RegExp(`refused the credentials for ${AUTH_RE}\\/lading-it\\/anything:v1`)),
     );
   });
 
@@ -203,7 +204,7 @@ describe('RegistryClient against the real registries', () => {
 
   it('says which image is not in the registry', async () => {
     await rejects(new RegistryClient(PLAIN).manifestDigest('lading-it/never-pushed', 'v9'), (err) => {
-      assert.equal(err.message, '`127.0.0.1:5000/lading-it/never-pushed:v9` is not in the registry');
+      assert.equal(err.message, `\`${PLAIN}/lading-it/never-pushed:v9\` is not in the registry`);
       assert.match(err.hint ?? '', /check the image name and tag/);
     });
   });
@@ -539,7 +540,7 @@ describe('ECR through the real AWS SDK and a stand-in ECR API', () => {
       await rejects(credentialFor(AUTH, 'ecr', ecrSettings()), (err) => {
         assert.match(
           err.message,
-          /cannot get an ECR login for 127\.0\.0\.1:5001: AWS denied ecr:GetAuthorizationToken/,
+          new RegExp(`cannot get an ECR login for ${AUTH_RE}: AWS denied ecr:GetAuthorizationToken`),
         );
         assert.match(err.message, /user\/ci is not authorized/);
         assert.match(err.hint ?? '', /allow ecr:GetAuthorizationToken/);
@@ -625,7 +626,7 @@ describe('Google (GCR / Artifact Registry) through the real google-auth-library 
     process.env.METADATA_SERVER_DETECTION = 'none';
     try {
       await rejects(credentialFor(AUTH, 'google', settings()), (err) => {
-        assert.match(err.message, /no Google credentials for 127\.0\.0\.1:5001/);
+        assert.match(err.message, new RegExp(`no Google credentials for ${AUTH_RE}`));
         assert.match(err.hint ?? '', /`google-credentials`.*google-github-actions\/auth/);
       });
     } finally {
@@ -643,7 +644,7 @@ describe('Google (GCR / Artifact Registry) through the real google-auth-library 
       await rejects(credentialFor(AUTH, 'google', settings({ googleCredentials })), (err) => {
         assert.match(
           err.message,
-          /cannot get a Google access token for 127\.0\.0\.1:5001 from workload identity federation/,
+          new RegExp(`cannot get a Google access token for ${AUTH_RE} from workload identity federation`),
         );
         assert.match(err.message, /invalid_grant/);
         assert.match(err.hint ?? '', /google-github-actions\/auth/);
@@ -723,7 +724,7 @@ describe('withDockerConfig', () => {
     const [argv, stdin] = text.split('\n');
     assert.match(
       argv!,
-      /^argv: --config \S+lading-docker-config-\S+ login 127\.0\.0\.1:5001 --username lading --password-stdin$/,
+      new RegExp(`^argv: --config \\S+lading-docker-config-\\S+ login ${AUTH_RE} --username lading --password-stdin$`),
     );
     assert.ok(!argv!.includes(cred().password));
     assert.equal(stdin, `stdin: ${cred().password}`);
@@ -771,7 +772,7 @@ describe('withDockerConfig', () => {
     await rejects(
       withDockerConfig([bad], async () => undefined, { env: dockerEnv }),
       (err) => {
-        assert.match(err.message, /docker login to 127\.0\.0\.1:5001 as lading failed: .*(unauthorized|401)/i);
+        assert.match(err.message, new RegExp(`docker login to ${AUTH_RE} as lading failed: .*(unauthorized|401)`, 'i'));
         assert.ok(!err.describe().includes('wrong-password-123'));
         assert.match(err.hint ?? '', /refused the credentials/);
       },
@@ -782,7 +783,7 @@ describe('withDockerConfig', () => {
     const old: RegistryCredential = { ...cred(), expiresAt: new Date(Date.now() - 1000) };
     await rejects(
       withDockerConfig([old], async () => undefined, { env: dockerEnv }),
-      (err) => assert.match(err.message, /the credential for 127\.0\.0\.1:5001 expired at/),
+      (err) => assert.match(err.message, new RegExp(`the credential for ${AUTH_RE} expired at`)),
     );
   });
 });

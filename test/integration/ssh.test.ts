@@ -55,12 +55,17 @@ describe('SSH with pinned host keys (real sshd)', () => {
     );
     await assert.rejects(
       connect(target({ knownHosts: wrong }), quiet),
-      /host key of \[127\.0\.0\.1\]:2222 does not match known_hosts \(got ssh-ed25519 SHA256:.*expected ssh-ed25519 SHA256:/,
+      new RegExp(
+        `host key of \\[127\\.0\\.0\\.1\\]:${env.ssh.port} does not match known_hosts \\(got ssh-ed25519 SHA256:.*expected ssh-ed25519 SHA256:`,
+      ),
     );
   });
 
   it('refuses a host with no known_hosts entry; the explicit opt-out connects and warns with the fingerprint', async () => {
-    await assert.rejects(connect(target({ knownHosts: '' }), quiet), /no known_hosts entry for \[127\.0\.0\.1\]:2222/);
+    await assert.rejects(
+      connect(target({ knownHosts: '' }), quiet),
+      new RegExp(`no known_hosts entry for \\[127\\.0\\.0\\.1\\]:${env.ssh.port}`),
+    );
     const warnings: string[] = [];
     await withSsh(
       target({ knownHosts: '', insecureIgnoreHostKey: true }),
@@ -69,7 +74,10 @@ describe('SSH with pinned host keys (real sshd)', () => {
         assert.equal((await s.exec('true')).code, 0);
       },
     );
-    assert.match(warnings.join(), /HOST KEY NOT CHECKED for \[127\.0\.0\.1\]:2222.*SHA256:/);
+    assert.match(
+      warnings.join(),
+      new RegExp(`HOST KEY NOT CHECKED for \\[127\\.0\\.0\\.1\\]:${env.ssh.port}.*SHA256:`),
+    );
   });
 
   it('accepts hashed known_hosts entries and either pinned key type', async () => {
@@ -93,7 +101,10 @@ describe('SSH with pinned host keys (real sshd)', () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'k')]);
     const key = readFileSync(join(dir, 'k'), 'utf8');
     rmSync(dir, { recursive: true, force: true });
-    await assert.rejects(connect(target({ privateKey: key }), quiet), /root@\[127\.0\.0\.1\]:2222 refused the key/);
+    await assert.rejects(
+      connect(target({ privateKey: key }), quiet),
+      new RegExp(`root@\\[127\\.0\\.0\\.1\\]:${env.ssh.port} refused the key`),
+    );
   });
 
   it('uploads atomically with the mode asked, downloads back; a timeout and a killed command fail', async () => {
