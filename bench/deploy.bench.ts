@@ -2,8 +2,9 @@
 // same run against the test environment (bash scripts/testenv.sh up first). Prints ratios and where lading's time
 // goes (SSH connect and each step), asserts nothing:
 //   npx tsx bench/deploy.bench.ts [rounds]
-// Two apps: one with a 1 s-interval healthcheck (lading waits for docker's first check, the baseline does not),
-// and one without (the gate only checks that containers run and do not restart): the second shows lading's own cost.
+// Two apps: one with a 1 s-interval healthcheck (lading's gate runs the container's check itself, early, every 0.2 s
+// until it passes; the baseline waits for no health at all), and one without (the gate only checks that containers
+// run and do not restart): the second shows lading's own cost.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -7,7 +7,8 @@
 //   rolling   lading deploy with x-lading rolling, web behind the shared Caddy proxy
 // It counts failed requests during a deploy of the next release, during the automatic rollback of a broken release,
 // and during `rollback --to previous`; latency (p50/p99) in the ±1 s around the switch vs before the deploy; and the
-// deploy wall time against the raw baseline. Prints figures, asserts nothing.
+// deploy wall time against the raw baseline. Prints figures; exits non-zero if a rolling deploy, automatic rollback or
+// rollback --to previous failed a single request (the goal is 0, resets included).
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -142,6 +143,7 @@ try {
       });
       (traces[w.way] ??= []).push({ ...trace });
       add(`${w.way} deploy failed`, deployed.failed);
+      add(`${w.way} deploy resets`, deployed.resets);
       add(`${w.way} deploy total`, deployed.total);
       add(`${w.way} deploy wall`, deployed.wall);
       const around = aroundSwitch(deployed.samples, `v${2 + (r % 2)}`);
@@ -158,6 +160,7 @@ try {
         if (res.hosts[0]!.status !== 'rolled-back') throw new Error(`${w.way}: broken release not rolled back`);
       });
       add(`${w.way} auto-rollback failed`, broken.failed);
+      add(`${w.way} auto-rollback resets`, broken.resets);
       add(`${w.way} auto-rollback total`, broken.total);
       await sleep(3000);
       const back = await underLoad(w.port, async () => {
@@ -165,6 +168,7 @@ try {
         if (!res.ok) throw new Error(`${w.way}: rollback failed: ${JSON.stringify(res.hosts)}`);
       });
       add(`${w.way} rollback failed`, back.failed);
+      add(`${w.way} rollback resets`, back.resets);
       add(`${w.way} rollback total`, back.total);
       add(`${w.way} rollback wall`, back.wall);
       await sleep(3000);
@@ -174,10 +178,11 @@ try {
   console.log(`\nzero-downtime bench, ${rounds} round(s), load average ${load}`);
   for (const w of ways) {
     const sum = (k: string) => (results[`${w.way} ${k}`] ?? []).reduce((a, b) => a + b, 0);
-    const line = [`${w.way.padEnd(9)} deploy: ${sum('deploy failed')}/${sum('deploy total')} failed`];
+    const of = (k: string) => `${sum(`${k} failed`)}/${sum(`${k} total`)} failed (${sum(`${k} resets`)} reset)`;
+    const line = [`${w.way.padEnd(9)} deploy: ${of('deploy')}`];
     if (w.way !== 'raw') {
-      line.push(`auto-rollback: ${sum('auto-rollback failed')}/${sum('auto-rollback total')} failed`);
-      line.push(`rollback --to previous: ${sum('rollback failed')}/${sum('rollback total')} failed`);
+      line.push(`auto-rollback: ${of('auto-rollback')}`);
+      line.push(`rollback --to previous: ${of('rollback')}`);
     }
     console.log(line.join('; '));
   }
@@ -198,6 +203,13 @@ try {
         `          steps (medians): ${steps.map((n) => `${n} ${f2(median(ts.map((t) => t[n] ?? 0)))} s`).join('; ')}`,
       );
     }
+  }
+  const rollingFailed = ['deploy', 'auto-rollback', 'rollback']
+    .map((k) => (results[`rolling ${k} failed`] ?? []).reduce((a, b) => a + b, 0))
+    .reduce((a, b) => a + b, 0);
+  if (rollingFailed > 0) {
+    console.error(`FAILED: ${rollingFailed} request(s) failed during rolling deploys or rollbacks (goal: 0)`);
+    process.exitCode = 1;
   }
 } finally {
   for (const w of ways) w.app.cleanup();

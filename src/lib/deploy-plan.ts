@@ -115,7 +115,7 @@ export interface ReleaseFiles {
  */
 export function releaseFiles(
   manifest: Manifest,
-  opts: { project: string; release: string; extraEnv?: Record<string, string> },
+  opts: { project: string; release: string; extraEnv?: Record<string, string>; healthOverride?: string },
 ): ReleaseFiles {
   const compose = manifest.compose;
   if (!compose || compose.files.length === 0) {
@@ -158,6 +158,17 @@ export function releaseFiles(
       mode: 0o644,
     });
     composeFiles.push('lading.pins.yml');
+  }
+  if (opts.healthOverride) {
+    // start_interval for healthchecks on an engine that honours it (src/lib/health-start.ts), last so it wins
+    files.push({
+      name: 'lading.health.yml',
+      content: `# healthchecks probe every second while starting (written by lading)\n${
+        version === undefined ? '' : stringify({ version: String(version) })
+      }${opts.healthOverride}`,
+      mode: 0o644,
+    });
+    composeFiles.push('lading.health.yml');
   }
   // v2: the project's own files at their place (so ./nginx.conf and env_file: app.env resolve), verified on the host
   let projectEnv: Record<string, string> = {};
@@ -225,16 +236,18 @@ export function renderEnvFile(env: Record<string, string>): string {
     .join('');
 }
 
-/** What a host's facts step says: its compose flavour (empty on a swarm manager), current release, releases. */
+/** What a host's facts step says: its compose flavour (empty on a swarm manager), current release, releases, and
+ * the engine's API version when asked (LADING_WANT_API). */
 export interface Facts {
   compose: string;
   current?: string;
   releases: string[];
+  api?: string;
 }
 
 /** What step_facts (or step_swarm_facts) printed. */
 export function parseFacts(stdout: string): Facts {
-  const facts = { compose: '', current: undefined as string | undefined, releases: [] as string[] };
+  const facts: Facts = { compose: '', current: undefined, releases: [] };
   for (const line of stdout.split('\n')) {
     const eq = line.indexOf('=');
     if (eq === -1) continue;
@@ -243,6 +256,7 @@ export function parseFacts(stdout: string): Facts {
     if (k === 'compose') facts.compose = v;
     else if (k === 'current' && v) facts.current = v;
     else if (k === 'release' && v) facts.releases.push(v);
+    else if (k === 'api' && v) facts.api = v;
   }
   facts.releases.sort();
   return facts;

@@ -995,7 +995,7 @@ export const INPUTS = {
   'proxy-upgrade': {
     kind: 'bool',
     default: false,
-    help: 'Replace a running proxy whose image differs from proxy-image (a short interruption for every app on the host).',
+    help: 'Replace a running proxy whose image differs from proxy-image, or that was started without net.ipv4.tcp_migrate_req on a kernel that has it (a short interruption for every app on the host).',
     actions: ['deploy'],
     commands: PROXY_COMMANDS,
   },

@@ -14,6 +14,7 @@ import { baseEnv, forHost, releasesOf, releaseFilesScript, step } from './host/s
 import type { DeployResult, DeploySettings, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
 import { DeployHooks } from './hooks.ts';
 import { bringUp, readRollingSettings, setMaintenance } from './rolling.ts';
+import { DEFAULT_START_INTERVAL, START_INTERVAL_API, startIntervalOverride } from '../lib/health-start.ts';
 
 // The compose target: deploy, rollback and releases over hosts (SSH, or this machine for the agent).
 
@@ -60,19 +61,33 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   const images = refs(manifest);
   // The release files once per compose project, not once per host (a fleet shares them).
   const scripts = new Map<string, string>();
-  const filesScript = (p: string) => {
-    if (!scripts.has(p)) {
+  const filesScript = (p: string, healthOverride?: string) => {
+    const key = `${p}\n${healthOverride ?? ''}`;
+    if (!scripts.has(key)) {
       const extraEnv = settings.composeSecrets;
-      scripts.set(p, releaseFilesScript(releaseFiles(manifest, { project: p, release, extraEnv }).files));
+      const files = releaseFiles(manifest, { project: p, release, extraEnv, healthOverride }).files;
+      scripts.set(key, releaseFilesScript(files));
     }
-    return scripts.get(p)!;
+    return scripts.get(key)!;
   };
+  // start_interval where the engine honours it: asked of each host's engine only when a healthcheck would get one
+  const composeTexts = (manifest.compose?.files ?? []).map((f) => ({ content: f.content ?? '' }));
+  const wantApi = startIntervalOverride(START_INTERVAL_API, composeTexts) !== undefined;
 
   const deployHost = async (h: HostSteps, result: HostResult, reporter: Reporter, host: HostSpec) => {
+    if (wantApi) h.base.LADING_WANT_API = '1'; // the facts step also says the engine's API version
     const facts = await h.lock();
     if (facts.current) result.previous = facts.current;
     h.base.LADING_COMPOSE = facts.compose;
     reporter.info(`[${host.label}] ${facts.compose}; current release: ${facts.current ?? '(none)'}`);
+    const healthOverride = wantApi ? startIntervalOverride(facts.api, composeTexts) : undefined;
+    if (wantApi) {
+      reporter.info(
+        healthOverride
+          ? `[${host.label}] docker API ${facts.api}: healthchecks get start_interval ${DEFAULT_START_INTERVAL} while starting`
+          : `[${host.label}] docker API ${facts.api ?? '(unknown)'} has no start_interval (needs ${START_INTERVAL_API}): the gate runs healthchecks itself, early`,
+      );
+    }
     await h.refuseDowngrade(manifest, facts.current, settings.allowDowngrade);
     const external = manifest.compose?.external ?? [];
     if (external.length > 0) {
@@ -81,7 +96,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
     }
     const at = { LADING_RELEASE: release };
     const env = h.env(at);
-    await h.run('mkrelease', at, filesScript(h.base.LADING_PROJECT!)); // the release dir and its files
+    await h.run('mkrelease', at, filesScript(h.base.LADING_PROJECT!, healthOverride)); // the release dir and its files
     if (shipper) await shipImages(shipper, manifest, h, env);
     await h.run('pull', { ...at, ...logins, LADING_IMAGES: images });
     if (host === settings.hosts[0]) await hooks.run('pre-deploy', h.session, env, host.label, reporter);
@@ -244,7 +259,10 @@ export async function runRollbackStage(opts: HostStageOptions): Promise<DeployRe
         await h.record(manifest, { ...entry, result: 'failure', error: describeError(err) });
         if (facts.current) {
           reporter.warning(`[${host.label}] rollback to ${target} failed; bringing ${facts.current} back`);
-          await h.run('up health', { LADING_RELEASE: facts.current });
+          // the way it came up (rolling services: switched back to their still-running containers), not a plain
+          // `up`, which would scale a rolling service down under the proxy
+          const running = await h.releaseManifest(facts.current, `${host.label}: release ${facts.current}`);
+          await bringUp(h.runner, running, h.env({ LADING_RELEASE: facts.current }), zdt, true);
         }
         throw err;
       }

@@ -71,23 +71,24 @@ export async function testProxy(opts: { https?: boolean } = {}) {
  * stop grace period, `x-lading` rolling on `host`) and `worker` (a loop), on the project's default network.
  * `publish`: the same app without the proxy, web published on that loopback port (recreate and raw compose).
  * `version(n)` builds and pushes image n (index.html "vN"; `broken`: no index.html, so the health path 404s;
- * `recreate`: web without `x-lading`, as before rolling was turned on).
+ * `recreate`: web without `x-lading`, as before rolling was turned on; `badCheck`: the health path answers but the
+ * healthcheck fetches a missing page). `interval`: the healthcheck's interval (5s).
  */
-export function proxiedApp(opts: { host: string; drain?: number; publish?: number }) {
+export function proxiedApp(opts: { host: string; drain?: number; publish?: number; interval?: string }) {
   const env = testEnv();
   const name = `${env.registry.host}/${unique('zdt')}/app`;
   const project = unique('zdt')
     .replace(/[^a-z0-9-]/g, '-')
     .slice(0, 40);
-  const composeOf = (rolling: boolean) => `services:
+  const composeOf = (rolling: boolean, check = '/index.html') => `services:
   web:
     image: ${name}:\${DOCKER_TAG:-latest}
     init: true
     stop_grace_period: 2s
     command: ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/srv"]
     healthcheck:
-      test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/index.html"]
-      interval: 5s
+      test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1${check}"]
+      interval: ${opts.interval ?? '5s'}
       timeout: 2s
       retries: 2
 ${
@@ -109,7 +110,7 @@ ${
     command: ["/bin/busybox", "sh", "-c", "while true; do sleep 1; done"]
 `;
   const compose = composeOf(true);
-  function version(n: number, v: { broken?: boolean; recreate?: boolean } = {}): Manifest {
+  function version(n: number, v: { broken?: boolean; recreate?: boolean; badCheck?: boolean } = {}): Manifest {
     const { tag, digest } = pushVersion(name, n, v.broken ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` });
     return createManifest({
       source: versionSource(n, 'acme/shop'),
@@ -128,7 +129,7 @@ ${
       ],
       compose: {
         project,
-        files: [composeFile('docker-compose.yml', composeOf(!v.recreate))],
+        files: [composeFile('docker-compose.yml', composeOf(!v.recreate, v.badCheck ? '/missing.html' : undefined))],
         env: { DOCKER_TAG: tag },
       },
     });
@@ -181,17 +182,16 @@ export interface LoadSample {
 }
 
 /**
- * Failed requests a zero-downtime test tolerates: none refused, timed out or answered with an error; at most one
- * connection closed by the proxy without an answer (`resets`), seen about twice in eight loaded runs. Likely cause
- * (not yet reproduced in isolation): Caddy 2.6.2 (Debian's, in the test image) binds a new SO_REUSEPORT socket on
- * :80 at every config load and closes the old one once the old server stops; a connection the kernel had queued on
- * the old socket (or was completing its handshake there) is reset. The binary has `caddy.reusePort` and no TCP
- * fakeCloseListener. Not lading's switch order: the new config never routes to a draining container, and a failed
- * upstream dial is retried (try_duration 2s). Counted in full by the bench.
+ * A zero-downtime test tolerates no failed request: none refused, reset, timed out or answered with an error.
+ * (Resets at a route switch came from Caddy 2.6 closing its old SO_REUSEPORT listener at each config load with
+ * connections still queued on it; the proxy now runs with net.ipv4.tcp_migrate_req=1, which hands those connections
+ * to the new listener: test/integration/proxy-reload.test.ts.)
  */
 export function assertNoFailures(stats: { failed: number; resets: number; errors: string[] }): void {
-  if (stats.failed - stats.resets > 0 || stats.resets > 1) {
-    throw new Error(`${stats.failed} failed request(s):\n${stats.errors.slice(0, 5).join('\n')}`);
+  if (stats.failed > 0) {
+    throw new Error(
+      `${stats.failed} failed request(s) (${stats.resets} reset):\n${stats.errors.slice(0, 5).join('\n')}`,
+    );
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
   const shop = proxiedApp({ host: 'shop.test' });
   const blog = proxiedApp({ host: 'blog.test' });
   const legacy = proxiedApp({ host: 'legacy.test' });
+  const slow = proxiedApp({ host: 'slow.test', interval: '30s' });
   let proxy: Awaited<ReturnType<typeof testProxy>>;
   let root = '';
   const v: Manifest[] = [];
@@ -32,6 +33,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
       shop.cleanup();
       blog.cleanup();
       legacy.cleanup();
+      slow.cleanup();
     } finally {
       proxy.cleanup();
       try {
@@ -120,6 +122,24 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     );
   });
 
+  it('a rollback to a release that fails its gate brings the current one back the rolling way: no request fails', async () => {
+    const dir = join(root, shop.project, 'releases');
+    const broken = readdirSync(dir).find((r) => r.includes('v4'))!;
+    assert.ok(broken, 'the refused release is still on disk');
+    const before = shop.containers('web');
+    const load = loadLoop(proxy.port, 'shop.test', { rps: 50, maxMs: 60_000 });
+    const back = await runRollbackStage(opts({ project: shop.project, to: broken }));
+    await sleep(300);
+    const stats = await load.stop();
+    assert.equal(back.ok, false, JSON.stringify(back.hosts));
+    assert.match(back.hosts[0]!.error ?? '', /traffic stays on the old containers/);
+    assertNoFailures(stats);
+    assert.deepEqual(await shopGet(), { status: 200, body: 'v3\n' });
+    // the target's container never served: it drains like any retired one and goes (drain 3 s)
+    for (let i = 0; i < 60 && shop.containers('web').length > before.length; i++) await sleep(200);
+    assert.deepEqual(shop.containers('web').sort(), before.sort(), 'the v3 container kept serving, untouched');
+  });
+
   it('rolls back within the drain window by switching back to the still-running containers', async () => {
     const res = await deploy(v[0]!, {
       'allow-downgrade': 'true',
@@ -136,6 +156,81 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     assert.equal((await shopGet()).body, 'v3\n');
     assert.deepEqual(shop.containers('web').sort(), running.sort(), 'no container was started: a switch back');
     assertNoFailures(stats);
+  });
+
+  it('a drain still under way is cut short at half the step timeout: the next deploy never sleeps into its timeout', async () => {
+    const first = await deploy(v[1]!, {
+      'allow-downgrade': 'true',
+      rolling: 'web shop.test health=/index.html drain=90',
+    });
+    assert.equal(first.ok, true, JSON.stringify(first.hosts));
+    const load = loadLoop(proxy.port, 'shop.test', { rps: 50, maxMs: 60_000 });
+    const t = performance.now();
+    // the v3 container drains for 90 s; waiting for all of it would outlast the 40 s step: it is cut after 20 s
+    const res = await deploy(v[2]!, { 'step-timeout': '40' });
+    const seconds = (performance.now() - t) / 1000;
+    const stats = await load.stop();
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assert.ok(seconds < 80, `${seconds.toFixed(1)} s`);
+    assert.deepEqual(await shopGet(), { status: 200, body: 'v3\n' });
+    assertNoFailures(stats);
+  });
+
+  it('a rolling service with a healthcheck passes the gate long before one interval (30 s); a failing check is refused', async () => {
+    const [v1, v2] = [slow.version(1), slow.version(2, { badCheck: true })];
+    const t = performance.now();
+    const res = await deploy(v1);
+    const seconds = (performance.now() - t) / 1000;
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assert.ok(seconds < 15, `the deploy took ${seconds.toFixed(1)} s`);
+    const [id] = slow.containers('web');
+    assert.equal(
+      docker(['inspect', '--format', '{{.State.Health.Status}}', id!]),
+      'starting',
+      'docker has not checked yet',
+    );
+    assert.deepEqual(await get(proxy.port, 'slow.test'), { status: 200, body: 'v1\n' });
+    const bad = await deploy(v2, { 'health-timeout': '4' });
+    assert.equal(bad.ok, false, JSON.stringify(bad.hosts));
+    assert.match(bad.hosts[0]!.error ?? '', /its healthcheck did not pass/);
+    assert.deepEqual(await get(proxy.port, 'slow.test'), { status: 200, body: 'v1\n' });
+    assert.deepEqual(slow.containers('web'), [id], 'the new container is gone, the old one untouched');
+  });
+
+  it('the proxy runs with tcp_migrate_req: its config loads under a concurrent request loop reset no connection', async () => {
+    assert.ok(existsSync('/proc/sys/net/ipv4/tcp_migrate_req'), 'this kernel has net.ipv4.tcp_migrate_req (>= 5.14)');
+    const sysctl = docker([
+      'inspect',
+      '--format',
+      '{{index .HostConfig.Sysctls "net.ipv4.tcp_migrate_req"}}',
+      proxy.id,
+    ]);
+    assert.equal(sysctl, '1');
+    // 40 full config loads (what every switch does) while 8 clients keep a request in flight each, ~1000/s
+    const config = readFileSync(join(root, '.proxy', 'caddy.json'), 'utf8');
+    let running = true;
+    let ok = 0;
+    const errors: string[] = [];
+    const client = async () => {
+      while (running) {
+        await shopGet().then(
+          (r) => (r.status === 200 ? ok++ : errors.push(`HTTP ${r.status}`)),
+          (err: Error) => errors.push(err.message),
+        );
+      }
+    };
+    const clients = Array.from({ length: 8 }, client);
+    const deadline = Date.now() + 30_000;
+    for (let i = 0; i < 40 && Date.now() < deadline; i++) {
+      docker(['exec', '-i', proxy.id, '/usr/bin/caddy', 'reload', '--force', '--config', '/dev/stdin'], {
+        input: config,
+      });
+      await sleep(100);
+    }
+    running = false;
+    await Promise.all(clients);
+    assert.deepEqual(errors, [], `${errors.length} failed of ${ok + errors.length}`);
+    assert.ok(ok > 200, `only ${ok} requests`);
   });
 
   it('maintenance on answers 503 with the page for the app host names; off serves the app again', async () => {

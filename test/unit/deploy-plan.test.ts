@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   downgradeReason,
+  parseFacts,
   parseHistory,
   parseHosts,
   parseInventory,
@@ -94,6 +95,21 @@ describe('deploy plan', () => {
     const env = files.find((f) => f.name === '.env')!;
     assert.equal(env.mode, 0o600);
     assert.equal(env.content, 'COMPOSE_PROJECT_NAME=shop\nDOCKER_TAG=main-1111111\n');
+  });
+  it('release files: the start_interval override (engines with API >= 1.44) comes last, with the same version key', () => {
+    const healthOverride = 'services:\n  app:\n    healthcheck:\n      start_interval: 1s\n';
+    const { files, composeFiles } = releaseFiles(manifest(), { project: 'shop', release: 'r1', healthOverride });
+    assert.deepEqual(composeFiles, ['01-docker-compose.yml', 'lading.pins.yml', 'lading.health.yml']);
+    const text = files.find((f) => f.name === 'lading.health.yml')!.content as string;
+    assert.match(text, /version: "3.7"|version: '3.7'|version: 3.7/);
+    assert.match(text, /start_interval: 1s/);
+    assert.equal(files.find((f) => f.name === '.lading-files')!.content, `${composeFiles.join('\n')}\n`);
+    assert.deepEqual(releaseFiles(manifest(), { project: 'shop', release: 'r1' }).composeFiles.length, 2);
+  });
+  it('host facts: compose flavour, current release, releases, and the engine API version when asked', () => {
+    const facts = parseFacts('compose=docker-compose\napi=1.41\ncurrent=r2\nrelease=r2\nrelease=r1\n');
+    assert.deepEqual(facts, { compose: 'docker-compose', api: '1.41', current: 'r2', releases: ['r1', 'r2'] });
+    assert.equal(parseFacts('compose=docker compose\napi=\n').api, undefined);
   });
   it('release files: a compose file with more than a hundred YAML aliases still gets its pins', () => {
     const aliases = Array.from({ length: 150 }, (_, i) => `  a${i}: *base\n`).join('');

@@ -140,6 +140,8 @@ step_facts() {
   d=$(project_dir)
   detect_compose
   printf 'compose=%s\n' "$COMPOSE"
+  # the engine's API version, asked only for a release with a healthcheck (start_interval needs API 1.44)
+  if [ "${LADING_WANT_API:-0}" = 1 ]; then printf 'api=%s\n' "$(docker version --format '{{.Server.APIVersion}}' 2>/dev/null || true)"; fi
   cur=$(readlink "$d/current" 2>/dev/null || true)
   printf 'current=%s\n' "${cur##*/}"
   if [ -d "$d/releases" ]; then
@@ -267,7 +269,6 @@ step_health() {
   deadline=$(($(now) + ${LADING_HEALTH_TIMEOUT:?set by the runner}))
   stable=${LADING_HEALTH_STABLE:?set by the runner}
   first=""
-  polls=0
   while :; do
     ids=$(docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$LADING_PROJECT")
     [ -n "$ids" ] || die "no containers of project $LADING_PROJECT are running"
@@ -304,9 +305,9 @@ step_health() {
       printf '%s\n' "$states" >&2
       die "not healthy within ${LADING_HEALTH_TIMEOUT:?set by the runner}s: waiting for $(printf '%s' "$waiting" | tr '\n' ' ')"
     fi
-    # poll every 0.2 s for the first 2 s (most services are up by then), then every second
-    polls=$((polls + 1))
-    if [ "$polls" -le 10 ]; then sleep 0.2 2>/dev/null || sleep 1; else sleep 1; fi
+    # poll (and run a starting container's own healthcheck) every 0.2 s until the timeout: the gate passes as soon
+    # as the app is ready, not at docker's next check
+    sleep 0.2 2>/dev/null || sleep 1
   done
   if [ -n "${LADING_PROBE_URL:-}" ]; then
     while :; do
@@ -484,7 +485,8 @@ step_load() {
 # network reaches it, the host reaches it through `docker exec` (root's access to the engine). lading keeps each
 # app's routes in the proxy's state dir (the container's dev.lading.proxy.dir label): apps/<project>.<server>.routes
 # and .maint (JSON route lists), <project>.tls (a TLS automation policy). Every change renders the whole config
-# from those files and loads it with `caddy reload` (POST /load: atomic; in-flight requests finish on the old one).
+# from those files and loads it with `caddy reload` (POST /load: atomic; in-flight requests finish on the old one;
+# a config change through /config/ paths is the same full reload in Caddy, so it would not spare the listener).
 # LADING_ROLLING: one "service port health-path replicas drain" line per rolling service.
 
 rolling_names() { printf '%s\n' "${LADING_ROLLING:-}" | awk 'NF { print $1 }'; }
@@ -557,10 +559,23 @@ proxy_reload() {
   done
 }
 
+# Caddy 2.6 binds a new SO_REUSEPORT socket at every config load and closes the old one when the old server stops:
+# a connection the kernel had queued on the old socket was reset (~1 per reload at ~1000 req/s on loopback). With
+# net.ipv4.tcp_migrate_req=1 (Linux >= 5.14, per network namespace) the kernel hands those connections to the new
+# socket instead: 0 resets in the same loop. Set on the proxy's own namespace where the kernel has it.
+migrate_supported() { [ -e /proc/sys/net/ipv4/tcp_migrate_req ]; }
+
+# "missing" when the kernel has tcp_migrate_req and proxy container $1 was started without it
+proxy_migrate_missing() {
+  migrate_supported || return 1
+  [ "$(docker inspect --format '{{index .HostConfig.Sysctls "net.ipv4.tcp_migrate_req"}}' "$1" 2>/dev/null || true)" != 1 ]
+}
+
 proxy_start() {
   pd=$1
   set --
   for p in ${LADING_PROXY_PORTS:-}; do set -- "$@" -p "$p"; done
+  if migrate_supported; then set -- "$@" --sysctl net.ipv4.tcp_migrate_req=1; fi
   docker run -d --name "$LADING_PROXY_CONTAINER" --restart unless-stopped --network "$LADING_PROXY_NETWORK" "$@" \
     --label dev.lading.proxy=1 --label "dev.lading.proxy.dir=$pd" \
     -v "$LADING_PROXY_CONTAINER-data:/data" -v "$LADING_PROXY_CONTAINER-config:/config" \
@@ -589,7 +604,12 @@ step_proxy_ensure() {
     return 0
   fi
   img=${seen% *}
-  if [ "$img" != "$LADING_PROXY_IMAGE" ]; then
+  why=""
+  [ "$img" = "$LADING_PROXY_IMAGE" ] || why="runs $img, not $LADING_PROXY_IMAGE"
+  if proxy_migrate_missing "$LADING_PROXY_CONTAINER"; then
+    why="${why:+$why; }was started without net.ipv4.tcp_migrate_req=1 (a connection may be reset at each route change)"
+  fi
+  if [ -n "$why" ]; then
     if [ "${LADING_PROXY_UPGRADE:-0}" = 1 ]; then
       docker rm -f "$LADING_PROXY_CONTAINER" >/dev/null
       proxy_start "$pd"
@@ -599,10 +619,10 @@ step_proxy_ensure() {
         die "the upgraded proxy did not take its config"
       }
       proxy_unlock "$pd"
-      echo "proxy: upgraded $LADING_PROXY_CONTAINER from $img to $LADING_PROXY_IMAGE"
+      echo "proxy: replaced $LADING_PROXY_CONTAINER ($why) with $LADING_PROXY_IMAGE"
       return 0
     fi
-    echo "proxy: $LADING_PROXY_CONTAINER runs $img, not $LADING_PROXY_IMAGE: kept (proxy-upgrade: true replaces it)" >&2
+    echo "proxy: $LADING_PROXY_CONTAINER $why: kept (proxy-upgrade: true replaces it)" >&2
   fi
   if [ "${seen##* }" != true ]; then
     docker start "$LADING_PROXY_CONTAINER" >/dev/null || die "cannot start the proxy $LADING_PROXY_CONTAINER"
@@ -635,7 +655,9 @@ rolling_lines() { printf '%s\n' "${LADING_ROLLING:-}" | awk 'NF >= 5'; }
 # ids in releases/<id>/.rolling/<service>.ids, each connected to the proxy network. A release whose containers are
 # still running (a rollback within the drain window) keeps them: no new container, an instant switch back.
 # drains of a rolling service still under way finish first (at their deadline; stopped and removed here, the drain
-# job then skips them), so compose's scale never meets a container that a drain job stops or removes under it
+# job then skips them), so compose's scale never meets a container that a drain job stops or removes under it.
+# The wait is bounded by $drains_until (half the step timeout from the step's start): a drain that would outlast it is
+# cut short, so the step never sleeps into its own timeout.
 finish_drains() { # SERVICE
   fd=$(project_dir)
   [ -d "$fd/.draining" ] || return 0
@@ -644,6 +666,12 @@ finish_drains() { # SERVICE
     until=$(cat "$fd/.draining/$id" 2>/dev/null || true)
     case "$until" in '' | *[!0-9]*) until=0 ;; esac
     left=$((until - $(now)))
+    may=$((drains_until - $(now)))
+    [ "$may" -gt 0 ] || may=0
+    if [ "$left" -gt "$may" ]; then
+      echo "rolling $1: $(printf '%s' "$id" | cut -c1-12) still drains (${left}s left): cut short after ${may}s (half of step-timeout ${LADING_STEP_TIMEOUT:-900}s)" >&2
+      left=$may
+    fi
     if [ "$left" -gt 0 ]; then
       echo "rolling $1: $(printf '%s' "$id" | cut -c1-12) still drains (${left}s left): waiting for it first"
       sleep "$left"
@@ -660,6 +688,7 @@ finish_drains() { # SERVICE
 }
 
 step_rolling_start() {
+  drains_until=$(($(now) + ${LADING_STEP_TIMEOUT:-900} / 2))
   rel="$(project_dir)/releases/$LADING_RELEASE"
   [ -d "$rel" ] || die "release $LADING_RELEASE does not exist on $(hostname)"
   mkdir -p "$rel/.rolling"
@@ -726,8 +755,9 @@ http_ok() {
   fi
 }
 
-# the gate of rolling services: each new container running, not unhealthy, and answering its health path with a
-# 2xx/3xx directly (container address on the proxy network), polled every 150 ms.
+# the gate of rolling services: each new container running, not unhealthy, passing its own healthcheck if it has one
+# (run early with docker exec while docker still says "starting"), and answering its health path with a 2xx/3xx
+# directly (container address on the proxy network), polled every 150 ms.
 step_rolling_gate() {
   rel="$(project_dir)/releases/$LADING_RELEASE"
   deadline=$(($(now) + ${LADING_HEALTH_TIMEOUT:?set by the runner}))
@@ -744,12 +774,15 @@ step_rolling_gate() {
           docker logs --tail 15 "$id" 2>&1 | sed 's/^/    /' >&2 || true
           die "rolling $svc: the new container is $1 (health $2, restarts $3): traffic stays on the old containers"
         fi
-        if [ "$1" = running ] && [ -n "${4:-}" ] && http_ok "http://$4:$port$health"; then
-          echo "ready: $svc $(printf '%s' "$id" | cut -c1-12) answers http://$4:$port$health"
+        # a healthchecked container also passes its own check: docker's verdict once known, else the check run now
+        checked=yes
+        if [ "$2" = starting ]; then early_check "$id" || checked=""; fi
+        if [ "$1" = running ] && [ -n "$checked" ] && [ -n "${4:-}" ] && http_ok "http://$4:$port$health"; then
+          echo "ready: $svc $(printf '%s' "$id" | cut -c1-12) answers http://$4:$port$health$([ "$2" = none ] || printf ', its healthcheck passes')"
           break
         fi
         [ "$(now)" -lt "$deadline" ] ||
-          die "rolling $svc: http://${4:-?}:$port$health did not answer within ${LADING_HEALTH_TIMEOUT:?set by the runner}s: traffic stays on the old containers"
+          die "rolling $svc: $([ -n "$checked" ] || printf 'its healthcheck did not pass and ')http://${4:-?}:$port$health did not answer within ${LADING_HEALTH_TIMEOUT:?set by the runner}s: traffic stays on the old containers"
         sleep 0.15 2>/dev/null || sleep 1
       done
     done <"$rel/.rolling/$svc.ids"

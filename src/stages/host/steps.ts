@@ -133,6 +133,7 @@ export function baseEnv(settings: DeploySettings, project: string): Record<strin
     LADING_HEALTH_TIMEOUT: String(settings.healthTimeout),
     LADING_HEALTH_STABLE: String(settings.healthStable),
     LADING_KEEP: String(settings.keep),
+    LADING_STEP_TIMEOUT: String(Math.round(settings.stepTimeoutMs / 1000)),
     LADING_PRUNE_IMAGES: settings.pruneImages ? '1' : '0',
     ...(settings.probeUrl ? { LADING_PROBE_URL: settings.probeUrl } : {}),
   };
