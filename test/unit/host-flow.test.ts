@@ -350,7 +350,11 @@ describe('rollback orchestration on fake hosts', () => {
       h.history.slice(2).map((e) => [e.action, e.result]),
       [['rollback', 'failure']],
     );
-    assert.deepEqual(h.steps.slice(-3), ['up', 'health', 'unlock'], 'the current release is brought back up');
+    assert.deepEqual(
+      h.steps.slice(-6),
+      ['release_manifest', 'rolling_undrain', 'up', 'proxy_forget', 'health', 'unlock'],
+      'the current release is brought back up the way a deploy brings it up (bringUp: here a recreate release)',
+    );
   });
 
   it('a host with nothing to go back to fails and says so', async () => {
