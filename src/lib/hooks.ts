@@ -4,8 +4,9 @@ import type { Manifest } from './manifest.ts';
 import { SERVICE_RE, parseArgv } from './ops.ts';
 
 /**
- * Deploy hooks: commands run at fixed points of a deploy, in a one-off container of the NEW release (its compose
- * config, env and networks; `compose run --rm --no-deps`):
+ * Deploy hooks: commands run at fixed points of a deploy, in a one-off container of the NEW release (compose: its
+ * compose config, env and networks, `compose run --rm --no-deps`; swarm: on the manager, `docker run` of the service's
+ * new image with its environment, on the stack's network when that is attachable — the manager is the one host):
  *   pre-deploy   once per deploy, on the first host, after its images are pulled and before anything switches
  *                (migrations); a failure aborts the deploy there
  *   pre-switch   on each host, before its containers are switched to the new release
@@ -132,19 +133,4 @@ export function runnerHookEnv(e: {
   if (e.result) env.LADING_RESULT = e.result;
   if (e.error) env.LADING_ERROR = e.error.slice(0, 2000);
   return env;
-}
-
-/**
- * Hooks run in a one-off compose container on each host; a swarm stack has none of that (its tasks are placed by the
- * swarm), so target swarm refuses declared hooks instead of deploying without them.
- */
-export function refuseHooksOnSwarm(hooks: Hooks): void {
-  const declared = HOOK_NAMES.filter((n) => hooks[n]);
-  if (declared.length === 0) return;
-  const first = hooks[declared[0]!]!;
-  throw new InputError(
-    first.source.startsWith('x-lading') ? 'x-lading' : first.name,
-    `${declared.map((n) => hooks[n]!.source).join(', ')}: hooks are not supported with target swarm`,
-    'remove the hooks (or the x-lading hooks of the compose file) for a swarm deploy, or deploy with target compose',
-  );
 }

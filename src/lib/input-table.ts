@@ -847,21 +847,21 @@ export const INPUTS = {
   },
   'pre-deploy': {
     kind: 'string',
-    help: 'Hook run once per deploy on the first host, in a one-off container of the new release, after its images are pulled and before anything switches (migrations); its failure aborts the deploy. A JSON array of arguments or words (or x-lading hooks in the compose file).',
+    help: 'Hook run once per deploy on the first host (target swarm: the manager), in a one-off container of the new release, after its images are pulled and before anything switches (migrations); its failure aborts the deploy. A JSON array of arguments or words (or x-lading hooks in the compose file).',
     cli: 'hook: once, first host, one-off container of the new release before any switch (migrations)',
     actions: ['deploy'],
     commands: ['deploy'],
   },
   'pre-switch': {
     kind: 'string',
-    help: 'Hook run on each host in a one-off container of the new release before its containers switch to it.',
+    help: 'Hook run on each host (target swarm: the manager) in a one-off container of the new release before its containers switch to it (swarm: before docker stack deploy).',
     cli: 'hook: each host, before its switch',
     actions: ['deploy'],
     commands: ['deploy'],
   },
   'post-switch': {
     kind: 'string',
-    help: 'Hook run on each host in a one-off container of the new release after it switched.',
+    help: 'Hook run on each host (target swarm: the manager) in a one-off container of the new release after it switched (swarm: after the stack converged).',
     cli: 'hook: each host, after its switch',
     actions: ['deploy'],
     commands: ['deploy'],
@@ -875,7 +875,7 @@ export const INPUTS = {
   },
   'hook-service': {
     kind: 'string',
-    help: 'The compose service whose image, config, env and networks the hooks run with (default the first built service).',
+    help: 'The compose service whose image, config, env and networks the hooks run with (default the first built service; target swarm: its image, environment, user, working dir and, when attachable, network).',
     actions: ['deploy'],
     commands: ['deploy'],
   },

@@ -46,6 +46,21 @@ export interface StackRender {
   orders: Record<string, { order: 'start-first' | 'stop-first'; why: string }>;
   /** Variables the compose files use that the manifest does not set (resolved to '', as compose does). */
   missing: string[];
+  /** service → what a one-off container of it gets (deploy hooks): its image, environment and networks. */
+  runs: Record<string, SwarmRun>;
+}
+
+/**
+ * A one-off container of a stack's service (a deploy hook on a manager, `docker run`): the service's image (pinned
+ * like its tasks), its `environment` (resolved; `env_file` and variables without a value are not carried), user and
+ * working dir, and the docker names of its networks in order (`host` for host networking).
+ */
+export interface SwarmRun {
+  image: string;
+  env: Array<[string, string]>;
+  networks: string[];
+  user?: string;
+  workdir?: string;
 }
 
 type Doc = Record<string, unknown>;
@@ -234,7 +249,49 @@ export function renderStack(
   stackFiles.push('lading.stack.yml');
   files.push({ name: '.lading-files', content: `${stackFiles.join('\n')}\n`, mode: 0o644 });
   files.push({ name: 'manifest.json', content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644 });
-  return { files, stackFiles, pins, orders, missing: [...missing].sort() };
+  const runs: Record<string, SwarmRun> = {};
+  for (const [name, svc] of Object.entries(services)) {
+    runs[name] = swarmRun(isMap(svc) ? svc : {}, networks, opts.project, pins[name]);
+  }
+  return { files, stackFiles, pins, orders, missing: [...missing].sort(), runs };
+}
+
+/** A rendered value with its doubled `$` (kept for docker stack deploy's own interpolation) back to single. */
+const undouble = (v: unknown): string => String(v).replace(/\$\$/g, '$');
+
+function swarmRun(def: Doc, networks: Doc, project: string, pin: string | undefined): SwarmRun {
+  const env: Array<[string, string]> = [];
+  if (Array.isArray(def.environment)) {
+    for (const e of def.environment.map(undouble)) {
+      const i = e.indexOf('=');
+      if (i > 0) env.push([e.slice(0, i), e.slice(i + 1)]);
+    }
+  } else if (isMap(def.environment)) {
+    for (const [k, v] of Object.entries(def.environment)) if (v !== null && v !== undefined) env.push([k, undouble(v)]);
+  }
+  const keys =
+    def.network_mode === 'host'
+      ? ['host']
+      : Array.isArray(def.networks)
+        ? def.networks.map(String)
+        : isMap(def.networks)
+          ? Object.keys(def.networks)
+          : ['default'];
+  const names = keys.map((k) => {
+    if (k === 'host' && def.network_mode === 'host') return 'host';
+    const n = networks[k];
+    const ext = isMap(n) ? n.external : undefined;
+    const named = isMap(n) ? (n.name ?? (isMap(ext) ? ext.name : undefined)) : undefined;
+    if (named !== undefined && named !== null) return undouble(named);
+    return ext ? k : `${project}_${k}`;
+  });
+  return {
+    image: pin ?? undouble(def.image),
+    env,
+    networks: names,
+    ...(def.user !== undefined && def.user !== null ? { user: undouble(def.user) } : {}),
+    ...(def.working_dir !== undefined && def.working_dir !== null ? { workdir: undouble(def.working_dir) } : {}),
+  };
 }
 
 // --- what the manager reports -----------------------------------------------------------------------------------
@@ -410,4 +467,47 @@ export function parseTaskLogs(stdout: string): Array<{ task: string; line: strin
     else if (l.trim()) out.push({ task, line: l });
   }
   return out;
+}
+
+const NETWORK_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/**
+ * What the manager's ops_swarm_hook step needs to run a deploy hook in a one-off container of `service` of a
+ * rendered stack: the env file (written into the release dir, 0600, like the stack files that hold the same values)
+ * and the step's variables (image, networks to try in order, user, working dir).
+ */
+export function swarmHookRun(
+  stack: Pick<StackRender, 'runs'>,
+  service: string,
+): { envFileName: string; envFile: string; vars: Record<string, string> } {
+  const run = stack.runs[service];
+  if (!run) {
+    throw new LadingError(
+      `the hooks run in service ${service}, which the stack does not define`,
+      `set hook-service (or x-lading hooks' service) to one of: ${Object.keys(stack.runs).join(', ')}`,
+    );
+  }
+  for (const [k, v] of run.env) {
+    if (/[\r\n]/.test(v) || /[\r\n=]/.test(k)) {
+      throw new LadingError(
+        `service ${service}'s environment variable ${k.split(/[\r\n]/)[0]} holds a line break, which docker run --env-file cannot carry to a hook's container`,
+        'keep hook services to one-line variables, or run the hook in another service (hook-service)',
+      );
+    }
+  }
+  if (run.image.startsWith('-') || /\s/.test(run.image)) {
+    throw new LadingError(`service ${service} has no usable image for a hook ('${run.image}')`);
+  }
+  const bad = run.networks.find((n) => !NETWORK_RE.test(n));
+  if (bad) throw new LadingError(`service ${service}'s network '${bad}' is not a docker network name`);
+  return {
+    envFileName: `hook-${service}.env`,
+    envFile: run.env.map(([k, v]) => `${k}=${v}\n`).join(''),
+    vars: {
+      LADING_HOOK_IMAGE: run.image,
+      LADING_HOOK_NETWORKS: run.networks.join(' '),
+      ...(run.user ? { LADING_HOOK_USER: run.user } : {}),
+      ...(run.workdir ? { LADING_HOOK_WORKDIR: run.workdir } : {}),
+    },
+  };
 }

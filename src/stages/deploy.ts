@@ -141,30 +141,18 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
     await hooks.runner('pre-deploy', labels, reporter);
     const title = (h: HostSpec) => `deploy ${release} → ${h.label}`;
     const results = await eachHost({ connector, reporter, now }, settings, common, title, { release }, deployHost);
-    let ok = results.every((r) => r.status === 'deployed');
-    let hookError: string | undefined;
-    if (ok && hooks.has('post-deploy')) {
-      const first = settings.hosts[0]!;
-      hookError = await reporter.group(`hook post-deploy → ${first.label}`, async () => {
-        let session: HostSession | undefined;
-        try {
-          session = await connector(first, settings, reporter);
-          const env = { ...forHost(common, first), LADING_RELEASE: release };
-          await hooks.run('post-deploy', session, env, first.label, reporter);
-          return undefined;
-        } catch (err) {
-          return describeError(err);
-        } finally {
-          await session?.close();
-        }
-      });
-      if (hookError) ok = false;
-    }
-    const firstError = hookError ?? results.find((r) => r.error)?.error;
-    await hooks.runner(ok ? 'post-deploy' : 'failure', labels, reporter, {
-      ok,
-      ...(firstError ? { error: firstError } : {}),
-    });
+    const first = settings.hosts[0]!;
+    const { ok } = await hooks.finish(
+      results.every((r) => r.status === 'deployed'),
+      results.find((r) => r.error)?.error,
+      labels,
+      reporter,
+      {
+        label: first.label,
+        connect: () => connector(first, settings, reporter),
+        env: { ...forHost(common, first), LADING_RELEASE: release },
+      },
+    );
     return { release, hosts: results, ok, ...(hooks.outcomes.length ? { hooks: hooks.outcomes } : {}) };
   } finally {
     await shipper?.close();

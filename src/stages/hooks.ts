@@ -1,6 +1,6 @@
 import { runRunnerHook } from '../io/runner-hook.ts';
 import { describeError, LadingError } from '../lib/errors.ts';
-import { type HookName, type Hooks, readHooks, runnerHookEnv } from '../lib/hooks.ts';
+import { HOOK_NAMES, type HookName, type Hooks, readHooks, runnerHookEnv } from '../lib/hooks.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { argvEnv, opsHistoryLine } from '../lib/ops.ts';
 import HOST_SCRIPT from '../lib/remote/host.sh.ts';
@@ -18,8 +18,29 @@ export interface HookOutcome {
 }
 
 /**
+ * How a target runs a hook's one-off container: the ops.sh step (compose: ops_hook, `compose run` of the release;
+ * swarm: ops_swarm_hook, `docker run` of the service's image on the manager) and the step's variables for the hook's
+ * service.
+ */
+export interface HookDriver {
+  step: string;
+  vars?: (service: string) => Record<string, string>;
+}
+
+const COMPOSE_HOOKS: HookDriver = { step: 'ops_hook' };
+
+interface HookOptions {
+  manifest: Manifest;
+  release: string;
+  project: string;
+  owner: string;
+  now: () => Date;
+  driver?: HookDriver;
+}
+
+/**
  * The hooks of one deploy (src/lib/hooks.ts says when each runs): runs them on a host session in a one-off container
- * of the new release (ops.sh's ops_hook), their output in the host's log group, each run recorded in the host's
+ * of the new release (the target's HookDriver), their output in the host's log group, each run recorded in the host's
  * history; and the runner hook, a local script, before and after.
  */
 export class DeployHooks {
@@ -28,14 +49,16 @@ export class DeployHooks {
   private constructor(
     private readonly hooks: Hooks,
     private readonly runnerHook: string | undefined,
-    private readonly o: { manifest: Manifest; release: string; project: string; owner: string; now: () => Date },
+    private readonly o: HookOptions,
   ) {}
 
-  static read(
-    read: InputReader,
-    o: { manifest: Manifest; release: string; project: string; owner: string; now: () => Date },
-  ): DeployHooks {
+  static read(read: InputReader, o: HookOptions): DeployHooks {
     return new DeployHooks(readHooks(read, o.manifest), read('runner-hook'), o);
+  }
+
+  /** The services the declared hooks run in (each once). */
+  get services(): string[] {
+    return [...new Set(HOOK_NAMES.flatMap((n) => this.hooks[n]?.service ?? []))];
   }
 
   /** A pre-deploy hook makes the first host go alone: nothing else starts before it passed. */
@@ -66,9 +89,11 @@ export class DeployHooks {
     };
     let error: string | undefined;
     try {
-      const res = await session.exec(`${HOST_SCRIPT}\n${OPS_SCRIPT}\nlading_ops ops_hook\n`, {
+      const driver = this.o.driver ?? COMPOSE_HOOKS;
+      const res = await session.exec(`${HOST_SCRIPT}\n${OPS_SCRIPT}\nlading_ops ${driver.step}\n`, {
         env: {
           ...env,
+          ...driver.vars?.(hook.service),
           LADING_HOOK: name,
           LADING_SERVICE: hook.service,
           LADING_HOOK_TIMEOUT: String(hook.timeout),
@@ -130,5 +155,40 @@ export class DeployHooks {
       log: (l) => reporter.info(`runner-hook ${name} | ${l}`),
     });
     if (res.error) reporter.warning(`runner-hook ${name}: ${res.error} (the deploy goes on)`);
+  }
+
+  /**
+   * The end of a deploy, whatever the target: post-deploy (when every host deployed) in its own log group on the
+   * first host, over a new connection (`first`), then the runner hook (post-deploy, or failure). Returns whether the
+   * deploy is ok once post-deploy ran, and the error to report.
+   */
+  async finish(
+    ok: boolean,
+    firstError: string | undefined,
+    hosts: string[],
+    reporter: Reporter,
+    first: { label: string; connect: () => Promise<HostSession>; env: Record<string, string> },
+  ): Promise<{ ok: boolean; error?: string }> {
+    let error = firstError;
+    if (ok && this.has('post-deploy')) {
+      const hookError = await reporter.group(`hook post-deploy → ${first.label}`, async () => {
+        let session: HostSession | undefined;
+        try {
+          session = await first.connect();
+          await this.run('post-deploy', session, first.env, first.label, reporter);
+          return undefined;
+        } catch (err) {
+          return describeError(err);
+        } finally {
+          await session?.close();
+        }
+      });
+      if (hookError) {
+        ok = false;
+        error = hookError;
+      }
+    }
+    await this.runner(ok ? 'post-deploy' : 'failure', hosts, reporter, { ok, ...(error ? { error } : {}) });
+    return { ok, ...(error ? { error } : {}) };
   }
 }

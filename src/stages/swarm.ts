@@ -4,7 +4,6 @@ import { LocalSession } from '../io/local-host.ts';
 import { deferUntilGroup, type Reporter } from '../io/reporter.ts';
 import { releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
-import { readHooks, refuseHooksOnSwarm } from '../lib/hooks.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import {
   type Convergence,
@@ -16,6 +15,7 @@ import {
   parseSwarmState,
   parseTaskLogs,
   renderStack,
+  swarmHookRun,
 } from '../lib/swarm-plan.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 import { loadManifest } from '../settings/deploy.ts';
@@ -26,6 +26,7 @@ import { registryLogins } from './host/logins.ts';
 import { type FlowOptions, type HostSteps, SWARM_DRIVER, onHost } from './host/flow.ts';
 import { baseEnv, releaseFilesScript, releasesOf, swarmStep } from './host/steps.ts';
 import type { DeployResult, HostReleases, HostStageOptions, SwarmSettings } from './host/types.ts';
+import { DeployHooks } from './hooks.ts';
 
 /**
  * Docker Swarm as a deploy target. The manager is reached like a compose host (SSH with pinned keys, or this
@@ -192,8 +193,9 @@ function logPlan(stack: StackRender, host: string, reporter: Reporter): void {
 }
 
 /**
- * Deploys a manifest to a swarm: lock → render the stack (pinned by digest) into a release dir → docker stack
- * deploy with short-lived registry auth → wait for convergence → switch current, history, prune → unlock. When
+ * Deploys a manifest to a swarm: lock → render the stack (pinned by digest) into a release dir → pre-deploy and
+ * pre-switch hooks → docker stack deploy with short-lived registry auth → wait for convergence → switch current,
+ * history (post-switch hook), prune → unlock → post-deploy hook; the runner hook before and after. When
  * swarm rolls the update back (or it does not converge), the previous release is redeployed where swarm did not
  * already restore it, the history says so, and the step fails with the task errors.
  */
@@ -214,62 +216,93 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
   checkManifestPolicy(manifest, s.deploy.composePolicy, s.deploy.composeSecrets); // compose-policy strict
   const release = releaseId(now(), manifest.primary);
   const stack = renderStack(manifest, { project, release, policy: s.policy }); // refuses before any host
-  refuseHooksOnSwarm(readHooks(opts.read, manifest));
+  // Hooks (src/stages/hooks.ts) run on the manager, each in a one-off `docker run` of its service's new image with
+  // the service's environment (an env file in the release dir) on the stack's network when it is attachable:
+  // pre-deploy and pre-switch before docker stack deploy, post-switch after the stack converged, post-deploy last.
+  const hookRuns = new Map<string, ReturnType<typeof swarmHookRun>>();
+  const hooks = DeployHooks.read(opts.read, {
+    manifest,
+    release,
+    project,
+    owner: s.deploy.owner,
+    now,
+    driver: { step: 'ops_swarm_hook', vars: (svc) => hookRuns.get(svc)!.vars },
+  });
+  for (const svc of hooks.services) hookRuns.set(svc, swarmHookRun(stack, svc)); // refuses before any host
+  const hookFiles = [...hookRuns.values()].map((r) => ({ name: r.envFileName, content: r.envFile, mode: 0o600 }));
   const logins = await registryLogins(manifest, s.deploy, reporter).catch((err: unknown) => {
     reporter.flush();
     throw err;
   });
   const flow = swarmFlow(s, project, now);
-  return reporter
-    .group(`deploy ${release} → swarm stack ${project}`, () =>
-      onHost(
-        flow,
-        { host: '', status: 'failed', release, seconds: 0 },
-        reporter,
-        () => connectManager(s, reporter, opts.connector),
-        async (h, result) => {
-          const facts = await h.lock();
-          if (facts.current) result.previous = facts.current;
-          reporter.info(`[${h.label}] swarm manager; current release: ${facts.current ?? '(none)'}`);
-          await h.refuseDowngrade(manifest, facts.current, s.deploy.allowDowngrade);
-          logPlan(stack, h.label, reporter);
-          const at = { LADING_RELEASE: release };
-          const env = h.env(at);
-          await h.run('mkrelease', at, releaseFilesScript(stack.files)); // the dir and its files
-          await loadOnNodes(manifest, h, env, s, opts.connector, opts.read);
-          const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s);
-          const entry = { action: 'deploy', release, previous: facts.current } as const;
-          if (verdict.state === 'ok') {
-            await h.record(manifest, { ...entry, result: 'success' }, 'switch history prune');
-            result.status = 'deployed';
-            return;
+  const managers = s.local ? [s.dockerHost!] : s.deploy.hosts.map((h) => h.label);
+  await hooks.runner('pre-deploy', managers, reporter);
+  const r = await reporter.group(`deploy ${release} → swarm stack ${project}`, () =>
+    onHost(
+      flow,
+      { host: '', status: 'failed', release, seconds: 0 },
+      reporter,
+      () => connectManager(s, reporter, opts.connector),
+      async (h, result) => {
+        const facts = await h.lock();
+        if (facts.current) result.previous = facts.current;
+        reporter.info(`[${h.label}] swarm manager; current release: ${facts.current ?? '(none)'}`);
+        await h.refuseDowngrade(manifest, facts.current, s.deploy.allowDowngrade);
+        logPlan(stack, h.label, reporter);
+        const at = { LADING_RELEASE: release };
+        const env = h.env(at);
+        // the dir and its files (+ the hooks' env files)
+        await h.run('mkrelease', at, releaseFilesScript([...stack.files, ...hookFiles]));
+        await loadOnNodes(manifest, h, env, s, opts.connector, opts.read);
+        if (hookRuns.size > 0) {
+          const images = new Set([...hookRuns.values()].map((r) => r.vars.LADING_HOOK_IMAGE!));
+          await h.run('pull', { ...at, ...logins, LADING_IMAGES: [...images].join('\n') });
+        }
+        await hooks.run('pre-deploy', h.session, env, h.label, reporter); // a failure: nothing deployed
+        await hooks.run('pre-switch', h.session, env, h.label, reporter);
+        const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s);
+        const entry = { action: 'deploy', release, previous: facts.current } as const;
+        if (verdict.state === 'ok') {
+          const post = hooks.has('post-switch');
+          await h.record(manifest, { ...entry, result: 'success' }, post ? 'switch history' : 'switch history prune');
+          if (post) {
+            await hooks.run('post-switch', h.session, env, h.label, reporter);
+            await h.run('prune', at);
           }
-          const why = failure(verdict);
-          await h.record(manifest, { ...entry, result: 'failure', error: why });
-          result.error = why;
-          if (!s.deploy.rollbackOnFailure || !facts.current) return;
-          // Swarm rolls back only the services whose update failed; redeploy the previous release so the whole stack
-          // is on it again (a no-op for services swarm already restored).
-          reporter.warning(`[${h.label}] deploy of ${release} failed; back to ${facts.current}`);
-          const back = h.env({ LADING_RELEASE: facts.current });
-          try {
-            const previous = await h.releaseManifest(facts.current);
-            const prevStack = renderStack(previous, { project, release: facts.current, policy: s.policy });
-            const prevLogins = await registryLogins(previous, s.deploy, reporter);
-            await loadOnNodes(previous, h, back, s, opts.connector, opts.read);
-            const again = await deployAndWait(h, resolveEnv(previous, back), prevLogins, prevStack, s);
-            if (again.state !== 'ok') throw new LadingError(failure(again));
-            const undo = { action: 'auto-rollback', release: facts.current, previous: release } as const;
-            await h.record(previous, { ...undo, result: 'success' });
-          } catch (err) {
-            result.error = `${why}\nredeploying ${facts.current} failed too: ${describeError(err)}`;
-            return;
-          }
-          result.status = 'rolled-back';
-        },
-      ),
-    )
-    .then((r) => ({ release, hosts: [r], ok: r.status === 'deployed' }));
+          result.status = 'deployed';
+          return;
+        }
+        const why = failure(verdict);
+        await h.record(manifest, { ...entry, result: 'failure', error: why });
+        result.error = why;
+        if (!s.deploy.rollbackOnFailure || !facts.current) return;
+        // Swarm rolls back only the services whose update failed; redeploy the previous release so the whole stack
+        // is on it again (a no-op for services swarm already restored).
+        reporter.warning(`[${h.label}] deploy of ${release} failed; back to ${facts.current}`);
+        const back = h.env({ LADING_RELEASE: facts.current });
+        try {
+          const previous = await h.releaseManifest(facts.current);
+          const prevStack = renderStack(previous, { project, release: facts.current, policy: s.policy });
+          const prevLogins = await registryLogins(previous, s.deploy, reporter);
+          await loadOnNodes(previous, h, back, s, opts.connector, opts.read);
+          const again = await deployAndWait(h, resolveEnv(previous, back), prevLogins, prevStack, s);
+          if (again.state !== 'ok') throw new LadingError(failure(again));
+          const undo = { action: 'auto-rollback', release: facts.current, previous: release } as const;
+          await h.record(previous, { ...undo, result: 'success' });
+        } catch (err) {
+          result.error = `${why}\nredeploying ${facts.current} failed too: ${describeError(err)}`;
+          return;
+        }
+        result.status = 'rolled-back';
+      },
+    ),
+  );
+  const { ok } = await hooks.finish(r.status === 'deployed', r.error, managers, reporter, {
+    label: r.host,
+    connect: async () => (await connectManager(s, reporter, opts.connector)).session,
+    env: { ...envFor(s, project), LADING_RELEASE: release }, // the lock is released by then
+  });
+  return { release, hosts: [r], ok, ...(hooks.outcomes.length ? { hooks: hooks.outcomes } : {}) };
 }
 
 /** The swarm target's flow options: host.sh + swarm.sh's steps on the manager, the history's run and clock. */

@@ -1,22 +1,23 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import type { StatusReport } from '../../src/lib/ops.ts';
-import { runActionBundleAsync, runCli } from '../helpers/bundles.ts';
+import { bundle, runActionBundleAsync, runCli } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { removeStack, swarmDocker as swarm, testEnv } from '../helpers/testenv.ts';
 
 const SECRET = `swarm-ops-secret-${process.pid}-Qz8`;
 
 /**
- * The day-2 verbs on target swarm (status, logs, exec, prune) from the CLI bundle, over the same connection as the
- * swarm deploy: the test sshd, with the manager's docker as docker-host on that host. One busybox image, one stack.
+ * The day-2 verbs on target swarm (status, logs, exec, lock, prune) and the deploy hooks, from the CLI and deploy
+ * bundles, over the same connection as the swarm deploy: the test sshd, with the manager's docker as docker-host on
+ * that host. One busybox image, one stack (a quiet service and one that keeps writing).
  */
-describe('lading status, logs, exec and prune on a swarm stack, through the manager the deploy uses', () => {
+describe('lading status, logs, exec, lock, prune and deploy hooks on a swarm stack, through the manager the deploy uses', () => {
   const env = testEnv();
   const app = webApp();
   const service = `${app.project}_web`;
@@ -25,6 +26,13 @@ services:
   web:
     image: ${app.name}:\${DOCKER_TAG:-latest}
     command: ["/bin/busybox", "sh", "-c", "for i in 1 2 3; do echo line-$$i; done; exec /bin/busybox sleep 3600"]
+    environment:
+      GREETING: hello-from-the-stack
+    networks: [hostnet]
+    stop_grace_period: 1s
+  writer:
+    image: ${app.name}:\${DOCKER_TAG:-latest}
+    command: ["/bin/busybox", "sh", "-c", "i=0; while :; do i=$$((i+1)); echo tick $$i; /bin/busybox sleep 0.3; done"]
     networks: [hostnet]
     stop_grace_period: 1s
 networks:
@@ -33,6 +41,7 @@ networks:
     name: host
 `;
   let m: Manifest;
+  let m2: Manifest | undefined;
   let root = '';
   const releases: string[] = [];
   const conn = () => [
@@ -83,7 +92,10 @@ networks:
   });
   after(() => {
     try {
-      removeStack(app.project, [m.images[0]!.ref]);
+      removeStack(
+        app.project,
+        [m, ...(m2 ? [m2] : [])].map((x) => x.images[0]!.ref),
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -100,8 +112,8 @@ networks:
     assert.equal(h?.release?.id, releases[1]);
     assert.deepEqual(h?.releases, releases);
     assert.deepEqual(h?.drift, []);
-    const [svc] = h!.services;
-    assert.equal(svc?.service, 'web');
+    const svc = h!.services.find((x) => x.service === 'web');
+    assert.ok(svc, JSON.stringify(h!.services));
     assert.equal(svc?.desired, 1);
     assert.equal(svc?.pinned, m.images[0]!.ref);
     const [task] = svc!.containers;
@@ -145,6 +157,94 @@ networks:
     assert.match(oneOff.stdout, /v1/);
   });
 
+  it('logs --follow streams the lines a task writes meanwhile and ends cleanly on Ctrl-C (no reader left on the manager)', async () => {
+    const child = spawn(
+      process.execPath,
+      [bundle('cli'), 'logs', ...conn(), '--follow', '--tail', '0', '--service', 'writer'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const prefix = `[root@${env.ssh.host}:${env.ssh.port}] ${app.project}_writer.1.`.replace(/[.[\]]/g, '\\$&');
+    const ticks = () =>
+      [...out.matchAll(new RegExp(`^${prefix}\\S+@\\S+\\s+\\| tick (\\d+)$`, 'gm'))].map((x) => Number(x[1]));
+    const deadline = Date.now() + 20_000;
+    while (ticks().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const seen = ticks();
+    assert.ok(seen.length >= 3, `streamed ticks:\n${out}\n${err}`);
+    assert.ok(
+      seen.every((n, i) => i === 0 || n > seen[i - 1]!),
+      `in order: ${seen.join(' ')}`,
+    );
+    assert.equal(child.exitCode, null, 'still following');
+    child.kill('SIGINT');
+    const t0 = Date.now();
+    assert.equal(await exited, 0, err);
+    assert.ok(Date.now() - t0 < 8000, 'ended promptly');
+    await new Promise((r) => setTimeout(r, 500));
+    const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+    assert.ok(
+      !ps.split('\n').some((l) => l.includes('service logs') && l.includes(`${app.project}_writer`)),
+      `a docker service logs reader is left:\n${ps}`,
+    );
+  });
+
+  it('exec without a terminal gets no PTY; through a pseudo-terminal it gets one on the manager (one-off and --running)', () => {
+    const plain = cli(['exec', ...conn(), '--service', 'web', '--', '/bin/busybox', 'tty']);
+    assert.equal(plain.code, 1, plain.stdout + plain.stderr);
+    assert.match(plain.stdout, /not a tty/);
+    for (const running of [[], ['--running']]) {
+      const cmd = [
+        process.execPath,
+        bundle('cli'),
+        'exec',
+        ...conn(),
+        '--service',
+        'web',
+        ...running,
+        '--',
+        '/bin/busybox',
+        'sh',
+        '-c',
+        'tty && exit 3',
+      ]
+        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(' ');
+      // script(1) runs the CLI on a pseudo-terminal: stdin is a TTY, so exec asks the manager for a PTY
+      const res = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', input: '' });
+      assert.equal(res.status, 3, `${running.join(' ')}: ${res.stdout}${res.stderr}`);
+      assert.match(res.stdout, /\/dev\/pts\/\d+/, `${running.join(' ')}: ${res.stdout}`);
+    }
+  });
+
+  it("lock status shows a lock held on the manager; release refuses another run's live lock unless forced and confirmed, and records it", () => {
+    const lockFile = join(root, app.project, '.lock');
+    writeFileSync(lockFile, `${Math.floor(Date.now() / 1000) + 600} gh-777.1 build-box\n`);
+    const status = cli(['lock', 'status', ...conn(), '--json']);
+    assert.equal(status.code, 0, status.stdout + status.stderr);
+    const [held] = JSON.parse(status.stdout) as Array<{ lock?: { owner: string; expired: boolean } }>;
+    assert.deepEqual([held?.lock?.owner, held?.lock?.expired], ['gh-777.1', false]);
+    const st = JSON.parse(cli(['status', ...conn(), '--json']).stdout) as StatusReport;
+    assert.equal(st.hosts[0]?.lock?.owner, 'gh-777.1');
+    const release = (...extra: string[]) => cli(['lock', 'release', ...conn(), '--run-id', 'swarm-ops', ...extra]);
+    let res = release();
+    assert.equal(res.code, 1);
+    assert.match(res.stdout, /not released: the lock is held by gh-777\.1/);
+    res = release('--force');
+    assert.equal(res.code, 1);
+    assert.match(res.stdout, /not released: .*live until .*--confirm gh-777\.1/);
+    assert.ok(readFileSync(lockFile, 'utf8').includes('gh-777.1'), 'still held');
+    res = release('--force', '--confirm', 'gh-777.1');
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    assert.match(res.stdout, /released: forced, confirmed for gh-777\.1/);
+    assert.throws(() => readFileSync(lockFile), /ENOENT/);
+    const last = historyOf().at(-1)!;
+    assert.deepEqual([last.action, last.holder, last.run], ['lock-release', 'gh-777.1', 'swarm-ops']);
+  });
+
   it('prune --dry-run lists the older release and no image (the swarm tasks own them), removing nothing', () => {
     const dry = cli(['prune', ...conn(), '--keep-releases', '1', '--dry-run', '--json']);
     assert.equal(dry.code, 0, dry.stdout + dry.stderr);
@@ -163,15 +263,92 @@ networks:
     assert.deepEqual(status.hosts[0]?.releases, releases, 'a dry run removes nothing');
   });
 
-  it('a hook on target swarm is refused before anything deploys (hooks run on compose hosts only)', async () => {
+  const historyOf = () =>
+    readFileSync(join(root, app.project, 'history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  it('a failing pre-deploy (migration) hook aborts before docker stack deploy: the previous release keeps serving, the failure recorded', async () => {
+    m2 = app.version(2);
+    m2.compose!.files = [composeFile('docker-compose.yml', stack)];
     const run = await runActionBundleAsync('deploy', {
-      inputs: inputs({ manifest: app.writeManifest(m), 'pre-deploy': '["/bin/busybox", "true"]' }),
+      inputs: inputs({
+        manifest: app.writeManifest(m2),
+        'pre-deploy':
+          '["/bin/busybox", "sh", "-c", "echo migrating with $GREETING on $(/bin/busybox cat /srv/index.html); exit 3"]',
+      }),
       env: runEnv,
     });
     assert.equal(run.code, 1, run.stdout);
-    assert.match(run.stdout, /pre-deploy.*target swarm/);
+    // in a one-off container of the NEW image, with the service's environment, its output in the deploy's log
+    assert.match(run.stdout, /pre-deploy \| migrating with hello-from-the-stack on v2/);
+    assert.match(run.stdout, /hook pre-deploy failed on .*exited with status 3/);
+    assert.doesNotMatch(run.stdout, /Updating service/, 'docker stack deploy never ran');
     const st = JSON.parse(cli(['status', ...conn(), '--json']).stdout) as StatusReport;
-    assert.deepEqual(st.hosts[0]?.releases, releases, 'no release was made');
+    assert.equal(st.ok, true, JSON.stringify(st.hosts[0]?.problems));
+    assert.equal(st.hosts[0]?.release?.id, releases[1], 'the previous release is still current');
+    const web = st.hosts[0]!.services.find((x) => x.service === 'web')!;
+    assert.deepEqual(
+      web.containers.map((c) => c.digest),
+      [m.images[0]!.digest],
+      'its task still runs the previous image',
+    );
+    const hook = historyOf()
+      .filter((e) => e.action === 'hook')
+      .at(-1)!;
+    assert.deepEqual([hook.hook, hook.result], ['pre-deploy', 'failure']);
+    assert.match(String(hook.error), /exited with status 3/);
+  });
+
+  it('hooks run on the manager in order: pre-deploy and pre-switch in the new image before the stack update, post-switch after it, post-deploy last; the runner hook before and after', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lading-swarm-runner-hook-'));
+    const script = join(dir, 'notify.sh');
+    writeFileSync(
+      script,
+      `#!/bin/sh\necho "$LADING_HOOK $LADING_TAG \${LADING_RESULT:-} $LADING_HOSTS $LADING_PROJECT" >> "${dir}/calls"\necho notified\n`,
+      { mode: 0o755 },
+    );
+    const say = (n: string) =>
+      `["/bin/busybox", "sh", "-c", "echo ran ${n} on $(/bin/busybox cat /srv/index.html) with $GREETING"]`;
+    const run = await runActionBundleAsync('deploy', {
+      inputs: inputs({
+        manifest: app.writeManifest(m2!),
+        'pre-deploy': say('pre-deploy'),
+        'pre-switch': say('pre-switch'),
+        'post-switch': say('post-switch'),
+        'post-deploy': say('post-deploy'),
+        'runner-hook': script,
+      }),
+      env: runEnv,
+    });
+    try {
+      assert.equal(run.code, 0, run.stdout);
+      const lines = run.stdout.split('\n');
+      const ran = lines.flatMap(
+        (l) => /\] (\S+) \| ran \S+ on (v\d) with hello-from-the-stack$/.exec(l)?.slice(1, 3).join(' ') ?? [],
+      );
+      assert.deepEqual(ran, ['pre-deploy v2', 'pre-switch v2', 'post-switch v2', 'post-deploy v2']);
+      const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+      assert.ok(at(/pre-switch \| ran/) < at(/Updating service/), 'pre-switch before the stack update');
+      assert.ok(at(/Updating service/) < at(/post-switch \| ran/), 'post-switch after it');
+      const hooks = historyOf().filter((e) => e.action === 'hook' && e.for === run.outputs.release);
+      assert.deepEqual(
+        hooks.map((e) => `${String(e.hook)} ${String(e.result)}`),
+        ['pre-deploy success', 'pre-switch success', 'post-switch success', 'post-deploy success'],
+      );
+      const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n');
+      assert.deepEqual(calls, [
+        `pre-deploy v2-abcdef0  root@${env.ssh.host}:${env.ssh.port} ${app.project}`,
+        `post-deploy v2-abcdef0 success root@${env.ssh.host}:${env.ssh.port} ${app.project}`,
+      ]);
+      assert.match(run.stdout, /runner-hook post-deploy \| notified/);
+      const st = JSON.parse(cli(['status', ...conn(), '--json']).stdout) as StatusReport;
+      assert.equal(st.hosts[0]?.release?.id, run.outputs.release);
+      assert.equal(st.hosts[0]!.services.find((x) => x.service === 'web')?.pinned, m2!.images[0]!.ref);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('status exits non-zero when a service is not converged (its task cannot be placed), naming it', () => {

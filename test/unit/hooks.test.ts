@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readHooks, refuseHooksOnSwarm, runnerHookEnv } from '../../src/lib/hooks.ts';
+import { readHooks, runnerHookEnv } from '../../src/lib/hooks.ts';
 import { composeFile, createManifest } from '../../src/lib/manifest.ts';
 
 const D = `sha256:${'1'.repeat(64)}`;
@@ -115,17 +115,5 @@ describe('deploy hooks: inputs and x-lading', () => {
       LADING_RESULT: 'failure',
       LADING_ERROR: 'boom',
     });
-  });
-  it('target swarm refuses a hook input and x-lading hooks, naming each; no hooks passes', () => {
-    assert.throws(
-      () => refuseHooksOnSwarm(readHooks(inputs({ 'pre-deploy': 'migrate' }), plain)),
-      /input 'pre-deploy': pre-deploy: hooks are not supported with target swarm/,
-    );
-    const x = manifestWith('services: {web: {image: x}}\nx-lading: {hooks: {post-switch: {command: [warm]}}}\n');
-    assert.throws(
-      () => refuseHooksOnSwarm(readHooks(inputs({}), x)),
-      /input 'x-lading': x-lading hooks.post-switch: hooks are not supported with target swarm/,
-    );
-    assert.doesNotThrow(() => refuseHooksOnSwarm(readHooks(inputs({}), plain)));
   });
 });

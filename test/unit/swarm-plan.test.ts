@@ -13,6 +13,7 @@ import {
   safeOrder,
   type ServiceInspect,
   type SwarmState,
+  swarmHookRun,
   type TaskLine,
 } from '../../src/lib/swarm-plan.ts';
 import { readSwarmSettings, readTarget } from '../../src/settings/swarm.ts';
@@ -197,6 +198,54 @@ volumes:
   for (const [what, svc, nets, want] of orders) {
     it(`update order with ${what}: ${want}`, () => assert.equal(safeOrder(svc, nets).order, want));
   }
+});
+
+// --- deploy hooks on a manager ---------------------------------------------------------------------------------
+
+describe('swarm deploy hooks: the one-off container of a service', () => {
+  const stack = (svc: string, extra = '') =>
+    render(manifest([['docker-compose.yml', `version: "3.8"\nservices:\n${svc}\n${extra}`]]));
+  it("gets the service's new pinned image, its environment resolved (a literal $ single again), user and working dir", () => {
+    const r = swarmHookRun(
+      stack(
+        '  web:\n    image: app\n    user: "1000"\n    working_dir: /app\n    environment:\n      DB: "postgres://db/$${X}"\n      TAG: ${DOCKER_TAG}\n      PASSED_THROUGH:\n',
+      ),
+      'web',
+    );
+    assert.equal(r.envFileName, 'hook-web.env');
+    assert.equal(r.envFile, 'DB=postgres://db/${X}\nTAG=main-1111111\n');
+    assert.deepEqual(r.vars, {
+      LADING_HOOK_IMAGE: `r.example/app@${D1}`,
+      LADING_HOOK_NETWORKS: 'shop_default',
+      LADING_HOOK_USER: '1000',
+      LADING_HOOK_WORKDIR: '/app',
+    });
+  });
+  it('names its networks as docker does: the stack prefix, a name:, an external one, host networking', () => {
+    const nets = (svc: string, extra = '') => swarmHookRun(stack(svc, extra), 'web').vars.LADING_HOOK_NETWORKS;
+    assert.equal(
+      nets(
+        '  web:\n    image: app\n    environment: [A=1, B]\n    networks: [back, shared, named]',
+        'networks:\n  back: {attachable: true}\n  shared: {external: true}\n  named: {name: my-net}',
+      ),
+      'shop_back shared my-net',
+    );
+    assert.equal(nets('  web:\n    image: app\n    network_mode: host'), 'host');
+    assert.equal(
+      nets('  web:\n    image: app\n    networks: [hostnet]', 'networks:\n  hostnet: {external: true, name: host}'),
+      'host',
+    );
+  });
+  it('refuses, before any host, a service the stack lacks and a variable docker run --env-file cannot carry', () => {
+    assert.throws(
+      () => swarmHookRun(stack('  web:\n    image: app'), 'db'),
+      /service db, which the stack does not define/,
+    );
+    assert.throws(
+      () => swarmHookRun(stack('  web:\n    image: app\n    environment:\n      CERT: "a\\nb"'), 'web'),
+      /variable CERT holds a line break/,
+    );
+  });
 });
 
 // --- convergence ------------------------------------------------------------------------------------------------

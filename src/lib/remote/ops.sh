@@ -229,6 +229,47 @@ step_ops_hook() {
   [ "$rc" = 0 ] || die "hook $LADING_HOOK exited with status $rc"
 }
 
+# A deploy hook on a swarm manager: the command (LADING_ARGC/LADING_ARG_<i>) in a one-off container of the new
+# release's image for the hook's service (LADING_HOOK_IMAGE), with the service's environment (the release's
+# hook-<service>.env, 0600), user and working dir, on the first of its networks (LADING_HOOK_NETWORKS) that exists
+# and is attachable (host networking as is), else on docker's default one, said; stopped after LADING_HOOK_TIMEOUT seconds.
+step_ops_swarm_hook() {
+  rel="$(project_dir)/releases/$LADING_RELEASE"
+  [ -f "$rel/.lading-files" ] || die "release $LADING_RELEASE is not on $(hostname)"
+  envf="$rel/hook-$LADING_SERVICE.env"
+  [ -f "$envf" ] || die "release $LADING_RELEASE has no environment for a $LADING_SERVICE hook on $(hostname)"
+  eval "$OPS_ARGS"
+  net=""
+  for n in ${LADING_HOOK_NETWORKS:-}; do
+    if [ "$n" = host ]; then
+      net="--network host"
+      break
+    fi
+    a=$(docker network inspect --format '{{.Attachable}}' "$n" 2>/dev/null) || a=missing
+    case "$a" in
+      true)
+        net="--network $n"
+        break
+        ;;
+      missing) echo "network $n does not exist yet (the stack's first deploy creates it): the hook runs on docker's default network" ;;
+      *) echo "network $n is not attachable (attachable: true on it in the compose file lets a one-off container join): the hook runs on docker's default network" ;;
+    esac
+  done
+  name="$LADING_PROJECT-$LADING_HOOK-$$"
+  t=""
+  if command -v timeout >/dev/null 2>&1; then t="timeout $LADING_HOOK_TIMEOUT"; fi
+  rc=0
+  # shellcheck disable=SC2086 # timeout and its seconds; --network <name> (a docker network name: no spaces)
+  $t docker run --rm --name "$name" --label "io.lading.hook=$LADING_PROJECT" --env-file "$envf" $net \
+    ${LADING_HOOK_USER:+--user "$LADING_HOOK_USER"} ${LADING_HOOK_WORKDIR:+--workdir "$LADING_HOOK_WORKDIR"} \
+    "$LADING_HOOK_IMAGE" "$@" </dev/null || rc=$?
+  if [ "$rc" = 124 ]; then
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    die "hook $LADING_HOOK timed out after ${LADING_HOOK_TIMEOUT}s (its container was removed)"
+  fi
+  [ "$rc" = 0 ] || die "hook $LADING_HOOK exited with status $rc"
+}
+
 # Swarm: the service's logs (all its tasks; docker prefixes each line with the task and node).
 step_ops_swarm_logs() {
   log_flags
@@ -283,7 +324,7 @@ lading_ops() {
   if [ -n "${LADING_DOCKER_HOST:-}" ]; then export DOCKER_HOST="$LADING_DOCKER_HOST"; fi
   for s in "$@"; do
     case "$s" in
-      ops_status | ops_swarm_status | ops_lock_read | ops_lock_release | ops_prune_facts | ops_prune_apply | ops_logs | ops_exec | ops_hook | ops_swarm_logs | ops_swarm_exec) "step_$s" ;;
+      ops_status | ops_swarm_status | ops_lock_read | ops_lock_release | ops_prune_facts | ops_prune_apply | ops_logs | ops_exec | ops_hook | ops_swarm_hook | ops_swarm_logs | ops_swarm_exec) "step_$s" ;;
       *) lading_one "$s" ;;
     esac
   done
