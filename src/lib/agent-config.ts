@@ -50,6 +50,8 @@ export interface AgentDeployConfig {
   stepTimeout: number;
   /** DOCKER_HOST for the host steps (default: the agent's own environment). */
   dockerHost?: string;
+  /** An env file (KEY=VALUE) with the values of the manifests' compose-env names, readable only by the agent. */
+  envFile?: string;
 }
 
 export interface AgentRegistryConfig {
@@ -264,6 +266,7 @@ function deploySection(obj: Obj): AgentDeployConfig {
       'lock-wait',
       'step-timeout',
       'docker-host',
+      'env-file',
     ],
     p,
   );
@@ -292,6 +295,8 @@ function deploySection(obj: Obj): AgentDeployConfig {
     if (!/^https?:\/\/\S+$/.test(probe)) throw new InputError(`${p}probe-url`, `'${probe}' is not an http(s) URL`);
     out.probeUrl = probe;
   }
+  const envFile = absPath(obj, 'env-file', p);
+  if (envFile) out.envFile = envFile;
   const dockerHost = str(obj, 'docker-host', p);
   if (dockerHost) {
     if (!/^(unix|tcp|ssh|npipe):\/\/\S+$/.test(dockerHost)) {
@@ -549,6 +554,7 @@ export function manifestIdentity(manifest: Manifest): string {
           project: manifest.compose.project ?? '',
           files: manifest.compose.files.map((f) => `${f.path}:${f.sha256}`),
           env: Object.entries(manifest.compose.env).sort(([a], [b]) => (a < b ? -1 : 1)),
+          ...(manifest.compose.envNames ? { envNames: [...manifest.compose.envNames].sort() } : {}),
         }
       : null,
     primary: manifest.primary,

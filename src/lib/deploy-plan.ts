@@ -113,6 +113,27 @@ export interface ReleaseFiles {
  * The files of a release directory: the manifest's compose files, an override pinning every built service to its
  * digest, the .env (0600) with DOCKER_TAG, LADING_IMAGE_<ID> and the compose env, and release.json.
  */
+/**
+ * Every variable the manifest names (compose-env, v3) must have a value from this deploy (compose-env,
+ * compose-env-file or compose-secrets): refused before any host is touched otherwise. Answers the env the release's
+ * .env gets on top of the manifest's: the supplied values, compose-secrets last.
+ */
+export function deployEnv(
+  manifest: Manifest,
+  supplied: { composeEnv: Record<string, string>; composeSecrets: Record<string, string> },
+): Record<string, string> {
+  const env = { ...supplied.composeEnv, ...supplied.composeSecrets };
+  const missing = (manifest.compose?.envNames ?? []).filter((n) => env[n] === undefined);
+  if (missing.length > 0) {
+    const list = missing.join(', ');
+    throw new LadingError(
+      `the manifest needs ${missing.length > 1 ? 'values for' : 'a value for'} ${list} (its compose-env), and this deploy supplies none: nothing was changed on any host`,
+      `give ${missing.length > 1 ? 'them' : 'it'} to the deploy: compose-env (KEY=VALUE lines from your CI's secrets) or compose-env-file on the deploy step; LADING_COMPOSE_ENV or --compose-env-file for lading deploy; deploy.env-file in an agent's config`,
+    );
+  }
+  return env;
+}
+
 export function releaseFiles(
   manifest: Manifest,
   opts: { project: string; release: string; extraEnv?: Record<string, string>; healthOverride?: string },

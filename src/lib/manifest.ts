@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import schemaV1 from '../../schema/manifest.v1.json' with { type: 'json' };
 import schemaV2 from '../../schema/manifest.v2.json' with { type: 'json' };
+import schemaV3 from '../../schema/manifest.v3.json' with { type: 'json' };
 import { LadingError } from './errors.ts';
 import { registryHostOf } from './registry.ts';
 
@@ -13,9 +14,18 @@ import { registryHostOf } from './registry.ts';
 export const MANIFEST_SCHEMA = 'lading.manifest/v1';
 /** v2: the compose bundle also carries the project's local files (assets) and the mount sources hosts must have. */
 export const MANIFEST_SCHEMA_V2 = 'lading.manifest/v2';
-/** The newest version this lading reads (and writes when a manifest carries assets); older ones are read too. */
-export const MANIFEST_VERSION = 2;
-const SCHEMAS = { 1: schemaV1, 2: schemaV2 } as const;
+/**
+ * v3: compose-env is names only (compose.envNames); the deploy supplies the values. Written only when a manifest
+ * names such variables, so an older deploy refuses it ("written by a newer lading") instead of running without them.
+ */
+export const MANIFEST_SCHEMA_V3 = 'lading.manifest/v3';
+/** The newest version this lading reads (and writes when a manifest needs it); older ones are read too. */
+export const MANIFEST_VERSION = 3;
+const SCHEMAS = { 1: schemaV1, 2: schemaV2, 3: schemaV3 } as const;
+type Version = keyof typeof SCHEMAS;
+
+/** The variables lading itself puts in compose.env: the tag and each image's pinned reference. */
+export const LADING_ENV_NAME = /^(DOCKER_TAG|LADING_IMAGE_[A-Z0-9_]+)$/;
 
 export interface ManifestSource {
   repository: string;
@@ -118,10 +128,12 @@ export interface ComposeBundle {
   external?: Array<{ path: string; service: string }>;
   /** v2 (pin-external): service → name@digest of its third-party image, resolved at manifest time. */
   pins?: Record<string, string>;
+  /** v3 (compose-env): variables the deploy supplies; their values are never in the manifest. */
+  envNames?: string[];
 }
 
 export interface Manifest {
-  schema: typeof MANIFEST_SCHEMA | typeof MANIFEST_SCHEMA_V2;
+  schema: typeof MANIFEST_SCHEMA | typeof MANIFEST_SCHEMA_V2 | typeof MANIFEST_SCHEMA_V3;
   source: ManifestSource;
   channel?: string;
   tags: string[];
@@ -139,11 +151,12 @@ export function composeFile(path: string, content: string): ComposeFile {
 }
 
 let ajv: Ajv | undefined;
-function validatorFor(version: 1 | 2, ref = ''): ValidateFunction {
+function validatorFor(version: Version, ref = ''): ValidateFunction {
   if (!ajv) {
     ajv = new Ajv({ allErrors: true, strict: true });
     ajv.addSchema(schemaV1);
     ajv.addSchema(schemaV2);
+    ajv.addSchema(schemaV3);
   }
   const v = ajv.getSchema(`${SCHEMAS[version].$id}${ref}`);
   if (!v) throw new Error(`no schema at ${ref}`);
@@ -176,7 +189,7 @@ function describeErrors(errors: ErrorObject[], prefix = ''): string[] {
 }
 
 /** Schema problems; a transport is checked against its own kind's schema, so errors are about that kind only. */
-function schemaProblems(data: unknown, version: 1 | 2): string[] {
+function schemaProblems(data: unknown, version: Version): string[] {
   const validate = validatorFor(version);
   if (validate(data)) return [];
   const out: string[] = [];
@@ -217,11 +230,11 @@ export function validateManifest(data: unknown, source = 'the manifest'): Manife
   }
   if (Number(m[1]) > MANIFEST_VERSION || Number(m[1]) < 1) {
     throw new LadingError(
-      `${source} is ${version}, written by a newer lading; this lading reads ${MANIFEST_SCHEMA} and ${MANIFEST_SCHEMA_V2}`,
+      `${source} is ${version}, written by a newer lading; this lading reads ${MANIFEST_SCHEMA} to ${MANIFEST_SCHEMA_V3}`,
       `upgrade lading (the deploy side) to a version that reads v${m[1]}`,
     );
   }
-  const problems = schemaProblems(data, Number(m[1]) as 1 | 2);
+  const problems = schemaProblems(data, Number(m[1]) as Version);
   if (problems.length === 0) {
     const manifest = data as Manifest;
     const ids = new Set<string>();
@@ -298,8 +311,9 @@ export function createManifest(args: {
   compose?: ComposeBundle;
 }): Manifest {
   const v2 = args.compose?.assets !== undefined || args.compose?.external !== undefined || !!args.compose?.pins;
+  const v3 = !!args.compose?.envNames?.length;
   const manifest: Manifest = {
-    schema: v2 ? MANIFEST_SCHEMA_V2 : MANIFEST_SCHEMA,
+    schema: v3 ? MANIFEST_SCHEMA_V3 : v2 ? MANIFEST_SCHEMA_V2 : MANIFEST_SCHEMA,
     source: args.source,
     tags: args.tags,
     primary: args.primary,
@@ -308,4 +322,24 @@ export function createManifest(args: {
   if (args.channel) manifest.channel = args.channel;
   if (args.compose) manifest.compose = args.compose;
   return validateManifest(manifest, 'the manifest being written');
+}
+
+/**
+ * The compose.env values a manifest of the older shape (v1/v2) carries besides lading's own: compose-env values an
+ * older lading wrote into the manifest. A deploy still uses them (with a warning) so older releases stay deployable;
+ * v3 manifests cannot carry any (schema).
+ */
+export function legacyEnvValues(manifest: Manifest): string[] {
+  return Object.keys(manifest.compose?.env ?? {}).filter((k) => !LADING_ENV_NAME.test(k));
+}
+
+/** The warning a deploy prints for a manifest of the older shape that carries compose-env values (none: undefined). */
+export function legacyEnvWarning(manifest: Manifest): string | undefined {
+  const legacy = legacyEnvValues(manifest);
+  if (legacy.length === 0) return undefined;
+  return (
+    `the manifest carries the values of ${legacy.join(', ')} (compose-env, written by an older lading): they are used, ` +
+    'but anyone who can read the manifest reads them. Write manifests with this lading (compose-env keeps only the ' +
+    'names) and give the values to the deploy (compose-env / compose-env-file), which override these.'
+  );
 }

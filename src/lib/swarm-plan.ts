@@ -146,7 +146,7 @@ function compareVersion(a: string, b: string): number {
  */
 export function renderStack(
   manifest: Manifest,
-  opts: { project: string; release: string; policy: SwarmUpdatePolicy },
+  opts: { project: string; release: string; policy: SwarmUpdatePolicy; env?: Record<string, string> },
 ): StackRender {
   const compose = manifest.compose;
   if (!compose || compose.files.length === 0) {
@@ -155,7 +155,7 @@ export function renderStack(
       'write it with compose-files (the manifest step) so the deploy knows what to run',
     );
   }
-  const env: Record<string, string> = { COMPOSE_PROJECT_NAME: opts.project, ...compose.env };
+  const env: Record<string, string> = { COMPOSE_PROJECT_NAME: opts.project, ...compose.env, ...opts.env };
   const missing = new Set<string>();
   const pinsByService = new Map<string, string>();
   for (const image of manifest.images) for (const s of image.services) pinsByService.set(s, image.ref);

@@ -10,6 +10,7 @@ import {
   ROOT_RE,
 } from '../lib/deploy-plan.ts';
 import { parsePolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
+import { parseDotEnv } from '../lib/compose-interpolate.ts';
 import { InputError } from '../lib/errors.ts';
 import { readInputs } from '../lib/input-values.ts';
 import type { Manifest } from '../lib/manifest.ts';
@@ -37,6 +38,22 @@ export async function readText(read: InputReader, name: string): Promise<string 
   }
 }
 
+/** The deploy's compose-env values: the env files' in order, then the compose-env pairs on top. */
+async function readComposeEnv(pairs: Array<[string, string]>, files: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of files) {
+    const text = await readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new InputError('compose-env-file', `${f} cannot be read (${err.code ?? err.message})`);
+    });
+    Object.assign(out, parseDotEnv(text, {}, f));
+  }
+  for (const [k, value] of pairs) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InputError('compose-env', `'${k}' is not a variable name`);
+    out[k] = value;
+  }
+  return out;
+}
+
 export async function readDeploySettings(
   read: InputReader,
   env: Record<string, string | undefined>,
@@ -55,6 +72,8 @@ export async function readDeploySettings(
     'keep-releases',
     'prune-images',
     'compose-secrets',
+    'deploy-compose-env',
+    'deploy-compose-env-file',
     'lock-ttl',
     'lock-wait',
     'health-timeout',
@@ -106,6 +125,7 @@ export async function readDeploySettings(
         return [k, value];
       }),
     ),
+    composeEnv: await readComposeEnv(v['deploy-compose-env'], v['deploy-compose-env-file']),
     lockTtl: v['lock-ttl'],
     lockWait: v['lock-wait'],
     healthTimeout: v['health-timeout'],

@@ -21,11 +21,15 @@ export function parseManifestInputs(read: InputReader): ManifestInputs {
     'manifest-secret',
     'manifest-store',
   ]);
-  for (const [k] of v['compose-env']) {
+  // NAME, or NAME=VALUE (the value only reads the project here; the deploy supplies it): names into the manifest
+  const composeEnv = v['compose-env'].map((item): [string, string | undefined] => {
+    const eq = item.indexOf('=');
+    const k = (eq === -1 ? item : item.slice(0, eq)).trim();
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InputError('compose-env', `'${k}' is not a variable name`);
-  }
+    return [k, eq === -1 ? undefined : item.slice(eq + 1).trim()];
+  });
   const out: ManifestInputs = {
-    composeEnv: v['compose-env'],
+    composeEnv,
     composeEnvFiles: v['compose-env-file'],
     composeResolver: v['compose-resolver'],
     bundleSizeLimit: v['bundle-size-limit'] * 1048576,

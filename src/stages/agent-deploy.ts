@@ -47,6 +47,8 @@ export function deployInputs(cfg: AgentConfig, manifest: Manifest, env: NodeJS.P
   };
   if (d.project) inputs.project = d.project;
   if (d.probeUrl) inputs['probe-url'] = d.probeUrl;
+  // the values of the manifest's compose-env names: read by the deploy from the agent's own file, never the manifest
+  if (d.envFile) inputs['compose-env-file'] = d.envFile;
   const r = cfg.registry;
   if (r.usernameEnv && r.passwordEnv) {
     const u = env[r.usernameEnv];

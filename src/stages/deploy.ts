@@ -1,9 +1,9 @@
 import type { HostSession } from '../io/host-session.ts';
 import { deferUntilGroup, type Reporter } from '../io/reporter.ts';
-import { type HostSpec, releaseFiles, releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
+import { deployEnv, type HostSpec, releaseFiles, releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
 import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
-import type { Manifest } from '../lib/manifest.ts';
+import { legacyEnvWarning, type Manifest } from '../lib/manifest.ts';
 import { loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
 import { parseStoreOptions } from '../settings/common.ts';
 import { forEachHost } from './host/batches.ts';
@@ -31,7 +31,6 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   const now = opts.now ?? (() => new Date());
   const manifest = opts.manifest ?? (await loadManifest(opts.read));
   const settings = await readDeploySettings(opts.read, opts.env);
-  for (const v of Object.values(settings.composeSecrets)) if (v) opts.reporter.secret(v);
   const zdt = readRollingSettings(opts.read);
   // Registry-less images: fetched from the store once here, verified, and sent to each host over SSH.
   const shipper = storeImages(manifest).length
@@ -46,7 +45,11 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
     );
   const release = releaseId(now(), manifest.primary);
   releaseFiles(manifest, { project, release }); // refuses a manifest without compose files before any host
-  checkManifestPolicy(manifest, settings.composePolicy, settings.composeSecrets); // compose-policy strict: refused before any host is touched
+  const extraEnv = deployEnv(manifest, settings); // a compose-env name without a value: refused before any host
+  for (const v of Object.values(extraEnv)) if (v) opts.reporter.secret(v);
+  const legacy = legacyEnvWarning(manifest);
+  if (legacy) reporter.warning(legacy);
+  checkManifestPolicy(manifest, settings.composePolicy, extraEnv); // compose-policy strict: refused before any host is touched
   const logins = await registryLogins(manifest, settings, reporter).catch((err: unknown) => {
     reporter.flush();
     throw err;
@@ -64,7 +67,6 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   const filesScript = (p: string, healthOverride?: string) => {
     const key = `${p}\n${healthOverride ?? ''}`;
     if (!scripts.has(key)) {
-      const extraEnv = settings.composeSecrets;
       const files = releaseFiles(manifest, { project: p, release, extraEnv, healthOverride }).files;
       scripts.set(key, releaseFilesScript(files));
     }

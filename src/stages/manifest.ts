@@ -45,8 +45,11 @@ export interface ManifestInputs {
   /** Compose files to ship; undefined = the ones the build read. */
   composeFiles?: string[];
   project?: string;
-  /** Extra compose variables (names checked). */
-  composeEnv: Array<[string, string]>;
+  /**
+   * compose-env: variables the deploy supplies (names checked). Only the names enter the manifest (compose.envNames);
+   * a value given here only reads the project (interpolation while collecting its files) and is never written.
+   */
+  composeEnv: Array<[string, string | undefined]>;
   /** compose's --env-file: env files for interpolation instead of the project .env. */
   composeEnvFiles: string[];
   composeResolver: ComposeResolver;
@@ -88,7 +91,14 @@ export async function runManifestStage(opts: {
   const project = inputs.project;
   const env: Record<string, string> = { DOCKER_TAG: pushed.primary };
   for (const image of pushed.images) env[imageEnvName(image.id)] = image.ref;
-  for (const [k, v] of inputs.composeEnv) env[k] = v;
+  const envNames = [...new Set(inputs.composeEnv.map(([k]) => k))];
+  /** What compose reads the project with here: lading's variables and the values given for compose-env. */
+  const readingEnv: Record<string, string> = { ...env };
+  for (const [k, v] of inputs.composeEnv) {
+    if (v === undefined) continue;
+    if (v) opts.reporter.secret(v);
+    readingEnv[k] = v;
+  }
   /** Registry clients per host; each gets only the login the runner's docker config files under that host. */
   const clients = new Map<string, Promise<RegistryClient>>();
   const clientFor = (host: string): Promise<RegistryClient> => {
@@ -118,6 +128,7 @@ export async function runManifestStage(opts: {
       files.push(composeFile(isAbsolute(path) ? relative(cwd, path) : path, text));
     }
     compose = { files, env };
+    if (envNames.length > 0) compose.envNames = envNames;
     if (project) compose.project = project;
     if (composePaths.length > 0) await addAssets(compose, composePaths);
   }
@@ -150,7 +161,7 @@ export async function runManifestStage(opts: {
 
   /** The project's local files (v2 manifest): read as compose reads the project, limited in size. */
   async function addAssets(bundle: ComposeBundle, paths: string[]): Promise<void> {
-    const composeEnv = { ...opts.env, ...env };
+    const composeEnv = { ...opts.env, ...readingEnv };
     const loaded = await loadComposeProject({
       cwd,
       files: paths,

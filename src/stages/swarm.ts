@@ -2,9 +2,9 @@ import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import type { Connector, HostSession } from '../io/host-session.ts';
 import { LocalSession } from '../io/local-host.ts';
 import { deferUntilGroup, type Reporter } from '../io/reporter.ts';
-import { releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
+import { deployEnv, releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
-import type { Manifest } from '../lib/manifest.ts';
+import { legacyEnvWarning, type Manifest } from '../lib/manifest.ts';
 import {
   type Convergence,
   type StackRender,
@@ -213,9 +213,15 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
       'set project (the stack name), or compose-project in the manifest step',
     );
   }
-  checkManifestPolicy(manifest, s.deploy.composePolicy, s.deploy.composeSecrets); // compose-policy strict
+  // a compose-env name without a value: refused before any host; the values resolve into the stack
+  const extraEnv = deployEnv(manifest, s.deploy);
+  for (const v of Object.values(extraEnv)) if (v) opts.reporter.secret(v);
+  const legacy = legacyEnvWarning(manifest);
+  if (legacy) reporter.warning(legacy);
+  checkManifestPolicy(manifest, s.deploy.composePolicy, extraEnv); // compose-policy strict
   const release = releaseId(now(), manifest.primary);
-  const stack = renderStack(manifest, { project, release, policy: s.policy }); // refuses before any host
+  const composeEnv = s.deploy.composeEnv;
+  const stack = renderStack(manifest, { project, release, policy: s.policy, env: composeEnv }); // refuses before any host
   // Hooks (src/stages/hooks.ts) run on the manager, each in a one-off `docker run` of its service's new image with
   // the service's environment (an env file in the release dir) on the stack's network when it is attachable:
   // pre-deploy and pre-switch before docker stack deploy, post-switch after the stack converged, post-deploy last.
@@ -282,7 +288,12 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
         const back = h.env({ LADING_RELEASE: facts.current });
         try {
           const previous = await h.releaseManifest(facts.current);
-          const prevStack = renderStack(previous, { project, release: facts.current, policy: s.policy });
+          const prevStack = renderStack(previous, {
+            project,
+            release: facts.current,
+            policy: s.policy,
+            env: composeEnv,
+          });
           const prevLogins = await registryLogins(previous, s.deploy, reporter);
           await loadOnNodes(previous, h, back, s, opts.connector, opts.read);
           const again = await deployAndWait(h, resolveEnv(previous, back), prevLogins, prevStack, s);
@@ -344,7 +355,12 @@ export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<Dep
         if (facts.current) result.previous = facts.current;
         const env = h.env({ LADING_RELEASE: target });
         const manifest = await h.releaseManifest(target);
-        const stack = renderStack(manifest, { project, release: target, policy: s.policy });
+        const stack = renderStack(manifest, {
+          project,
+          release: target,
+          policy: s.policy,
+          env: s.deploy.composeEnv,
+        });
         const logins = await registryLogins(manifest, s.deploy, reporter);
         await loadOnNodes(manifest, h, env, s, opts.connector, opts.read);
         const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s);

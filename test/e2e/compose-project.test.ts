@@ -23,11 +23,15 @@ describe('a real compose project deploys unchanged (build → push → manifest 
   let repo = '';
   let root = '';
   const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8' }).trim();
-  const lading = (...args: string[]) => {
-    const res = runCli(args, { cwd: repo, env: { DOCKER_HOST: env.dockerHost, GITHUB_ACTIONS: undefined } });
+  const ladingWith = (extra: Record<string, string>, ...args: string[]) => {
+    const res = runCli(args, {
+      cwd: repo,
+      env: { DOCKER_HOST: env.dockerHost, GITHUB_ACTIONS: undefined, ...extra },
+    });
     assert.equal(res.code, 0, `lading ${args[0]}: ${res.stderr}\n${res.stdout}`);
     return { out: res.stdout, err: res.stderr };
   };
+  const lading = (...args: string[]) => ladingWith({}, ...args);
   const get = async (path: string) => (await (await fetch(`http://127.0.0.1:${port}${path}`)).text()).trim();
 
   before(async () => {
@@ -74,9 +78,11 @@ services:
         ${bb} echo "$$GREETING" > /srv/greeting.txt &&
         ${bb} wc -l < /data/migrations > /srv/migrations.txt &&
         ${bb} echo "$$DB_PASSWORD" > /srv/secret.txt &&
+        ${bb} echo "$$API_TOKEN" > /srv/token.txt &&
         exec ${bb} httpd -f -p 8080 -h /srv
     environment:
       - DB_PASSWORD
+      - API_TOKEN
     volumes:
       - appdata:/data
       - ./conf:/conf:ro
@@ -138,8 +144,17 @@ volumes:
       '--manifest-path',
       'manifest.json',
       '--pin-external',
+      '--compose-env',
+      'API_TOKEN',
     );
-    const deploy = lading(
+    // compose-env values come to the deploy: from the env (release 1) or an env file (release 2), never argv
+    writeFileSync(join(root, 'deploy.env'), `API_TOKEN=token-${n}-from-a-file\n`);
+    const supply: Record<string, string> =
+      n === 1
+        ? { LADING_COMPOSE_ENV: 'API_TOKEN=token-1-from-the-env' }
+        : { LADING_COMPOSE_ENV_FILE: join(root, 'deploy.env') };
+    const deploy = ladingWith(
+      supply,
       'deploy',
       '--manifest',
       'manifest.json',
@@ -161,7 +176,8 @@ volumes:
       [['migrate', ['migrate', 'web']]],
     );
     const manifest = parseManifest(readFileSync(join(repo, 'manifest.json'), 'utf8'));
-    assert.equal(manifest.schema, 'lading.manifest/v2');
+    assert.equal(manifest.schema, 'lading.manifest/v3');
+    assert.deepEqual(manifest.compose!.envNames, ['API_TOKEN']);
     // pin-external: the third-party image is pinned by its registry digest for this release
     assert.match(manifest.compose!.pins!.kv!, new RegExp(`^${ns}/thirdparty/kv@sha256:[0-9a-f]{64}$`));
     assert.deepEqual(
@@ -179,6 +195,16 @@ volumes:
     assert.equal(await get('/migrations.txt'), '1');
     assert.equal(await get('/secret.txt'), 's3cret-from-ci'); // compose-secrets: in the 0600 .env only
     assert.doesNotMatch(readFileSync(join(repo, 'manifest.json'), 'utf8'), /s3cret/);
+    assert.equal(await get('/token.txt'), 'token-1-from-the-env'); // compose-env: the name in the manifest, the value here
+    assert.doesNotMatch(readFileSync(join(repo, 'manifest.json'), 'utf8'), /token-1/);
+    // a deploy that does not supply it is refused before it touches the host: release 1 keeps serving
+    const bare = runCli(['deploy', '--manifest', 'manifest.json', ...sshHostArgs(root)], {
+      cwd: repo,
+      env: { DOCKER_HOST: env.dockerHost, GITHUB_ACTIONS: undefined },
+    });
+    assert.notEqual(bare.code, 0);
+    assert.match(bare.stderr, /needs a value for API_TOKEN \(its compose-env\)/);
+    assert.equal(await get('/token.txt'), 'token-1-from-the-env');
     const running = () =>
       docker([
         'ps',
@@ -194,6 +220,7 @@ volumes:
     release(2);
     assert.equal(await get('/index.html'), 'release 2');
     assert.equal(await get('/migrations.txt'), '2'); // the named volume survived the release; migrate ran again
+    assert.equal(await get('/token.txt'), 'token-2-from-a-file');
     assert.deepEqual(running(), ['kv running', 'migrate exited', 'web running']);
   });
 });

@@ -152,8 +152,8 @@ describe('manifest v1', () => {
     ['primary not first', mutate((m) => (m.primary = 'latest')), /primary: must be the first of tags/],
     [
       'a newer schema',
-      mutate((m) => (m.schema = 'lading.manifest/v3')),
-      /is lading\.manifest\/v3, written by a newer lading; this lading reads lading\.manifest\/v1 and lading\.manifest\/v2/,
+      mutate((m) => (m.schema = 'lading.manifest/v4')),
+      /is lading\.manifest\/v4, written by a newer lading; this lading reads lading\.manifest\/v1 to lading\.manifest\/v3/,
     ],
     ['no schema', mutate((m) => delete m.schema), /is not a lading manifest \(schema is null/],
     ['an array', [], /is not a JSON object/],
@@ -176,7 +176,7 @@ describe('manifest v1', () => {
   }
   it('tells a newer manifest apart with an upgrade hint', () => {
     assert.throws(
-      () => validateManifest(mutate((m) => (m.schema = 'lading.manifest/v3'))),
+      () => validateManifest(mutate((m) => (m.schema = 'lading.manifest/v4'))),
       (e: Error & { hint?: string }) => /upgrade lading/.test(e.hint ?? ''),
     );
   });

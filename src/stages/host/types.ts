@@ -58,6 +58,8 @@ export interface DeploySettings {
   pruneImages: boolean;
   /** compose-secrets: written to the release's 0600 .env, never to the manifest. */
   composeSecrets: Record<string, string>;
+  /** compose-env (+ compose-env-file): values for the manifest's compose-env names, to the 0600 .env like secrets. */
+  composeEnv: Record<string, string>;
   lockTtl: number;
   lockWait: number;
   healthTimeout: number;
