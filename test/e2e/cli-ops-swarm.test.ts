@@ -272,15 +272,27 @@ networks:
   it('a failing pre-deploy (migration) hook aborts before docker stack deploy: the previous release keeps serving, the failure recorded', async () => {
     m2 = app.version(2);
     m2.compose!.files = [composeFile('docker-compose.yml', stack)];
+    const dir = mkdtempSync(join(tmpdir(), 'lading-swarm-runner-hook-'));
+    const script = join(dir, 'notify.sh');
+    writeFileSync(script, `#!/bin/sh\necho "$LADING_HOOK \${LADING_RESULT:-} $LADING_ERROR" >> "${dir}/calls"\n`, {
+      mode: 0o755,
+    });
     const run = await runActionBundleAsync('deploy', {
       inputs: inputs({
         manifest: app.writeManifest(m2),
         'pre-deploy':
           '["/bin/busybox", "sh", "-c", "echo migrating with $GREETING on $(/bin/busybox cat /srv/index.html); exit 3"]',
+        'runner-hook': script,
       }),
       env: runEnv,
     });
+    const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n');
+    rmSync(dir, { recursive: true, force: true });
     assert.equal(run.code, 1, run.stdout);
+    // the runner hook heard the start and the failure, with its reason
+    assert.equal(calls.length, 2, calls.join('\n'));
+    assert.match(calls[0]!, /^pre-deploy /);
+    assert.match(calls[1]!, /^failure failure hook pre-deploy failed on .*exited with status 3/);
     // in a one-off container of the NEW image, with the service's environment, its output in the deploy's log
     assert.match(run.stdout, /pre-deploy \| migrating with hello-from-the-stack on v2/);
     assert.match(run.stdout, /hook pre-deploy failed on .*exited with status 3/);
