@@ -1,4 +1,5 @@
-// Bundles every action (src/actions/<name>/main.ts) and the CLI into dist/<name>/index.mjs with esbuild.
+// Bundles every action (src/actions/<name>/main.ts) and the CLI into dist/<name>/index.mjs with esbuild; modules
+// loaded with import() become chunks in dist/<name>/chunks/, read only when a run reaches them.
 // `--check` builds into a temp dir and fails when the committed dist/ differs (stale bundles).
 import {
   copyFileSync,
@@ -13,8 +14,9 @@ import {
   existsSync,
   statSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -35,6 +37,66 @@ for (const f of existsSync(remote) ? readdirSync(remote).filter((n) => n.endsWit
   } else writeFileSync(target, mod);
 }
 
+// @actions/core imports its OIDC client (getIDToken) eagerly, and with it @actions/http-client and undici: most of a
+// small bundle's start-up for a function lading never calls. This stand-in keeps getIDToken and loads the real
+// client (a chunk) on its first call.
+const lazyOidc = {
+  name: 'lazy-actions-oidc',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/oidc-utils\.js$/ }, (args) =>
+      /[/\\]@actions[/\\]core[/\\]lib[/\\]core\.js$/.test(args.importer)
+        ? { path: join(args.resolveDir, 'oidc-utils.js'), namespace: 'lazy-oidc' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-oidc' }, (args) => ({
+      contents: `export const OidcClient = {
+  getIDToken: async (audience) => (await import('./oidc-utils.js')).OidcClient.getIDToken(audience),
+};\n`,
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
+// With code splitting, a package's own import() of a CommonJS package (gaxios loading https-proxy-agent when a proxy
+// is set) would get a chunk with a default export only, where node gives the named exports too. Such an import()
+// gets a stand-in that gives both: default = module.exports, and each of its names.
+const cjsDynamicImports = {
+  name: 'cjs-dynamic-imports',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.kind !== 'dynamic-import' || !/[/\\]node_modules[/\\]/.test(args.importer) || args.pluginData?.real) {
+        return undefined;
+      }
+      const res = await b.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: { real: true },
+      });
+      if (res.errors.length > 0 || res.external || !isCommonJs(res.path)) return undefined;
+      // A path relative to the checkout: it shows in the chunk (a comment), which must not depend on where it was built.
+      return { path: relative(root, res.path), namespace: 'cjs-dynamic-import' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'cjs-dynamic-import' }, (args) => {
+      const file = join(root, args.path);
+      const names = Object.keys(requireForBuild(file)).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k));
+      const contents = [
+        `const m = require(${JSON.stringify(file)});`,
+        'export default m;',
+        names.length > 0 ? `export const { ${names.join(', ')} } = m;` : '',
+      ].join('\n');
+      return { contents, resolveDir: dirname(file), loader: 'js' };
+    });
+  },
+};
+const requireForBuild = createRequire(import.meta.url);
+/** CommonJS by its text: no top-level import/export statement (dist-es folders are ESM without `type: module`). */
+function isCommonJs(file) {
+  if (!/\.c?js$/.test(file)) return false;
+  return !/^\s*(?:export\s|import\s*[\w{*'"])/m.test(readFileSync(file, 'utf8'));
+}
+
 const entries = readdirSync(join(root, 'src/actions'), { withFileTypes: true })
   .filter((d) => d.isDirectory() && existsSync(join(root, 'src/actions', d.name, 'main.ts')))
   .map((d) => ({ name: d.name, file: join(root, 'src/actions', d.name, 'main.ts') }));
@@ -43,9 +105,15 @@ entries.push({ name: 'cli', file: join(root, 'src/cli/main.ts') });
 await Promise.all(
   entries.map((e) =>
     build({
-      entryPoints: [e.file],
-      outfile: join(out, e.name, 'index.mjs'),
+      entryPoints: { index: e.file },
+      // Code splitting: what a bundle loads with import() (the AWS, Google and GitHub SDKs, ssh2) goes to chunks
+      // beside it (dist/<name>/chunks/*.mjs), read only when a run needs them, so start-up parses only the rest.
+      outdir: join(out, e.name),
+      splitting: true,
+      chunkNames: 'chunks/[name]-[hash]',
+      outExtension: { '.js': '.mjs' },
       bundle: true,
+      plugins: [lazyOidc, cjsDynamicImports],
       platform: 'node',
       format: 'esm',
       target: 'node20',

@@ -1,4 +1,4 @@
-import { getOctokit } from '@actions/github';
+import type { getOctokit } from '@actions/github';
 import { LadingError } from '../lib/errors.ts';
 
 export type DeploymentState = 'in_progress' | 'success' | 'failure' | 'error';
@@ -33,6 +33,8 @@ export class GitHubDeployment {
     const [owner, repo] = opts.repository.split('/');
     if (!owner || !repo)
       throw new LadingError(`cannot create a GitHub deployment: repository '${opts.repository}' is not owner/name`);
+    // Octokit is loaded only when a deploy makes a GitHub Deployment (the deploy action's start-up stays light).
+    const { getOctokit } = await import('@actions/github');
     const octokit = getOctokit(opts.token, { baseUrl: opts.apiUrl.replace(/\/$/, '') });
     const res = await octokit.rest.repos.createDeployment({
       owner,

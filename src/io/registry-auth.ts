@@ -1,16 +1,12 @@
-import {
-  CreateRepositoryCommand,
-  DescribeRepositoriesCommand,
-  ECRClient,
-  GetAuthorizationTokenCommand,
-} from '@aws-sdk/client-ecr';
-import {
-  ECRPUBLICClient,
-  GetAuthorizationTokenCommand as GetPublicAuthorizationTokenCommand,
-} from '@aws-sdk/client-ecr-public';
-import { type AuthClient, ExternalAccountClient, GoogleAuth, JWT } from 'google-auth-library';
+import type { ECRClient } from '@aws-sdk/client-ecr';
+import type { AuthClient } from 'google-auth-library';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { ecrAccountOf, ecrRegionOf, type RegistryProvider } from '../lib/registry.ts';
+
+// The AWS and Google SDKs are loaded when a registry of theirs is logged in to, not when an action starts: most
+// runs never need them, and loading them costs more than the rest of a bundle's start-up (bench/coldstart.bench.ts).
+const ecrSdk = () => import('./sdk/aws-ecr.ts');
+const googleSdk = () => import('./sdk/google-auth.ts');
 
 /**
  * Short-lived registry credentials: static username/password for a plain v2 registry, a Google access token
@@ -170,7 +166,8 @@ export function parseGoogleCredentials(raw: string, input = 'google-credentials'
 }
 
 /** A client for the JSON the user gave, after checking it is a kind we expect (no arbitrary client types). */
-function googleClientFromJson(json: GoogleCredentialsJson, input = 'google-credentials'): AuthClient {
+async function googleClientFromJson(json: GoogleCredentialsJson, input = 'google-credentials'): Promise<AuthClient> {
+  const { ExternalAccountClient, JWT } = await googleSdk();
   if (json.type === 'service_account') {
     if (typeof json.client_email !== 'string' || typeof json.private_key !== 'string') {
       throw new InputError(input, 'the service-account key has no client_email or private_key', GOOGLE_HINT);
@@ -219,8 +216,9 @@ async function googleCredential(host: string, settings: AuthSettings): Promise<R
   try {
     // A registry token needs no project; without one, ADC resolution goes looking for it (gcloud, the metadata
     // server, Cloud Resource Manager with the fresh token): seconds of extra calls that fail on locked-down runners.
+    const { GoogleAuth } = await googleSdk();
     const client = json
-      ? googleClientFromJson(json)
+      ? await googleClientFromJson(json)
       : await new GoogleAuth({ scopes: [CLOUD_PLATFORM], projectId: 'lading-registry-login' }).getClient();
     token = (await client.getAccessToken()).token;
     expiry = client.credentials?.expiry_date;
@@ -304,7 +302,8 @@ function ecrRegion(host: string, settings: AuthSettings): string | undefined {
   return settings.awsRegion?.trim() || ecrRegionOf(host) || undefined;
 }
 
-function ecrClient(host: string, settings: AuthSettings): ECRClient {
+async function ecrClient(host: string, settings: AuthSettings): Promise<ECRClient> {
+  const { ECRClient } = await ecrSdk();
   const region = ecrRegion(host, settings);
   return new ECRClient({
     ...(region && { region }),
@@ -322,7 +321,8 @@ function splitToken(host: string, token: string, settings: AuthSettings) {
 }
 
 async function ecrCredential(host: string, settings: AuthSettings): Promise<RegistryCredential> {
-  const client = ecrClient(host, settings);
+  const client = await ecrClient(host, settings);
+  const { GetAuthorizationTokenCommand } = await ecrSdk();
   const where = settings.ecrEndpoint || `ECR in ${ecrRegion(host, settings) ?? 'the default region'}`;
   try {
     let res;
@@ -347,6 +347,8 @@ async function ecrCredential(host: string, settings: AuthSettings): Promise<Regi
 }
 
 async function ecrPublicCredential(host: string, settings: AuthSettings): Promise<RegistryCredential> {
+  const { ECRPUBLICClient, GetAuthorizationTokenCommand: GetPublicAuthorizationTokenCommand } =
+    await import('./sdk/aws-ecr-public.ts');
   // ECR Public issues its tokens in us-east-1 only.
   const client = new ECRPUBLICClient({
     region: 'us-east-1',
@@ -388,7 +390,8 @@ export async function ensureEcrRepository(
   repository: string,
   settings: AuthSettings,
 ): Promise<'exists' | 'created'> {
-  const client = ecrClient(host, settings);
+  const client = await ecrClient(host, settings);
+  const { CreateRepositoryCommand, DescribeRepositoriesCommand } = await ecrSdk();
   const registryId = ecrAccountOf(host);
   const where = settings.ecrEndpoint || `ECR in ${ecrRegion(host, settings) ?? 'the default region'}`;
   try {
