@@ -17,6 +17,7 @@ import { sshConnector } from '../src/io/ssh-connector.ts';
 import { webApp } from '../test/helpers/deploy-fixture.ts';
 import { fleetApp } from '../test/helpers/fleet-fixture.ts';
 import { docker, testEnv } from '../test/helpers/testenv.ts';
+import { hostDeps } from '../src/stages/host/deps.ts';
 
 const rounds = Number(process.argv[2] ?? 5);
 const env = testEnv();
@@ -65,12 +66,12 @@ async function lading(m: Manifest, project: string) {
     read: (n) => inputs[n] || undefined,
     env: {},
     reporter: stderrReporter(true),
-    connector: async (host, settings, reporter) => {
+    deps: hostDeps(async (host, settings, reporter) => {
       const t = performance.now();
       const s = await sshConnector(host, settings, reporter);
       trace.connect = (performance.now() - t) / 1000;
       return s;
-    },
+    }),
   });
   if (!res.ok) throw new Error(JSON.stringify(res.hosts));
 }

@@ -19,6 +19,7 @@ import type { DeployResult, HostStageOptions } from '../src/stages/host/types.ts
 import { runSwarmDeployStage, runSwarmRollbackStage } from '../src/stages/swarm.ts';
 import { webApp } from '../test/helpers/deploy-fixture.ts';
 import { docker, testEnv } from '../test/helpers/testenv.ts';
+import { hostDeps } from '../src/stages/host/deps.ts';
 
 const rounds = Number(process.argv[2] ?? 3);
 const env = testEnv();
@@ -67,12 +68,12 @@ async function stage(
     read: (n) => inputs[n] || undefined,
     env: {},
     reporter: stderrReporter(true),
-    connector: async (host, settings, reporter) => {
+    deps: hostDeps(async (host, settings, reporter) => {
       const t = performance.now();
       const s = traced(await sshConnector(host, settings, reporter));
       note('connect', t);
       return s;
-    },
+    }),
   });
   if (!res.ok) throw new Error(JSON.stringify(res.hosts));
   return res;

@@ -22,6 +22,7 @@ import { runDeployStage, runRollbackStage } from '../src/stages/deploy.ts';
 import type { HostStageOptions } from '../src/stages/host/types.ts';
 import { type LoadSample, loadLoop, proxiedApp, testProxy } from '../test/helpers/proxy-fixture.ts';
 import { docker, freePort, testEnv } from '../test/helpers/testenv.ts';
+import { hostDeps } from '../src/stages/host/deps.ts';
 
 const execFileAsync = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 2);
@@ -75,7 +76,7 @@ const opts = (extra: Record<string, string>): HostStageOptions => {
     read: (n) => inputs[n] || undefined,
     env: {},
     reporter: stderrReporter(true),
-    connector: sshConnector,
+    deps: hostDeps(sshConnector),
   };
 };
 const lading = (m: Manifest) => runDeployStage(opts({ manifest: JSON.stringify(m) }));

@@ -7,6 +7,7 @@ import { runMaintenanceStage } from '../stages/deploy.ts';
 import { stagesFor } from '../stages/targets.ts';
 import { hereOrOverSsh } from './local.ts';
 import type { Command } from './args.ts';
+import { hostDeps } from '../stages/host/deps.ts';
 
 function report(result: DeployResult, json: boolean | string | undefined): number {
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -35,7 +36,7 @@ export const deployCommand: Command = {
         read,
         env: process.env,
         reporter: stderrReporter(),
-        connector: sshConnector,
+        deps: hostDeps(sshConnector),
       }),
       flags.json,
     );
@@ -62,7 +63,7 @@ export const maintenanceCommand: Command = {
   summary: 'maintenance on|off: the proxy answers 503 with a page for the app host names, or serves the app again',
   async run(read, flags) {
     return report(
-      await runMaintenanceStage({ read, env: process.env, reporter: stderrReporter(), connector: sshConnector }),
+      await runMaintenanceStage({ read, env: process.env, reporter: stderrReporter(), deps: hostDeps(sshConnector) }),
       flags.json,
     );
   },

@@ -1,8 +1,9 @@
 import { LocalSession } from '../io/local-host.ts';
 import type { InputReader } from '../lib/input-values.ts';
-import type { Connector } from '../io/host-session.ts';
+import type { HostDeps } from '../stages/host/types.ts';
 import { sshConnector } from '../io/ssh-connector.ts';
 import { readTarget } from '../settings/swarm.ts';
+import { hostDeps } from '../stages/host/deps.ts';
 
 /**
  * Where a host command runs. A pull-mode host (the agent deploys there, nothing reaches it over SSH) sees its own
@@ -10,9 +11,9 @@ import { readTarget } from '../settings/swarm.ts';
  * the local docker, the way the agent itself deploys. Swarm already does this with `--docker-host`. Anything else
  * → SSH, as before (a missing --hosts still fails there, naming the flag).
  */
-export function hereOrOverSsh(read: InputReader): { read: InputReader; connector: Connector; local: boolean } {
+export function hereOrOverSsh(read: InputReader): { read: InputReader; deps: HostDeps; local: boolean } {
   const local = readTarget(read) === 'compose' && !read('hosts') && !read('inventory') && !!read('root');
-  if (!local) return { read, connector: sshConnector, local };
+  if (!local) return { read, deps: hostDeps(sshConnector), local };
   const here: Record<string, string> = {
     hosts: 'localhost',
     // The local session neither reads nor needs SSH settings; the host-settings reader insists on them.
@@ -21,7 +22,7 @@ export function hereOrOverSsh(read: InputReader): { read: InputReader; connector
   };
   return {
     read: (name) => here[name] ?? read(name),
-    connector: async () => new LocalSession(process.env),
+    deps: hostDeps(async () => new LocalSession(process.env)),
     local,
   };
 }

@@ -6,6 +6,7 @@ import type { Manifest } from '../lib/manifest.ts';
 import { runDeployStage } from './deploy.ts';
 import type { DeployResult } from './host/types.ts';
 import type { Reporter } from '../io/reporter.ts';
+import { hostDeps } from './host/deps.ts';
 
 /**
  * One manifest deployed on this machine by the deploy stage itself (runDeployStage with a LocalSession: lock,
@@ -90,7 +91,6 @@ export async function deployHere(
     read: (n) => inputs[n] || undefined,
     env: {},
     reporter: opts.reporter,
-    ...(opts.now ? { now: opts.now } : {}),
-    connector: async () => new LocalSession(sessionEnv),
+    deps: hostDeps(async () => new LocalSession(sessionEnv), opts.now ? { now: opts.now } : {}),
   });
 }

@@ -7,11 +7,17 @@ import { legacyEnvWarning, type Manifest } from '../lib/manifest.ts';
 import { loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
 import { parseStoreOptions } from '../settings/common.ts';
 import { forEachHost } from './host/batches.ts';
-import { ImageShipper, parseImageFetch, storeImages } from './host/images.ts';
-import { registryLogins } from './host/logins.ts';
+import { parseImageFetch, storeImages } from './host/images.ts';
 import { COMPOSE_DRIVER, type FlowOptions, type HostSteps, onHost } from './host/flow.ts';
 import { baseEnv, forHost, releasesOf, releaseFilesScript, step } from './host/steps.ts';
-import type { DeployResult, DeploySettings, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
+import type {
+  DeployResult,
+  DeploySettings,
+  HostReleases,
+  HostResult,
+  HostStageOptions,
+  ImageShip,
+} from './host/types.ts';
 import { DeployHooks } from './hooks.ts';
 import { bringUp, readRollingSettings, setMaintenance } from './rolling.ts';
 import { DEFAULT_START_INTERVAL, START_INTERVAL_API, startIntervalOverride } from '../lib/health-start.ts';
@@ -28,13 +34,13 @@ export type { DeployResult, HostReleases, HostResult, HostStageOptions } from '.
 export async function runDeployStage(opts: HostStageOptions): Promise<DeployResult> {
   // Notes made while preparing (registry access) are printed under the deploy header they belong to.
   const reporter = deferUntilGroup(opts.reporter);
-  const now = opts.now ?? (() => new Date());
+  const { now } = opts.deps;
   const manifest = opts.manifest ?? (await loadManifest(opts.read));
   const settings = await readDeploySettings(opts.read, opts.env);
   const zdt = readRollingSettings(opts.read);
   // Registry-less images: fetched from the store once here, verified, and sent to each host over SSH.
   const shipper = storeImages(manifest).length
-    ? new ImageShipper(parseStoreOptions(opts.read), reporter, parseImageFetch(opts.read('image-fetch')))
+    ? opts.deps.shipper(parseStoreOptions(opts.read), reporter, parseImageFetch(opts.read('image-fetch')))
     : undefined;
   const project = settings.project ?? manifest.compose?.project;
   if (!project)
@@ -50,11 +56,11 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   const legacy = legacyEnvWarning(manifest);
   if (legacy) reporter.warning(legacy);
   checkManifestPolicy(manifest, settings.composePolicy, extraEnv); // compose-policy strict: refused before any host is touched
-  const logins = await registryLogins(manifest, settings, reporter).catch((err: unknown) => {
+  const logins = await opts.deps.logins(manifest, settings, reporter).catch((err: unknown) => {
     reporter.flush();
     throw err;
   });
-  const connector = opts.connector;
+  const { connector } = opts.deps;
   const common = baseEnv(settings, project);
   // pre-deploy / pre-switch / post-switch / post-deploy (src/stages/hooks.ts); a pre-deploy hook runs on the first
   // host, which then goes alone (as a canary): no other host starts before it passed
@@ -142,7 +148,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
     const labels = settings.hosts.map((h) => h.label);
     await hooks.runner('pre-deploy', labels, reporter);
     const title = (h: HostSpec) => `deploy ${release} → ${h.label}`;
-    const results = await eachHost({ connector, reporter, now }, settings, common, title, { release }, deployHost);
+    const results = await eachHost({ deps: opts.deps, reporter }, settings, common, title, { release }, deployHost);
     const first = settings.hosts[0]!;
     const { ok } = await hooks.finish(
       results.every((r) => r.status === 'deployed'),
@@ -164,7 +170,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
 const refs = (m: Manifest) => m.images.map((i) => i.ref).join('\n');
 
 /** Makes the manifest's registry-less images present on one host (see ImageShipper). */
-async function shipImages(shipper: ImageShipper, manifest: Manifest, h: HostSteps, env: Record<string, string>) {
+async function shipImages(shipper: ImageShip, manifest: Manifest, h: HostSteps, env: Record<string, string>) {
   await shipper.ensure(
     manifest,
     { label: h.label, dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`, session: h.session },
@@ -182,20 +188,20 @@ function composeFlow(settings: DeploySettings, base: Record<string, string>, now
  * forEachHost; `fn` gets the host's steps, its result (`init` on top of a failed one) and its reporter.
  */
 function eachHost(
-  opts: Pick<HostStageOptions, 'connector' | 'reporter' | 'now'>,
+  opts: Pick<HostStageOptions, 'deps' | 'reporter'>,
   settings: DeploySettings,
   common: Record<string, string>,
   title: (h: HostSpec) => string,
   init: Partial<HostResult>,
   fn: (h: HostSteps, result: HostResult, reporter: Reporter, host: HostSpec) => Promise<void>,
 ): Promise<HostResult[]> {
-  const flow = composeFlow(settings, common, opts.now);
+  const flow = composeFlow(settings, common, opts.deps.now);
   return forEachHost(settings, opts.reporter, title, (host, reporter) =>
     onHost(
       { ...flow, base: forHost(common, host) },
       { host: host.label, status: 'failed', seconds: 0, ...init },
       reporter,
-      async () => ({ session: await opts.connector(host, settings, reporter), label: host.label }),
+      async () => ({ session: await opts.deps.connector(host, settings, reporter), label: host.label }),
       (h, result) => fn(h, result, reporter, host),
     ),
   );
@@ -232,9 +238,9 @@ export async function runRollbackStage(opts: HostStageOptions): Promise<DeployRe
       const at = { LADING_RELEASE: target };
       const env = h.env(at);
       const manifest = await h.releaseManifest(target, `${host.label}: release ${target}`);
-      const logins = await registryLogins(manifest, settings, reporter);
+      const logins = await opts.deps.logins(manifest, settings, reporter);
       if (storeImages(manifest).length) {
-        const shipper = new ImageShipper(
+        const shipper = opts.deps.shipper(
           parseStoreOptions(opts.read),
           reporter,
           parseImageFetch(opts.read('image-fetch')),
@@ -272,7 +278,7 @@ export async function runReleasesStage(opts: HostStageOptions): Promise<HostRele
     const base = forHost(common, host);
     let session: HostSession | undefined;
     try {
-      const s = (session = await opts.connector(host, settings, opts.reporter));
+      const s = (session = await opts.deps.connector(host, settings, opts.reporter));
       out.push(await releasesOf(host.label, (name) => step(s, name, base, ctx)));
     } catch (err) {
       out.push({ host: host.label, releases: [], history: [], error: describeError(err) });

@@ -75,7 +75,7 @@ async function placesOf(opts: HostStageOptions): Promise<Places> {
           project,
           root: s.deploy.root,
           env: envFor(s, project),
-          connect: () => connectManager(s, opts.reporter, opts.connector),
+          connect: () => connectManager(s, opts.reporter, opts.deps.connector),
         },
       ],
     };
@@ -99,7 +99,7 @@ async function placesOf(opts: HostStageOptions): Promise<Places> {
       root: env.LADING_ROOT!,
       env,
       spec: host,
-      connect: async () => ({ session: await opts.connector(host, settings, opts.reporter), label: host.label }),
+      connect: async () => ({ session: await opts.deps.connector(host, settings, opts.reporter), label: host.label }),
     };
   });
   return { target, settings, places };
@@ -153,7 +153,7 @@ async function withSession<T>(place: Place, fn: (s: HostSession, label: string) 
 
 /** Every host's (or the stack's) current release, containers, drift and lock; `ok` is false when one is not healthy. */
 export async function runStatusStage(opts: HostStageOptions): Promise<StatusReport> {
-  const now = opts.now ?? (() => new Date());
+  const now = opts.deps.now;
   const { settings, places } = await placesOf(opts);
   const hosts = await eachPlace(places, 8, async (place): Promise<HostStatus> => {
     try {
@@ -375,7 +375,7 @@ export interface LockOutcome {
  * the history.
  */
 export async function runLockStage(opts: HostStageOptions, release: boolean): Promise<LockOutcome[]> {
-  const now = opts.now ?? (() => new Date());
+  const now = opts.deps.now;
   const { settings, places } = await placesOf(opts);
   const force = parseBool('force', opts.read('force'), false);
   const confirm = opts.read('confirm');
@@ -432,7 +432,7 @@ export interface PruneOutcome {
  * uses, under the deploy lock; with dry-run, only says what would go and how much space that frees.
  */
 export async function runPruneStage(opts: HostStageOptions): Promise<PruneOutcome[]> {
-  const now = opts.now ?? (() => new Date());
+  const now = opts.deps.now;
   const { settings, places } = await placesOf(opts);
   const dryRun = parseBool('dry-run', opts.read('dry-run'), false);
   return eachPlace(places, settings.maxParallel, async (place): Promise<PruneOutcome> => {

@@ -21,11 +21,10 @@ import type { InputReader } from '../lib/tag-settings.ts';
 import { loadManifest } from '../settings/deploy.ts';
 import { parseStoreOptions } from '../settings/common.ts';
 import { readSwarmSettings } from '../settings/swarm.ts';
-import { ImageShipper, parseImageFetch, storeImages } from './host/images.ts';
-import { registryLogins } from './host/logins.ts';
+import { parseImageFetch, storeImages } from './host/images.ts';
 import { type FlowOptions, type HostSteps, SWARM_DRIVER, onHost } from './host/flow.ts';
 import { baseEnv, releaseFilesScript, releasesOf, swarmStep } from './host/steps.ts';
-import type { DeployResult, HostReleases, HostStageOptions, SwarmSettings } from './host/types.ts';
+import type { DeployResult, HostDeps, HostReleases, HostStageOptions, SwarmSettings } from './host/types.ts';
 import { DeployHooks } from './hooks.ts';
 
 /**
@@ -71,12 +70,12 @@ async function loadOnNodes(
   h: HostSteps,
   env: Record<string, string>,
   s: SwarmSettings,
-  connector: Connector,
+  deps: HostDeps,
   read: InputReader,
 ): Promise<void> {
   if (storeImages(manifest).length === 0) return;
   const nodes = (await h.runner('swarm_nodes', env)).split('\n').filter(Boolean);
-  const shipper = new ImageShipper(parseStoreOptions(read), h.ctx.reporter, parseImageFetch(read('image-fetch')));
+  const shipper = deps.shipper(parseStoreOptions(read), h.ctx.reporter, parseImageFetch(read('image-fetch')));
   const ship = (session: HostSession, label: string) =>
     shipper.ensure(manifest, { label, dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`, session }, (name, extra) =>
       swarmStep(session, name, { ...env, ...extra }, { ...h.ctx, host: label }),
@@ -96,7 +95,7 @@ async function loadOnNodes(
     }
     await ship(h.session, h.label);
     for (const x of others) {
-      const session = await connector(x, s.deploy, h.ctx.reporter);
+      const session = await deps.connector(x, s.deploy, h.ctx.reporter);
       try {
         await ship(session, x.label);
       } finally {
@@ -114,8 +113,6 @@ export function envFor(s: SwarmSettings, project: string): Record<string, string
   return env;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Deploys release `release` (its files already on the manager) and waits until the stack converges, swarm gives
  * up on it, or health-timeout passes.
@@ -126,6 +123,7 @@ async function deployAndWait(
   logins: Record<string, string>,
   stack: Pick<StackRender, 'pins' | 'orders'>,
   s: SwarmSettings,
+  sleep: HostDeps['sleep'],
 ): Promise<Convergence & { logs?: string }> {
   const project = env.LADING_PROJECT!;
   const before = parseServiceIndex(await h.runner('swarm_index', env));
@@ -202,7 +200,7 @@ function logPlan(stack: StackRender, host: string, reporter: Reporter): void {
 export async function runSwarmDeployStage(opts: HostStageOptions): Promise<DeployResult> {
   // Notes made while preparing (registry access) are printed under the deploy header they belong to.
   const reporter = deferUntilGroup(opts.reporter);
-  const now = opts.now ?? (() => new Date());
+  const { now } = opts.deps;
   const manifest = opts.manifest ?? (await loadManifest(opts.read));
   const s = await readSwarmSettings(opts.read, opts.env);
   const project = s.deploy.project ?? manifest.compose?.project;
@@ -236,7 +234,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
   });
   for (const svc of hooks.services) hookRuns.set(svc, swarmHookRun(stack, svc)); // refuses before any host
   const hookFiles = [...hookRuns.values()].map((r) => ({ name: r.envFileName, content: r.envFile, mode: 0o600 }));
-  const logins = await registryLogins(manifest, s.deploy, reporter).catch((err: unknown) => {
+  const logins = await opts.deps.logins(manifest, s.deploy, reporter).catch((err: unknown) => {
     reporter.flush();
     throw err;
   });
@@ -248,7 +246,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
       flow,
       { host: '', status: 'failed', release, seconds: 0 },
       reporter,
-      () => connectManager(s, reporter, opts.connector),
+      () => connectManager(s, reporter, opts.deps.connector),
       async (h, result) => {
         const facts = await h.lock();
         if (facts.current) result.previous = facts.current;
@@ -259,14 +257,14 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
         const env = h.env(at);
         // the dir and its files (+ the hooks' env files)
         await h.run('mkrelease', at, releaseFilesScript([...stack.files, ...hookFiles]));
-        await loadOnNodes(manifest, h, env, s, opts.connector, opts.read);
+        await loadOnNodes(manifest, h, env, s, opts.deps, opts.read);
         if (hookRuns.size > 0) {
           const images = new Set([...hookRuns.values()].map((r) => r.vars.LADING_HOOK_IMAGE!));
           await h.run('pull', { ...at, ...logins, LADING_IMAGES: [...images].join('\n') });
         }
         await hooks.run('pre-deploy', h.session, env, h.label, reporter); // a failure: nothing deployed
         await hooks.run('pre-switch', h.session, env, h.label, reporter);
-        const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s);
+        const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s, opts.deps.sleep);
         const entry = { action: 'deploy', release, previous: facts.current } as const;
         if (verdict.state === 'ok') {
           const post = hooks.has('post-switch');
@@ -294,9 +292,9 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
             policy: s.policy,
             env: composeEnv,
           });
-          const prevLogins = await registryLogins(previous, s.deploy, reporter);
-          await loadOnNodes(previous, h, back, s, opts.connector, opts.read);
-          const again = await deployAndWait(h, resolveEnv(previous, back), prevLogins, prevStack, s);
+          const prevLogins = await opts.deps.logins(previous, s.deploy, reporter);
+          await loadOnNodes(previous, h, back, s, opts.deps, opts.read);
+          const again = await deployAndWait(h, resolveEnv(previous, back), prevLogins, prevStack, s, opts.deps.sleep);
           if (again.state !== 'ok') throw new LadingError(failure(again));
           const undo = { action: 'auto-rollback', release: facts.current, previous: release } as const;
           await h.record(previous, { ...undo, result: 'success' });
@@ -310,7 +308,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
   );
   const { ok } = await hooks.finish(r.status === 'deployed', r.error, managers, reporter, {
     label: r.host,
-    connect: async () => (await connectManager(s, reporter, opts.connector)).session,
+    connect: async () => (await connectManager(s, reporter, opts.deps.connector)).session,
     env: { ...envFor(s, project), LADING_RELEASE: release }, // the lock is released by then
   });
   return { release, hosts: [r], ok, ...(hooks.outcomes.length ? { hooks: hooks.outcomes } : {}) };
@@ -338,7 +336,7 @@ function stackName(s: SwarmSettings): string {
  */
 export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<DeployResult> {
   const { reporter } = opts;
-  const now = opts.now ?? (() => new Date());
+  const { now } = opts.deps;
   const s = await readSwarmSettings(opts.read, opts.env);
   const project = stackName(s);
   const to = opts.read('to') ?? 'previous';
@@ -347,7 +345,7 @@ export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<Dep
       swarmFlow(s, project, now),
       { host: '', status: 'failed', seconds: 0 },
       reporter,
-      () => connectManager(s, reporter, opts.connector),
+      () => connectManager(s, reporter, opts.deps.connector),
       async (h, result) => {
         const facts = await h.lock();
         const target = rollbackTarget(await h.history(), facts.releases, facts.current, to);
@@ -361,9 +359,9 @@ export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<Dep
           policy: s.policy,
           env: s.deploy.composeEnv,
         });
-        const logins = await registryLogins(manifest, s.deploy, reporter);
-        await loadOnNodes(manifest, h, env, s, opts.connector, opts.read);
-        const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s);
+        const logins = await opts.deps.logins(manifest, s.deploy, reporter);
+        await loadOnNodes(manifest, h, env, s, opts.deps, opts.read);
+        const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s, opts.deps.sleep);
         const entry = { action: 'rollback', release: target, previous: facts.current } as const;
         if (verdict.state !== 'ok') {
           const why = failure(verdict);
@@ -385,7 +383,7 @@ export async function runSwarmReleasesStage(opts: HostStageOptions): Promise<Hos
   let session: HostSession | undefined;
   let label = s.dockerHost ?? s.deploy.hosts[0]!.label;
   try {
-    const m = await connectManager(s, opts.reporter, opts.connector);
+    const m = await connectManager(s, opts.reporter, opts.deps.connector);
     session = m.session;
     label = m.label;
     const ctx = { host: label, reporter: opts.reporter, timeoutMs: s.deploy.stepTimeoutMs };

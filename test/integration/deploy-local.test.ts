@@ -10,6 +10,7 @@ import type { DeployResult } from '../../src/stages/host/types.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
+import { hostDeps } from '../../src/stages/host/deps.ts';
 
 describe('the host steps, run by a local shell against the test dockerd', () => {
   const env = testEnv();
@@ -44,8 +45,9 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
       read: (n) => inputs[n] || undefined,
       env: {},
       reporter: stderrReporter(true),
-      now: () => new Date((clock += 60_000)),
-      connector: async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }),
+      deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
+        now: () => new Date((clock += 60_000)),
+      }),
     });
   };
   const projectDir = () => join(root, app.project);
@@ -140,8 +142,9 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
       read: (n: string) => inputs[n] || undefined,
       env: {},
       reporter: stderrReporter(true),
-      now: () => new Date((clock += 60_000)),
-      connector: async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }),
+      deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
+        now: () => new Date((clock += 60_000)),
+      }),
     };
   };
 
@@ -262,7 +265,7 @@ describe('a fleet in rolling batches, one host failing', () => {
       read: (n) => inputs[n] || undefined,
       env: {},
       reporter: stderrReporter(true),
-      connector: async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }),
+      deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost })),
     });
   };
 

@@ -7,6 +7,7 @@ import { LocalSession } from '../../src/io/local-host.ts';
 import { apiAtLeast, START_INTERVAL_API } from '../../src/lib/health-start.ts';
 import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import { runDeployStage } from '../../src/stages/deploy.ts';
+import { hostDeps } from '../../src/stages/host/deps.ts';
 import type { DeployResult } from '../../src/stages/host/types.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
@@ -57,8 +58,9 @@ describe('the health gate runs a starting container’s own healthcheck early (r
       read: (n) => inputs[n] || undefined,
       env: {},
       reporter: stderrReporter(true),
-      now: () => new Date((clock += 60_000)),
-      connector: async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }),
+      deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
+        now: () => new Date((clock += 60_000)),
+      }),
     });
   };
   const webHealth = () => {

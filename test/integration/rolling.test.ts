@@ -10,6 +10,7 @@ import type { DeployResult, HostStageOptions } from '../../src/stages/host/types
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { assertNoFailures, get, loadLoop, proxiedApp, testProxy } from '../helpers/proxy-fixture.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
+import { hostDeps } from '../../src/stages/host/deps.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -59,8 +60,9 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
       read: (n) => inputs[n] || undefined,
       env: {},
       reporter: stderrReporter(true),
-      now: () => new Date((clock += 60_000)),
-      connector: async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }),
+      deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
+        now: () => new Date((clock += 60_000)),
+      }),
     };
   };
   const deploy = (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> =>

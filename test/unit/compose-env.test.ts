@@ -15,6 +15,7 @@ import {
 import { parseStoreLocation } from '../../src/lib/store-location.ts';
 import { deployInputs } from '../../src/stages/agent-deploy.ts';
 import { runDeployStage } from '../../src/stages/deploy.ts';
+import { hostDeps } from '../../src/stages/host/deps.ts';
 import { runManifestStage } from '../../src/stages/manifest.ts';
 import type { PushResult } from '../../src/stages/push.ts';
 import { runSwarmDeployStage } from '../../src/stages/swarm.ts';
@@ -125,9 +126,9 @@ describe('compose-env: names in the manifest, values at deploy time', () => {
           read: (n) => inputs[n] || undefined,
           env: {},
           reporter: { ...silent, secret: () => {} },
-          connector: async () => {
+          deps: hostDeps(async () => {
             throw new Error('a host was reached');
-          },
+          }),
         }),
         (e: Error & { hint?: string }) =>
           /needs a value for API_TOKEN \(its compose-env\).*nothing was changed on any host/.test(e.message) &&

@@ -15,6 +15,7 @@ import { stderrReporter } from '../../src/io/reporter.ts';
 import { runManifestStage } from '../../src/stages/manifest.ts';
 import type { PushResult } from '../../src/stages/push.ts';
 import { runSwarmDeployStage } from '../../src/stages/swarm.ts';
+import { hostDeps } from '../../src/stages/host/deps.ts';
 
 const file = (service: string) => [
   { path: 'compose.yaml', content: `services:\n  app:\n    image: busybox\n${service}` },
@@ -144,9 +145,9 @@ describe('compose-policy in the swarm deploy', () => {
         read: (n) => inputs[n] || undefined,
         env: {},
         reporter: stderrReporter(true),
-        connector: async () => {
+        deps: hostDeps(async () => {
           throw new Error('the policy must refuse before any host');
-        },
+        }),
       }),
       /compose.yaml: service app: privileged/,
     );

@@ -4,6 +4,8 @@ import type { Connector, HostSession } from '../../src/io/host-session.ts';
 import type { Reporter } from '../../src/io/reporter.ts';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
 import { runDeployStage, runRollbackStage } from '../../src/stages/deploy.ts';
+import { runSwarmDeployStage } from '../../src/stages/swarm.ts';
+import { hostDeps } from '../../src/stages/host/deps.ts';
 import type { HostStageOptions } from '../../src/stages/host/types.ts';
 
 // The deploy orchestration on fake hosts: no dockerd, no sshd. A fake host keeps what a real one keeps (releases with
@@ -78,8 +80,9 @@ class FakeHost implements HostSession {
         if (this.lock === env.LADING_OWNER) this.lock = undefined;
         return '';
       case 'facts':
+      case 'swarm_facts':
         return [
-          'compose=docker compose',
+          `compose=${name === 'facts' ? 'docker compose' : ''}`,
           `current=${this.current ?? ''}`,
           ...[...this.releases.keys()].map((r) => `release=${r}`),
           '',
@@ -144,7 +147,18 @@ function stage(
     ...(m ? { manifest: JSON.stringify(m) } : {}),
     ...inputs,
   };
-  return { read: (n) => all[n] || undefined, env: {}, reporter: quiet, connector, now: () => NOW };
+  return {
+    read: (n) => all[n] || undefined,
+    env: {},
+    reporter: quiet,
+    // fakes for every adapter: no registry is asked for logins, no store or timer is touched
+    deps: hostDeps(connector, {
+      now: () => NOW,
+      logins: async () => ({ LADING_LOGIN_COUNT: '0' }),
+      shipper: () => assert.fail('no registry-less image here'),
+      sleep: async () => {},
+    }),
+  };
 }
 
 const labels = (n: number) => Array.from({ length: n }, (_, i) => new FakeHost(`h${i + 1}`));
@@ -363,5 +377,28 @@ describe('rollback orchestration on fake hosts', () => {
     assert.equal(res.hosts[0]!.status, 'failed');
     assert.ok(res.hosts[0]!.error);
     assert.equal(h.lock, undefined);
+  });
+});
+
+describe('swarm deploy on a fake manager: the same flow, the swarm driver', () => {
+  const v1 = manifest('v1', '2026-01-01T00:00:00Z');
+  const v2 = manifest('v2', '2026-02-02T00:00:00Z');
+
+  it('refuses a downgrade after facts + lock in one round trip, and unlocks', async () => {
+    const m = new FakeHost('m1').has('20260202-000000-v2', v2);
+    const res = await runSwarmDeployStage(stage(fleet(m).connector, { target: 'swarm', hosts: 'm1' }, v1));
+    assert.equal(res.ok, false);
+    assert.match(res.hosts[0]!.error!, /refusing to downgrade/);
+    assert.deepEqual(m.steps.slice(0, 2), ['swarm_facts', 'lock']);
+    assert.equal(m.lock, undefined);
+    assert.ok(!m.steps.includes('swarm_deploy'));
+  });
+
+  it('a stack locked by another deploy is left alone and the step fails naming the holder', async () => {
+    const m = new FakeHost('m1');
+    m.lock = 'gh-7.1-other';
+    const res = await runSwarmDeployStage(stage(fleet(m).connector, { target: 'swarm', hosts: 'm1' }, v2));
+    assert.match(res.hosts[0]!.error!, /another deploy holds the lock: gh-7.1-other/);
+    assert.equal(m.lock, 'gh-7.1-other');
   });
 });

@@ -12,10 +12,11 @@ import { stagesFor } from '../../stages/targets.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 import { isOpsCommand, runOpsCommand } from './ops.ts';
+import { hostDeps } from '../../stages/host/deps.ts';
 
 await runAction(async () => {
   const { command } = readInputs(readInput, ['command']);
-  const opts = { read: readInput, env: process.env, reporter: coreReporter, connector: sshConnector };
+  const opts = { read: readInput, env: process.env, reporter: coreReporter, deps: hostDeps(sshConnector) };
   if (isOpsCommand(command)) return runOpsCommand(command, opts); // status, logs, exec, lock-*, prune
   const stages = stagesFor(readTarget(readInput)); // compose hosts, or a swarm through a manager
   if (command === 'releases') {

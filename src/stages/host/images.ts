@@ -11,6 +11,7 @@ import { addChains } from '../../lib/layer-index.ts';
 import type { Manifest, ManifestImage } from '../../lib/manifest.ts';
 import type { HostSession } from '../../io/host-session.ts';
 import type { Reporter } from '../../io/reporter.ts';
+import type { RunStep } from './steps.ts';
 
 export type ImageFetch = 'ssh' | 'url';
 
@@ -52,7 +53,6 @@ export function storeImages(manifest: Manifest): Array<ManifestImage & { transpo
 }
 
 /** A host step runner (the deploy's `step`), bound to one host. */
-export type RunStep = (name: string, env: Record<string, string>) => Promise<string>;
 
 /**
  * Fetches registry-less images once per deploy and hands them to many hosts. Archive objects are downloaded and

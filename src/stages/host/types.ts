@@ -4,19 +4,49 @@ import type { PolicyAllow, PolicyMode } from '../../lib/compose-policy.ts';
 import type { HostSpec, parseHistory } from '../../lib/deploy-plan.ts';
 import type { parseProviderOverrides } from '../../lib/registry.ts';
 import type { SwarmUpdatePolicy } from '../../lib/swarm-plan.ts';
-import type { Connector } from '../../io/host-session.ts';
+import type { Connector, HostSession } from '../../io/host-session.ts';
+import type { StoreOptions } from '../../io/store.ts';
 import type { Reporter } from '../../io/reporter.ts';
 import type { Manifest } from '../../lib/manifest.ts';
 import type { InputReader } from '../../lib/tag-settings.ts';
 import type { HookOutcome } from '../hooks.ts';
+import type { ImageFetch } from './images.ts';
+
+/** The adapters a host-facing stage works through: what it reaches, and its clock. */
+export interface HostDeps {
+  /** Opens a session to a host (SSH, this machine, a fake). */
+  connector: Connector;
+  /** Release ids and history times. */
+  now: () => Date;
+  /** Short-lived registry logins for the hosts, minted on the runner (the registry client). */
+  logins: (
+    manifest: Manifest,
+    settings: Pick<DeploySettings, 'auth' | 'overrides'>,
+    reporter: Reporter,
+  ) => Promise<Record<string, string>>;
+  /** Registry-less images: fetched from the store once per stage, verified, and sent to hosts. */
+  shipper: (store: StoreOptions, reporter: Reporter, fetch: ImageFetch) => ImageShip;
+  /** Waits between polls (a swarm converging). */
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** What the stages need of an image shipper (ImageShipper in ./images.ts). */
+export interface ImageShip {
+  ensure(
+    manifest: Manifest,
+    host: { label: string; dir: string; session: Pick<HostSession, 'uploadFile'> },
+    run: (name: string, extra: Record<string, string>) => Promise<string>,
+  ): Promise<unknown>;
+  close(): Promise<void>;
+}
 
 /** What every host-facing stage (deploy, rollback, releases; compose and swarm) is given. */
 export interface HostStageOptions {
   read: InputReader;
   env: Record<string, string | undefined>;
   reporter: Reporter;
-  connector: Connector;
-  now?: () => Date;
+  /** Its adapters (hostDeps in ./deps.ts builds the real ones at the edge; fakes in unit tests). */
+  deps: HostDeps;
   /** The manifest to deploy when the caller has read it already (the action, for its GitHub Deployment); else the
    * deploy stages read the `manifest` input. */
   manifest?: Manifest;
