@@ -182,7 +182,9 @@ export function renderStack(
       }
       if (compareVersion(v, version) > 0) version = v;
     }
-    const out = resolveStrings(doc, env, missing) as Doc;
+    // x-lading (the hooks) is lading's, not the swarm's: a stack file of version < 3.4 would refuse an x- key
+    const { 'x-lading': _lading, ...ours } = doc;
+    const out = resolveStrings(ours, env, missing) as Doc;
     if (!out.version) out.version = v ?? '3.7'; // older docker CLIs refuse a stack file without one
     if (isMap(out.services)) {
       for (const [name, svc] of Object.entries(out.services)) {

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { readHooks } from '../../src/lib/hooks.ts';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
 import {
   convergence,
@@ -235,6 +236,18 @@ describe('swarm deploy hooks: the one-off container of a service', () => {
       nets('  web:\n    image: app\n    networks: [hostnet]', 'networks:\n  hostnet: {external: true, name: host}'),
       'host',
     );
+  });
+  it("x-lading (the hooks' declaration) stays out of the rendered stack files; the hooks still read it", () => {
+    const m = manifest([
+      [
+        'docker-compose.yml',
+        'version: "3.8"\nservices:\n  web: {image: app}\nx-lading:\n  hooks:\n    pre-deploy: {command: [migrate, "${NOT_A_STACK_VAR}"]}\n',
+      ],
+    ]);
+    const r = render(m);
+    assert.equal(fileOf(r, '01-docker-compose.yml')['x-lading'], undefined);
+    assert.deepEqual(r.missing, []);
+    assert.deepEqual(readHooks(() => undefined, m)['pre-deploy']?.argv, ['migrate', '${NOT_A_STACK_VAR}']);
   });
   it('refuses, before any host, a service the stack lacks and a variable docker run --env-file cannot carry', () => {
     assert.throws(
