@@ -96,6 +96,9 @@ export const notifyCommand: Command = {
           raw.trimStart().startsWith('{') ? 'the manifest input' : raw,
         )
       : undefined;
+    // an inline manifest read from a file takes its signature along (<file>.sig), for agents that require one
+    const signature =
+      raw && !raw.trimStart().startsWith('{') ? await readFile(`${raw}.sig`, 'utf8').catch(() => undefined) : undefined;
     const caFile = read('ca-file');
     const ca = caFile
       ? await readFile(caFile).catch(() => {
@@ -106,7 +109,7 @@ export const notifyCommand: Command = {
     const res = await sendNotification({
       url,
       secret,
-      ...(manifest ? { manifest } : { location: location! }),
+      ...(manifest ? { manifest, ...(signature ? { signature } : {}) } : { location: location! }),
       ...(channel ? { channel } : {}),
       format: parseChoice('format', read('format'), ['lading', 'github'] as const, 'lading'),
       ...(ca ? { ca } : {}),

@@ -13,6 +13,8 @@ export interface NotifyOptions {
   /** The manifest inline, or a location the agent reads it from. */
   manifest?: Manifest;
   location?: string;
+  /** With an inline manifest: its manifest signature (<manifest>.sig), for agents that require signed manifests. */
+  signature?: string;
   channel?: string;
   format?: SignatureFormat;
   /** Extra certificate(s) (PEM) to trust besides the system's, for an agent with a self-signed certificate. */
@@ -41,6 +43,7 @@ export async function sendNotification(o: NotifyOptions): Promise<{ status: numb
   const timestamp = Math.floor((o.now ?? (() => new Date()))().getTime() / 1000);
   const payload: WebhookBody = {
     ...(o.manifest ? { manifest: o.manifest } : { location: o.location! }),
+    ...(o.manifest && o.signature ? { signature: o.signature.trim() } : {}),
     ...(o.channel ? { channel: o.channel } : {}),
     ...(o.format === 'github' ? { timestamp } : {}),
     ...(o.delivery ? { id: o.delivery } : {}),

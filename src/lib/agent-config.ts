@@ -34,6 +34,12 @@ export interface ManifestSourceConfig {
   region?: string;
   forcePathStyle?: boolean;
   gcsEndpoint?: string;
+  /**
+   * The manifest-secret a manifest must be signed with (`<manifest>.sig`, HMAC-SHA256), from a file or an env var,
+   * never in the config text: unsigned or mismatching manifests are logged and not deployed.
+   */
+  secretFile?: string;
+  secretEnv?: string;
 }
 
 export interface AgentDeployConfig {
@@ -207,7 +213,12 @@ function registryRef(input: string, raw: string, channel: string): NonNullable<M
 
 function manifestSource(obj: Obj, channel: string): ManifestSourceConfig {
   const p = 'manifest.';
-  known(obj, ['store', 'url', 'registry', 'endpoint', 'region', 'path-style', 'gcs-endpoint'], p);
+  known(
+    obj,
+    ['store', 'url', 'registry', 'endpoint', 'region', 'path-style', 'gcs-endpoint', 'secret-file', 'secret-env'],
+    p,
+  );
+  const signed = secretSource(obj, p, false);
   const store = str(obj, 'store', p);
   const url = str(obj, 'url', p);
   const registry = str(obj, 'registry', p);
@@ -219,7 +230,16 @@ function manifestSource(obj: Obj, channel: string): ManifestSourceConfig {
       'set one of store: (s3://bucket/prefix, gs://bucket/prefix or /dir, where the build publishes), url: (https://…) or registry: (host/repo:tag)',
     );
   }
-  if (registry) return { registry: registryRef(`${p}registry`, registry, channel) };
+  if (registry) {
+    if (signed.secretFile || signed.secretEnv) {
+      throw new InputError(
+        `${p}${signed.secretFile ? 'secret-file' : 'secret-env'}`,
+        'is set with manifest.registry, whose artifact carries no detached signature',
+        'follow the manifest store (store:) or an https url: where the manifest step publishes <manifest>.sig',
+      );
+    }
+    return { registry: registryRef(`${p}registry`, registry, channel) };
+  }
   const out: ManifestSourceConfig = store
     ? (() => {
         const folder = parseStoreLocation(`${p}store`, store);
@@ -246,7 +266,7 @@ function manifestSource(obj: Obj, channel: string): ManifestSourceConfig {
   if (obj['path-style'] !== undefined) out.forcePathStyle = bool(obj, 'path-style', p, true);
   const gcs = str(obj, 'gcs-endpoint', p);
   if (gcs) out.gcsEndpoint = gcs;
-  return out;
+  return Object.assign(out, signed);
 }
 
 function deploySection(obj: Obj): AgentDeployConfig {

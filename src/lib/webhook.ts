@@ -35,6 +35,11 @@ export interface WebhookBody {
   timestamp?: number | string;
   /** Delivery id (optional; the signature is the replay key when absent). */
   id?: string;
+  /**
+   * With an inline manifest: its manifest signature (HMAC-SHA256 hex of the manifest as lading serializes it, what
+   * the manifest step wrote to <manifest>.sig), for agents that require signed manifests.
+   */
+  signature?: string;
 }
 
 const hmac = (secret: string | Buffer, data: Buffer) => createHmac('sha256', secret).update(data).digest();
@@ -142,6 +147,8 @@ function parseBody(raw: Buffer): WebhookBody | string {
   }
   if (body.channel !== undefined && typeof body.channel !== 'string') return 'channel is not a string';
   if (body.id !== undefined && (typeof body.id !== 'string' || body.id.length > 200)) return 'id is not a short string';
+  if (body.signature !== undefined && (typeof body.signature !== 'string' || body.signature.length > 200))
+    return 'signature is not a short string';
   return body as WebhookBody;
 }
 

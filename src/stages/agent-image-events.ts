@@ -6,7 +6,7 @@ import { parseImageName } from '../lib/image-ref.ts';
 import { type Manifest, type ManifestImage, parseManifest, validateManifest } from '../lib/manifest.ts';
 import type { ImagePush } from '../lib/registry-events.ts';
 import { storeKeys } from '../lib/store-location.ts';
-import { agentRegistryClient, storeFor } from './agent-source.ts';
+import { agentRegistryClient, checkedManifest, storeFor, storeSignature } from './agent-source.ts';
 import type { Reporter } from '../io/reporter.ts';
 
 /**
@@ -26,6 +26,8 @@ export interface ImageEventOptions {
   waitMs?: number;
   /** Between two reads of the by-tag entry (default 3 s). */
   intervalMs?: number;
+  /** manifest.secret-*: a published manifest must carry a matching `<key>.sig`. */
+  manifestSecret?: string;
   /** Resolves repository:tag to a digest (default: the registry, with the agent's login). */
   resolveDigest?: (host: string, repository: string, tag: string) => Promise<string>;
 }
@@ -67,7 +69,9 @@ async function publishedManifest(push: ImagePush, o: ImageEventOptions): Promise
     const found = await store.head(key).catch(() => undefined);
     if (found) {
       try {
-        const manifest = parseManifest((await store.getText(key)).text, store.url(key));
+        const text = (await store.getText(key)).text;
+        const signature = o.manifestSecret ? await storeSignature(store, key) : undefined;
+        const manifest = checkedManifest(text, signature, store.url(key), o.manifestSecret);
         const images = imageForPush(manifest, push);
         if (images.length === 0) return `${store.url(key)} has no image of ${push.repository}`;
         if (push.digest) {

@@ -7,6 +7,7 @@ import { type AgentConfig, MANIFEST_ARTIFACT_TYPE } from '../lib/agent-config.ts
 import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
+import { SIGNATURE_SUFFIX, verifyManifestSignature } from '../lib/manifest-signature.ts';
 import { type ObjectLocation, parseObjectLocation } from '../lib/store-location.ts';
 import type { Reporter } from '../io/reporter.ts';
 
@@ -15,7 +16,58 @@ import type { Reporter } from '../io/reporter.ts';
  * OCI artifact, each checked by a cheap version first), and a manifest a webhook names by location.
  */
 
-type Check = { changed: false } | { changed: true; text: string; version?: string };
+/** A changed manifest comes with its detached signature when the agent requires one (manifest.secret-*). */
+type Check = { changed: false } | { changed: true; text: string; version?: string; signature?: string };
+
+/** The secret in the file or env var a config section names (`<p>secret-file` / `<p>secret-env`), one trailing
+ * newline dropped; `key` names the config key in errors. */
+export function readSecretSource(
+  src: { secretFile?: string; secretEnv?: string },
+  p: string,
+  env: NodeJS.ProcessEnv,
+): { key: string; secret: string | undefined } {
+  const key = `${p}${src.secretFile ? 'secret-file' : 'secret-env'}`;
+  if (!src.secretFile) return { key, secret: env[src.secretEnv!]?.replace(/\r?\n$/, '') };
+  try {
+    return { key, secret: readFileSync(src.secretFile, 'utf8').replace(/\r?\n$/, '') };
+  } catch (err) {
+    throw new InputError(key, `cannot read ${src.secretFile} (${(err as NodeJS.ErrnoException).code})`);
+  }
+}
+
+/**
+ * manifest.secret-file / manifest.secret-env: the manifest-secret every manifest this agent deploys must be signed
+ * with (undefined when none is configured). Configured but empty is an error, never "no check".
+ */
+export function readManifestSecret(cfg: AgentConfig, env: NodeJS.ProcessEnv): string | undefined {
+  const m = cfg.manifest;
+  if (!m.secretFile && !m.secretEnv) return undefined;
+  const { key, secret } = readSecretSource(m, 'manifest.', env);
+  if (!secret) {
+    throw new InputError(
+      key,
+      'holds no secret',
+      'give the manifest-secret the manifest step signs with (a file only the agent reads, or an env var)',
+    );
+  }
+  return secret;
+}
+
+/**
+ * A fetched manifest as the agent takes it: with a manifest secret, its detached signature must match the exact
+ * bytes first (a manifest in a bucket others can write cannot take the host over); then parsed and validated.
+ */
+export function checkedManifest(
+  text: string,
+  signature: string | undefined,
+  source: string,
+  secret: string | undefined,
+): Manifest {
+  if (secret) verifyManifestSignature(text, signature, secret, source);
+  return parseManifest(text, source);
+}
+
+const signed = (cfg: AgentConfig) => !!(cfg.manifest.secretFile || cfg.manifest.secretEnv);
 
 /** The channel manifest as published: checked by version (ETag / generation / mtime), read only when it changed. */
 export interface ChannelSource {
@@ -110,7 +162,8 @@ export async function channelSource(cfg: AgentConfig, reporter?: Reporter): Prom
         const version = res.etag;
         const text = res.text;
         if (version && version === last) return { changed: false };
-        return { changed: true, text, ...(version ? { version } : {}) };
+        const signature = signed(cfg) ? await signatureAt(res.url) : undefined;
+        return { changed: true, text, ...(version ? { version } : {}), ...(signature ? { signature } : {}) };
       },
     };
   }
@@ -128,18 +181,41 @@ export async function channelSource(cfg: AgentConfig, reporter?: Reporter): Prom
       }
       if (info.version && info.version === last) return { changed: false };
       const { text, version } = await store.getText(key);
-      return { changed: true, text, ...((version ?? info.version) ? { version: version ?? info.version } : {}) };
+      const signature = signed(cfg) ? await storeSignature(store, key) : undefined;
+      return {
+        changed: true,
+        text,
+        ...((version ?? info.version) ? { version: version ?? info.version } : {}),
+        ...(signature ? { signature } : {}),
+      };
     },
   };
 }
 
-/** A manifest a webhook names by location: the configured store's bucket, or an https URL. */
-export async function fetchLocation(cfg: AgentConfig, raw: string): Promise<Manifest> {
+/** `<url>.sig` beside a manifest fetched from `url` (after its redirects); undefined when there is none. */
+async function signatureAt(url: string): Promise<string | undefined> {
+  const u = new URL(url);
+  u.pathname += SIGNATURE_SUFFIX;
+  const sig = await fetchText(u.href, { maxBytes: 1024, json: false });
+  return sig.status === 200 ? sig.text : undefined;
+}
+
+/** `<key>.sig` beside a manifest in a store; undefined when there is none. */
+export async function storeSignature(store: ObjectStore, key: string): Promise<string | undefined> {
+  return (await store.getText(`${key}${SIGNATURE_SUFFIX}`).catch(() => undefined))?.text;
+}
+
+/**
+ * A manifest a webhook names by location: the configured store's bucket, or an https URL. With a manifest secret,
+ * its detached signature beside it must match.
+ */
+export async function fetchLocation(cfg: AgentConfig, raw: string, secret?: string): Promise<Manifest> {
   const loc = parseObjectLocation('location', raw);
   if (loc.kind === 'https') {
     const res = await fetchText(loc.key);
     if (res.status !== 200) throw new LadingError(`${shownUrl(loc.key)} answered HTTP ${res.status}`);
-    return parseManifest(res.text, shownUrl(loc.key));
+    const signature = secret ? await signatureAt(res.url) : undefined;
+    return checkedManifest(res.text, signature, shownUrl(loc.key), secret);
   }
   const mine = cfg.manifest.location;
   if (!mine || mine.kind === 'https') {
@@ -167,5 +243,6 @@ export async function fetchLocation(cfg: AgentConfig, raw: string): Promise<Mani
   }
   const store = await storeFor(loc, cfg);
   const { text } = await store.getText(loc.key);
-  return parseManifest(text, store.url(loc.key));
+  const signature = secret ? await storeSignature(store, loc.key) : undefined;
+  return checkedManifest(text, signature, store.url(loc.key), secret);
 }

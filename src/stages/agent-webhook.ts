@@ -4,12 +4,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AgentConfig, RegistryHookConfig } from '../lib/agent-config.ts';
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
-import { type Manifest, validateManifest } from '../lib/manifest.ts';
+import { type Manifest, serializeManifest, validateManifest } from '../lib/manifest.ts';
 import { ReplayCache, verifyWebhook, type WebhookBody } from '../lib/webhook.ts';
 import { authenticate, type ImagePush, parseRegistryEvent, selectPushes } from '../lib/registry-events.ts';
 import { type ImageEventOptions, manifestForPush } from './agent-image-events.ts';
 import type { AgentEvent } from './agent-deploy.ts';
-import { fetchLocation } from './agent-source.ts';
+import { checkedManifest, fetchLocation, readSecretSource } from './agent-source.ts';
 import type { Reporter } from '../io/reporter.ts';
 
 /**
@@ -33,6 +33,8 @@ export interface WebhookTarget {
   readonly env?: NodeJS.ProcessEnv;
   /** Options for mapping registry pushes to manifests (tests shorten the wait). */
   readonly imageEvents?: Partial<ImageEventOptions>;
+  /** manifest.secret-*: every manifest deployed must carry a matching manifest signature. */
+  readonly manifestSecret?: string;
   /** Queues a manifest; resolves when its fate is known. */
   submit(manifest: Manifest, origin: string): Promise<AgentEvent>;
 }
@@ -156,8 +158,8 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   try {
     manifest =
       parsed.manifest !== undefined
-        ? validateManifest(parsed.manifest, 'the manifest in the request')
-        : await fetchLocation(target.cfg, parsed.location!);
+        ? inlineManifest(parsed, target.manifestSecret)
+        : await fetchLocation(target.cfg, parsed.location!, target.manifestSecret);
   } catch (err) {
     return refuse(422, describeError(err));
   }
@@ -168,6 +170,16 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   if (first?.outcome === 'skipped')
     return answer(res, 200, { status: 'skipped', manifest: manifest.primary, reason: first.error });
   answer(res, 202, { status: 'queued', manifest: manifest.primary });
+}
+
+/**
+ * An inline manifest: the webhook secret says who sent it; with a manifest secret, the body's `signature` must also
+ * match the manifest as lading serializes it (the very bytes the manifest step signed).
+ */
+function inlineManifest(body: WebhookBody, secret: string | undefined): Manifest {
+  const manifest = validateManifest(body.manifest, 'the manifest in the request');
+  if (!secret) return manifest;
+  return checkedManifest(serializeManifest(manifest), body.signature, 'the manifest in the request', secret);
 }
 
 interface RegistryRequest {
@@ -232,6 +244,7 @@ async function handleRegistry(ctx: Ctx, hook: RegistryHookConfig, r: RegistryReq
           cfg: target.cfg,
           reporter: target.reporter,
           ...(target.now ? { now: target.now } : {}),
+          ...(target.manifestSecret ? { manifestSecret: target.manifestSecret } : {}),
           ...target.imageEvents,
         }).catch((err: unknown) => `error: ${describeError(err)}`);
         if (typeof found === 'string') {
@@ -333,20 +346,4 @@ export function readWebhookSecret(cfg: AgentConfig, env: NodeJS.ProcessEnv, opti
     throw new InputError(key, 'holds no secret of at least 16 characters', 'generate one: openssl rand -hex 32');
   }
   return secret;
-}
-
-/** The secret in the file or env var a config section names (`<p>secret-file` / `<p>secret-env`), one trailing
- * newline dropped; `key` names the config key in errors. */
-function readSecretSource(
-  src: { secretFile?: string; secretEnv?: string },
-  p: string,
-  env: NodeJS.ProcessEnv,
-): { key: string; secret: string | undefined } {
-  const key = `${p}${src.secretFile ? 'secret-file' : 'secret-env'}`;
-  if (!src.secretFile) return { key, secret: env[src.secretEnv!]?.replace(/\r?\n$/, '') };
-  try {
-    return { key, secret: readFileSync(src.secretFile, 'utf8').replace(/\r?\n$/, '') };
-  } catch (err) {
-    throw new InputError(key, `cannot read ${src.secretFile} (${(err as NodeJS.ErrnoException).code})`);
-  }
 }

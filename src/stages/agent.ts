@@ -5,7 +5,7 @@ import { type AgentConfig, manifestIdentity, manifestTime } from '../lib/agent-c
 import { describeError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { type AgentEvent, deployHere, type Outcome } from './agent-deploy.ts';
-import type { ChannelSource } from './agent-source.ts';
+import { type ChannelSource, checkedManifest, readManifestSecret } from './agent-source.ts';
 import type { ImageEventOptions } from './agent-image-events.ts';
 import { listenWebhook, type WebhookListener } from './agent-webhook.ts';
 import type { DeployResult } from './host/types.ts';
@@ -31,6 +31,8 @@ interface Pending {
 export class Agent {
   private state: AgentState = { tried: [] };
   private loaded = false;
+  /** manifest.secret-*: read when the agent starts; every manifest it deploys must be signed with it. */
+  private manifestSecret: string | undefined;
   private running: Pending | undefined;
   private pending: Pending | undefined;
   private idle: Promise<void> = Promise.resolve();
@@ -55,6 +57,7 @@ export class Agent {
 
   private async load(): Promise<void> {
     if (this.loaded) return;
+    this.manifestSecret = readManifestSecret(this.cfg, this.env); // configured but unreadable: nothing is deployed
     this.state = await readState(this.cfg.stateFile);
     this.loaded = true;
   }
@@ -196,7 +199,7 @@ export class Agent {
     if (!check.changed) return undefined;
     let manifest: Manifest;
     try {
-      manifest = parseManifest(check.text, source.describe);
+      manifest = checkedManifest(check.text, check.signature, source.describe, this.manifestSecret);
     } catch (err) {
       // Remember the version: a broken document is reported once, not on every poll.
       if (check.version) this.state.version = check.version;
@@ -241,6 +244,7 @@ export class Agent {
         ...(this.opts.now ? { now: this.opts.now } : {}),
         ...(this.opts.env ? { env: this.opts.env } : {}),
         ...(this.opts.imageEvents ? { imageEvents: this.opts.imageEvents } : {}),
+        ...(this.manifestSecret ? { manifestSecret: this.manifestSecret } : {}),
         submit: (manifest, origin) => this.submit(manifest, origin),
       },
       secret,

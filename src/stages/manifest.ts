@@ -256,7 +256,7 @@ export async function runManifestStage(opts: {
   const location = publishTo
     ? await publishManifest(publishTo, manifest, text, signature, inputs.storeOptions, opts.reporter)
     : undefined;
-  if (notify) await notifyAgents(notify, manifest, location, opts.reporter);
+  if (notify) await notifyAgents(notify, manifest, location, signature, opts.reporter);
   return { path, manifest, text, ...(location ? { location } : {}) };
 }
 
@@ -302,6 +302,7 @@ async function notifyAgents(
   n: NotifySettings,
   manifest: Manifest,
   location: string | undefined,
+  signature: string | undefined,
   reporter: Reporter,
 ): Promise<void> {
   const failed: string[] = [];
@@ -309,7 +310,7 @@ async function notifyAgents(
     const res = await sendNotification({
       url: url.href,
       secret: n.secret,
-      ...(location ? { location } : { manifest }),
+      ...(location ? { location } : { manifest, ...(signature ? { signature } : {}) }),
       ...(manifest.channel ? { channel: manifest.channel } : {}),
       format: n.format,
       ...(n.ca ? { ca: n.ca } : {}),
