@@ -50,7 +50,12 @@ async function run(way: 'load' | 'patch' | 'load+migrate') {
   try {
     for (let i = 0; ; i++) {
       try {
-        docker(['exec', '-i', name, '/usr/bin/caddy', 'reload', '--config', '/dev/stdin'], { input: cfg('a') });
+        docker(
+          ['exec', '-i', name, '/usr/bin/caddy', 'reload', '--address', 'localhost:2019', '--config', '/dev/stdin'],
+          {
+            input: cfg('a'),
+          },
+        );
         if ((await adminReq('GET', '/config/', '')) === 200) break;
       } catch {
         // the admin API is not up yet
