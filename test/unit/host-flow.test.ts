@@ -53,7 +53,7 @@ class FakeHost implements HostSession {
 
   async exec(script: string, opts: { env?: Record<string, string> }) {
     const env = opts.env ?? {};
-    const call = [...script.matchAll(/^lading_(?:step|swarm) ([a-z_ ]+)$/gm)].at(-1);
+    const call = [...script.matchAll(/^lading_(?:step|swarm|ops) ([a-z_ ]+)$/gm)].at(-1);
     assert.ok(call, 'a step call');
     const then = script.slice(call.index! + call[0].length);
     let stdout = '';
@@ -105,7 +105,7 @@ class FakeHost implements HostSession {
       case 'history':
         this.history.push(JSON.parse(env.LADING_HISTORY_LINE!));
         return '';
-      default: // pull, up, health, prune, rolling_undrain, proxy_forget, check_paths: nothing to keep
+      default: // pull, up, health, prune, rolling_undrain, proxy_forget, check_paths, hooks: nothing to keep
         return '';
     }
   }
@@ -392,6 +392,37 @@ describe('swarm deploy on a fake manager: the same flow, the swarm driver', () =
     assert.deepEqual(m.steps.slice(0, 2), ['swarm_facts', 'lock']);
     assert.equal(m.lock, undefined);
     assert.ok(!m.steps.includes('swarm_deploy'));
+  });
+
+  it('a failing pre-deploy hook runs on the manager in the new image, before docker stack deploy, which never runs; recorded, unlocked', async () => {
+    const m = new FakeHost('m1').has('20260101-000000-v1', v1);
+    let hook: Record<string, string> | undefined;
+    m.fail = (step, env) => {
+      if (step !== 'ops_swarm_hook') return undefined;
+      hook = env;
+      return 'migrating…\nlading: hook pre-deploy exited with status 3';
+    };
+    const res = await runSwarmDeployStage(
+      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'pre-deploy': 'migrate --all' }, v2),
+    );
+    assert.equal(res.ok, false);
+    assert.match(res.hosts[0]!.error!, /hook pre-deploy failed on m1: hook pre-deploy exited with status 3/);
+    assert.deepEqual(
+      res.hooks?.map((h) => [h.hook, h.ok]),
+      [['pre-deploy', false]],
+    );
+    assert.ok(m.steps.indexOf('mkrelease') < m.steps.indexOf('pull'), m.steps.join(' '));
+    assert.ok(m.steps.indexOf('pull') < m.steps.indexOf('ops_swarm_hook'), m.steps.join(' '));
+    assert.ok(!m.steps.includes('swarm_deploy') && !m.steps.includes('switch'), m.steps.join(' '));
+    assert.equal(m.current, '20260101-000000-v1');
+    assert.equal(m.lock, undefined);
+    assert.deepEqual(
+      [hook?.LADING_HOOK, hook?.LADING_SERVICE, hook?.LADING_HOOK_IMAGE, hook?.LADING_HOOK_NETWORKS],
+      ['pre-deploy', 'web', v2.images[0]!.ref, 'shop_default'],
+    );
+    assert.deepEqual([hook?.LADING_ARGC, hook?.LADING_ARG_1, hook?.LADING_ARG_2], ['2', 'migrate', '--all']);
+    const last = m.history.at(-1)!;
+    assert.deepEqual([last.action, last.hook, last.result], ['hook', 'pre-deploy', 'failure']);
   });
 
   it('a stack locked by another deploy is left alone and the step fails naming the holder', async () => {
