@@ -154,6 +154,81 @@ ${extra}`,
     assert.deepEqual(deployed.slice(before), ['b2-aaaaaaa', 'b5-aaaaaaa']);
   });
 
+  it('registry push (update: manifest): the by-tag manifest it maps to deploys only with a matching .sig', async () => {
+    const AUTH = 'Bearer registry-hook-token-0123456789';
+    const agent = new Agent(
+      config(`webhook:
+  listen: "127.0.0.1:0"
+  registries:
+    - kind: distribution
+      path: /hooks/registry
+      secret-env: TEST_REGISTRY_AUTH
+      repositories: [shop/web]`),
+      {
+        env: { TEST_MANIFEST_SECRET: SECRET, TEST_REGISTRY_AUTH: AUTH },
+        reporter: {
+          info: () => {},
+          warning: (w: string) => warnings.push(w),
+          group: (_n, fn) => fn(),
+          secret: () => {},
+        },
+        imageEvents: { waitMs: 600, intervalMs: 100 },
+        deploy: async (m): Promise<DeployResult> => {
+          deployed.push(m.primary);
+          return {
+            release: `r-${m.primary}`,
+            ok: true,
+            hosts: [{ host: 'localhost', status: 'deployed', seconds: 0 }],
+          };
+        },
+      },
+    );
+    const hooks = await agent.listen(undefined);
+    try {
+      const push = () =>
+        fetch(`${new URL(hooks.url).origin}/hooks/registry`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: AUTH },
+          body: JSON.stringify({
+            events: [
+              {
+                id: randomUUID(),
+                timestamp: new Date().toISOString(),
+                action: 'push',
+                target: {
+                  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+                  digest: D,
+                  repository: 'shop/web',
+                  tag: 'latest',
+                  size: 1,
+                },
+                request: { host: 'registry.example', method: 'PUT' },
+              },
+            ],
+          }),
+        }).then((r) => r.status);
+      const key = join(store, storeKeys.manifestByTag('', 'latest'));
+      const six = serializeManifest(manifest(6));
+      const before = deployed.length;
+      publish(key, six);
+      assert.equal(await push(), 202);
+      await hooks.idle();
+      await agent.settled();
+      assert.equal(deployed.length, before, 'an unsigned by-tag manifest was deployed');
+      assert.ok(
+        warnings.some((w) => /no valid signature/.test(w)),
+        warnings.join('\n'),
+      );
+      publish(key, six, signManifest(six, SECRET));
+      assert.equal(await push(), 202);
+      await hooks.idle();
+      await agent.settled();
+      assert.deepEqual(deployed.slice(before), ['b6-aaaaaaa']);
+    } finally {
+      await hooks.close();
+    }
+  });
+
   it('config: the secret comes from a file or an env var, never the config text; not with a registry source', () => {
     const cfg = parseAgentConfig(
       `manifest: { store: ${store}, secret-file: /etc/lading/manifest.secret }\npoll: { interval: 60 }\n`,
