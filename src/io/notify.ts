@@ -1,6 +1,3 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { rootCertificates } from 'node:tls';
 import { InputError, LadingError } from '../lib/errors.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { type SignatureFormat, signWebhook, type WebhookBody } from '../lib/webhook.ts';
@@ -59,6 +56,13 @@ export async function sendNotification(o: NotifyOptions): Promise<{ status: numb
       ...(o.delivery ? { delivery: o.delivery } : {}),
     }),
   };
+  // node:http(s) and tls are imported here, not at the top: an ESM import of node:http makes node load its bundled
+  // undici at once, a large share of the manifest bundle's start-up (bench/coldstart.bench.ts).
+  const [{ request: httpRequest }, { request: httpsRequest }, { rootCertificates }] = await Promise.all([
+    import('node:http'),
+    import('node:https'),
+    import('node:tls'),
+  ]);
   return new Promise((resolve, reject) => {
     const opts = {
       method: 'POST',

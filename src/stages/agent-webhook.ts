@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AgentConfig, RegistryHookConfig } from '../lib/agent-config.ts';
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
@@ -56,6 +55,11 @@ export async function listenWebhook(
       if (!res.headersSent) answer(res, 500, { error: 'internal error' });
     });
   };
+  // Imported when the webhook starts: an ESM import of node:http at start-up makes node load its bundled undici.
+  const [{ createServer: createHttpServer }, { createServer: createHttpsServer }] = await Promise.all([
+    import('node:http'),
+    import('node:https'),
+  ]);
   const server: Server =
     w.tlsCert && w.tlsKey
       ? createHttpsServer(
