@@ -41,6 +41,9 @@ class FakeHost implements HostSession {
   lock?: string;
   closed = 0;
   fail: Fail = () => undefined;
+  /** Swarm: what the update of a release ends in (swarm_state after swarm_deploy). */
+  update: (release: string) => 'completed' | 'rollback_completed' = () => 'completed';
+  private deployed = '';
 
   constructor(readonly label: string) {}
 
@@ -105,6 +108,34 @@ class FakeHost implements HostSession {
       case 'history':
         this.history.push(JSON.parse(env.LADING_HISTORY_LINE!));
         return '';
+      case 'swarm_deploy':
+        this.deployed = release;
+        return '';
+      case 'swarm_state': {
+        const image = `r.test/web@sha256:${'a'.repeat(64)}`;
+        const service = {
+          ID: 's1',
+          Version: { Index: 2 },
+          Spec: {
+            Name: 'shop_web',
+            Mode: { Replicated: { Replicas: 1 } },
+            TaskTemplate: { ContainerSpec: { Image: image } },
+          },
+          UpdateStatus: { State: this.update(this.deployed), Message: 'update rolled back' },
+        };
+        const task = {
+          ID: 't1',
+          Name: 'shop_web.1',
+          Image: image,
+          Node: 'n1',
+          DesiredState: 'Running',
+          CurrentState: 'Running 1 second ago',
+          Error: '',
+        };
+        return `${JSON.stringify([service])}\n---\n${JSON.stringify(task)}\n`;
+      }
+      case 'swarm_nodes':
+        return 'n1\n';
       default: // pull, up, health, prune, rolling_undrain, proxy_forget, check_paths, hooks: nothing to keep
         return '';
     }
@@ -386,7 +417,9 @@ describe('swarm deploy on a fake manager: the same flow, the swarm driver', () =
 
   it('refuses a downgrade after facts + lock in one round trip, and unlocks', async () => {
     const m = new FakeHost('m1').has('20260202-000000-v2', v2);
-    const res = await runSwarmDeployStage(stage(fleet(m).connector, { target: 'swarm', hosts: 'm1' }, v1));
+    const res = await runSwarmDeployStage(
+      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' }, v1),
+    );
     assert.equal(res.ok, false);
     assert.match(res.hosts[0]!.error!, /refusing to downgrade/);
     assert.deepEqual(m.steps.slice(0, 2), ['swarm_facts', 'lock']);
@@ -425,10 +458,46 @@ describe('swarm deploy on a fake manager: the same flow, the swarm driver', () =
     assert.deepEqual([last.action, last.hook, last.result], ['hook', 'pre-deploy', 'failure']);
   });
 
+  it('deploys: the stack converges, then switch, history and prune in one round trip; unlocked', async () => {
+    const m = new FakeHost('m1').has('20260101-000000-v1', v1);
+    const res = await runSwarmDeployStage(
+      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' }, v2),
+    );
+    assert.equal(res.ok, true, res.hosts[0]!.error);
+    assert.equal(m.current, res.release);
+    assert.deepEqual(m.steps.slice(-4), ['switch', 'history', 'prune', 'unlock']);
+    assert.deepEqual(
+      m.history.map((e) => [e.action, e.result]),
+      [['deploy', 'success']],
+    );
+  });
+
+  it('an update swarm rolled back: the previous release is redeployed and recorded, the step fails', async () => {
+    const m = new FakeHost('m1').has('20260101-000000-v1', v1);
+    m.update = (release) => (release === '20260101-000000-v1' ? 'completed' : 'rollback_completed');
+    const res = await runSwarmDeployStage(
+      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' }, v2),
+    );
+    assert.equal(res.ok, false);
+    assert.equal(res.hosts[0]!.status, 'rolled-back');
+    assert.match(res.hosts[0]!.error!, /swarm rolled the update back/);
+    assert.equal(m.current, '20260101-000000-v1');
+    assert.deepEqual(
+      m.history.map((e) => [e.action, e.result, e.release]),
+      [
+        ['deploy', 'failure', res.release],
+        ['auto-rollback', 'success', '20260101-000000-v1'],
+      ],
+    );
+    assert.equal(m.lock, undefined);
+  });
+
   it('a stack locked by another deploy is left alone and the step fails naming the holder', async () => {
     const m = new FakeHost('m1');
     m.lock = 'gh-7.1-other';
-    const res = await runSwarmDeployStage(stage(fleet(m).connector, { target: 'swarm', hosts: 'm1' }, v2));
+    const res = await runSwarmDeployStage(
+      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' }, v2),
+    );
     assert.match(res.hosts[0]!.error!, /another deploy holds the lock: gh-7.1-other/);
     assert.equal(m.lock, 'gh-7.1-other');
   });
