@@ -563,25 +563,45 @@ proxy_reload() {
 # a connection the kernel had queued on the old socket was reset (~1 per reload at ~1000 req/s on loopback). With
 # net.ipv4.tcp_migrate_req=1 (Linux >= 5.14, per network namespace) the kernel hands those connections to the new
 # socket instead: 0 resets in the same loop. Set on the proxy's own namespace where the kernel has it.
-migrate_supported() { [ -e /proc/sys/net/ipv4/tcp_migrate_req ]; }
+# An engine or runtime that refuses the sysctl (some sandboxed runtimes) gets a proxy without it, labelled
+# dev.lading.proxy.migrate=refused so that later deploys neither warn about it nor offer a replacement.
+migrate_supported() { [ -e "${LADING_SYSCTL_DIR:-/proc/sys}/net/ipv4/tcp_migrate_req" ]; }
 
 # "missing" when the kernel has tcp_migrate_req and proxy container $1 was started without it
 proxy_migrate_missing() {
   migrate_supported || return 1
-  [ "$(docker inspect --format '{{index .HostConfig.Sysctls "net.ipv4.tcp_migrate_req"}}' "$1" 2>/dev/null || true)" != 1 ]
+  case "$(docker inspect --format '{{index .HostConfig.Sysctls "net.ipv4.tcp_migrate_req"}} {{index .Config.Labels "dev.lading.proxy.migrate"}}' "$1" 2>/dev/null || true)" in
+    '1 '* | *' refused') return 1 ;;
+  esac
+  return 0
 }
 
-proxy_start() {
+proxy_run() { # PROXY_DIR DOCKER_RUN_OPTIONS...
   pd=$1
-  set --
-  for p in ${LADING_PROXY_PORTS:-}; do set -- "$@" -p "$p"; done
-  if migrate_supported; then set -- "$@" --sysctl net.ipv4.tcp_migrate_req=1; fi
+  shift
   docker run -d --name "$LADING_PROXY_CONTAINER" --restart unless-stopped --network "$LADING_PROXY_NETWORK" "$@" \
     --label dev.lading.proxy=1 --label "dev.lading.proxy.dir=$pd" \
     -v "$LADING_PROXY_CONTAINER-data:/data" -v "$LADING_PROXY_CONTAINER-config:/config" \
     -e XDG_DATA_HOME=/data -e XDG_CONFIG_HOME=/config \
-    --entrypoint /usr/bin/caddy "$LADING_PROXY_IMAGE" run --resume >/dev/null ||
+    --entrypoint /usr/bin/caddy "$LADING_PROXY_IMAGE" run --resume >/dev/null
+}
+
+proxy_start() {
+  pd=$1
+  refused=""
+  set --
+  for p in ${LADING_PROXY_PORTS:-}; do set -- "$@" -p "$p"; done
+  if migrate_supported; then
+    if refused=$(proxy_run "$pd" "$@" --sysctl net.ipv4.tcp_migrate_req=1 2>&1); then return 0; fi
+    # the container may exist (created, not started): it goes before the second try
+    docker rm -f "$LADING_PROXY_CONTAINER" >/dev/null 2>&1 || true
+    set -- "$@" --label dev.lading.proxy.migrate=refused
+  fi
+  proxy_run "$pd" "$@" ||
     die "starting the proxy $LADING_PROXY_CONTAINER ($LADING_PROXY_IMAGE) failed on $(hostname): are ports ${LADING_PROXY_PORTS:-} free?"
+  if [ -n "$refused" ]; then
+    echo "proxy: the engine on $(hostname) refused net.ipv4.tcp_migrate_req=1 ($(printf '%s' "$refused" | tr '\n' ' ' | cut -c1-300)); the proxy runs without it, so a connection may be reset at a route change" >&2
+  fi
 }
 
 # the proxy: started if missing (and its routes loaded), started if stopped, replaced only with proxy-upgrade
