@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openStore } from '../../src/io/store.ts';
 import { type AgentConfig, MANIFEST_ARTIFACT_TYPE, parseAgentConfig } from '../../src/lib/agent-config.ts';
-import { type Manifest, serializeManifest, validateManifest } from '../../src/lib/manifest.ts';
+import { composeFile, type Manifest, serializeManifest, validateManifest } from '../../src/lib/manifest.ts';
 import { storeKeys } from '../../src/lib/store-location.ts';
 import { signWebhook } from '../../src/lib/webhook.ts';
 import { sendNotification } from '../../src/io/notify.ts';
@@ -178,6 +178,37 @@ poll:
     await agent.settled();
     assert.equal(agent.events.find((e) => e.manifest === v4.primary)?.outcome, 'deployed');
     assert.equal(await app.probe(), 'v1');
+  });
+
+  it('takes compose-env values from deploy.env-file: the container sees them, the manifest only names them', async () => {
+    const v5 = variant(built[0]!, 5, { channel: 'latest', day: 5 });
+    const f = v5.compose!.files[0]!;
+    v5.compose!.files[0] = composeFile(
+      f.path,
+      f.content.replace('    network_mode: host\n', '    network_mode: host\n    environment: [API_TOKEN]\n'),
+    );
+    v5.compose!.envNames = ['API_TOKEN'];
+    v5.schema = 'lading.manifest/v3';
+    await publish(validateManifest(v5));
+    // without the values: refused before the host is touched, v4 keeps serving
+    const refused = await agent.pollOnce(source);
+    assert.equal(refused?.outcome, 'failed');
+    assert.match(refused?.error ?? '', /needs a value for API_TOKEN.*deploy\.env-file/s);
+    assert.equal(await app.probe(), 'v1');
+    const envFile = join(root, 'app.env');
+    writeFileSync(envFile, 'API_TOKEN=from-the-agent-env-file\n', { mode: 0o600 });
+    const withValues = new Agent(
+      { ...cfg, deploy: { ...cfg.deploy, envFile }, stateFile: join(root, 'state-env.json') },
+      { reporter: stderrReporter(true) },
+    );
+    const event = await withValues.pollOnce(source);
+    assert.equal(event?.outcome, 'deployed', JSON.stringify(event));
+    const id = docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${app.project}`]).split('\n')[0]!;
+    assert.ok(
+      docker(['inspect', '--format', '{{json .Config.Env}}', id]).includes('API_TOKEN=from-the-agent-env-file'),
+    );
+    const kept = readFileSync(join(root, app.project, 'current', 'manifest.json'), 'utf8');
+    assert.doesNotMatch(kept, /from-the-agent-env-file/);
   });
 });
 
