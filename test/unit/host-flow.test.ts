@@ -5,6 +5,9 @@ import type { Reporter } from '../../src/io/reporter.ts';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
 import { runDeployStage, runRollbackStage } from '../../src/stages/deploy.ts';
 import { runSwarmDeployStage } from '../../src/stages/swarm.ts';
+import { HOST_STEPS, SWARM_STEPS, step } from '../../src/stages/host/steps.ts';
+import HOST_SCRIPT from '../../src/lib/remote/host.sh.ts';
+import SWARM_SCRIPT from '../../src/lib/remote/swarm.sh.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
 import type { HostStageOptions } from '../../src/stages/host/types.ts';
 
@@ -500,5 +503,27 @@ describe('swarm deploy on a fake manager: the same flow, the swarm driver', () =
     );
     assert.match(res.hosts[0]!.error!, /another deploy holds the lock: gh-7.1-other/);
     assert.equal(m.lock, 'gh-7.1-other');
+  });
+});
+
+describe('the step names', () => {
+  /** The names a dispatcher function's case arms run as step_<name>. */
+  const arms = (script: string, fn: string): string[] => {
+    const body = new RegExp(`^${fn}\\(\\) \\{\\n([\\s\\S]*?)^\\}`, 'm').exec(script)?.[1] ?? '';
+    return [...body.matchAll(/^\s+([a-z_][a-z_ |]*)\)/gm)].flatMap((m) => m[1]!.split('|').map((n) => n.trim()));
+  };
+
+  it("are host.sh's lading_one and swarm.sh's lading_swarm arms, no more, no fewer", () => {
+    assert.deepEqual([...HOST_STEPS].sort(), arms(HOST_SCRIPT, 'lading_one').sort());
+    assert.deepEqual([...SWARM_STEPS].sort(), arms(SWARM_SCRIPT, 'lading_swarm').sort());
+  });
+
+  it('a call naming a step the script does not have fails before anything is sent', async () => {
+    const h = new FakeHost('h1');
+    await assert.rejects(
+      step(h, 'lock swarm_state', {}, { host: 'h1', reporter: quiet, timeoutMs: 1000 }),
+      /h1: no host step named swarm_state \(lading_step\)/,
+    );
+    assert.deepEqual(h.steps, []);
   });
 });

@@ -18,15 +18,39 @@ export interface StepContext {
 /** Runs named host steps (space-separated, one round trip) with an env on one host; stdout back. */
 export type RunStep = (steps: string, env: Record<string, string>) => Promise<string>;
 
+/** The steps of host.sh (`lading_one`): the names a compose step call may use (a unit test holds them to the script). */
+export const HOST_STEPS = [
+  ...['lock', 'unlock', 'facts', 'health', 'history_read', 'release_manifest', 'image_facts', 'check_paths'],
+  ...['mkrelease', 'pull', 'up', 'switch', 'history', 'prune', 'fetch', 'load'],
+  ...['proxy_ensure', 'up_others', 'rolling_start', 'rolling_gate', 'rolling_abort', 'proxy_switch'],
+  ...['rolling_retire', 'rolling_undrain', 'proxy_maintenance', 'proxy_forget'],
+] as const;
+/** swarm.sh's own steps (`lading_swarm`); a swarm manager runs host.sh's too. */
+export const SWARM_STEPS = [
+  ...['swarm_facts', 'swarm_index', 'swarm_deploy', 'swarm_state', 'swarm_nodes', 'swarm_task_logs'],
+] as const;
+
 /** Where steps run: the script sent once per shell and its entry function (compose: host.sh; swarm: + swarm.sh). */
 interface StepDriver {
   entry: string;
   preamble: string;
+  /** The step names its entry function knows: a call naming another fails here, before anything runs. */
+  steps: ReadonlySet<string>;
   // One step shell per session and driver: the scripts are sent once per connection, each step is one round trip.
   shells: WeakMap<HostSession, Promise<StepShell>>;
 }
-const COMPOSE: StepDriver = { entry: 'lading_step', preamble: HOST_SCRIPT, shells: new WeakMap() };
-const SWARM: StepDriver = { entry: 'lading_swarm', preamble: `${HOST_SCRIPT}\n${SWARM_SCRIPT}`, shells: new WeakMap() };
+const COMPOSE: StepDriver = {
+  entry: 'lading_step',
+  preamble: HOST_SCRIPT,
+  steps: new Set(HOST_STEPS),
+  shells: new WeakMap(),
+};
+const SWARM: StepDriver = {
+  entry: 'lading_swarm',
+  preamble: `${HOST_SCRIPT}\n${SWARM_SCRIPT}`,
+  steps: new Set([...HOST_STEPS, ...SWARM_STEPS]),
+  shells: new WeakMap(),
+};
 
 // Data steps (history, a release's manifest, the swarm's polls) are not log material.
 const QUIET = /swarm_state|swarm_index|history_read|release_manifest/;
@@ -54,6 +78,9 @@ async function runSteps(
   ctx: StepContext,
   then: string,
 ): Promise<string> {
+  const unknown = names.split(/\s+/).filter((n) => n && !driver.steps.has(n));
+  if (unknown.length > 0)
+    throw new LadingError(`${ctx.host}: no host step named ${unknown.join(', ')} (${driver.entry})`);
   const script = `${driver.entry} ${names}\n${then}`;
   const opts = {
     env,
