@@ -266,6 +266,9 @@ export interface Facts {
   api?: string;
 }
 
+/** A line of the facts (compose=, current=, release=): data for parseFacts, not log material. */
+export const isFactLine = (line: string): boolean => /^(compose|current|release)=/.test(line);
+
 /** What step_facts (or step_swarm_facts) printed. */
 export function parseFacts(stdout: string): Facts {
   const facts: Facts = { compose: '', current: undefined, releases: [] };

@@ -109,3 +109,24 @@ export function presentPrefix(index: LayerIndex, chains: Set<string>): number {
     k++;
   return k;
 }
+
+/** What a host said about registry-less images (step image_facts). */
+export interface ImageFacts {
+  present: Set<string>;
+  zstd: boolean;
+  containerd: boolean;
+  chains: Set<string>;
+}
+
+export function parseImageFacts(stdout: string): ImageFacts {
+  const f: ImageFacts = { present: new Set(), zstd: false, containerd: false, chains: new Set() };
+  for (const line of stdout.split('\n')) {
+    const [k, ...rest] = line.trim().split(' ');
+    const v = rest.join(' ');
+    if (k === 'present' && v) f.present.add(v);
+    else if (k === 'zstd') f.zstd = v === 'yes';
+    else if (k === 'containerd') f.containerd = v === 'yes';
+    else if (k === 'chain' && v) addChains(f.chains, (JSON.parse(v) as string[] | null) ?? []);
+  }
+  return f;
+}

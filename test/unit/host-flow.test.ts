@@ -6,6 +6,8 @@ import { composeFile, createManifest, type Manifest } from '../../src/lib/manife
 import { runDeployStage, runRollbackStage } from '../../src/stages/deploy.ts';
 import { runSwarmDeployStage } from '../../src/stages/swarm.ts';
 import { HOST_STEPS, SWARM_STEPS, step } from '../../src/stages/host/steps.ts';
+import { isFactLine, parseFacts } from '../../src/lib/deploy-plan.ts';
+import { parseImageFacts } from '../../src/lib/layer-index.ts';
 import HOST_SCRIPT from '../../src/lib/remote/host.sh.ts';
 import SWARM_SCRIPT from '../../src/lib/remote/swarm.sh.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
@@ -525,5 +527,23 @@ describe('the step names', () => {
       /h1: no host step named swarm_state \(lading_step\)/,
     );
     assert.deepEqual(h.steps, []);
+  });
+});
+
+describe('the step outputs, parsed in src/lib', () => {
+  it('facts: compose flavour, current release, releases (sorted); the fact lines are not log material', () => {
+    const out = 'lock taken by x\ncompose=docker compose\ncurrent=r2\nrelease=r2\nrelease=r1\n';
+    assert.deepEqual(parseFacts(out), { compose: 'docker compose', current: 'r2', releases: ['r1', 'r2'] });
+    assert.deepEqual(
+      out.split('\n').filter((l) => l && !isFactLine(l)),
+      ['lock taken by x'],
+    );
+  });
+  it('image_facts: present images, zstd, containerd, layer chains', () => {
+    const f = parseImageFacts('present sha256:aa\nzstd yes\ncontainerd no\nchain ["sha256:1"]\nnoise\n');
+    assert.deepEqual([...f.present], ['sha256:aa']);
+    assert.equal(f.zstd, true);
+    assert.equal(f.containerd, false);
+    assert.equal(f.chains.size, 1);
   });
 });

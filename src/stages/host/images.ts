@@ -7,7 +7,7 @@ import { Digester, formatBytes } from '../../io/archive.ts';
 import { type StoreTransport, storeFor, writeLoadArchive } from '../../io/image-load.ts';
 import type { StoreOptions } from '../../io/store.ts';
 import { InputError } from '../../lib/errors.ts';
-import { addChains } from '../../lib/layer-index.ts';
+import { parseImageFacts } from '../../lib/layer-index.ts';
 import type { Manifest, ManifestImage } from '../../lib/manifest.ts';
 import type { HostSession } from '../../io/host-session.ts';
 import type { Reporter } from '../../io/reporter.ts';
@@ -23,27 +23,6 @@ export function parseImageFetch(raw: string | undefined): ImageFetch {
     `'${raw}' is not a fetch mode`,
     'use ssh (the runner sends images) or url (hosts download them with signed URLs)',
   );
-}
-
-/** What a host said about registry-less images (step image_facts). */
-export interface ImageFacts {
-  present: Set<string>;
-  zstd: boolean;
-  containerd: boolean;
-  chains: Set<string>;
-}
-
-export function parseImageFacts(stdout: string): ImageFacts {
-  const f: ImageFacts = { present: new Set(), zstd: false, containerd: false, chains: new Set() };
-  for (const line of stdout.split('\n')) {
-    const [k, ...rest] = line.trim().split(' ');
-    const v = rest.join(' ');
-    if (k === 'present' && v) f.present.add(v);
-    else if (k === 'zstd') f.zstd = v === 'yes';
-    else if (k === 'containerd') f.containerd = v === 'yes';
-    else if (k === 'chain' && v) addChains(f.chains, (JSON.parse(v) as string[] | null) ?? []);
-  }
-  return f;
 }
 
 export function storeImages(manifest: Manifest): Array<ManifestImage & { transport: StoreTransport }> {

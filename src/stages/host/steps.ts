@@ -1,7 +1,7 @@
 import type { HostSession } from '../../io/host-session.ts';
 import type { Reporter } from '../../io/reporter.ts';
 import { StepShell } from '../../io/step-shell.ts';
-import { type HostSpec, parseFacts, parseHistory } from '../../lib/deploy-plan.ts';
+import { type HostSpec, isFactLine, parseFacts, parseHistory } from '../../lib/deploy-plan.ts';
 import { LadingError } from '../../lib/errors.ts';
 import HOST_SCRIPT from '../../lib/remote/host.sh.ts';
 import SWARM_SCRIPT from '../../lib/remote/swarm.sh.ts';
@@ -98,7 +98,7 @@ async function runSteps(
   // facts' key=value lines are not log material either
   if (!QUIET.test(names)) {
     for (const line of res.stdout.split('\n')) {
-      if (line.trim() && !/^(compose|current|release)=/.test(line)) ctx.reporter.info(`[${ctx.host}] ${line}`);
+      if (line.trim() && !isFactLine(line)) ctx.reporter.info(`[${ctx.host}] ${line}`);
     }
   }
   return res.stdout;
