@@ -11,13 +11,6 @@ export const LAYER_RANKS = { lib: 0, io: 1, stages: 2, settings: 3, actions: 4, 
 export const LAYER_EXCEPTIONS = [
   // Stages that still read their own inputs (issue #18 item 1: typed settings parsed at the edge, passed in).
   ...[
-    ['src/stages/deploy.ts', 'src/settings/deploy.ts'],
-    ['src/stages/deploy.ts', 'src/settings/common.ts'],
-    ['src/stages/swarm.ts', 'src/settings/deploy.ts'],
-    ['src/stages/swarm.ts', 'src/settings/common.ts'],
-    ['src/stages/swarm.ts', 'src/settings/swarm.ts'],
-    ['src/stages/ops.ts', 'src/settings/deploy.ts'],
-    ['src/stages/ops.ts', 'src/settings/swarm.ts'],
     ['src/stages/load.ts', 'src/settings/common.ts'],
     ['src/stages/extract/settings.ts', 'src/settings/registry.ts'],
     ['src/stages/extract/settings.ts', 'src/settings/common.ts'],

@@ -18,6 +18,7 @@ import { webApp } from '../test/helpers/deploy-fixture.ts';
 import { fleetApp } from '../test/helpers/fleet-fixture.ts';
 import { docker, testEnv } from '../test/helpers/testenv.ts';
 import { hostDeps } from '../src/stages/host/deps.ts';
+import { readHostSettings } from '../src/settings/host.ts';
 
 const rounds = Number(process.argv[2] ?? 5);
 const env = testEnv();
@@ -54,7 +55,6 @@ const removeProject = (p: string) => {
 
 async function lading(m: Manifest, project: string) {
   const inputs: Record<string, string> = {
-    manifest: JSON.stringify(m),
     hosts: `root@${env.ssh.host}:${env.ssh.port}`,
     'ssh-key': readFileSync(env.ssh.privateKey, 'utf8'),
     'known-hosts': readFileSync(env.ssh.knownHosts, 'utf8'),
@@ -63,8 +63,8 @@ async function lading(m: Manifest, project: string) {
     'health-stable': '0',
   };
   const res = await runDeployStage({
-    read: (n) => inputs[n] || undefined,
-    env: {},
+    settings: await readHostSettings((n) => inputs[n] || undefined, {}),
+    manifest: m,
     reporter: stderrReporter(true),
     deps: hostDeps(async (host, settings, reporter) => {
       const t = performance.now();

@@ -20,6 +20,7 @@ import { runSwarmDeployStage, runSwarmRollbackStage } from '../src/stages/swarm.
 import { webApp } from '../test/helpers/deploy-fixture.ts';
 import { docker, testEnv } from '../test/helpers/testenv.ts';
 import { hostDeps } from '../src/stages/host/deps.ts';
+import { readHostSettings } from '../src/settings/host.ts';
 
 const rounds = Number(process.argv[2] ?? 3);
 const env = testEnv();
@@ -65,8 +66,7 @@ async function stage(
   inputs: Record<string, string>,
 ): Promise<DeployResult> {
   const res = await fn({
-    read: (n) => inputs[n] || undefined,
-    env: {},
+    settings: await readHostSettings((n) => inputs[n] || undefined, {}),
     reporter: stderrReporter(true),
     deps: hostDeps(async (host, settings, reporter) => {
       const t = performance.now();
@@ -131,7 +131,7 @@ networks:
     probe: () => app.probe(),
     t: {
       label: kind,
-      deploy: (m) => stage(deployStage, { ...common, manifest: JSON.stringify(m) }),
+      deploy: (m) => stage((o) => deployStage({ ...o, manifest: m }), common),
       rollback: () => stage(rollbackStage, { ...common, to: 'previous' }),
       cleanup: () => {
         if (kind === 'swarm') {

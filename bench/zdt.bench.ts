@@ -23,6 +23,7 @@ import type { HostStageOptions } from '../src/stages/host/types.ts';
 import { type LoadSample, loadLoop, proxiedApp, testProxy } from '../test/helpers/proxy-fixture.ts';
 import { docker, freePort, testEnv } from '../test/helpers/testenv.ts';
 import { hostDeps } from '../src/stages/host/deps.ts';
+import { readHostSettings } from '../src/settings/host.ts';
 
 const execFileAsync = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 2);
@@ -60,7 +61,7 @@ const rawApp = proxiedApp({ host, publish: rawPort });
 const rawDir = join(root, 'raw');
 execFileSync('mkdir', ['-p', rawDir]);
 
-const opts = (extra: Record<string, string>): HostStageOptions => {
+const opts = async (extra: Record<string, string>): Promise<HostStageOptions> => {
   const inputs: Record<string, string> = {
     hosts: `root@${env.ssh.host}:${env.ssh.port}`,
     'ssh-key': readFileSync(env.ssh.privateKey, 'utf8'),
@@ -73,13 +74,12 @@ const opts = (extra: Record<string, string>): HostStageOptions => {
     ...extra,
   };
   return {
-    read: (n) => inputs[n] || undefined,
-    env: {},
+    settings: await readHostSettings((n) => inputs[n] || undefined, {}),
     reporter: stderrReporter(true),
     deps: hostDeps(sshConnector),
   };
 };
-const lading = (m: Manifest) => runDeployStage(opts({ manifest: JSON.stringify(m) }));
+const lading = async (m: Manifest) => runDeployStage({ ...(await opts({})), manifest: m });
 /** The raw baseline, run asynchronously (the load loop shares this process's event loop). */
 async function raw(m: Manifest) {
   writeFileSync(join(rawDir, 'docker-compose.yml'), m.compose!.files[0]!.content);
@@ -165,7 +165,7 @@ try {
       add(`${w.way} auto-rollback total`, broken.total);
       await sleep(3000);
       const back = await underLoad(w.port, async () => {
-        const res = await runRollbackStage(opts({ project: w.app.project, to: 'previous' }));
+        const res = await runRollbackStage(await opts({ project: w.app.project, to: 'previous' }));
         if (!res.ok) throw new Error(`${w.way}: rollback failed: ${JSON.stringify(res.hosts)}`);
       });
       add(`${w.way} rollback failed`, back.failed);

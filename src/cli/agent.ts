@@ -10,6 +10,7 @@ import { channelSource } from '../stages/agent-source.ts';
 import { readWebhookSecret } from '../stages/agent-webhook.ts';
 import { stderrReporter } from '../io/reporter.ts';
 import type { Command } from './args.ts';
+import { agentHostSettings } from '../settings/agent.ts';
 
 export const agentCommand: Command = {
   name: 'agent',
@@ -22,7 +23,7 @@ export const agentCommand: Command = {
     });
     const cfg = parseAgentConfig(text, { hostname: hostname(), source: path, once: !!flags.once });
     const reporter = stderrReporter(false, { timestamps: true }); // its log is often a file (cron, nohup)
-    const agent = new Agent(cfg, { reporter });
+    const agent = new Agent(cfg, { reporter, hostSettings: (env) => agentHostSettings(cfg, env) });
     const source = await channelSource(cfg, reporter);
     if (flags.once) {
       const event = await agent.pollOnce(source);

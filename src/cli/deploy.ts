@@ -1,11 +1,11 @@
 import { describeError } from '../lib/errors.ts';
 import { stderrReporter } from '../io/reporter.ts';
 import { sshConnector } from '../io/ssh-connector.ts';
-import { readTarget } from '../settings/swarm.ts';
+import { readDeployInputs, readMaintenanceSettings } from '../settings/host.ts';
 import type { DeployResult } from '../stages/host/types.ts';
 import { runMaintenanceStage } from '../stages/deploy.ts';
 import { stagesFor } from '../stages/targets.ts';
-import { hereOrOverSsh } from './local.ts';
+import { hereOrOverSsh, overSsh } from './local.ts';
 import type { Command } from './args.ts';
 import { hostDeps } from '../stages/host/deps.ts';
 
@@ -31,10 +31,11 @@ export const deployCommand: Command = {
   name: 'deploy',
   summary: 'deploy a manifest to hosts over SSH with docker-compose (lock, pull, up, health gate, rollback)',
   async run(read, flags) {
+    const { settings, manifest } = await readDeployInputs(read, process.env);
     return report(
-      await stagesFor(readTarget(read)).deploy({
-        read,
-        env: process.env,
+      await stagesFor(settings.target).deploy({
+        settings,
+        manifest,
         reporter: stderrReporter(),
         deps: hostDeps(sshConnector),
       }),
@@ -47,14 +48,8 @@ export const rollbackCommand: Command = {
   name: 'rollback',
   summary: 'roll hosts back to an earlier release (previous, or a release id, tag or sha), without a build',
   async run(read, flags) {
-    return report(
-      await stagesFor(readTarget(read)).rollback({
-        ...hereOrOverSsh(read),
-        env: process.env,
-        reporter: stderrReporter(),
-      }),
-      flags.json,
-    );
+    const host = await hereOrOverSsh(read);
+    return report(await stagesFor(host.settings.target).rollback({ ...host, reporter: stderrReporter() }), flags.json);
   },
 };
 
@@ -62,10 +57,9 @@ export const maintenanceCommand: Command = {
   name: 'maintenance',
   summary: 'maintenance on|off: the proxy answers 503 with a page for the app host names, or serves the app again',
   async run(read, flags) {
-    return report(
-      await runMaintenanceStage({ read, env: process.env, reporter: stderrReporter(), deps: hostDeps(sshConnector) }),
-      flags.json,
-    );
+    const host = await overSsh(read);
+    const maintenance = await readMaintenanceSettings(read);
+    return report(await runMaintenanceStage({ ...host, maintenance, reporter: stderrReporter() }), flags.json);
   },
 };
 
@@ -73,11 +67,8 @@ export const releasesCommand: Command = {
   name: 'releases',
   summary: 'list the releases on each host, the current one, and who deployed what when',
   async run(read, flags) {
-    const hosts = await stagesFor(readTarget(read)).releases({
-      ...hereOrOverSsh(read),
-      env: process.env,
-      reporter: stderrReporter(true),
-    });
+    const host = await hereOrOverSsh(read);
+    const hosts = await stagesFor(host.settings.target).releases({ ...host, reporter: stderrReporter(true) });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(hosts, null, 2)}\n`);
       return hosts.some((h) => h.error) ? 1 : 0;

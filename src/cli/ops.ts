@@ -2,15 +2,16 @@ import { InputError } from '../lib/errors.ts';
 import { formatBytes, renderStatus } from '../lib/ops.ts';
 import { runExecStage, runLockStage, runLogsStage, runPruneStage, runStatusStage } from '../stages/ops.ts';
 import { stderrReporter } from '../io/reporter.ts';
+import { readExecSettings, readLockSettings, readLogsSettings, readPruneSettings } from '../settings/ops.ts';
+import { readInputs } from '../lib/input-values.ts';
 import { hereOrOverSsh } from './local.ts';
 import type { Command } from './args.ts';
 
 // Day-2 verbs: their flags are rows of the table of inputs (src/lib/input-table.ts), the host ones shared with deploy.
 
 // With --root and no --hosts they run on this machine (a pull-mode host looking at itself).
-const stageOpts = (read: Parameters<Command['run']>[0], quiet = false) => ({
-  ...hereOrOverSsh(read),
-  env: process.env,
+const stageOpts = async (read: Parameters<Command['run']>[0], quiet = false) => ({
+  ...(await hereOrOverSsh(read)),
   reporter: stderrReporter(quiet),
 });
 
@@ -18,7 +19,7 @@ export const statusCommand: Command = {
   name: 'status',
   summary: 'what runs on each host: current release, containers (state, health, restarts, uptime, digest), drift, lock',
   async run(read, flags) {
-    const report = await runStatusStage(stageOpts(read, true));
+    const report = await runStatusStage(await stageOpts(read, true));
     process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
     return report.ok ? 0 : 1;
   },
@@ -34,7 +35,8 @@ export const logsCommand: Command = {
     process.once('SIGTERM', stop);
     try {
       const hosts = await runLogsStage({
-        ...stageOpts(read, true),
+        ...(await stageOpts(read, true)),
+        logs: readLogsSettings(read),
         out: process.stdout,
         signal: ac.signal,
         json: !!flags.json,
@@ -55,8 +57,9 @@ export const execCommand: Command = {
   positionals: '-- COMMAND [ARG...]',
   async run(read, flags, argv) {
     const stdin = process.stdin;
-    const want = read('tty') ?? 'auto';
-    if (!['auto', 'true', 'false'].includes(want)) throw new InputError('tty', `'${want}' is not auto, true or false`);
+    const want = readInputs(read, ['tty']).tty;
+    const exec = readExecSettings(read);
+    const host = await stageOpts(read, true);
     const tty = want === 'auto' ? !!stdin.isTTY : want === 'true';
     if (tty && !stdin.isTTY) throw new InputError('tty', 'is true but stdin is not a terminal');
     const pty = tty
@@ -65,7 +68,8 @@ export const execCommand: Command = {
     if (tty) stdin.setRawMode(true);
     try {
       const { code, hosts } = await runExecStage({
-        ...stageOpts(read, true),
+        ...host,
+        exec,
         argv,
         stdin,
         stdout: process.stdout,
@@ -96,7 +100,7 @@ export const lockCommand: Command = {
     if ((verb !== 'status' && verb !== 'release') || extra.length > 0) {
       throw new InputError('arguments', `expected 'status' or 'release', got '${words.join(' ')}'`);
     }
-    const hosts = await runLockStage(stageOpts(read), verb === 'release');
+    const hosts = await runLockStage({ ...(await stageOpts(read)), lock: readLockSettings(read) }, verb === 'release');
     if (flags.json) process.stdout.write(`${JSON.stringify(hosts, null, 2)}\n`);
     else {
       for (const h of hosts) {
@@ -121,7 +125,7 @@ export const pruneCommand: Command = {
   name: 'prune',
   summary: 'remove releases beyond keep-releases and images no kept release uses (--dry-run: list them and the space)',
   async run(read, flags) {
-    const hosts = await runPruneStage(stageOpts(read, !!flags.json));
+    const hosts = await runPruneStage({ ...(await stageOpts(read, !!flags.json)), prune: readPruneSettings(read) });
     if (flags.json) process.stdout.write(`${JSON.stringify(hosts, null, 2)}\n`);
     else {
       for (const h of hosts) {

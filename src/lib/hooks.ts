@@ -1,5 +1,6 @@
 import { parse } from 'yaml';
 import { InputError } from './errors.ts';
+import { INPUTS } from './input-table.ts';
 import type { Manifest } from './manifest.ts';
 import { SERVICE_RE, parseArgv } from './ops.ts';
 
@@ -32,7 +33,8 @@ export interface Hook {
 
 export type Hooks = Partial<Record<HookName, Hook>>;
 
-export const DEFAULT_HOOK_TIMEOUT = 600;
+/** A hook's timeout when neither the input nor x-lading gives one: the hook-timeout input's default. */
+export const DEFAULT_HOOK_TIMEOUT = INPUTS['hook-timeout'].default;
 
 interface XHook {
   command?: unknown;
@@ -60,26 +62,33 @@ function defaultService(manifest: Manifest): string | undefined {
   return manifest.images.flatMap((i) => i.services)[0];
 }
 
-/**
- * The hooks of a deploy: `read` gives the inputs (pre-deploy, pre-switch, post-switch, post-deploy, hook-service,
- * hook-timeout), the manifest its compose files' x-lading.
- */
-export function readHooks(read: (name: string) => string | undefined, manifest: Manifest): Hooks {
+/** The hook inputs, parsed at the edge (src/settings/host.ts): commands as given, service, timeout, runner hook. */
+export interface HookInputs {
+  commands: Partial<Record<HookName, string>>;
+  service?: string;
+  /** Seconds; given, it wins over x-lading's. */
+  timeout?: number;
+  /** A local script called at pre-deploy and post-deploy (and on failure). */
+  runnerHook?: string;
+}
+
+/** The hooks of a deploy: the hook inputs, and the manifest's compose files' x-lading. */
+export function readHooks(inputs: HookInputs, manifest: Manifest): Hooks {
   const x = xLadingHooks(manifest);
   for (const k of Object.keys(x)) {
     if (!(HOOK_NAMES as readonly string[]).includes(k)) {
       throw new InputError('x-lading', `hooks.${k} is not a hook`, `use ${HOOK_NAMES.join(', ')}`);
     }
   }
-  const inputService = read('hook-service');
-  const inputTimeout = read('hook-timeout');
+  const inputService = inputs.service;
+  const inputTimeout = inputs.timeout;
   const hooks: Hooks = {};
   for (const name of HOOK_NAMES) {
-    const raw = read(name);
+    const raw = inputs.commands[name];
     const xh = x[name];
     let argv: string[] = [];
     let service = inputService;
-    let timeout = inputTimeout;
+    let timeout: unknown = inputTimeout;
     let source: string = name;
     if (raw) argv = parseArgv(name, raw);
     else if (xh !== undefined && xh !== null) {
@@ -90,7 +99,7 @@ export function readHooks(read: (name: string) => string | undefined, manifest: 
       else if (typeof cmd === 'string') argv = parseArgv(source, cmd);
       else throw new InputError(source, 'needs a command (a list of arguments, or words)');
       if (!inputService && typeof spec.service === 'string') service = spec.service;
-      if (!inputTimeout && spec.timeout !== undefined) timeout = String(spec.timeout);
+      if (inputTimeout === undefined && spec.timeout !== undefined) timeout = spec.timeout;
     }
     if (argv.length === 0) continue;
     service ??= defaultService(manifest);
@@ -103,7 +112,7 @@ export function readHooks(read: (name: string) => string | undefined, manifest: 
     }
     const seconds = timeout === undefined ? DEFAULT_HOOK_TIMEOUT : Number(timeout);
     if (!Number.isInteger(seconds) || seconds < 1 || seconds > 86400) {
-      throw new InputError('hook-timeout', `'${timeout}' is not a number of seconds (1 to 86400)`);
+      throw new InputError('hook-timeout', `'${String(timeout)}' is not a number of seconds (1 to 86400)`);
     }
     hooks[name] = { name, argv, service, timeout: seconds, source };
   }

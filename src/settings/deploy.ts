@@ -39,7 +39,7 @@ export async function readText(read: InputReader, name: string): Promise<string 
 }
 
 /** The deploy's compose-env values: the env files' in order, then the compose-env pairs on top. */
-async function readComposeEnv(pairs: Array<[string, string]>, files: string[]): Promise<Record<string, string>> {
+export async function readComposeEnv(pairs: Array<[string, string]>, files: string[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const f of files) {
     const text = await readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -54,13 +54,20 @@ async function readComposeEnv(pairs: Array<[string, string]>, files: string[]): 
   return out;
 }
 
+/**
+ * The deploy's settings. `local`: the host is this machine (the agent, a pull-mode host looking at itself), reached
+ * through a local shell: the one host is `localhost`, and no SSH input is needed.
+ */
 export async function readDeploySettings(
   read: InputReader,
   env: Record<string, string | undefined>,
+  where: { local?: boolean } = {},
 ): Promise<DeploySettings> {
-  const privateKey = await readText(read, 'ssh-key');
-  if (!privateKey) throw new InputError('ssh-key', 'is empty', 'pass the private key (its text, or a file path)');
-  const knownHosts = (await readText(read, 'known-hosts')) ?? '';
+  const local = !!where.local;
+  const privateKey = local ? '' : await readText(read, 'ssh-key');
+  if (!local && !privateKey)
+    throw new InputError('ssh-key', 'is empty', 'pass the private key (its text, or a file path)');
+  const knownHosts = local ? '' : ((await readText(read, 'known-hosts')) ?? '');
   // defaults and bounds come from the table of inputs (src/lib/input-table.ts)
   const v = readInputs(read, [
     'insecure-ignore-host-key',
@@ -87,7 +94,7 @@ export async function readDeploySettings(
     'run-id',
   ]);
   const insecure = v['insecure-ignore-host-key'];
-  if (!knownHosts.trim() && !insecure) {
+  if (!local && !knownHosts.trim() && !insecure) {
     throw new InputError(
       'known-hosts',
       'is empty: lading pins host keys and will not connect to an unknown host',
@@ -100,20 +107,27 @@ export async function readDeploySettings(
   const project = v.project;
   if (project && !PROJECT_RE.test(project))
     throw new InputError('project', `'${project}' must be lowercase letters, digits, _ and -`);
-  const ssh: DeploySettings['ssh'] = { privateKey, knownHosts, insecureIgnoreHostKey: insecure };
+  const ssh: DeploySettings['ssh'] = { privateKey: privateKey ?? '', knownHosts, insecureIgnoreHostKey: insecure };
   const passphrase = read('ssh-passphrase'); // as given: a passphrase may have spaces at either end
   if (passphrase) ssh.passphrase = passphrase;
   const port = v['ssh-port'];
   const user = v['ssh-user'];
   const jump = v['jump-host'];
-  if (jump) {
+  if (jump && !local) {
     const [j] = parseHosts(jump, { user, port: 22 });
-    ssh.jump = { host: j!.host, port: j!.port, user: j!.user, privateKey, knownHosts, insecureIgnoreHostKey: insecure };
+    ssh.jump = {
+      host: j!.host,
+      port: j!.port,
+      user: j!.user,
+      privateKey: ssh.privateKey,
+      knownHosts,
+      insecureIgnoreHostKey: insecure,
+    };
     if (passphrase) ssh.jump.passphrase = passphrase;
   }
   const auth = readRegistryAuth(read);
   const settings: DeploySettings = {
-    hosts: await hostsFrom(read, { user, port }),
+    hosts: local ? [{ label: 'localhost', host: 'localhost', port, user }] : await hostsFrom(read, { user, port }),
     ssh,
     root,
     keep: v['keep-releases'],
@@ -138,14 +152,10 @@ export async function readDeploySettings(
     rollbackOnFailure: v.rollback,
     allowDowngrade: v['allow-downgrade'],
     composePolicy: readComposePolicy(read),
-    owner: (
-      v['run-id'] ??
-      (env.GITHUB_RUN_ID ? `gh-${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? 1}` : `pid-${process.pid}`)
-    ).replace(/[^A-Za-z0-9._-]/g, '_'),
+    ...ownerOf(v['run-id'], env),
     auth,
     overrides: parseProviderOverrides(read('registry-providers')),
   };
-  settings.lockOwner = `${settings.owner}-${randomBytes(4).toString('hex')}`;
   settings.maxFailures = parseMaxFailures(read('max-failures'), settings.hosts.length, settings.failFast);
   if (project) settings.project = project;
   const probe = read('probe-url');
@@ -154,6 +164,18 @@ export async function readDeploySettings(
     settings.probeUrl = probe;
   }
   return settings;
+}
+
+/** The deploy's owner (history `run`, lock holder): the run id, else the CI run, else the process; and a lock token
+ * unique to this deploy. */
+export function ownerOf(
+  runId: string | undefined,
+  env: Record<string, string | undefined>,
+): Pick<DeploySettings, 'owner' | 'lockOwner'> {
+  const owner = (
+    runId ?? (env.GITHUB_RUN_ID ? `gh-${env.GITHUB_RUN_ID}.${env.GITHUB_RUN_ATTEMPT ?? 1}` : `pid-${process.pid}`)
+  ).replace(/[^A-Za-z0-9._-]/g, '_');
+  return { owner, lockOwner: `${owner}-${randomBytes(4).toString('hex')}` };
 }
 
 async function hostsFrom(read: InputReader, defaults: { user: string; port: number }): Promise<HostSpec[]> {

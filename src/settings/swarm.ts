@@ -25,16 +25,8 @@ export async function readSwarmSettings(
       'list a manager in hosts (reached over SSH), or set docker-host to a DOCKER_HOST this machine reaches',
     );
   }
-  // Without hosts nothing goes over SSH: the shared reader's SSH inputs are not needed.
-  const reader: InputReader = local
-    ? (n) =>
-        n === 'hosts'
-          ? 'localhost'
-          : n === 'ssh-key' || n === 'known-hosts'
-            ? (read(n) ?? 'not-used-without-ssh')
-            : read(n)
-    : read;
-  const deploy = await readDeploySettings(reader, env);
+  // Without hosts nothing goes over SSH: no SSH input is needed.
+  const deploy = await readDeploySettings(read, env, { local });
   if (local) deploy.hosts = [{ label: dockerHost!, host: 'localhost', port: 22, user: 'local' }];
   const u = readInputs(read, ['update-parallelism', 'update-delay', 'update-monitor', 'update-order']);
   const policy: SwarmUpdatePolicy = {

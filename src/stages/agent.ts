@@ -8,7 +8,7 @@ import { type AgentEvent, deployHere, type Outcome } from './agent-deploy.ts';
 import { type ChannelSource, checkedManifest, readManifestSecret } from './agent-source.ts';
 import type { ImageEventOptions } from './agent-image-events.ts';
 import { listenWebhook, type WebhookListener } from './agent-webhook.ts';
-import type { DeployResult } from './host/types.ts';
+import type { DeployResult, HostSettings } from './host/types.ts';
 import type { Reporter } from '../io/reporter.ts';
 
 /**
@@ -43,6 +43,8 @@ export class Agent {
     private readonly opts: {
       reporter: Reporter;
       env?: NodeJS.ProcessEnv;
+      /** The deploy's typed settings, built from the config for each deploy (src/settings/agent.ts). */
+      hostSettings: (env: NodeJS.ProcessEnv) => Promise<HostSettings>;
       /** Runs one deploy (tests may wrap it); default: runDeployStage with a LocalSession. */
       deploy?: (manifest: Manifest) => Promise<DeployResult>;
       now?: () => Date;
@@ -82,6 +84,7 @@ export class Agent {
   private async runDeploy(manifest: Manifest): Promise<DeployResult> {
     if (this.opts.deploy) return this.opts.deploy(manifest);
     return deployHere(this.cfg, manifest, {
+      settings: await this.opts.hostSettings(this.env),
       reporter: this.opts.reporter,
       env: this.env,
       ...(this.opts.now ? { now: this.opts.now } : {}),

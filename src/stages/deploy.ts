@@ -4,43 +4,44 @@ import { deployEnv, type HostSpec, releaseFiles, releaseId, rollbackTarget } fro
 import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { legacyEnvWarning, type Manifest } from '../lib/manifest.ts';
-import { loadManifest, readDeploySettings, readText } from '../settings/deploy.ts';
-import { parseStoreOptions } from '../settings/common.ts';
 import { forEachHost } from './host/batches.ts';
-import { parseImageFetch, storeImages } from './host/images.ts';
+import { storeImages } from './host/images.ts';
 import { COMPOSE_DRIVER, type FlowOptions, type HostSteps, onHost } from './host/flow.ts';
 import { baseEnv, forHost, releasesOf, releaseFilesScript, step } from './host/steps.ts';
 import type {
   DeployResult,
   DeploySettings,
+  DeployStageOptions,
   HostReleases,
   HostResult,
   HostStageOptions,
   ImageShip,
+  MaintenanceSettings,
 } from './host/types.ts';
 import { DeployHooks } from './hooks.ts';
-import { bringUp, readRollingSettings, setMaintenance } from './rolling.ts';
+import { bringUp, setMaintenance } from './rolling.ts';
 import { DEFAULT_START_INTERVAL, START_INTERVAL_API, startIntervalOverride } from '../lib/health-start.ts';
 
 // The compose target: deploy, rollback and releases over hosts (SSH, or this machine for the agent).
 
-export type { DeployResult, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
+export type { DeployResult, DeployStageOptions, HostReleases, HostResult, HostStageOptions } from './host/types.ts';
 
 /**
  * Deploys a manifest to every host: lock → release dir → pull → up → health gate → switch current → history →
  * prune → unlock; on failure the previous release is brought back and the step fails. Hosts run in batches of
  * max-parallel; fail-fast stops before the next batch.
  */
-export async function runDeployStage(opts: HostStageOptions): Promise<DeployResult> {
+export async function runDeployStage(opts: DeployStageOptions): Promise<DeployResult> {
   // Notes made while preparing (registry access) are printed under the deploy header they belong to.
   const reporter = deferUntilGroup(opts.reporter);
   const { now } = opts.deps;
-  const manifest = opts.manifest ?? (await loadManifest(opts.read));
-  const settings = await readDeploySettings(opts.read, opts.env);
-  const zdt = readRollingSettings(opts.read);
+  const { manifest } = opts;
+  const settings = { ...opts.settings.deploy }; // this deploy's copy: a pre-deploy hook raises its canary
+  const zdt = opts.settings.rolling;
   // Registry-less images: fetched from the store once here, verified, and sent to each host over SSH.
+  const { shipping } = opts.settings;
   const shipper = storeImages(manifest).length
-    ? opts.deps.shipper(parseStoreOptions(opts.read), reporter, parseImageFetch(opts.read('image-fetch')))
+    ? opts.deps.shipper(shipping.store, reporter, shipping.fetch)
     : undefined;
   const project = settings.project ?? manifest.compose?.project;
   if (!project)
@@ -64,7 +65,7 @@ export async function runDeployStage(opts: HostStageOptions): Promise<DeployResu
   const common = baseEnv(settings, project);
   // pre-deploy / pre-switch / post-switch / post-deploy (src/stages/hooks.ts); a pre-deploy hook runs on the first
   // host, which then goes alone (as a canary): no other host starts before it passed
-  const hooks = DeployHooks.read(opts.read, { manifest, release, project, owner: settings.owner, now });
+  const hooks = DeployHooks.of(opts.settings.hooks, { manifest, release, project, owner: settings.owner, now });
   if (hooks.firstHostAlone) settings.canary = Math.max(settings.canary, 1);
 
   const images = refs(manifest);
@@ -217,10 +218,10 @@ function projectFrom(settings: DeploySettings): string {
  * any build: lock → pull its pinned images → up → health gate → switch current → history → unlock.
  */
 export async function runRollbackStage(opts: HostStageOptions): Promise<DeployResult> {
-  const settings = await readDeploySettings(opts.read, opts.env);
+  const settings = opts.settings.deploy;
   const project = projectFrom(settings);
-  const to = opts.read('to') ?? 'previous';
-  const zdt = readRollingSettings(opts.read);
+  const to = opts.settings.rollbackTo;
+  const zdt = opts.settings.rolling;
   const common = baseEnv(settings, project);
   let chosen = '';
   const results = await eachHost(
@@ -240,11 +241,8 @@ export async function runRollbackStage(opts: HostStageOptions): Promise<DeployRe
       const manifest = await h.releaseManifest(target, `${host.label}: release ${target}`);
       const logins = await opts.deps.logins(manifest, settings, reporter);
       if (storeImages(manifest).length) {
-        const shipper = opts.deps.shipper(
-          parseStoreOptions(opts.read),
-          reporter,
-          parseImageFetch(opts.read('image-fetch')),
-        );
+        const { shipping } = opts.settings;
+        const shipper = opts.deps.shipper(shipping.store, reporter, shipping.fetch);
         await shipImages(shipper, manifest, h, env).finally(() => shipper.close());
       }
       await h.run('pull', { ...at, ...logins, LADING_IMAGES: refs(manifest) });
@@ -270,7 +268,7 @@ export async function runRollbackStage(opts: HostStageOptions): Promise<DeployRe
 }
 
 export async function runReleasesStage(opts: HostStageOptions): Promise<HostReleases[]> {
-  const settings = await readDeploySettings(opts.read, opts.env);
+  const settings = opts.settings.deploy;
   const common = baseEnv(settings, projectFrom(settings));
   const out: HostReleases[] = [];
   for (const host of settings.hosts) {
@@ -293,13 +291,14 @@ export async function runReleasesStage(opts: HostStageOptions): Promise<HostRele
  * Maintenance mode on or off for the current release's host names on every host (`maintenance`: on | off;
  * `maintenance-page`: the HTML answered with 503, a file path or the text).
  */
-export async function runMaintenanceStage(opts: HostStageOptions): Promise<DeployResult> {
-  const settings = await readDeploySettings(opts.read, opts.env);
+export async function runMaintenanceStage(
+  opts: HostStageOptions & { maintenance: MaintenanceSettings },
+): Promise<DeployResult> {
+  const settings = opts.settings.deploy;
   const project = projectFrom(settings);
-  const zdt = readRollingSettings(opts.read);
-  const mode = (opts.read('maintenance') ?? '').trim();
-  if (mode !== 'on' && mode !== 'off') throw new InputError('maintenance', `'${mode}' is not on or off`);
-  const page = mode === 'on' ? await readText(opts.read, 'maintenance-page') : undefined;
+  const zdt = opts.settings.rolling;
+  const mode = opts.maintenance.on ? 'on' : 'off';
+  const { page } = opts.maintenance;
   const common = baseEnv(settings, project);
   const results = await eachHost(
     opts,

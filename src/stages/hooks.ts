@@ -1,11 +1,10 @@
 import { runRunnerHook } from '../io/runner-hook.ts';
 import { describeError, LadingError } from '../lib/errors.ts';
-import { HOOK_NAMES, type HookName, type Hooks, readHooks, runnerHookEnv } from '../lib/hooks.ts';
+import { HOOK_NAMES, type HookInputs, type HookName, type Hooks, readHooks, runnerHookEnv } from '../lib/hooks.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { argvEnv, opsHistoryLine } from '../lib/ops.ts';
 import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import OPS_SCRIPT from '../lib/remote/ops.sh.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
 import type { HostSession } from '../io/host-session.ts';
 import type { Reporter } from '../io/reporter.ts';
 
@@ -52,8 +51,8 @@ export class DeployHooks {
     private readonly o: HookOptions,
   ) {}
 
-  static read(read: InputReader, o: HookOptions): DeployHooks {
-    return new DeployHooks(readHooks(read, o.manifest), read('runner-hook'), o);
+  static of(inputs: HookInputs, o: HookOptions): DeployHooks {
+    return new DeployHooks(readHooks(inputs, o.manifest), inputs.runnerHook, o);
   }
 
   /** The services the declared hooks run in (each once). */

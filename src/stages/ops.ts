@@ -3,7 +3,6 @@ import { StringDecoder } from 'node:string_decoder';
 import type { PtyRequest, RemoteProcess } from '../io/remote-process.ts';
 import type { HostSpec } from '../lib/deploy-plan.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
-import { parseBool } from '../lib/inputs.ts';
 import {
   type HostStatus,
   type LockInfo,
@@ -17,9 +16,6 @@ import {
   parseLock,
   parseOpsFacts,
   parsePruneFacts,
-  parseService,
-  parseSince,
-  parseTail,
   prunePlan,
   swarmStatus,
   unreachable,
@@ -29,17 +25,45 @@ import OPS_SCRIPT from '../lib/remote/ops.sh.ts';
 import SWARM_SCRIPT from '../lib/remote/swarm.sh.ts';
 import { envAssignments } from '../lib/shell.ts';
 import type { HostSession } from '../io/host-session.ts';
-import { readDeploySettings } from '../settings/deploy.ts';
-import { readSwarmSettings, readTarget } from '../settings/swarm.ts';
 import { baseEnv } from './host/steps.ts';
 import type { DeploySettings, HostStageOptions } from './host/types.ts';
-import { connectManager, envFor } from './swarm.ts';
+import { connectManager, envFor, swarmOf } from './swarm.ts';
 
 /**
  * Day-2 verbs over the same pinned SSH sessions as the deploy: status, logs, exec, lock status/release and prune, for
  * compose hosts (each host of hosts/inventory) and swarm stacks (through the first manager that answers). The host
  * side is src/lib/remote/ops.sh; what its output means is src/lib/ops.ts.
  */
+
+/** The verbs' own settings, parsed at the edge (src/settings/ops.ts). */
+export interface LogsSettings {
+  service?: string;
+  /** Lines per container, or all. */
+  tail?: string;
+  /** A duration or a date/time docker understands. */
+  since?: string;
+  follow: boolean;
+  timestamps: boolean;
+}
+
+export interface ExecSettings {
+  service: string;
+  /** In a running container of the service, not a one-off one. */
+  running: boolean;
+  /** Only this host (a label, host, host:port or user@host:port). */
+  host?: string;
+}
+
+export interface LockSettings {
+  /** Release another run's lock when its lease ran out. */
+  force: boolean;
+  /** Release the lock of this holder (its owner, as lock status shows it). */
+  confirm?: string;
+}
+
+export interface PruneSettings {
+  dryRun: boolean;
+}
 
 /** One place a verb runs: a compose host, or a swarm stack's manager. */
 interface Place {
@@ -59,9 +83,9 @@ interface Places {
 }
 
 async function placesOf(opts: HostStageOptions): Promise<Places> {
-  const target = readTarget(opts.read);
+  const { target } = opts.settings;
   if (target === 'swarm') {
-    const s = await readSwarmSettings(opts.read, opts.env);
+    const s = swarmOf(opts.settings);
     const project = s.deploy.project;
     if (!project) throw new InputError('project', 'is empty', 'name the stack (the compose project deployed)');
     const label = s.dockerHost && s.local ? s.dockerHost : s.deploy.hosts[0]!.label;
@@ -80,7 +104,7 @@ async function placesOf(opts: HostStageOptions): Promise<Places> {
       ],
     };
   }
-  const settings = await readDeploySettings(opts.read, opts.env);
+  const settings = opts.settings.deploy;
   const places = settings.hosts.map((host): Place => {
     const project = host.project ?? settings.project;
     if (!project) {
@@ -229,6 +253,7 @@ function pipeLines(
 }
 
 export interface LogsOptions extends HostStageOptions {
+  logs: LogsSettings;
   out: NodeJS.WritableStream;
   /** Aborting ends every host's log readers (Ctrl-C on the CLI). */
   signal?: AbortSignal;
@@ -249,14 +274,12 @@ export interface HostOutcome {
 export async function runLogsStage(opts: LogsOptions): Promise<HostOutcome[]> {
   const { places } = await placesOf(opts);
   const env: Record<string, string> = {};
-  const service = parseService(opts.read('service'), false);
+  const { service, tail, since, follow, timestamps } = opts.logs;
   if (service) env.LADING_SERVICE = service;
-  const tail = parseTail(opts.read('tail'));
   if (tail) env.LADING_TAIL = tail;
-  const since = parseSince(opts.read('since'));
   if (since) env.LADING_SINCE = since;
-  if (parseBool('follow', opts.read('follow'), false)) env.LADING_FOLLOW = '1';
-  if (parseBool('timestamps', opts.read('timestamps'), false)) env.LADING_TIMESTAMPS = '1';
+  if (follow) env.LADING_FOLLOW = '1';
+  if (timestamps) env.LADING_TIMESTAMPS = '1';
   return eachPlace(places, places.length, async (place): Promise<HostOutcome> => {
     try {
       return await withSession(place, async (session, label) => {
@@ -292,6 +315,7 @@ export async function runLogsStage(opts: LogsOptions): Promise<HostOutcome[]> {
 }
 
 export interface ExecOptions extends HostStageOptions {
+  exec: ExecSettings;
   argv: string[];
   stdin?: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
@@ -309,11 +333,10 @@ export interface ExecOptions extends HostStageOptions {
  */
 export async function runExecStage(opts: ExecOptions): Promise<{ code: number; hosts: HostOutcome[] }> {
   const { places } = await placesOf(opts);
-  const service = parseService(opts.read('service'), true)!;
+  const { service, running, host: only } = opts.exec;
   const env: Record<string, string> = { LADING_SERVICE: service, ...argvEnv(opts.argv) };
-  if (parseBool('running', opts.read('running'), false)) env.LADING_RUNNING = '1';
+  if (running) env.LADING_RUNNING = '1';
   if (opts.pty) env.LADING_TTY = '1';
-  const only = opts.read('host');
   const chosen = only
     ? places.filter(
         (p) =>
@@ -374,11 +397,13 @@ export interface LockOutcome {
  * lease has run out or `confirm` names its holder. A release is compare-and-delete (the lock as read) and recorded in
  * the history.
  */
-export async function runLockStage(opts: HostStageOptions, release: boolean): Promise<LockOutcome[]> {
+export async function runLockStage(
+  opts: HostStageOptions & { lock: LockSettings },
+  release: boolean,
+): Promise<LockOutcome[]> {
   const now = opts.deps.now;
   const { settings, places } = await placesOf(opts);
-  const force = parseBool('force', opts.read('force'), false);
-  const confirm = opts.read('confirm');
+  const { force, confirm } = opts.lock;
   return eachPlace(places, 8, async (place): Promise<LockOutcome> => {
     try {
       return await withSession(place, async (session, label) => {
@@ -431,10 +456,10 @@ export interface PruneOutcome {
  * Removes releases beyond keep-releases (never the current one) and the images no kept release pins and no container
  * uses, under the deploy lock; with dry-run, only says what would go and how much space that frees.
  */
-export async function runPruneStage(opts: HostStageOptions): Promise<PruneOutcome[]> {
+export async function runPruneStage(opts: HostStageOptions & { prune: PruneSettings }): Promise<PruneOutcome[]> {
   const now = opts.deps.now;
   const { settings, places } = await placesOf(opts);
-  const dryRun = parseBool('dry-run', opts.read('dry-run'), false);
+  const { dryRun } = opts.prune;
   return eachPlace(places, settings.maxParallel, async (place): Promise<PruneOutcome> => {
     try {
       return await withSession(place, async (session, label) => {

@@ -4,8 +4,6 @@ import type { Manifest } from '../lib/manifest.ts';
 import {
   type ProxySettings,
   type RollingSpec,
-  parseProxySettings,
-  parseRollingInput,
   proxyEnv,
   renderMaintenance,
   renderRoutes,
@@ -13,7 +11,6 @@ import {
   rollingEnv,
   rollingServices,
 } from '../lib/proxy.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
 
 import type { RunStep } from './host/steps.ts';
 
@@ -23,10 +20,6 @@ export type { RunStep } from './host/steps.ts';
 export interface RollingSettings {
   input: RollingSpec[];
   proxy: ProxySettings;
-}
-
-export function readRollingSettings(read: InputReader): RollingSettings {
-  return { input: parseRollingInput(read('rolling')), proxy: parseProxySettings(read) };
 }
 
 /** What a release rolls: its rolling services, the others (recreated as usual), and its proxy routes. */

@@ -17,14 +17,19 @@ import {
   renderStack,
   swarmHookRun,
 } from '../lib/swarm-plan.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
-import { loadManifest } from '../settings/deploy.ts';
-import { parseStoreOptions } from '../settings/common.ts';
-import { readSwarmSettings } from '../settings/swarm.ts';
-import { parseImageFetch, storeImages } from './host/images.ts';
+import { storeImages } from './host/images.ts';
 import { type FlowOptions, type HostSteps, SWARM_DRIVER, onHost } from './host/flow.ts';
 import { baseEnv, releaseFilesScript, releasesOf, swarmStep } from './host/steps.ts';
-import type { DeployResult, HostDeps, HostReleases, HostStageOptions, SwarmSettings } from './host/types.ts';
+import type {
+  DeployResult,
+  DeployStageOptions,
+  HostDeps,
+  HostReleases,
+  HostSettings,
+  HostStageOptions,
+  ShippingSettings,
+  SwarmSettings,
+} from './host/types.ts';
 import { DeployHooks } from './hooks.ts';
 
 /**
@@ -33,6 +38,12 @@ import { DeployHooks } from './hooks.ts';
  * rendered, digest-pinned stack files, current, history.jsonl and the lock. Swarm rolls tasks over and back by
  * itself; lading deploys the stack, waits for it to converge and records what happened.
  */
+
+/** The swarm settings of a swarm stage (parsed at the edge with target swarm). */
+export function swarmOf(settings: HostSettings): SwarmSettings {
+  if (!settings.swarm) throw new InputError('target', 'is not swarm', 'set target: swarm for a swarm stack');
+  return settings.swarm;
+}
 
 /** The first manager that answers (hosts are tried in order: any manager of a swarm can deploy to it). */
 export async function connectManager(
@@ -71,11 +82,11 @@ async function loadOnNodes(
   env: Record<string, string>,
   s: SwarmSettings,
   deps: HostDeps,
-  read: InputReader,
+  shipping: ShippingSettings,
 ): Promise<void> {
   if (storeImages(manifest).length === 0) return;
   const nodes = (await h.runner('swarm_nodes', env)).split('\n').filter(Boolean);
-  const shipper = deps.shipper(parseStoreOptions(read), h.ctx.reporter, parseImageFetch(read('image-fetch')));
+  const shipper = deps.shipper(shipping.store, h.ctx.reporter, shipping.fetch);
   const ship = (session: HostSession, label: string) =>
     shipper.ensure(manifest, { label, dir: `${env.LADING_ROOT}/${env.LADING_PROJECT}`, session }, (name, extra) =>
       swarmStep(session, name, { ...env, ...extra }, { ...h.ctx, host: label }),
@@ -197,12 +208,12 @@ function logPlan(stack: StackRender, host: string, reporter: Reporter): void {
  * swarm rolls the update back (or it does not converge), the previous release is redeployed where swarm did not
  * already restore it, the history says so, and the step fails with the task errors.
  */
-export async function runSwarmDeployStage(opts: HostStageOptions): Promise<DeployResult> {
+export async function runSwarmDeployStage(opts: DeployStageOptions): Promise<DeployResult> {
   // Notes made while preparing (registry access) are printed under the deploy header they belong to.
   const reporter = deferUntilGroup(opts.reporter);
   const { now } = opts.deps;
-  const manifest = opts.manifest ?? (await loadManifest(opts.read));
-  const s = await readSwarmSettings(opts.read, opts.env);
+  const { manifest } = opts;
+  const s = swarmOf(opts.settings);
   const project = s.deploy.project ?? manifest.compose?.project;
   if (!project) {
     throw new InputError(
@@ -224,7 +235,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
   // the service's environment (an env file in the release dir) on the stack's network when it is attachable:
   // pre-deploy and pre-switch before docker stack deploy, post-switch after the stack converged, post-deploy last.
   const hookRuns = new Map<string, ReturnType<typeof swarmHookRun>>();
-  const hooks = DeployHooks.read(opts.read, {
+  const hooks = DeployHooks.of(opts.settings.hooks, {
     manifest,
     release,
     project,
@@ -257,7 +268,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
         const env = h.env(at);
         // the dir and its files (+ the hooks' env files)
         await h.run('mkrelease', at, releaseFilesScript([...stack.files, ...hookFiles]));
-        await loadOnNodes(manifest, h, env, s, opts.deps, opts.read);
+        await loadOnNodes(manifest, h, env, s, opts.deps, opts.settings.shipping);
         if (hookRuns.size > 0) {
           const images = new Set([...hookRuns.values()].map((r) => r.vars.LADING_HOOK_IMAGE!));
           await h.run('pull', { ...at, ...logins, LADING_IMAGES: [...images].join('\n') });
@@ -293,7 +304,7 @@ export async function runSwarmDeployStage(opts: HostStageOptions): Promise<Deplo
             env: composeEnv,
           });
           const prevLogins = await opts.deps.logins(previous, s.deploy, reporter);
-          await loadOnNodes(previous, h, back, s, opts.deps, opts.read);
+          await loadOnNodes(previous, h, back, s, opts.deps, opts.settings.shipping);
           const again = await deployAndWait(h, resolveEnv(previous, back), prevLogins, prevStack, s, opts.deps.sleep);
           if (again.state !== 'ok') throw new LadingError(failure(again));
           const undo = { action: 'auto-rollback', release: facts.current, previous: release } as const;
@@ -337,9 +348,9 @@ function stackName(s: SwarmSettings): string {
 export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<DeployResult> {
   const { reporter } = opts;
   const { now } = opts.deps;
-  const s = await readSwarmSettings(opts.read, opts.env);
+  const s = swarmOf(opts.settings);
   const project = stackName(s);
-  const to = opts.read('to') ?? 'previous';
+  const to = opts.settings.rollbackTo;
   const r = await reporter.group(`rollback swarm stack ${project} to ${to}`, () =>
     onHost(
       swarmFlow(s, project, now),
@@ -360,7 +371,7 @@ export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<Dep
           env: s.deploy.composeEnv,
         });
         const logins = await opts.deps.logins(manifest, s.deploy, reporter);
-        await loadOnNodes(manifest, h, env, s, opts.deps, opts.read);
+        await loadOnNodes(manifest, h, env, s, opts.deps, opts.settings.shipping);
         const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s, opts.deps.sleep);
         const entry = { action: 'rollback', release: target, previous: facts.current } as const;
         if (verdict.state !== 'ok') {
@@ -378,7 +389,7 @@ export async function runSwarmRollbackStage(opts: HostStageOptions): Promise<Dep
 
 /** The releases of a stack on its manager, the current one, and the history (who deployed what, when). */
 export async function runSwarmReleasesStage(opts: HostStageOptions): Promise<HostReleases[]> {
-  const s = await readSwarmSettings(opts.read, opts.env);
+  const s = swarmOf(opts.settings);
   const base = envFor(s, stackName(s));
   let session: HostSession | undefined;
   let label = s.dockerHost ?? s.deploy.hosts[0]!.label;

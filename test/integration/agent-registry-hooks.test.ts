@@ -12,6 +12,7 @@ import type { WebhookListener } from '../../src/stages/agent-webhook.ts';
 import type { DeployResult } from '../../src/stages/deploy.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { type StandinServer, startStandin } from '../helpers/standin-server.ts';
+import { agentHostSettings } from '../../src/settings/agent.ts';
 
 /**
  * The agent hearing registries' own push webhooks (Docker Hub, distribution/GitLab, Harbor, GitHub registry_package)
@@ -136,6 +137,7 @@ webhook:
       update: pin
 `);
     agent = new Agent(cfg, {
+      hostSettings: (e) => agentHostSettings(cfg, e),
       reporter: stderrReporter(true),
       imageEvents: { waitMs: 3000, intervalMs: 100 },
       deploy: async (m): Promise<DeployResult> => {

@@ -12,6 +12,7 @@ import { channelSource } from '../../src/stages/agent-source.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv, unique } from '../helpers/testenv.ts';
+import { agentHostSettings } from '../../src/settings/agent.ts';
 
 /** Pull mode without a registry: the agent follows a channel in the bucket that also holds the images. */
 describe('lading agent with a registry-less manifest (images and manifests in one bucket)', () => {
@@ -55,7 +56,7 @@ poll:
 `,
       { hostname: 'test' },
     );
-    const agent = new Agent(cfg, { reporter: stderrReporter(true) });
+    const agent = new Agent(cfg, { reporter: stderrReporter(true), hostSettings: (e) => agentHostSettings(cfg, e) });
     const event = await agent.pollOnce(await channelSource(cfg));
     assert.equal(event?.outcome, 'deployed', JSON.stringify(event));
     assert.equal(await app.probe(), 'v1');

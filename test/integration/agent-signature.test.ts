@@ -13,6 +13,7 @@ import { Agent } from '../../src/stages/agent.ts';
 import { channelSource } from '../../src/stages/agent-source.ts';
 import type { WebhookListener } from '../../src/stages/agent-webhook.ts';
 import type { DeployResult } from '../../src/stages/host/types.ts';
+import { agentHostSettings } from '../../src/settings/agent.ts';
 
 // Whoever can write the bucket an agent follows must not get a deploy when the agent is given the manifest-secret:
 // unsigned and mismatching manifests are logged and not deployed, whichever way the agent hears of them.
@@ -66,6 +67,7 @@ ${extra}`,
     );
   const agentWith = (cfg = config(), env: NodeJS.ProcessEnv = { TEST_MANIFEST_SECRET: `${SECRET}\n` }) =>
     new Agent(cfg, {
+      hostSettings: (e) => agentHostSettings(cfg, e),
       env: { ...env, TEST_HOOK_SECRET: HOOK_SECRET },
       reporter: {
         info: () => {},
@@ -165,6 +167,7 @@ ${extra}`,
       secret-env: TEST_REGISTRY_AUTH
       repositories: [shop/web]`),
       {
+        hostSettings: () => assert.fail('this agent deploys through its deploy function'),
         env: { TEST_MANIFEST_SECRET: SECRET, TEST_REGISTRY_AUTH: AUTH },
         reporter: {
           info: () => {},

@@ -16,6 +16,7 @@ import { type ChannelSource, channelSource } from '../../src/stages/agent-source
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv, unique } from '../helpers/testenv.ts';
+import { agentHostSettings } from '../../src/settings/agent.ts';
 
 const env = testEnv();
 process.env.AWS_ACCESS_KEY_ID ??= env.s3.accessKeyId;
@@ -91,7 +92,7 @@ poll:
 `,
       { hostname: 'test' },
     );
-    agent = new Agent(cfg, { reporter: stderrReporter(true) });
+    agent = new Agent(cfg, { reporter: stderrReporter(true), hostSettings: (e) => agentHostSettings(cfg, e) });
     source = await channelSource(cfg);
   });
   after(() => {
@@ -148,7 +149,7 @@ poll:
   });
 
   it('a new agent (restart) with the state file does not retry the broken manifest', async () => {
-    const fresh = new Agent(cfg, { reporter: stderrReporter(true) });
+    const fresh = new Agent(cfg, { reporter: stderrReporter(true), hostSettings: (e) => agentHostSettings(cfg, e) });
     const event = await fresh.pollOnce(await channelSource(cfg));
     assert.equal(event, undefined, 'the version was remembered');
     const state = JSON.parse(readFileSync(cfg.stateFile, 'utf8'));
@@ -197,10 +198,11 @@ poll:
     assert.equal(await app.probe(), 'v1');
     const envFile = join(root, 'app.env');
     writeFileSync(envFile, 'API_TOKEN=from-the-agent-env-file\n', { mode: 0o600 });
-    const withValues = new Agent(
-      { ...cfg, deploy: { ...cfg.deploy, envFile }, stateFile: join(root, 'state-env.json') },
-      { reporter: stderrReporter(true) },
-    );
+    const withEnvFile = { ...cfg, deploy: { ...cfg.deploy, envFile }, stateFile: join(root, 'state-env.json') };
+    const withValues = new Agent(withEnvFile, {
+      reporter: stderrReporter(true),
+      hostSettings: (e) => agentHostSettings(withEnvFile, e),
+    });
     const event = await withValues.pollOnce(source);
     assert.equal(event?.outcome, 'deployed', JSON.stringify(event));
     const id = docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${app.project}`]).split('\n')[0]!;
@@ -264,7 +266,7 @@ webhook:
   max-body: 1m
   timestamp-window: 300
 `);
-    agent = new Agent(cfg, { reporter: stderrReporter(true) });
+    agent = new Agent(cfg, { reporter: stderrReporter(true), hostSettings: (e) => agentHostSettings(cfg, e) });
     const { readWebhookSecret } = await import('../../src/stages/agent-webhook.ts');
     const listener = await agent.listen(readWebhookSecret(cfg, {}));
     url = listener.url;
@@ -466,7 +468,7 @@ deploy:
   docker-host: ${env.dockerHost}
 poll: { interval: 5 }
 `);
-    const agent = new Agent(cfg, { reporter: stderrReporter(true) });
+    const agent = new Agent(cfg, { reporter: stderrReporter(true), hostSettings: (e) => agentHostSettings(cfg, e) });
     const source = await channelSource(cfg);
     assert.equal(source.describe, `${env.registry.host}/${repository}:latest`);
     const event = await agent.pollOnce(source);

@@ -8,6 +8,7 @@ import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import { runDeployStage, runReleasesStage, runRollbackStage } from '../../src/stages/deploy.ts';
 import type { DeployResult } from '../../src/stages/host/types.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
+import { readHostSettings } from '../../src/settings/host.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
@@ -30,9 +31,8 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
     }
   });
   let clock = Date.UTC(2026, 10, 24, 1, 0, 0);
-  const deploy = (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> => {
+  const deploy = async (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> => {
     const inputs: Record<string, string> = {
-      manifest: JSON.stringify(m),
       hosts: 'localhost',
       'ssh-key': 'unused-by-the-local-session',
       'known-hosts': 'unused',
@@ -42,8 +42,8 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
       ...extra,
     };
     return runDeployStage({
-      read: (n) => inputs[n] || undefined,
-      env: {},
+      settings: await readHostSettings((n) => inputs[n] || undefined, {}),
+      manifest: m,
       reporter: stderrReporter(true),
       deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
         now: () => new Date((clock += 60_000)),
@@ -127,7 +127,7 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
     assert.equal(await app.probe(), 'v2');
   });
 
-  const hostOpts = (extra: Record<string, string>) => {
+  const hostOpts = async (extra: Record<string, string>) => {
     const inputs: Record<string, string> = {
       hosts: 'localhost',
       'ssh-key': 'unused',
@@ -139,8 +139,7 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
       ...extra,
     };
     return {
-      read: (n: string) => inputs[n] || undefined,
-      env: {},
+      settings: await readHostSettings((n: string) => inputs[n] || undefined, {}),
       reporter: stderrReporter(true),
       deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
         now: () => new Date((clock += 60_000)),
@@ -149,7 +148,7 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
   };
 
   it('rolls back by tag to v1 without a build, and records it', async () => {
-    const res = await runRollbackStage(hostOpts({ to: 'v1-abcdef0' }));
+    const res = await runRollbackStage(await hostOpts({ to: 'v1-abcdef0' }));
     assert.equal(res.ok, true, JSON.stringify(res.hosts));
     assert.equal(await app.probe(), 'v1');
     assert.ok(current().endsWith('v1-abcdef0'));
@@ -157,18 +156,18 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
   });
 
   it('rolls back to "previous" after that (v2 again), and refuses an unknown target', async () => {
-    const res = await runRollbackStage(hostOpts({ to: 'previous' }));
+    const res = await runRollbackStage(await hostOpts({ to: 'previous' }));
     assert.equal(res.ok, false, 'v1 is the oldest: there is no release before it');
     assert.match(res.hosts[0]!.error ?? '', /no previous release/);
-    const bad = await runRollbackStage(hostOpts({ to: 'nope' }));
+    const bad = await runRollbackStage(await hostOpts({ to: 'nope' }));
     assert.match(bad.hosts[0]!.error ?? '', /no release matching 'nope'/);
-    const v2 = await runRollbackStage(hostOpts({ to: 'v2-abcdef0' }));
+    const v2 = await runRollbackStage(await hostOpts({ to: 'v2-abcdef0' }));
     assert.equal(v2.ok, true, JSON.stringify(v2.hosts));
     assert.equal(await app.probe(), 'v2');
   });
 
   it('lists releases with the current one and who deployed what', async () => {
-    const [host] = await runReleasesStage(hostOpts({}));
+    const [host] = await runReleasesStage(await hostOpts({}));
     assert.equal(host!.current, current());
     assert.equal(host!.releases.length, 3);
     assert.deepEqual(
@@ -251,9 +250,8 @@ describe('a fleet in rolling batches, one host failing', () => {
   // bind the port the first one serves on, so it fails its health gate.
   const inventory = () =>
     projects.map((p, i) => `- host: localhost\n  root: ${root}/h${i}\n  project: ${p}\n`).join('');
-  const run = (extra: Record<string, string>) => {
+  const run = async (extra: Record<string, string>) => {
     const inputs: Record<string, string> = {
-      manifest: JSON.stringify(manifest),
       inventory: inventory(),
       'ssh-key': 'unused',
       'known-hosts': 'unused',
@@ -262,8 +260,8 @@ describe('a fleet in rolling batches, one host failing', () => {
       ...extra,
     };
     return runDeployStage({
-      read: (n) => inputs[n] || undefined,
-      env: {},
+      settings: await readHostSettings((n) => inputs[n] || undefined, {}),
+      manifest,
       reporter: stderrReporter(true),
       deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost })),
     });

@@ -12,6 +12,7 @@ import type { DeployResult } from '../../src/stages/host/types.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
+import { readHostSettings } from '../../src/settings/host.ts';
 
 /** The manifest with a short stop grace period and the web healthcheck's interval (and, with `check`, the page it fetches) changed. */
 function withHealthcheck(m: Manifest, interval: string, check?: string): Manifest {
@@ -43,9 +44,8 @@ describe('the health gate runs a starting container’s own healthcheck early (r
       rmSync(root, { recursive: true, force: true });
     }
   });
-  const deploy = (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> => {
+  const deploy = async (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> => {
     const inputs: Record<string, string> = {
-      manifest: JSON.stringify(m),
       hosts: 'localhost',
       'ssh-key': 'unused-by-the-local-session',
       'known-hosts': 'unused',
@@ -55,8 +55,8 @@ describe('the health gate runs a starting container’s own healthcheck early (r
       ...extra,
     };
     return runDeployStage({
-      read: (n) => inputs[n] || undefined,
-      env: {},
+      settings: await readHostSettings((n) => inputs[n] || undefined, {}),
+      manifest: m,
       reporter: stderrReporter(true),
       deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
         now: () => new Date((clock += 60_000)),

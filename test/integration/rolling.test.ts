@@ -8,6 +8,7 @@ import type { Manifest } from '../../src/lib/manifest.ts';
 import { runDeployStage, runMaintenanceStage, runRollbackStage } from '../../src/stages/deploy.ts';
 import type { DeployResult, HostStageOptions } from '../../src/stages/host/types.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
+import { readHostSettings, readMaintenanceSettings } from '../../src/settings/host.ts';
 import { assertNoFailures, get, loadLoop, proxiedApp, testProxy } from '../helpers/proxy-fixture.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
@@ -45,7 +46,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
       rmSync(root, { recursive: true, force: true });
     }
   });
-  const opts = (extra: Record<string, string>): HostStageOptions => {
+  const opts = async (extra: Record<string, string>): Promise<HostStageOptions> => {
     const inputs: Record<string, string> = {
       hosts: 'localhost',
       'ssh-key': 'unused-by-the-local-session',
@@ -57,16 +58,20 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
       ...extra,
     };
     return {
-      read: (n) => inputs[n] || undefined,
-      env: {},
+      settings: await readHostSettings((n) => inputs[n] || undefined, {}),
       reporter: stderrReporter(true),
       deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
         now: () => new Date((clock += 60_000)),
       }),
     };
   };
-  const deploy = (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> =>
-    runDeployStage(opts({ manifest: JSON.stringify(m), ...extra }));
+  const deploy = async (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> =>
+    runDeployStage({ ...(await opts(extra)), manifest: m });
+  const maintenance = async (extra: Record<string, string>) =>
+    runMaintenanceStage({
+      ...(await opts(extra)),
+      maintenance: await readMaintenanceSettings((n) => extra[n]),
+    });
   const shopGet = () => get(proxy.port, 'shop.test');
 
   it('the first deploy starts the proxy and routes the host name to the new web container', async () => {
@@ -130,7 +135,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     assert.ok(broken, 'the refused release is still on disk');
     const before = shop.containers('web');
     const load = loadLoop(proxy.port, 'shop.test', { rps: 50, maxMs: 60_000 });
-    const back = await runRollbackStage(opts({ project: shop.project, to: broken }));
+    const back = await runRollbackStage(await opts({ project: shop.project, to: broken }));
     await sleep(300);
     const stats = await load.stop();
     assert.equal(back.ok, false, JSON.stringify(back.hosts));
@@ -152,7 +157,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     const running = shop.containers('web');
     assert.equal(running.length, 2, 'the v3 container drains for 60 s');
     const load = loadLoop(proxy.port, 'shop.test', { rps: 50, maxMs: 30_000 });
-    const back = await runRollbackStage(opts({ project: shop.project, to: 'previous' }));
+    const back = await runRollbackStage(await opts({ project: shop.project, to: 'previous' }));
     const stats = await load.stop();
     assert.equal(back.ok, true, JSON.stringify(back.hosts));
     assert.equal((await shopGet()).body, 'v3\n');
@@ -236,12 +241,14 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
   });
 
   it('maintenance on answers 503 with the page for the app host names; off serves the app again', async () => {
-    const on = await runMaintenanceStage(
-      opts({ project: shop.project, maintenance: 'on', 'maintenance-page': '<h1>Back at 5</h1>' }),
-    );
+    const on = await maintenance({
+      project: shop.project,
+      maintenance: 'on',
+      'maintenance-page': '<h1>Back at 5</h1>',
+    });
     assert.equal(on.ok, true, JSON.stringify(on.hosts));
     assert.deepEqual(await shopGet(), { status: 503, body: '<h1>Back at 5</h1>' });
-    const off = await runMaintenanceStage(opts({ project: shop.project, maintenance: 'off' }));
+    const off = await maintenance({ project: shop.project, maintenance: 'off' });
     assert.equal(off.ok, true, JSON.stringify(off.hosts));
     assert.equal((await shopGet()).status, 200);
   });
@@ -260,7 +267,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     const rolled = await deploy(legacy.version(2));
     assert.equal(rolled.ok, true, JSON.stringify(rolled.hosts));
     assert.deepEqual(await get(proxy.port, 'legacy.test'), { status: 200, body: 'v2\n' });
-    const back = await runRollbackStage(opts({ project: legacy.project, to: 'previous' }));
+    const back = await runRollbackStage(await opts({ project: legacy.project, to: 'previous' }));
     assert.equal(back.ok, true, JSON.stringify(back.hosts));
     assert.equal(legacy.containers('web').length, 1, 'compose recreated web as one plain container');
     assert.deepEqual(

@@ -13,7 +13,8 @@ import {
   validateManifest,
 } from '../../src/lib/manifest.ts';
 import { parseStoreLocation } from '../../src/lib/store-location.ts';
-import { deployInputs } from '../../src/stages/agent-deploy.ts';
+import { agentHostSettings } from '../../src/settings/agent.ts';
+import { readHostSettings } from '../../src/settings/host.ts';
 import { runDeployStage } from '../../src/stages/deploy.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
 import { runManifestStage } from '../../src/stages/manifest.ts';
@@ -114,7 +115,7 @@ describe('compose-env: names in the manifest, values at deploy time', () => {
   it('refuses a deploy without a value for a named variable before any host is touched', async () => {
     for (const run of [runDeployStage, runSwarmDeployStage]) {
       const inputs: Record<string, string> = {
-        manifest: JSON.stringify(v3()),
+        ...(run === runSwarmDeployStage ? { target: 'swarm' } : {}),
         hosts: 'deploy@127.0.0.1',
         'ssh-key': 'unused',
         'known-hosts': '[127.0.0.1]:22 ssh-ed25519 AAAA',
@@ -123,8 +124,8 @@ describe('compose-env: names in the manifest, values at deploy time', () => {
       };
       await assert.rejects(
         run({
-          read: (n) => inputs[n] || undefined,
-          env: {},
+          settings: await readHostSettings((n) => inputs[n] || undefined, {}),
+          manifest: v3(),
           reporter: { ...silent, secret: () => {} },
           deps: hostDeps(async () => {
             throw new Error('a host was reached');
@@ -178,12 +179,21 @@ describe('compose-env: names in the manifest, values at deploy time', () => {
     assert.match(String(dotenv.content), /^API_TOKEN=from-the-deploy$/m);
   });
 
-  it("gives the agent's deploy the values from deploy.env-file, never through its config text", () => {
+  it("gives the agent's deploy the values from deploy.env-file, never through its config text", async () => {
     const cfg = parseAgentConfig(
       'manifest: { store: /srv/manifests }\npoll: { interval: 60 }\ndeploy: { env-file: /etc/lading/app.env }\n',
     );
     assert.equal(cfg.deploy.envFile, '/etc/lading/app.env');
-    assert.equal(deployInputs(cfg, v3(), {})['compose-env-file'], '/etc/lading/app.env');
+    const file = join(work, 'agent.env');
+    writeFileSync(file, `API_TOKEN=${VALUE}\n`);
+    const here = parseAgentConfig(
+      `manifest: { store: /srv/manifests }\npoll: { interval: 60 }\ndeploy: { env-file: ${file} }\n`,
+    );
+    assert.deepEqual(
+      (await agentHostSettings(here, {})).deploy.composeEnv,
+      { API_TOKEN: VALUE },
+      'the file, read per deploy',
+    );
     assert.throws(
       () => parseAgentConfig('manifest: { store: /m }\npoll: {}\ndeploy: { env-file: app.env }\n'),
       /deploy\.env-file.*absolute path/,

@@ -14,6 +14,7 @@ import { composeFile, createManifest } from '../../src/lib/manifest.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { runManifestStage } from '../../src/stages/manifest.ts';
 import type { PushResult } from '../../src/stages/push.ts';
+import { readHostSettings } from '../../src/settings/host.ts';
 import { runSwarmDeployStage } from '../../src/stages/swarm.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
 
@@ -136,14 +137,14 @@ describe('compose-policy in the swarm deploy', () => {
       },
     });
     const inputs: Record<string, string> = {
-      manifest: JSON.stringify(manifest),
+      target: 'swarm',
       'docker-host': 'unix:///nonexistent/docker.sock',
       'compose-policy': 'strict',
     };
     await assert.rejects(
       runSwarmDeployStage({
-        read: (n) => inputs[n] || undefined,
-        env: {},
+        settings: await readHostSettings((n) => inputs[n] || undefined, {}),
+        manifest,
         reporter: stderrReporter(true),
         deps: hostDeps(async () => {
           throw new Error('the policy must refuse before any host');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readHooks, runnerHookEnv } from '../../src/lib/hooks.ts';
 import { composeFile, createManifest } from '../../src/lib/manifest.ts';
+import { readHookInputs } from '../../src/settings/host.ts';
 
 const D = `sha256:${'1'.repeat(64)}`;
 const manifestWith = (compose: string) =>
@@ -28,7 +29,7 @@ const manifestWith = (compose: string) =>
     compose: { project: 'shop', files: [composeFile('docker-compose.yml', compose)], env: {} },
   });
 const plain = manifestWith('services:\n  web:\n    image: x\n  worker:\n    image: x\n');
-const inputs = (o: Record<string, string>) => (n: string) => o[n];
+const inputs = (o: Record<string, string>) => readHookInputs((n) => o[n]);
 
 describe('deploy hooks: inputs and x-lading', () => {
   it('none declared: no hooks', () => assert.deepEqual(readHooks(inputs({}), plain), {}));

@@ -12,6 +12,7 @@ import HOST_SCRIPT from '../../src/lib/remote/host.sh.ts';
 import SWARM_SCRIPT from '../../src/lib/remote/swarm.sh.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
 import type { HostStageOptions } from '../../src/stages/host/types.ts';
+import { readHostSettings } from '../../src/settings/host.ts';
 
 // The deploy orchestration on fake hosts: no dockerd, no sshd. A fake host keeps what a real one keeps (releases with
 // their manifest, current, history, the lock) and answers host.sh's steps; a test makes chosen steps fail.
@@ -170,22 +171,17 @@ const quiet: Reporter = { info: () => {}, warning: () => {}, group: (_n, fn) => 
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 
-function stage(
-  connector: Connector,
-  inputs: Record<string, string>,
-  m?: Manifest,
-): Omit<HostStageOptions, 'read'> & { read: (n: string) => string | undefined } {
+/** A stage's options as the edge gives them: the inputs parsed into typed settings (src/settings/host.ts). */
+async function stage(connector: Connector, inputs: Record<string, string>): Promise<HostStageOptions> {
   const all: Record<string, string> = {
     'ssh-key': 'a key',
     'known-hosts': 'a host key',
     root: '/srv',
     'run-id': 'run-1',
-    ...(m ? { manifest: JSON.stringify(m) } : {}),
     ...inputs,
   };
   return {
-    read: (n) => all[n] || undefined,
-    env: {},
+    settings: await readHostSettings((n) => all[n] || undefined, {}),
     reporter: quiet,
     // fakes for every adapter: no registry is asked for logins, no store or timer is touched
     deps: hostDeps(connector, {
@@ -206,7 +202,7 @@ describe('deploy orchestration on fake hosts', () => {
 
   it('deploys every host in host order: lock + facts in one round trip, switch/history/prune/unlock in one', async () => {
     const f = fleet(...labels(3));
-    const res = await runDeployStage(stage(f.connector, { hosts: 'h1,h2,h3' }, v2));
+    const res = await runDeployStage({ ...(await stage(f.connector, { hosts: 'h1,h2,h3' })), manifest: v2 });
     assert.equal(res.ok, true);
     assert.deepEqual(f.order, ['h1', 'h2', 'h3']);
     for (const h of f.hosts) {
@@ -224,9 +220,10 @@ describe('deploy orchestration on fake hosts', () => {
 
   it('the canary goes first and alone; then the rest in batches of max-parallel', async () => {
     const f = fleet(...labels(5));
-    const res = await runDeployStage(
-      stage(f.connector, { hosts: 'h1,h2,h3,h4,h5', canary: '1', 'max-parallel': '2' }, v2),
-    );
+    const res = await runDeployStage({
+      ...(await stage(f.connector, { hosts: 'h1,h2,h3,h4,h5', canary: '1', 'max-parallel': '2' })),
+      manifest: v2,
+    });
     assert.equal(res.ok, true);
     assert.deepEqual(f.order, ['h1', 'h2', 'h3', 'h4', 'h5']);
     assert.deepEqual(
@@ -240,9 +237,10 @@ describe('deploy orchestration on fake hosts', () => {
     const [h1, ...rest] = labels(4);
     h1!.fail = (step) => (step === 'pull' ? 'pull access denied' : undefined);
     const f = fleet(h1!, ...rest);
-    const res = await runDeployStage(
-      stage(f.connector, { hosts: 'h1,h2,h3,h4', canary: '1', 'fail-fast': 'false' }, v2),
-    );
+    const res = await runDeployStage({
+      ...(await stage(f.connector, { hosts: 'h1,h2,h3,h4', canary: '1', 'fail-fast': 'false' })),
+      manifest: v2,
+    });
     assert.equal(res.ok, false);
     assert.deepEqual(f.order, ['h1']);
     assert.deepEqual(
@@ -258,9 +256,15 @@ describe('deploy orchestration on fake hosts', () => {
     const hosts = labels(4);
     hosts[1]!.fail = failHealth;
     const f = fleet(...hosts);
-    const res = await runDeployStage(
-      stage(f.connector, { hosts: 'h1,h2,h3,h4', 'max-parallel': '2', 'fail-fast': 'true', rollback: 'false' }, v2),
-    );
+    const res = await runDeployStage({
+      ...(await stage(f.connector, {
+        hosts: 'h1,h2,h3,h4',
+        'max-parallel': '2',
+        'fail-fast': 'true',
+        rollback: 'false',
+      })),
+      manifest: v2,
+    });
     assert.deepEqual(
       res.hosts.map((h) => h.status),
       ['deployed', 'failed', 'skipped', 'skipped'],
@@ -273,9 +277,10 @@ describe('deploy orchestration on fake hosts', () => {
     const hosts = labels(3);
     hosts[0]!.fail = failHealth;
     const f = fleet(...hosts);
-    const res = await runDeployStage(
-      stage(f.connector, { hosts: 'h1,h2,h3', 'fail-fast': 'false', rollback: 'false' }, v2),
-    );
+    const res = await runDeployStage({
+      ...(await stage(f.connector, { hosts: 'h1,h2,h3', 'fail-fast': 'false', rollback: 'false' })),
+      manifest: v2,
+    });
     assert.deepEqual(
       res.hosts.map((h) => h.status),
       ['failed', 'deployed', 'deployed'],
@@ -288,9 +293,10 @@ describe('deploy orchestration on fake hosts', () => {
     hosts[0]!.fail = failHealth;
     hosts[1]!.fail = failHealth;
     const f = fleet(...hosts);
-    const res = await runDeployStage(
-      stage(f.connector, { hosts: 'h1,h2,h3,h4,h5', 'max-failures': '1', rollback: 'false' }, v2),
-    );
+    const res = await runDeployStage({
+      ...(await stage(f.connector, { hosts: 'h1,h2,h3,h4,h5', 'max-failures': '1', rollback: 'false' })),
+      manifest: v2,
+    });
     assert.deepEqual(
       res.hosts.map((h) => h.status),
       ['failed', 'failed', 'skipped', 'skipped', 'skipped'],
@@ -303,7 +309,7 @@ describe('deploy orchestration on fake hosts', () => {
     let gates = 0;
     h.fail = (step) => (step === 'health' && gates++ === 0 ? 'web is unhealthy' : undefined);
     const f = fleet(h);
-    const res = await runDeployStage(stage(f.connector, { hosts: 'h1' }, v2));
+    const res = await runDeployStage({ ...(await stage(f.connector, { hosts: 'h1' })), manifest: v2 });
     assert.equal(res.ok, false);
     assert.equal(res.hosts[0]!.status, 'rolled-back');
     assert.match(res.hosts[0]!.error!, /web is unhealthy/);
@@ -321,7 +327,10 @@ describe('deploy orchestration on fake hosts', () => {
   it('rollback: false leaves the failed release where it failed (no auto-rollback)', async () => {
     const h = new FakeHost('h1').has('20260101-000000-v1', v1);
     h.fail = failHealth;
-    const res = await runDeployStage(stage(fleet(h).connector, { hosts: 'h1', rollback: 'false' }, v2));
+    const res = await runDeployStage({
+      ...(await stage(fleet(h).connector, { hosts: 'h1', rollback: 'false' })),
+      manifest: v2,
+    });
     assert.equal(res.hosts[0]!.status, 'failed');
     assert.deepEqual(
       h.history.map((e) => e.action),
@@ -331,7 +340,7 @@ describe('deploy orchestration on fake hosts', () => {
 
   it('refuses to deploy an older build of the same channel over a newer one, and changes nothing', async () => {
     const h = new FakeHost('h1').has('20260202-000000-v2', v2);
-    const res = await runDeployStage(stage(fleet(h).connector, { hosts: 'h1' }, v1));
+    const res = await runDeployStage({ ...(await stage(fleet(h).connector, { hosts: 'h1' })), manifest: v1 });
     assert.equal(res.hosts[0]!.status, 'failed');
     assert.match(res.hosts[0]!.error!, /refusing to downgrade: v1 .* is older than v2/);
     assert.ok(!h.steps.includes('mkrelease'), 'no release dir made');
@@ -341,14 +350,17 @@ describe('deploy orchestration on fake hosts', () => {
 
   it('allow-downgrade deploys the older build', async () => {
     const h = new FakeHost('h1').has('20260202-000000-v2', v2);
-    const res = await runDeployStage(stage(fleet(h).connector, { hosts: 'h1', 'allow-downgrade': 'true' }, v1));
+    const res = await runDeployStage({
+      ...(await stage(fleet(h).connector, { hosts: 'h1', 'allow-downgrade': 'true' })),
+      manifest: v1,
+    });
     assert.equal(res.hosts[0]!.status, 'deployed');
   });
 
   it('a host locked by another deploy fails with the holder named, and its lock is left alone', async () => {
     const h = new FakeHost('h1');
     h.lock = 'gh-99.1-other';
-    const res = await runDeployStage(stage(fleet(h).connector, { hosts: 'h1' }, v2));
+    const res = await runDeployStage({ ...(await stage(fleet(h).connector, { hosts: 'h1' })), manifest: v2 });
     assert.equal(res.hosts[0]!.status, 'failed');
     assert.match(res.hosts[0]!.error!, /another deploy holds the lock: gh-99.1-other/);
     assert.equal(h.lock, 'gh-99.1-other', "the other deploy's lock stays");
@@ -358,7 +370,10 @@ describe('deploy orchestration on fake hosts', () => {
 
   it('an unreachable host fails alone; the others deploy', async () => {
     const f = fleet(new FakeHost('h1'), new FakeHost('h3'));
-    const res = await runDeployStage(stage(f.connector, { hosts: 'h1,h2,h3', 'fail-fast': 'false' }, v2));
+    const res = await runDeployStage({
+      ...(await stage(f.connector, { hosts: 'h1,h2,h3', 'fail-fast': 'false' })),
+      manifest: v2,
+    });
     assert.deepEqual(
       res.hosts.map((h) => h.status),
       ['deployed', 'failed', 'deployed'],
@@ -378,7 +393,7 @@ describe('rollback orchestration on fake hosts', () => {
 
   it('goes back to the previous release: switch and history in one round trip, unlocked after', async () => {
     const h = twoReleases();
-    const res = await runRollbackStage(stage(fleet(h).connector, { hosts: 'h1', project: 'shop' }));
+    const res = await runRollbackStage(await stage(fleet(h).connector, { hosts: 'h1', project: 'shop' }));
     assert.equal(res.ok, true, res.hosts[0]!.error);
     assert.equal(res.release, '20260101-000000-v1');
     assert.equal(h.current, '20260101-000000-v1');
@@ -393,7 +408,7 @@ describe('rollback orchestration on fake hosts', () => {
     const h = twoReleases();
     let gates = 0;
     h.fail = (step) => (step === 'health' && gates++ === 0 ? 'web is unhealthy' : undefined);
-    const res = await runRollbackStage(stage(fleet(h).connector, { hosts: 'h1', project: 'shop' }));
+    const res = await runRollbackStage(await stage(fleet(h).connector, { hosts: 'h1', project: 'shop' }));
     assert.equal(res.ok, false);
     assert.equal(h.current, '20260202-000000-v2');
     assert.deepEqual(
@@ -409,7 +424,7 @@ describe('rollback orchestration on fake hosts', () => {
 
   it('a host with nothing to go back to fails and says so', async () => {
     const h = new FakeHost('h1').has('20260202-000000-v2', v2);
-    const res = await runRollbackStage(stage(fleet(h).connector, { hosts: 'h1', project: 'shop' }));
+    const res = await runRollbackStage(await stage(fleet(h).connector, { hosts: 'h1', project: 'shop' }));
     assert.equal(res.hosts[0]!.status, 'failed');
     assert.ok(res.hosts[0]!.error);
     assert.equal(h.lock, undefined);
@@ -422,9 +437,10 @@ describe('swarm deploy on a fake manager: the same flow, the swarm driver', () =
 
   it('refuses a downgrade after facts + lock in one round trip, and unlocks', async () => {
     const m = new FakeHost('m1').has('20260202-000000-v2', v2);
-    const res = await runSwarmDeployStage(
-      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' }, v1),
-    );
+    const res = await runSwarmDeployStage({
+      ...(await stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' })),
+      manifest: v1,
+    });
     assert.equal(res.ok, false);
     assert.match(res.hosts[0]!.error!, /refusing to downgrade/);
     assert.deepEqual(m.steps.slice(0, 2), ['swarm_facts', 'lock']);
@@ -440,9 +456,10 @@ describe('swarm deploy on a fake manager: the same flow, the swarm driver', () =
       hook = env;
       return 'migrating…\nlading: hook pre-deploy exited with status 3';
     };
-    const res = await runSwarmDeployStage(
-      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'pre-deploy': 'migrate --all' }, v2),
-    );
+    const res = await runSwarmDeployStage({
+      ...(await stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'pre-deploy': 'migrate --all' })),
+      manifest: v2,
+    });
     assert.equal(res.ok, false);
     assert.match(res.hosts[0]!.error!, /hook pre-deploy failed on m1: hook pre-deploy exited with status 3/);
     assert.deepEqual(
@@ -465,9 +482,10 @@ describe('swarm deploy on a fake manager: the same flow, the swarm driver', () =
 
   it('deploys: the stack converges, then switch, history and prune in one round trip; unlocked', async () => {
     const m = new FakeHost('m1').has('20260101-000000-v1', v1);
-    const res = await runSwarmDeployStage(
-      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' }, v2),
-    );
+    const res = await runSwarmDeployStage({
+      ...(await stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' })),
+      manifest: v2,
+    });
     assert.equal(res.ok, true, res.hosts[0]!.error);
     assert.equal(m.current, res.release);
     assert.deepEqual(m.steps.slice(-4), ['switch', 'history', 'prune', 'unlock']);
@@ -480,9 +498,10 @@ describe('swarm deploy on a fake manager: the same flow, the swarm driver', () =
   it('an update swarm rolled back: the previous release is redeployed and recorded, the step fails', async () => {
     const m = new FakeHost('m1').has('20260101-000000-v1', v1);
     m.update = (release) => (release === '20260101-000000-v1' ? 'completed' : 'rollback_completed');
-    const res = await runSwarmDeployStage(
-      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' }, v2),
-    );
+    const res = await runSwarmDeployStage({
+      ...(await stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' })),
+      manifest: v2,
+    });
     assert.equal(res.ok, false);
     assert.equal(res.hosts[0]!.status, 'rolled-back');
     assert.match(res.hosts[0]!.error!, /swarm rolled the update back/);
@@ -500,9 +519,10 @@ describe('swarm deploy on a fake manager: the same flow, the swarm driver', () =
   it('a stack locked by another deploy is left alone and the step fails naming the holder', async () => {
     const m = new FakeHost('m1');
     m.lock = 'gh-7.1-other';
-    const res = await runSwarmDeployStage(
-      stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' }, v2),
-    );
+    const res = await runSwarmDeployStage({
+      ...(await stage(fleet(m).connector, { target: 'swarm', hosts: 'm1', 'health-timeout': '1' })),
+      manifest: v2,
+    });
     assert.match(res.hosts[0]!.error!, /another deploy holds the lock: gh-7.1-other/);
     assert.equal(m.lock, 'gh-7.1-other');
   });

@@ -247,7 +247,7 @@ describe('swarm deploy hooks: the one-off container of a service', () => {
     const r = render(m);
     assert.equal(fileOf(r, '01-docker-compose.yml')['x-lading'], undefined);
     assert.deepEqual(r.missing, []);
-    assert.deepEqual(readHooks(() => undefined, m)['pre-deploy']?.argv, ['migrate', '${NOT_A_STACK_VAR}']);
+    assert.deepEqual(readHooks({ commands: {} }, m)['pre-deploy']?.argv, ['migrate', '${NOT_A_STACK_VAR}']);
   });
   it('refuses, before any host, a service the stack lacks and a variable docker run --env-file cannot carry', () => {
     assert.throws(

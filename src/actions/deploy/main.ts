@@ -5,7 +5,7 @@ import { readInputs } from '../../lib/input-values.ts';
 import type { Manifest } from '../../lib/manifest.ts';
 import { sshConnector } from '../../io/ssh-connector.ts';
 import { loadManifest } from '../../settings/deploy.ts';
-import { readTarget } from '../../settings/swarm.ts';
+import { readHostSettings, readMaintenanceSettings } from '../../settings/host.ts';
 import type { DeployResult } from '../../stages/host/types.ts';
 import { runMaintenanceStage } from '../../stages/deploy.ts';
 import { stagesFor } from '../../stages/targets.ts';
@@ -16,9 +16,14 @@ import { hostDeps } from '../../stages/host/deps.ts';
 
 await runAction(async () => {
   const { command } = readInputs(readInput, ['command']);
-  const opts = { read: readInput, env: process.env, reporter: coreReporter, deps: hostDeps(sshConnector) };
+  // with a GitHub Deployment the manifest is read first, once: the deployment describes it and the stage deploys it
+  const token = command === 'deploy' ? readInputs(readInput, ['github-token'])['github-token'] : undefined;
+  const manifest = command === 'deploy' ? await loadManifest(readInput) : undefined;
+  // every input parsed once, here: the stages get typed settings
+  const settings = await readHostSettings(readInput, process.env);
+  const opts = { settings, reporter: coreReporter, deps: hostDeps(sshConnector) };
   if (isOpsCommand(command)) return runOpsCommand(command, opts); // status, logs, exec, lock-*, prune
-  const stages = stagesFor(readTarget(readInput)); // compose hosts, or a swarm through a manager
+  const stages = stagesFor(settings.target); // compose hosts, or a swarm through a manager
   if (command === 'releases') {
     const hosts = await stages.releases(opts);
     core.setOutput('hosts', JSON.stringify(hosts));
@@ -43,7 +48,7 @@ await runAction(async () => {
     return;
   }
   if (command === 'maintenance') {
-    const result = await runMaintenanceStage(opts);
+    const result = await runMaintenanceStage({ ...opts, maintenance: await readMaintenanceSettings(readInput) });
     core.setOutput('hosts', JSON.stringify(result.hosts));
     core.setOutput('status', result.ok ? 'success' : 'failure');
     const failed = result.hosts.filter((h) => h.status !== 'deployed');
@@ -55,13 +60,11 @@ await runAction(async () => {
     core.info(`maintenance ${result.release} on ${result.hosts.length} host(s)`);
     return;
   }
-  // with a GitHub Deployment the manifest is read here, once: the deployment describes it and the stage deploys it
-  const token = command === 'deploy' ? readInputs(readInput, ['github-token'])['github-token'] : undefined;
-  const manifest = token ? await loadManifest(readInput) : undefined;
   const deployment = token && manifest ? await startDeployment(token, manifest) : undefined;
   let result: DeployResult;
   try {
-    result = command === 'rollback' ? await stages.rollback(opts) : await stages.deploy({ ...opts, manifest });
+    result =
+      command === 'rollback' || !manifest ? await stages.rollback(opts) : await stages.deploy({ ...opts, manifest });
   } catch (err) {
     await deployment
       ?.status('error', describeError(err))

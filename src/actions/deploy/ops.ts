@@ -3,6 +3,7 @@ import { LadingError } from '../../lib/errors.ts';
 import { formatBytes, parseArgv, renderStatus } from '../../lib/ops.ts';
 import type { HostStageOptions } from '../../stages/deploy.ts';
 import { runExecStage, runLockStage, runLogsStage, runPruneStage, runStatusStage } from '../../stages/ops.ts';
+import { readExecSettings, readLockSettings, readLogsSettings, readPruneSettings } from '../../settings/ops.ts';
 import { readInput, writeSummary } from '../run.ts';
 
 export const OPS_COMMANDS = ['status', 'logs', 'exec', 'lock-status', 'lock-release', 'prune'] as const;
@@ -46,9 +47,10 @@ export async function runOpsCommand(command: OpsCommand, opts: HostStageOptions)
   }
   if (command === 'logs') {
     // an action step cannot be interrupted: no follow, and a bounded tail by default
-    const read = (n: string) => (n === 'follow' ? 'false' : n === 'tail' ? (readInput('tail') ?? '200') : readInput(n));
+    const logs = { ...readLogsSettings(readInput), follow: false };
+    logs.tail ??= '200';
     const out = { write: (chunk: string) => (process.stdout.write(chunk), true) } as unknown as NodeJS.WritableStream;
-    const hosts = await core.group('lading logs', () => runLogsStage({ ...opts, read, out }));
+    const hosts = await core.group('lading logs', () => runLogsStage({ ...opts, logs, out }));
     const ok = hosts.every((h) => h.code === 0);
     done(ok, hosts);
     if (!ok)
@@ -64,8 +66,9 @@ export async function runOpsCommand(command: OpsCommand, opts: HostStageOptions)
     const argv = parseArgv('exec-command', readInput('exec-command'));
     if (argv.length === 0)
       throw new LadingError("input 'exec-command' is empty", 'give the command to run (a JSON array, or words)');
+    const exec = readExecSettings(readInput);
     const result = await core.group(`lading exec ${argv.join(' ')}`, () =>
-      runExecStage({ ...opts, argv, stdout: process.stdout, stderr: process.stdout }),
+      runExecStage({ ...opts, exec, argv, stdout: process.stdout, stderr: process.stdout }),
     );
     done(result.code === 0, result);
     if (result.code !== 0) {
@@ -76,7 +79,7 @@ export async function runOpsCommand(command: OpsCommand, opts: HostStageOptions)
   }
   if (command === 'lock-status' || command === 'lock-release') {
     const release = command === 'lock-release';
-    const hosts = await runLockStage(opts, release);
+    const hosts = await runLockStage({ ...opts, lock: readLockSettings(readInput) }, release);
     const ok = !hosts.some((h) => h.error) && !(release && hosts.some((h) => h.lock && !h.released));
     done(ok, hosts);
     for (const h of hosts) {
@@ -97,7 +100,7 @@ export async function runOpsCommand(command: OpsCommand, opts: HostStageOptions)
       );
     return;
   }
-  const hosts = await runPruneStage(opts);
+  const hosts = await runPruneStage({ ...opts, prune: readPruneSettings(readInput) });
   const ok = !hosts.some((h) => h.error);
   done(ok, hosts);
   for (const h of hosts) {

@@ -6,7 +6,6 @@ import { pipeline } from 'node:stream/promises';
 import { Digester, formatBytes } from '../../io/archive.ts';
 import { type StoreTransport, storeFor, writeLoadArchive } from '../../io/image-load.ts';
 import type { StoreOptions } from '../../io/store.ts';
-import { InputError } from '../../lib/errors.ts';
 import { parseImageFacts } from '../../lib/layer-index.ts';
 import type { Manifest, ManifestImage } from '../../lib/manifest.ts';
 import type { HostSession } from '../../io/host-session.ts';
@@ -14,16 +13,6 @@ import type { Reporter } from '../../io/reporter.ts';
 import type { RunStep } from './steps.ts';
 
 export type ImageFetch = 'ssh' | 'url';
-
-export function parseImageFetch(raw: string | undefined): ImageFetch {
-  const v = (raw ?? '').trim() || 'ssh';
-  if (v === 'ssh' || v === 'url') return v;
-  throw new InputError(
-    'image-fetch',
-    `'${raw}' is not a fetch mode`,
-    'use ssh (the runner sends images) or url (hosts download them with signed URLs)',
-  );
-}
 
 export function storeImages(manifest: Manifest): Array<ManifestImage & { transport: StoreTransport }> {
   return manifest.images.filter(

@@ -8,7 +8,8 @@ import type { Connector, HostSession } from '../../io/host-session.ts';
 import type { StoreOptions } from '../../io/store.ts';
 import type { Reporter } from '../../io/reporter.ts';
 import type { Manifest } from '../../lib/manifest.ts';
-import type { InputReader } from '../../lib/tag-settings.ts';
+import type { HookInputs } from '../../lib/hooks.ts';
+import type { RollingSettings } from '../rolling.ts';
 import type { HookOutcome } from '../hooks.ts';
 import type { ImageFetch } from './images.ts';
 
@@ -42,14 +43,42 @@ export interface ImageShip {
 
 /** What every host-facing stage (deploy, rollback, releases; compose and swarm) is given. */
 export interface HostStageOptions {
-  read: InputReader;
-  env: Record<string, string | undefined>;
+  /** Parsed at the edge (src/settings/host.ts): the stage never reads a raw input. */
+  settings: HostSettings;
   reporter: Reporter;
   /** Its adapters (hostDeps in ./deps.ts builds the real ones at the edge; fakes in unit tests). */
   deps: HostDeps;
-  /** The manifest to deploy when the caller has read it already (the action, for its GitHub Deployment); else the
-   * deploy stages read the `manifest` input. */
-  manifest?: Manifest;
+}
+
+/** A deploy: the host settings and the manifest, read once at the edge. */
+export interface DeployStageOptions extends HostStageOptions {
+  manifest: Manifest;
+}
+
+/** How registry-less images reach a host: read from the store (these endpoints), sent over SSH or fetched by URL. */
+export interface ShippingSettings {
+  store: StoreOptions;
+  fetch: ImageFetch;
+}
+
+/** The typed settings of every host-facing stage, parsed once at the edge (src/settings/host.ts). */
+export interface HostSettings {
+  target: Target;
+  /** The hosts, SSH, lock, health and rollout settings (for swarm: the manager's, `swarm.deploy`). */
+  deploy: DeploySettings;
+  /** Target swarm: the stack's update policy and how its manager is reached. */
+  swarm?: SwarmSettings;
+  rolling: RollingSettings;
+  shipping: ShippingSettings;
+  hooks: HookInputs;
+  /** Rollback: previous, a release id, a tag or a sha. */
+  rollbackTo: string;
+}
+
+export interface MaintenanceSettings {
+  on: boolean;
+  /** The page answered with 503 (on): the maintenance-page text or file. */
+  page?: string;
 }
 
 export interface HostResult {
