@@ -3,7 +3,7 @@ import { parseExportInputs } from '../settings/export.ts';
 import { runExportStage } from '../stages/export.ts';
 import { runLoadStage } from '../stages/load.ts';
 import { stderrReporter } from '../io/reporter.ts';
-import { parseRetentionSettings } from '../settings/store.ts';
+import { parseRetentionSettings, readLoadSettings } from '../settings/store.ts';
 import { runRetentionStage } from '../stages/retention.ts';
 import type { Command } from './args.ts';
 import { jsonFlag } from './stages.ts';
@@ -31,7 +31,7 @@ export const loadCommand: Command = {
   name: 'load',
   summary: 'fetch registry-less images (by manifest or object) and docker load them, verified by sha256',
   async run(read, flags) {
-    const result = await runLoadStage({ read, reporter: stderrReporter() });
+    const result = await runLoadStage({ settings: await readLoadSettings(read), reporter: stderrReporter() });
     process.stdout.write(
       flags.json
         ? `${JSON.stringify(result, null, 2)}\n`

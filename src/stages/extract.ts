@@ -3,15 +3,14 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LadingError } from '../lib/errors.ts';
 import { LayerWalk } from '../lib/extract-plan.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
 import { BlobCache, mib } from './extract/blob-cache.ts';
-import { readExtractSettings } from './extract/settings.ts';
+import type { ExtractSettings } from './extract/settings.ts';
 import { resolveImage } from './extract/sources.ts';
 import { openLayerFile } from './extract/tar-entries.ts';
 import { Extraction, mergeInto } from './extract/writer.ts';
 import type { Reporter } from '../io/reporter.ts';
 
-export { defaultCacheDir, readExtractSettings } from './extract/settings.ts';
+export type { ExtractSettings } from './extract/settings.ts';
 
 /**
  * `lading extract`: copies paths out of an image without a Docker engine — from a registry (v2 API), from an object a
@@ -50,14 +49,13 @@ export interface ExtractResult {
 // ---------------------------------------------------------------------------------------------------------------
 
 export async function runExtractStage(opts: {
-  read: InputReader;
+  /** Parsed at the edge (src/settings/extract.ts), against the same working directory. */
+  settings: ExtractSettings;
   reporter: Reporter;
-  env?: NodeJS.ProcessEnv;
   cwd?: string;
 }): Promise<ExtractResult> {
-  const { reporter } = opts;
+  const { reporter, settings } = opts;
   const cwd = opts.cwd ?? process.cwd();
-  const settings = readExtractSettings(opts.read, opts.env ?? process.env, cwd);
   const cache = new BlobCache(settings.cacheDir, reporter);
   const image = await reporter.group('extract: resolve the image', () => resolveImage(settings, reporter, cache, cwd));
   reporter.info(`${image.display}: ${image.digest} (image ${image.imageId}), ${image.layers.length} layers`);

@@ -1,13 +1,9 @@
 import { capture } from '../io/exec.ts';
 import { dockerLoad, presentChains, type StoreTransport, writeLoadArchive } from '../io/image-load.ts';
-import { openObjectLocation } from '../io/store.ts';
+import { openObjectLocation, type StoreOptions } from '../io/store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
-import { parseList } from '../lib/inputs.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { parseObjectLocation, storeKeys, type ArchiveCompression } from '../lib/store-location.ts';
-import type { InputReader } from '../lib/tag-settings.ts';
-import { parseStoreOptions } from '../settings/common.ts';
-import { readManifestFrom } from '../io/manifest-source.ts';
 import type { Reporter } from '../io/reporter.ts';
 
 export interface LoadedImage {
@@ -33,19 +29,27 @@ export async function usesContainerdStore(docker: (args: string[]) => Promise<st
   return /io\.containerd\.snapshotter/.test(out);
 }
 
+/** `lading load`'s settings, parsed at the edge (src/settings/store.ts). */
+export interface LoadSettings {
+  store: StoreOptions;
+  /** One object location to load; else the manifest's images. */
+  source?: string;
+  /** The object's sha256 (default: its sidecar's). */
+  sha256?: string;
+  /** The manifest (read at the edge) whose registry-less images are loaded. */
+  manifest?: Manifest;
+  /** Image ids to load from the manifest (empty: every stored one). */
+  images: string[];
+}
+
 /**
  * `lading load`: makes registry-less images present in the local engine — by manifest (every stored image, or the
  * ids given) or by one object location (such as the `-latest` alias, verified against its sidecar when present).
  * Every stored byte is checked against the recorded sha256 before `docker load` can complete.
  */
-export async function runLoadStage(opts: {
-  read: InputReader;
-  reporter: Reporter;
-  manifest?: Manifest;
-}): Promise<LoadedImage[]> {
-  const { read, reporter } = opts;
-  const storeOptions = parseStoreOptions(read);
-  const source = read('source');
+export async function runLoadStage(opts: { settings: LoadSettings; reporter: Reporter }): Promise<LoadedImage[]> {
+  const { reporter, settings } = opts;
+  const { store: storeOptions, source } = settings;
   const targets: Array<{ id: string; imageId?: string; transport: StoreTransport }> = [];
   if (source) {
     const loc = parseObjectLocation('source', source);
@@ -58,7 +62,7 @@ export async function runLoadStage(opts: {
     const { store, key } = await openObjectLocation(loc, storeOptions);
     const info = await store.head(key);
     if (!info) throw new LadingError(`${source} does not exist`, 'check the location (and that the export ran)');
-    let sha256 = read('sha256');
+    let sha256 = settings.sha256;
     let compression: ArchiveCompression | undefined;
     let imageId: string | undefined;
     if (!sha256) {
@@ -87,8 +91,8 @@ export async function runLoadStage(opts: {
           : { kind: 'file', path: `/${key}`, ...common };
     targets.push({ id: key.split('/').pop()!, imageId, transport });
   } else {
-    const manifest = opts.manifest ?? (await readManifestFrom('manifest', read('manifest'), { storeOptions }));
-    const wanted = parseList(read('images'));
+    const { manifest, images: wanted } = settings;
+    if (!manifest) throw new InputError('manifest', 'is empty', 'give a manifest, or a source object to load');
     for (const i of manifest.images) {
       if (wanted.length && !wanted.includes(i.id)) continue;
       if (i.transport.kind === 'registry') {

@@ -78,9 +78,8 @@ describe('registry-less through GCS (@google-cloud/storage against the in-repo G
       };
       docker(['rmi', '-f', imageId]);
       const loaded = await runLoadStage({
-        read: (k) => (k === 'gcs-endpoint' ? gcs.endpoint : undefined),
+        settings: { store: { gcsEndpoint: gcs.endpoint }, manifest, images: [] },
         reporter: quiet,
-        manifest,
       });
       assert.equal(loaded[0]!.present, false);
       assert.equal(docker(['run', '--rm', imageId, '/bin/busybox', 'cat', '/srv/index.html']), `gcs-${mode}`);
@@ -95,7 +94,7 @@ describe('registry-less through GCS (@google-cloud/storage against the in-repo G
       gcs.corruptObject(bucket, key, { updateHashes: true });
       docker(['rmi', '-f', imageId]);
       await assert.rejects(
-        runLoadStage({ read: (k) => (k === 'gcs-endpoint' ? gcs.endpoint : undefined), reporter: quiet, manifest }),
+        runLoadStage({ settings: { store: { gcsEndpoint: gcs.endpoint }, manifest, images: [] }, reporter: quiet }),
         /refusing to load it/,
       );
       assert.throws(() => docker(['image', 'inspect', imageId]), 'nothing was loaded');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { LadingError } from '../../src/lib/errors.ts';
-import { runExtractStage } from '../../src/stages/extract.ts';
+import { extractFromInputs } from '../helpers/extract.ts';
 import type { Reporter } from '../../src/io/reporter.ts';
 import { climbingChain, type LayerEntry, writeSaveArchive } from '../helpers/hostile-archive.ts';
 import { filesWithMarker, plantSentinel, snapshot } from '../helpers/sentinel.ts';
@@ -129,7 +129,7 @@ async function check(image: { layers: LayerEntry[][]; request: string }, outside
     'cache-dir': join(root, 'cache'),
   };
   try {
-    await runExtractStage({ read: (k) => inputs[k], reporter, env: {}, cwd: root });
+    await extractFromInputs({ read: (k) => inputs[k], reporter, env: {}, cwd: root });
     outcomes.extracted++;
   } catch (e) {
     if (!(e instanceof LadingError)) throw e;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LadingError } from '../../src/lib/errors.ts';
-import { runExtractStage } from '../../src/stages/extract.ts';
+import { extractFromInputs } from '../helpers/extract.ts';
 import type { Reporter } from '../../src/io/reporter.ts';
 import { climbingChain, type LayerEntry, writeSaveArchive } from '../helpers/hostile-archive.ts';
 import { filesWithMarker, plantSentinel, snapshot } from '../helpers/sentinel.ts';
@@ -30,7 +30,7 @@ async function attack(layers: (outside: string) => LayerEntry[][]) {
   const before = snapshot(outside);
   const file = await writeSaveArchive(join(root, 'image.tar'), layers(outside));
   let error: unknown;
-  await runExtractStage({
+  await extractFromInputs({
     read: (k) => ({ source: file, paths: '/', destination: dest, 'cache-dir': join(root, 'cache') })[k],
     reporter,
     env: {},

@@ -21,7 +21,8 @@ import { RegistryClient } from '../../src/io/registry-client.ts';
 import { openStore } from '../../src/io/store.ts';
 import { LadingError } from '../../src/lib/errors.ts';
 import { createManifest } from '../../src/lib/manifest.ts';
-import { type ExtractResult, runExtractStage } from '../../src/stages/extract.ts';
+import type { ExtractResult } from '../../src/stages/extract.ts';
+import { extractFromInputs } from '../helpers/extract.ts';
 import type { Reporter } from '../../src/io/reporter.ts';
 import { type LayerEntry, layerTar, saveArchive as saveArchiveBytes } from '../helpers/hostile-archive.ts';
 import { startStandin } from '../helpers/standin-server.ts';
@@ -44,7 +45,7 @@ const fresh = (name: string) => {
 };
 
 function extract(inputs: Record<string, string>): Promise<ExtractResult> {
-  return runExtractStage({ read: (n) => inputs[n] || undefined, reporter, env: {}, cwd: work });
+  return extractFromInputs({ read: (n) => inputs[n] || undefined, reporter, env: {}, cwd: work });
 }
 
 /** A tree as comparable lines: path, type, mode, and content hash or link target (absolute targets made relative). */

@@ -11,7 +11,7 @@ import { LadingError } from '../../src/lib/errors.ts';
 import { createManifest, serializeManifest } from '../../src/lib/manifest.ts';
 import { signManifest } from '../../src/lib/manifest-signature.ts';
 import { readManifestFrom } from '../../src/io/manifest-source.ts';
-import { runExtractStage } from '../../src/stages/extract.ts';
+import { extractFromInputs } from '../helpers/extract.ts';
 import { writeSaveArchive } from '../helpers/hostile-archive.ts';
 
 // A manifest decides what runs on the hosts: whoever can change it in transit, or answer in place of its server,
@@ -147,7 +147,7 @@ describe('manifests are fetched over a bounded, https-only path', () => {
       '/evil.tar': (_q, r) => r.writeHead(302, { location: 'http://evil.example.test/image.tar' }).end(),
     };
     const extract = (source: string, name: string) =>
-      runExtractStage({
+      extractFromInputs({
         read: (k) =>
           ({ source, paths: '/a.txt', destination: join(work, name), 'cache-dir': join(work, `${name}-cache`) })[k],
         reporter: { info: () => {}, warning: () => {}, group: (_n, fn) => fn(), secret: () => {} },
@@ -193,7 +193,7 @@ describe("extract's source: https:// is bounded in size and time", () => {
     return out;
   };
   const extract = (source: string, name: string, extra: Record<string, string>) =>
-    runExtractStage({
+    extractFromInputs({
       read: (k) =>
         ({
           source,

@@ -1,10 +1,12 @@
 import * as core from '@actions/core';
+import { readExtractSettings } from '../../settings/extract.ts';
 import { runExtractStage } from '../../stages/extract.ts';
 import { coreReporter } from '../reporter.ts';
 import { readInput, runAction, writeSummary } from '../run.ts';
 
 await runAction(async () => {
-  const result = await runExtractStage({ read: readInput, reporter: coreReporter, env: process.env });
+  const settings = readExtractSettings(readInput, process.env, process.cwd());
+  const result = await runExtractStage({ settings, reporter: coreReporter });
   const files = result.files.filter((f) => f.type !== 'directory');
   core.setOutput('json', JSON.stringify(result));
   core.setOutput('files', files.map((f) => `${result.destination}${f.path}`).join('\n'));
