@@ -276,3 +276,36 @@ describe('defaults live in the table only', () => {
     }
   });
 });
+
+describe('the edges read only inputs of the table', () => {
+  /** Every .ts file under a folder of src/. */
+  const filesUnder = (dir: string): string[] =>
+    readdirSync(join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? filesUnder(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    );
+
+  it('names a row of the table in every raw read of the settings parsers, the CLI and the action mains', () => {
+    const names = new Set(IDS.map(inputName));
+    const read = /\b(?:read|readInput)\('([a-z0-9-]+)'\)|\breadText\(read, '([a-z0-9-]+)'\)/g;
+    const unknown: string[] = [];
+    let checked = 0;
+    for (const f of ['settings', 'cli', 'actions'].flatMap((d) => filesUnder(join('src', d)))) {
+      for (const m of readFileSync(join(REPO_ROOT, f), 'utf8').matchAll(read)) {
+        const name = m[1] ?? m[2]!;
+        checked++;
+        if (!names.has(name)) unknown.push(`${f}: ${name}`);
+      }
+    }
+    assert.ok(checked > 20, `the scan finds the raw reads (${checked})`);
+    assert.deepEqual(unknown, [], 'an input read that no row of src/lib/input-table.ts declares');
+  });
+
+  it('leaves no stage or adapter reading a raw input: they take typed settings', () => {
+    const raw: string[] = [];
+    for (const f of ['stages', 'io'].flatMap((d) => filesUnder(join('src', d)))) {
+      const text = readFileSync(join(REPO_ROOT, f), 'utf8');
+      if (/\bread\('[a-z0-9-]+'\)|\bInputReader\b/.test(text)) raw.push(f);
+    }
+    assert.deepEqual(raw, [], 'parse the inputs at the edge (src/settings/) and pass the typed settings in');
+  });
+});
