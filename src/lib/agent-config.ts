@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { PROJECT_RE, ROOT_RE } from './deploy-plan.ts';
 import { InputError } from './errors.ts';
 import { isValidTag, parseImageName } from './image-ref.ts';
+import { INPUTS } from './input-table.ts';
 import { parseSize } from './inputs.ts';
 import type { Manifest } from './manifest.ts';
 import { REGISTRY_KINDS, type RegistryKind } from './registry-events.ts';
@@ -160,6 +161,16 @@ function int(obj: Obj, key: string, path: string, fallback: number, min: number,
   return n;
 }
 
+/** A number of the deploy section: its default and bounds are the deploy input's, from the table of inputs. */
+function deployInt(
+  obj: Obj,
+  key: 'health-timeout' | 'health-stable' | 'keep-releases' | 'lock-ttl' | 'lock-wait' | 'step-timeout',
+  path: string,
+): number {
+  const row = INPUTS[key];
+  return int(obj, key, path, row.default, row.min, row.max);
+}
+
 function bool(obj: Obj, key: string, path: string, fallback: boolean): boolean {
   const v = obj[key];
   if (v === undefined || v === null) return fallback;
@@ -295,14 +306,14 @@ function deploySection(obj: Obj): AgentDeployConfig {
     throw new InputError(`${p}root`, `'${root}' must be an absolute path of letters, digits and . _ - /`);
   const out: AgentDeployConfig = {
     root,
-    healthTimeout: int(obj, 'health-timeout', p, 120, 1, 3600),
-    healthStable: int(obj, 'health-stable', p, 3, 0, 600),
-    keepReleases: int(obj, 'keep-releases', p, 5, 1, 100),
-    rollback: bool(obj, 'rollback', p, true),
-    allowDowngrade: bool(obj, 'allow-downgrade', p, false),
-    lockTtl: int(obj, 'lock-ttl', p, 900, 10, 86400),
-    lockWait: int(obj, 'lock-wait', p, 300, 0, 86400),
-    stepTimeout: int(obj, 'step-timeout', p, 900, 10, 86400),
+    healthTimeout: deployInt(obj, 'health-timeout', p),
+    healthStable: deployInt(obj, 'health-stable', p),
+    keepReleases: deployInt(obj, 'keep-releases', p),
+    rollback: bool(obj, 'rollback', p, INPUTS.rollback.default),
+    allowDowngrade: bool(obj, 'allow-downgrade', p, INPUTS['allow-downgrade'].default),
+    lockTtl: deployInt(obj, 'lock-ttl', p),
+    lockWait: deployInt(obj, 'lock-wait', p),
+    stepTimeout: deployInt(obj, 'step-timeout', p),
   };
   const project = str(obj, 'project', p);
   if (project) {

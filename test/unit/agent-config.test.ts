@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { manifestIdentity, parseAgentConfig } from '../../src/lib/agent-config.ts';
+import { INPUTS } from '../../src/lib/input-table.ts';
 import { parseSize } from '../../src/lib/inputs.ts';
 import { createManifest, composeFile } from '../../src/lib/manifest.ts';
 
@@ -337,5 +338,35 @@ describe('the shipped example config', () => {
     assert.equal(cfg.manifest.location?.key, 'shop/manifests/channels/latest.json');
     assert.equal(cfg.webhook?.tlsCert, '/etc/lading/tls/cert.pem');
     assert.equal(cfg.poll?.interval, 60);
+  });
+});
+
+describe("the agent's deploy defaults are the deploy inputs' (one table of inputs)", () => {
+  it('takes the defaults and the bounds of health-timeout, keep-releases, lock-ttl … from the table', () => {
+    const d = parseAgentConfig(MIN, { hostname: 'web-1' }).deploy;
+    assert.deepEqual(
+      [
+        d.healthTimeout,
+        d.healthStable,
+        d.keepReleases,
+        d.lockTtl,
+        d.lockWait,
+        d.stepTimeout,
+        d.rollback,
+        d.allowDowngrade,
+      ],
+      [
+        INPUTS['health-timeout'].default,
+        INPUTS['health-stable'].default,
+        INPUTS['keep-releases'].default,
+        INPUTS['lock-ttl'].default,
+        INPUTS['lock-wait'].default,
+        INPUTS['step-timeout'].default,
+        INPUTS.rollback.default,
+        INPUTS['allow-downgrade'].default,
+      ],
+    );
+    const over = `${MIN}\ndeploy: { health-timeout: ${INPUTS['health-timeout'].max + 1} }\n`;
+    assert.throws(() => parseAgentConfig(over, { hostname: 'web-1' }), /deploy\.health-timeout.*out of range/);
   });
 });
