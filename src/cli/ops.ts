@@ -1,6 +1,9 @@
 import { InputError } from '../lib/errors.ts';
 import { formatBytes, renderStatus } from '../lib/ops.ts';
-import { runExecStage, runLockStage, runLogsStage, runPruneStage, runStatusStage } from '../stages/ops.ts';
+import { runLockStage } from '../stages/ops/lock.ts';
+import { runPruneStage } from '../stages/ops/prune.ts';
+import { runStatusStage } from '../stages/ops/status.ts';
+import { runExecStage, runLogsStage } from '../stages/ops/stream.ts';
 import { stderrReporter } from '../io/reporter.ts';
 import { readExecSettings, readLockSettings, readLogsSettings, readPruneSettings } from '../settings/ops.ts';
 import { readInputs } from '../lib/input-values.ts';

@@ -1,6 +1,6 @@
 import { readInputs, type InputReader } from '../lib/input-values.ts';
 import { parseService, parseSince, parseTail } from '../lib/ops.ts';
-import type { ExecSettings, LockSettings, LogsSettings, PruneSettings } from '../stages/ops.ts';
+import type { ExecSettings, LockSettings, LogsSettings, PruneSettings } from '../stages/ops/types.ts';
 
 /** The day-2 verbs' own settings (their host settings are the deploy's: src/settings/host.ts), parsed at the edge. */
 

@@ -2,7 +2,10 @@ import * as core from '@actions/core';
 import { LadingError } from '../../lib/errors.ts';
 import { formatBytes, parseArgv, renderStatus } from '../../lib/ops.ts';
 import type { HostStageOptions } from '../../stages/deploy.ts';
-import { runExecStage, runLockStage, runLogsStage, runPruneStage, runStatusStage } from '../../stages/ops.ts';
+import { runLockStage } from '../../stages/ops/lock.ts';
+import { runPruneStage } from '../../stages/ops/prune.ts';
+import { runStatusStage } from '../../stages/ops/status.ts';
+import { runExecStage, runLogsStage } from '../../stages/ops/stream.ts';
 import { readExecSettings, readLockSettings, readLogsSettings, readPruneSettings } from '../../settings/ops.ts';
 import { readInput, writeSummary } from '../run.ts';
 

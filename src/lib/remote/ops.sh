@@ -123,7 +123,7 @@ step_ops_prune_apply() {
   done
 }
 
-# --- streamed steps: run from a script file (src/stages/ops.ts uploads it), so stdin is the caller's, not the script.
+# --- streamed steps: run from a script file (src/stages/ops/stream.ts uploads it), so stdin is the caller's, not the script.
 
 # The project's containers (a service's with LADING_SERVICE), one-off containers left out; running ones, all with -a.
 service_containers() {
