@@ -5,11 +5,12 @@ import type { Reporter } from '../../src/io/reporter.ts';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
 import { runDeployStage, runRollbackStage } from '../../src/stages/deploy.ts';
 import { runSwarmDeployStage } from '../../src/stages/swarm.ts';
-import { HOST_STEPS, SWARM_STEPS, step } from '../../src/stages/host/steps.ts';
+import { HOST_STEPS, OPS_STEPS, SWARM_STEPS, step } from '../../src/stages/host/steps.ts';
 import { isFactLine, parseFacts } from '../../src/lib/deploy-plan.ts';
 import { parseImageFacts } from '../../src/lib/layer-index.ts';
 import HOST_SCRIPT from '../../src/lib/remote/host.sh.ts';
 import SWARM_SCRIPT from '../../src/lib/remote/swarm.sh.ts';
+import OPS_SCRIPT from '../../src/lib/remote/ops.sh.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
 import type { HostStageOptions } from '../../src/stages/host/types.ts';
 import { readHostSettings } from '../../src/settings/host.ts';
@@ -535,9 +536,10 @@ describe('the step names', () => {
     return [...body.matchAll(/^\s+([a-z_][a-z_ |]*)\)/gm)].flatMap((m) => m[1]!.split('|').map((n) => n.trim()));
   };
 
-  it("are host.sh's lading_one and swarm.sh's lading_swarm arms, no more, no fewer", () => {
+  it("are host.sh's lading_one, swarm.sh's lading_swarm and ops.sh's lading_ops arms, no more, no fewer", () => {
     assert.deepEqual([...HOST_STEPS].sort(), arms(HOST_SCRIPT, 'lading_one').sort());
     assert.deepEqual([...SWARM_STEPS].sort(), arms(SWARM_SCRIPT, 'lading_swarm').sort());
+    assert.deepEqual([...OPS_STEPS].sort(), arms(OPS_SCRIPT, 'lading_ops').sort());
   });
 
   it('a call naming a step the script does not have fails before anything is sent', async () => {

@@ -4,6 +4,7 @@ import { StepShell } from '../../io/step-shell.ts';
 import { type HostSpec, isFactLine, parseFacts, parseHistory } from '../../lib/deploy-plan.ts';
 import { LadingError } from '../../lib/errors.ts';
 import HOST_SCRIPT from '../../lib/remote/host.sh.ts';
+import OPS_SCRIPT from '../../lib/remote/ops.sh.ts';
 import SWARM_SCRIPT from '../../lib/remote/swarm.sh.ts';
 import { envAssignments } from '../../lib/shell.ts';
 import type { DeploySettings, HostReleases } from './types.ts';
@@ -29,6 +30,11 @@ export const HOST_STEPS = [
 export const SWARM_STEPS = [
   ...['swarm_facts', 'swarm_index', 'swarm_deploy', 'swarm_state', 'swarm_nodes', 'swarm_task_logs'],
 ] as const;
+/** ops.sh's own steps (`lading_ops`, the day-2 verbs and hooks); its entry runs host.sh's steps too. */
+export const OPS_STEPS = [
+  ...['ops_status', 'ops_swarm_status', 'ops_lock_read', 'ops_lock_release', 'ops_prune_facts', 'ops_prune_apply'],
+  ...['ops_logs', 'ops_exec', 'ops_hook', 'ops_swarm_hook', 'ops_swarm_logs', 'ops_swarm_exec'],
+] as const;
 
 /** Where steps run: the script sent once per shell and its entry function (compose: host.sh; swarm: + swarm.sh). */
 interface StepDriver {
@@ -38,6 +44,10 @@ interface StepDriver {
   steps: ReadonlySet<string>;
   // One step shell per session and driver: the scripts are sent once per connection, each step is one round trip.
   shells: WeakMap<HostSession, Promise<StepShell>>;
+  /** The steps' output is data only (the day-2 verbs): nothing of it is logged. */
+  quiet?: boolean;
+  /** How a failed call names its steps in the error. */
+  describe?: (names: string) => string;
 }
 const COMPOSE: StepDriver = {
   entry: 'lading_step',
@@ -49,6 +59,25 @@ const SWARM: StepDriver = {
   entry: 'lading_swarm',
   preamble: `${HOST_SCRIPT}\n${SWARM_SCRIPT}`,
   steps: new Set([...HOST_STEPS, ...SWARM_STEPS]),
+  shells: new WeakMap(),
+};
+
+const OPS_DRIVER = {
+  entry: 'lading_ops',
+  quiet: true,
+  describe: (names: string) => names.replace(/ops_/g, ''),
+} as const;
+const OPS: StepDriver = {
+  ...OPS_DRIVER,
+  preamble: `${HOST_SCRIPT}\n${OPS_SCRIPT}`,
+  steps: new Set([...HOST_STEPS, ...OPS_STEPS]),
+  shells: new WeakMap(),
+};
+// on a swarm manager: swarm.sh too (ops_swarm_status reads the stack with its swarm_state)
+const SWARM_OPS: StepDriver = {
+  ...OPS_DRIVER,
+  preamble: `${HOST_SCRIPT}\n${SWARM_SCRIPT}\n${OPS_SCRIPT}`,
+  steps: new Set([...HOST_STEPS, ...OPS_STEPS]),
   shells: new WeakMap(),
 };
 
@@ -85,18 +114,22 @@ async function runSteps(
   const opts = {
     env,
     timeoutMs: ctx.timeoutMs,
-    onStderr: (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.trim()) ctx.reporter.info(`[${ctx.host}] ${line}`);
-    },
+    ...(driver.quiet
+      ? {}
+      : {
+          onStderr: (chunk: string) => {
+            for (const line of chunk.split('\n')) if (line.trim()) ctx.reporter.info(`[${ctx.host}] ${line}`);
+          },
+        }),
   };
   const shell = await stepShell(session, ctx.host, driver);
   const res = shell ? await shell.run(script, opts) : await session.exec(`${driver.preamble}\n${script}`, opts);
   if (res.code !== 0) {
     const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
-    throw new LadingError(`${ctx.host}: step ${names} failed: ${said}`);
+    throw new LadingError(`${ctx.host}: ${driver.describe?.(names) ?? `step ${names}`} failed: ${said}`);
   }
   // facts' key=value lines are not log material either
-  if (!QUIET.test(names)) {
+  if (!driver.quiet && !QUIET.test(names)) {
     for (const line of res.stdout.split('\n')) {
       if (line.trim() && !isFactLine(line)) ctx.reporter.info(`[${ctx.host}] ${line}`);
     }
@@ -126,6 +159,15 @@ export const step: StepRunner = runnerOf(COMPOSE);
  * connection (both scripts sent once), so a step costs a round trip (the swarm_state poll runs many).
  */
 export const swarmStep: StepRunner = runnerOf(SWARM);
+
+/**
+ * Runs steps of ops.sh (the day-2 verbs) on a compose host or a swarm manager, on the same long-lived shell scheme;
+ * their output is data, returned and never logged.
+ */
+export const opsStep = (target: 'compose' | 'swarm'): StepRunner => runnerOf(target === 'swarm' ? SWARM_OPS : OPS);
+
+/** The scripts ops steps need on a compose host or a swarm manager (for a one-shot script file: logs, exec). */
+export const opsScripts = (target: 'compose' | 'swarm'): string => (target === 'swarm' ? SWARM_OPS : OPS).preamble;
 
 /**
  * Script lines that write a release's files on the host in the step that creates its directory: name and mode as

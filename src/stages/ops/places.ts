@@ -1,10 +1,8 @@
 import type { HostSession } from '../../io/host-session.ts';
+import type { Reporter } from '../../io/reporter.ts';
 import type { HostSpec } from '../../lib/deploy-plan.ts';
-import { InputError, LadingError } from '../../lib/errors.ts';
-import HOST_SCRIPT from '../../lib/remote/host.sh.ts';
-import OPS_SCRIPT from '../../lib/remote/ops.sh.ts';
-import SWARM_SCRIPT from '../../lib/remote/swarm.sh.ts';
-import { baseEnv } from '../host/steps.ts';
+import { InputError } from '../../lib/errors.ts';
+import { baseEnv, opsStep as runOpsSteps } from '../host/steps.ts';
 import type { DeploySettings, HostStageOptions } from '../host/types.ts';
 import { connectManager, envFor, swarmOf } from '../swarm.ts';
 
@@ -78,12 +76,8 @@ export async function placesOf(opts: HostStageOptions): Promise<Places> {
   return { target, settings, places };
 }
 
-export function scriptsFor(target: Place['target']): string {
-  return target === 'swarm' ? `${HOST_SCRIPT}\n${SWARM_SCRIPT}\n${OPS_SCRIPT}` : `${HOST_SCRIPT}\n${OPS_SCRIPT}`;
-}
-
 /** Runs ops steps in one round trip; a non-zero exit is a LadingError with the host's last stderr lines. */
-export async function opsStep(
+export function opsStep(
   session: HostSession,
   place: Place,
   label: string,
@@ -91,13 +85,11 @@ export async function opsStep(
   env: Record<string, string>,
   timeoutMs: number,
 ): Promise<string> {
-  const res = await session.exec(`${scriptsFor(place.target)}\nlading_ops ${steps}\n`, { env, timeoutMs });
-  if (res.code !== 0) {
-    const said = res.stderr.trim().split('\n').filter(Boolean).slice(-12).join('\n') || `exit status ${res.code}`;
-    throw new LadingError(`${label}: ${steps.replace(/ops_/g, '')} failed: ${said}`);
-  }
-  return res.stdout;
+  return runOpsSteps(place.target)(session, steps, env, { host: label, reporter: UNUSED, timeoutMs });
 }
+
+// ops steps log nothing (their output is data): the step runner never calls its reporter
+const UNUSED: Reporter = { info: () => {}, warning: () => {}, group: (_n, f) => f(), secret: () => {} };
 
 /** Runs `fn` for every place, at most `limit` at once, results in the places' order. */
 export async function eachPlace<T>(places: Place[], limit: number, fn: (p: Place) => Promise<T>): Promise<T[]> {

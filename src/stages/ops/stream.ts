@@ -6,7 +6,8 @@ import { InputError, LadingError, describeError } from '../../lib/errors.ts';
 import { argvEnv } from '../../lib/ops.ts';
 import { envAssignments } from '../../lib/shell.ts';
 import type { HostStageOptions } from '../host/types.ts';
-import { type HostOutcome, type Place, eachPlace, placesOf, scriptsFor, withSession } from './places.ts';
+import { opsScripts } from '../host/steps.ts';
+import { type HostOutcome, type Place, eachPlace, placesOf, withSession } from './places.ts';
 import type { ExecSettings, LogsSettings } from './types.ts';
 
 // Streamed verbs: logs and exec run from a one-shot script file, so stdin stays the caller's.
@@ -25,7 +26,7 @@ async function startScript(
 ): Promise<RemoteProcess> {
   if (!session.spawn) throw new LadingError(`${label}: this connection cannot stream a command`);
   const path = `${env.LADING_ROOT}/${env.LADING_PROJECT}/.lading-ops-${randomBytes(8).toString('hex')}.sh`;
-  const script = `rm -f "$0"\n${envAssignments(env)}\n${scriptsFor(place.target)}\nlading_ops ${steps}\n`;
+  const script = `rm -f "$0"\n${envAssignments(env)}\n${opsScripts(place.target)}\nlading_ops ${steps}\n`;
   try {
     await session.upload(path, script, 0o600);
   } catch (err) {
