@@ -6,15 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import { LocalSession } from '../../src/io/local-host.ts';
 import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import { runDeployStage, runReleasesStage, runRollbackStage } from '../../src/stages/deploy.ts';
-import type { DeployResult } from '../../src/stages/host/types.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { readHostSettings } from '../../src/settings/host.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
+import { localHostStage } from '../helpers/local-stage.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
 
 describe('the host steps, run by a local shell against the test dockerd', () => {
-  const env = testEnv();
   const app = webApp();
   let root = '';
   const manifests: Manifest[] = [];
@@ -30,26 +29,11 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
       rmSync(root, { recursive: true, force: true });
     }
   });
-  let clock = Date.UTC(2026, 10, 24, 1, 0, 0);
-  const deploy = async (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> => {
-    const inputs: Record<string, string> = {
-      hosts: 'localhost',
-      'ssh-key': 'unused-by-the-local-session',
-      'known-hosts': 'unused',
-      root,
-      'health-timeout': '30',
-      'health-stable': '2',
-      ...extra,
-    };
-    return runDeployStage({
-      settings: await readHostSettings((n) => inputs[n] || undefined, {}),
-      manifest: m,
-      reporter: stderrReporter(true),
-      deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
-        now: () => new Date((clock += 60_000)),
-      }),
-    });
-  };
+  const { opts, deploy } = localHostStage(
+    () => ({ root, 'health-timeout': '30', 'health-stable': '2' }),
+    Date.UTC(2026, 10, 24, 1, 0, 0),
+  );
+
   const projectDir = () => join(root, app.project);
   const current = () => readlinkSync(join(projectDir(), 'current')).replace(/^releases\//, '');
   const history = () =>
@@ -127,25 +111,7 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
     assert.equal(await app.probe(), 'v2');
   });
 
-  const hostOpts = async (extra: Record<string, string>) => {
-    const inputs: Record<string, string> = {
-      hosts: 'localhost',
-      'ssh-key': 'unused',
-      'known-hosts': 'unused',
-      root,
-      project: app.project,
-      'health-timeout': '30',
-      'health-stable': '2',
-      ...extra,
-    };
-    return {
-      settings: await readHostSettings((n: string) => inputs[n] || undefined, {}),
-      reporter: stderrReporter(true),
-      deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
-        now: () => new Date((clock += 60_000)),
-      }),
-    };
-  };
+  const hostOpts = (extra: Record<string, string>) => opts({ project: app.project, ...extra });
 
   it('rolls back by tag to v1 without a build, and records it', async () => {
     const res = await runRollbackStage(await hostOpts({ to: 'v1-abcdef0' }));

@@ -3,16 +3,11 @@ import { existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LocalSession } from '../../src/io/local-host.ts';
 import { apiAtLeast, START_INTERVAL_API } from '../../src/lib/health-start.ts';
 import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
-import { runDeployStage } from '../../src/stages/deploy.ts';
-import { hostDeps } from '../../src/stages/host/deps.ts';
-import type { DeployResult } from '../../src/stages/host/types.ts';
-import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
-import { docker, testEnv } from '../helpers/testenv.ts';
-import { readHostSettings } from '../../src/settings/host.ts';
+import { localHostStage } from '../helpers/local-stage.ts';
+import { docker } from '../helpers/testenv.ts';
 
 /** The manifest with a short stop grace period and the web healthcheck's interval (and, with `check`, the page it fetches) changed. */
 function withHealthcheck(m: Manifest, interval: string, check?: string): Manifest {
@@ -27,10 +22,8 @@ function withHealthcheck(m: Manifest, interval: string, check?: string): Manifes
 }
 
 describe('the health gate runs a starting container’s own healthcheck early (recreate, real dockerd)', () => {
-  const env = testEnv();
   const app = webApp();
   let root = '';
-  let clock = Date.UTC(2026, 10, 29, 3, 0, 0);
   const v: Manifest[] = [];
   before(() => {
     root = mkdtempSync(join(tmpdir(), 'lading-health-root-'));
@@ -44,25 +37,11 @@ describe('the health gate runs a starting container’s own healthcheck early (r
       rmSync(root, { recursive: true, force: true });
     }
   });
-  const deploy = async (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> => {
-    const inputs: Record<string, string> = {
-      hosts: 'localhost',
-      'ssh-key': 'unused-by-the-local-session',
-      'known-hosts': 'unused',
-      root,
-      'health-timeout': '20',
-      'health-stable': '0',
-      ...extra,
-    };
-    return runDeployStage({
-      settings: await readHostSettings((n) => inputs[n] || undefined, {}),
-      manifest: m,
-      reporter: stderrReporter(true),
-      deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
-        now: () => new Date((clock += 60_000)),
-      }),
-    });
-  };
+  const { deploy } = localHostStage(
+    () => ({ root, 'health-timeout': '20', 'health-stable': '0' }),
+    Date.UTC(2026, 10, 29, 3, 0, 0),
+  );
+
   const webHealth = () => {
     const id = docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${app.project}`]);
     return docker(['inspect', '--format', '{{.State.Health.Status}}', id]);

@@ -3,20 +3,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LocalSession } from '../../src/io/local-host.ts';
 import type { Manifest } from '../../src/lib/manifest.ts';
-import { runDeployStage, runMaintenanceStage, runRollbackStage } from '../../src/stages/deploy.ts';
-import type { DeployResult, HostStageOptions } from '../../src/stages/host/types.ts';
-import { stderrReporter } from '../../src/io/reporter.ts';
-import { readHostSettings, readMaintenanceSettings } from '../../src/settings/host.ts';
+import { runMaintenanceStage, runRollbackStage } from '../../src/stages/deploy.ts';
+import { readMaintenanceSettings } from '../../src/settings/host.ts';
 import { assertNoFailures, get, loadLoop, proxiedApp, testProxy } from '../helpers/proxy-fixture.ts';
-import { docker, testEnv } from '../helpers/testenv.ts';
-import { hostDeps } from '../../src/stages/host/deps.ts';
+import { localHostStage } from '../helpers/local-stage.ts';
+import { docker } from '../helpers/testenv.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('rolling services behind the shared Caddy proxy (host steps by a local shell, real dockerd)', () => {
-  const env = testEnv();
   const shop = proxiedApp({ host: 'shop.test' });
   const blog = proxiedApp({ host: 'blog.test' });
   const legacy = proxiedApp({ host: 'legacy.test' });
@@ -24,7 +20,6 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
   let proxy: Awaited<ReturnType<typeof testProxy>>;
   let root = '';
   const v: Manifest[] = [];
-  let clock = Date.UTC(2026, 10, 29, 1, 0, 0);
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'lading-zdt-root-'));
     proxy = await testProxy();
@@ -46,27 +41,10 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
       rmSync(root, { recursive: true, force: true });
     }
   });
-  const opts = async (extra: Record<string, string>): Promise<HostStageOptions> => {
-    const inputs: Record<string, string> = {
-      hosts: 'localhost',
-      'ssh-key': 'unused-by-the-local-session',
-      'known-hosts': 'unused',
-      root,
-      'health-timeout': '8',
-      'health-stable': '0',
-      ...proxy.inputs,
-      ...extra,
-    };
-    return {
-      settings: await readHostSettings((n) => inputs[n] || undefined, {}),
-      reporter: stderrReporter(true),
-      deps: hostDeps(async () => new LocalSession({ ...process.env, DOCKER_HOST: env.dockerHost }), {
-        now: () => new Date((clock += 60_000)),
-      }),
-    };
-  };
-  const deploy = async (m: Manifest, extra: Record<string, string> = {}): Promise<DeployResult> =>
-    runDeployStage({ ...(await opts(extra)), manifest: m });
+  const { opts, deploy } = localHostStage(
+    () => ({ root, 'health-timeout': '8', 'health-stable': '0', ...proxy.inputs }),
+    Date.UTC(2026, 10, 29, 1, 0, 0),
+  );
   const maintenance = async (extra: Record<string, string>) =>
     runMaintenanceStage({
       ...(await opts(extra)),
