@@ -378,7 +378,10 @@ export function composeStatus(facts: OpsFacts, where: { host: string; root: stri
       status.drift.push(`${cs.name}: ${cs.drift}`);
     }
     if (c.state !== 'running') status.problems.push(`${cs.name} is ${c.state}`);
-    else if (c.health === 'unhealthy' || c.health === 'starting') status.problems.push(`${cs.name} is ${c.health}`);
+    // "starting" is docker's verdict still pending (its first check comes one interval after the start): the deploy's
+    // gate already ran the healthcheck itself, so a status right after a deploy is not a failed cron check. Docker
+    // turns it into healthy or unhealthy on its own.
+    else if (c.health === 'unhealthy') status.problems.push(`${cs.name} is ${c.health}`);
     serviceOf(c.service).containers.push(cs);
   }
   status.services = [...byService.values()].sort((a, b) => a.service.localeCompare(b.service));

@@ -158,6 +158,11 @@ describe('status of a compose host from its ops_status output', () => {
       { problem: /shop-web-1 is unhealthy/ },
     ],
     [
+      'a healthcheck docker has not run yet (starting: the deploy gate ran it) is no problem',
+      [container({ state: { Status: 'running', Health: { Status: 'starting' } } }), redis],
+      {},
+    ],
+    [
       'a service of the release without a container is unhealthy',
       [container({})],
       { problem: /service redis has no running container/ },
