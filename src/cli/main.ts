@@ -1,5 +1,6 @@
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
 import { unsupportedNode } from '../lib/runtime.ts';
+import { maskRegistered } from '../io/reporter.ts';
 import { agentCommand, notifyCommand } from './agent.ts';
 import { cliError, type Command, commandHelp, type ParsedArgs, parseCommandArgs } from './args.ts';
 import pkg from '../../package.json' with { type: 'json' };
@@ -67,9 +68,9 @@ async function main(argv: string[]): Promise<number> {
     return await cmd.run(args.read, args.flags, args.positionals);
   } catch (caught) {
     const err = cliError(caught, args);
-    process.stderr.write(`lading ${cmd.name}: ${describeError(err)}\n`);
+    process.stderr.write(`lading ${cmd.name}: ${maskRegistered(describeError(err))}\n`);
     if (!(err instanceof LadingError) && err instanceof Error && process.env.LADING_DEBUG) {
-      process.stderr.write(`${err.stack}\n`);
+      process.stderr.write(`${maskRegistered(err.stack ?? '')}\n`);
     }
     return caught instanceof InputError ? 2 : 1;
   }

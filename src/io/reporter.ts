@@ -8,6 +8,17 @@ export interface Reporter {
   secret(value: string): void;
 }
 
+// Every secret any stderr reporter of this process was given: the CLI masks its final error line with them too (a
+// failed build's error carries its last log lines, which a Dockerfile may have printed a secret into).
+const registered = new Set<string>();
+
+/** `text` with every secret registered with a stderr reporter of this process replaced by `***`. */
+export function maskRegistered(text: string): string {
+  let out = text;
+  for (const s of registered) out = out.split(s).join('***');
+  return out;
+}
+
 /**
  * Lines on stderr. `timestamps` prefixes each line with the UTC time (ISO 8601, seconds): for a long-running or
  * cron agent whose log is a file, not a CI step that timestamps lines itself.
@@ -42,7 +53,9 @@ export function stderrReporter(
       return fn();
     },
     secret: (value) => {
-      if (value) secrets.push(value);
+      if (!value) return;
+      secrets.push(value);
+      registered.add(value);
     },
   };
 }

@@ -134,3 +134,40 @@ describe('compose build.secrets reach the build through the engine BuildKit (lad
     assert.ok(!res.stdout.includes(ENV_SECRET) && !res.stderr.includes(ENV_SECRET), 'not in the log');
   });
 });
+
+describe('a failed build that printed its secret (lading build)', () => {
+  const env = testEnv();
+  const name = `${env.registry.host}/${unique('bleak')}/app`;
+  const SECRET = `leak-s3cr3t-${unique('l')}`;
+  let repo = '';
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8' }).trim();
+
+  before(() => {
+    repo = mkdtempSync(join(tmpdir(), 'lading-bleak-'));
+    git('init', '-q', '-b', 'main');
+    git('config', 'user.email', 't@example.com');
+    git('config', 'user.name', 'T');
+    busyboxContext(join(repo, 'app'), {
+      extra: [
+        `ARG NONCE=${unique('n')}`,
+        'RUN --mount=type=secret,id=tok ["/bin/busybox", "sh", "-c", "/bin/busybox cat /run/secrets/tok; exit 3"]',
+      ],
+    });
+    git('add', '.');
+    git('commit', '-qm', 'init');
+  });
+  after(() => rmSync(repo, { recursive: true, force: true }));
+
+  it("fails with the build's last log lines, the secret in them masked on stderr", () => {
+    const res = runCli(
+      ['build', '--images', `- { name: ${name}, context: app }`, '--secret-envs', 'tok=TOKEN_ENV', '--network', 'host'],
+      {
+        cwd: repo,
+        env: { DOCKER_HOST: env.dockerHost, GITHUB_ACTIONS: undefined, PATH: BUILDKIT_PATH, TOKEN_ENV: SECRET },
+      },
+    );
+    assert.equal(res.code, 1, res.stderr);
+    assert.match(res.stderr, /\*\*\*/, 'the masked secret shows where the build printed it');
+    assert.ok(!res.stdout.includes(SECRET) && !res.stderr.includes(SECRET), `the secret on stderr: ${res.stderr}`);
+  });
+});
