@@ -61,6 +61,9 @@ const lazyOidc = {
 // With code splitting, a package's own import() of a CommonJS package (gaxios loading https-proxy-agent when a proxy
 // is set) would get a chunk with a default export only, where node gives the named exports too. Such an import()
 // gets a stand-in that gives both: default = module.exports, and each of its names.
+// esbuild has no option for this: an ESM chunk needs its export names when it is written, and esbuild does not list a
+// CommonJS module's names (`export * from` it in a chunk gives `default` alone too), hence the require() below at
+// build time (evanw/esbuild#3245; when esbuild wraps such an import() itself, this plugin and src/io/sdk/ can go).
 const cjsDynamicImports = {
   name: 'cjs-dynamic-imports',
   setup(b) {
