@@ -1,4 +1,3 @@
-import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { AuthClient } from 'google-auth-library';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { ecrAccountOf, ecrRegionOf, type RegistryProvider } from '../lib/registry.ts';
@@ -302,13 +301,15 @@ function ecrRegion(host: string, settings: AuthSettings): string | undefined {
   return settings.awsRegion?.trim() || ecrRegionOf(host) || undefined;
 }
 
-async function ecrClient(host: string, settings: AuthSettings): Promise<ECRClient> {
-  const { ECRClient } = await ecrSdk();
+/** The ECR SDK (loaded on first use), a client for `host`, and where it goes (for error messages). */
+async function ecr(host: string, settings: AuthSettings) {
+  const sdk = await ecrSdk();
   const region = ecrRegion(host, settings);
-  return new ECRClient({
+  const client = new sdk.ECRClient({
     ...(region && { region }),
     ...(settings.ecrEndpoint && { endpoint: settings.ecrEndpoint }),
   });
+  return { sdk, client, where: settings.ecrEndpoint || `ECR in ${region ?? 'the default region'}` };
 }
 
 function splitToken(host: string, token: string, settings: AuthSettings) {
@@ -321,9 +322,11 @@ function splitToken(host: string, token: string, settings: AuthSettings) {
 }
 
 async function ecrCredential(host: string, settings: AuthSettings): Promise<RegistryCredential> {
-  const client = await ecrClient(host, settings);
-  const { GetAuthorizationTokenCommand } = await ecrSdk();
-  const where = settings.ecrEndpoint || `ECR in ${ecrRegion(host, settings) ?? 'the default region'}`;
+  const {
+    sdk: { GetAuthorizationTokenCommand },
+    client,
+    where,
+  } = await ecr(host, settings);
   try {
     let res;
     try {
@@ -390,10 +393,12 @@ export async function ensureEcrRepository(
   repository: string,
   settings: AuthSettings,
 ): Promise<'exists' | 'created'> {
-  const client = await ecrClient(host, settings);
-  const { CreateRepositoryCommand, DescribeRepositoriesCommand } = await ecrSdk();
+  const {
+    sdk: { CreateRepositoryCommand, DescribeRepositoriesCommand },
+    client,
+    where,
+  } = await ecr(host, settings);
   const registryId = ecrAccountOf(host);
-  const where = settings.ecrEndpoint || `ECR in ${ecrRegion(host, settings) ?? 'the default region'}`;
   try {
     try {
       await client.send(
