@@ -116,6 +116,9 @@ await Promise.all(
       chunkNames: 'chunks/[name]-[hash]',
       outExtension: { '.js': '.mjs' },
       bundle: true,
+      // Paths as found under the checkout, also where node_modules is a symlink (a git worktree sharing one): the
+      // bundles name each module's path in a comment, and must not depend on where they were built.
+      preserveSymlinks: true,
       plugins: [lazyOidc, cjsDynamicImports],
       platform: 'node',
       format: 'esm',
