@@ -83,6 +83,8 @@ const downward = {
       ExportNamedDeclaration: (node) => node.source && check(node, node.source.value),
       ExportAllDeclaration: (node) => check(node, node.source.value),
       ImportExpression: (node) => node.source.type === 'Literal' && check(node, node.source.value),
+      // `import('../x.ts').T` in a type (typescript-eslint ≥ 8.3x names it `source`, older ones `argument`)
+      TSImportType: (node) => check(node, node.source?.value ?? node.argument?.literal?.value),
       'Program:exit'(node) {
         for (const ex of mine) {
           if (!used.has(ex)) {

@@ -63,6 +63,15 @@ describe('layer rule (eslint.config.js, layers/downward)', () => {
     assert.equal(errors.length, 4, errors.join('\n'));
   });
 
+  it('counts an import() in a type too', async () => {
+    const errors = await layerErrors(
+      'src/lib/new-module.ts',
+      "export type V = import('../stages/host/types.ts').HostSettings;\n",
+    );
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0]!, /src\/lib\/ may not import src\/stages\//);
+  });
+
   it('lets a module import its own layer, lib, packages and files outside src/', async () => {
     const errors = await layerErrors(
       'src/stages/host/new-module.ts',
