@@ -7,6 +7,7 @@ import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import OPS_SCRIPT from '../lib/remote/ops.sh.ts';
 import type { HostSession } from '../io/host-session.ts';
 import type { Reporter } from '../io/reporter.ts';
+import { type StepRunner, step } from './host/steps.ts';
 
 export interface HookOutcome {
   hook: HookName;
@@ -18,15 +19,16 @@ export interface HookOutcome {
 
 /**
  * How a target runs a hook's one-off container: the ops.sh step (compose: ops_hook, `compose run` of the release;
- * swarm: ops_swarm_hook, `docker run` of the service's image on the manager) and the step's variables for the hook's
- * service.
+ * swarm: ops_swarm_hook, `docker run` of the service's image on the manager), the step's variables for the hook's
+ * service, and the target's step runner (the history line goes through it, on the session's step shell).
  */
 export interface HookDriver {
   step: string;
   vars?: (service: string) => Record<string, string>;
+  run: StepRunner;
 }
 
-const COMPOSE_HOOKS: HookDriver = { step: 'ops_hook' };
+const COMPOSE_HOOKS: HookDriver = { step: 'ops_hook', run: step };
 
 interface HookOptions {
   manifest: Manifest;
@@ -87,8 +89,9 @@ export class DeployHooks {
       for (const l of chunk.split('\n')) if (l.trim()) reporter.info(`[${host}] ${name} | ${l}`);
     };
     let error: string | undefined;
+    const driver = this.o.driver ?? COMPOSE_HOOKS;
     try {
-      const driver = this.o.driver ?? COMPOSE_HOOKS;
+      // its own exec, not a step: the container's output streams into the log as it comes, under the hook's name
       const res = await session.exec(`${HOST_SCRIPT}\n${OPS_SCRIPT}\nlading_ops ${driver.step}\n`, {
         env: {
           ...env,
@@ -118,8 +121,8 @@ export class DeployHooks {
       seconds,
       ...(error ? { error: error.slice(0, 500) } : {}),
     });
-    await session
-      .exec(`${HOST_SCRIPT}\nlading_step history\n`, { env: { ...env, LADING_HISTORY_LINE: line }, timeoutMs: 60_000 })
+    await driver
+      .run(session, 'history', { ...env, LADING_HISTORY_LINE: line }, { host, reporter, timeoutMs: 60_000 })
       .catch(() => undefined);
     if (error) {
       throw new LadingError(

@@ -241,7 +241,7 @@ export async function runSwarmDeployStage(opts: DeployStageOptions): Promise<Dep
     project,
     owner: s.deploy.owner,
     now,
-    driver: { step: 'ops_swarm_hook', vars: (svc) => hookRuns.get(svc)!.vars },
+    driver: { step: 'ops_swarm_hook', vars: (svc) => hookRuns.get(svc)!.vars, run: swarmStep },
   });
   for (const svc of hooks.services) hookRuns.set(svc, swarmHookRun(stack, svc)); // refuses before any host
   const hookFiles = [...hookRuns.values()].map((r) => ({ name: r.envFileName, content: r.envFile, mode: 0o600 }));
