@@ -513,6 +513,26 @@ proxy_lock() {
 }
 proxy_unlock() { rmdir "$1/.lock.d" 2>/dev/null || true; }
 
+# reloads the proxy whose lock this step holds, then releases the lock; a refused config releases it too and dies
+# with $2
+proxy_reload_unlock() { # PROXY_DIR MESSAGE
+  proxy_reload "$1" || {
+    proxy_unlock "$1"
+    die "$2"
+  }
+  proxy_unlock "$1"
+}
+
+# the opening of a step that changes the app's proxy files: pd (the proxy's state dir), server (http, or https with
+# TLS), a (the app's files, $pd/apps/<project>.*), with the proxy's lock taken
+proxy_app_lock() {
+  pd=$(proxy_dir)
+  server=http
+  [ "${LADING_PROXY_TLS:-off}" = off ] || server=https
+  proxy_lock "$pd"
+  a="$pd/apps/$LADING_PROJECT"
+}
+
 # the files $2.. joined with commas (each holds a comma-separated list of JSON objects)
 join_json() {
   sep=""
@@ -615,11 +635,7 @@ step_proxy_ensure() {
   if [ -z "$seen" ]; then
     proxy_start "$pd"
     proxy_lock "$pd"
-    proxy_reload "$pd" || {
-      proxy_unlock "$pd"
-      die "the new proxy $LADING_PROXY_CONTAINER did not take its config"
-    }
-    proxy_unlock "$pd"
+    proxy_reload_unlock "$pd" "the new proxy $LADING_PROXY_CONTAINER did not take its config"
     echo "proxy: started $LADING_PROXY_CONTAINER ($LADING_PROXY_IMAGE) on network $net"
     return 0
   fi
@@ -634,11 +650,7 @@ step_proxy_ensure() {
       docker rm -f "$LADING_PROXY_CONTAINER" >/dev/null
       proxy_start "$pd"
       proxy_lock "$pd"
-      proxy_reload "$pd" || {
-        proxy_unlock "$pd"
-        die "the upgraded proxy did not take its config"
-      }
-      proxy_unlock "$pd"
+      proxy_reload_unlock "$pd" "the upgraded proxy did not take its config"
       echo "proxy: replaced $LADING_PROXY_CONTAINER ($why) with $LADING_PROXY_IMAGE"
       return 0
     fi
@@ -647,11 +659,7 @@ step_proxy_ensure() {
   if [ "${seen##* }" != true ]; then
     docker start "$LADING_PROXY_CONTAINER" >/dev/null || die "cannot start the proxy $LADING_PROXY_CONTAINER"
     proxy_lock "$pd"
-    proxy_reload "$pd" || {
-      proxy_unlock "$pd"
-      die "the restarted proxy did not take its config"
-    }
-    proxy_unlock "$pd"
+    proxy_reload_unlock "$pd" "the restarted proxy did not take its config"
     echo "proxy: restarted $LADING_PROXY_CONTAINER"
   fi
 }
@@ -845,11 +853,7 @@ step_proxy_switch() {
     done
   done
   case "$routes" in *@@up:*) die "no containers for $(printf '%s' "$routes" | grep -o '@@up:[^@]*@@' | head -n 1)" ;; esac
-  pd=$(proxy_dir)
-  server=http
-  [ "${LADING_PROXY_TLS:-off}" = off ] || server=https
-  proxy_lock "$pd"
-  a="$pd/apps/$LADING_PROJECT"
+  proxy_app_lock
   mkdir -p "$pd/apps/.prev"
   for f in "$a".*; do [ ! -f "$f" ] || cp -p "$f" "$pd/apps/.prev/"; done
   printf '%s' "$routes" >"$a.$server.routes.tmp" && mv -f "$a.$server.routes.tmp" "$a.$server.routes"
@@ -902,18 +906,10 @@ step_rolling_retire() {
 
 # maintenance on (LADING_MAINTENANCE_ROUTE: a 503 route for the app's host names) or off (empty)
 step_proxy_maintenance() {
-  pd=$(proxy_dir)
-  server=http
-  [ "${LADING_PROXY_TLS:-off}" = off ] || server=https
-  proxy_lock "$pd"
-  a="$pd/apps/$LADING_PROJECT"
+  proxy_app_lock
   rm -f "$a.http.maint" "$a.https.maint"
   if [ -n "${LADING_MAINTENANCE_ROUTE:-}" ]; then printf '%s' "$LADING_MAINTENANCE_ROUTE" >"$a.$server.maint"; fi
-  proxy_reload "$pd" || {
-    proxy_unlock "$pd"
-    die "the proxy refused the maintenance route"
-  }
-  proxy_unlock "$pd"
+  proxy_reload_unlock "$pd" "the proxy refused the maintenance route"
   if [ -n "${LADING_MAINTENANCE_ROUTE:-}" ]; then echo "maintenance on: $LADING_PROJECT answers 503"; else echo "maintenance off: $LADING_PROJECT"; fi
 }
 
