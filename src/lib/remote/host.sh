@@ -715,6 +715,22 @@ finish_drains() { # SERVICE
   done
 }
 
+# every container listed in file $1 runs
+all_running() {
+  while IFS= read -r id; do
+    [ "$(docker inspect --format '{{.State.Running}}' "$id" 2>/dev/null || true)" = true ] || return 1
+  done <"$1"
+}
+
+# the containers of service $1 listed in file $2 join the proxy network (those already on it stay)
+proxy_connect() { # SERVICE IDS_FILE
+  while IFS= read -r id; do
+    docker network connect "$LADING_PROXY_NETWORK" "$id" 2>/dev/null ||
+      docker inspect --format '{{json .NetworkSettings.Networks}}' "$id" | grep -q "\"$LADING_PROXY_NETWORK\"" ||
+      die "cannot connect $1 ($id) to the proxy network $LADING_PROXY_NETWORK"
+  done <"$2"
+}
+
 step_rolling_start() {
   drains_until=$(($(now) + ${LADING_STEP_TIMEOUT:-900} / 2))
   rel="$(project_dir)/releases/$LADING_RELEASE"
@@ -725,15 +741,9 @@ step_rolling_start() {
   before=$(mktemp)
   rolling_lines >"$before.lines"
   while read -r svc _port _health replicas _drain; do
-    if [ -s "$rel/.rolling/$svc.ids" ] && [ "${LADING_REUSE:-0}" = 1 ]; then
-      alive=1
-      while IFS= read -r id; do
-        [ "$(docker inspect --format '{{.State.Running}}' "$id" 2>/dev/null || true)" = true ] || alive=0
-      done <"$rel/.rolling/$svc.ids"
-      if [ "$alive" = 1 ]; then
-        echo "rolling $svc: the containers of $LADING_RELEASE still run (drain window): switching back to them"
-        continue
-      fi
+    if [ "${LADING_REUSE:-0}" = 1 ] && [ -s "$rel/.rolling/$svc.ids" ] && all_running "$rel/.rolling/$svc.ids"; then
+      echo "rolling $svc: the containers of $LADING_RELEASE still run (drain window): switching back to them"
+      continue
     fi
     finish_drains "$svc"
     old=$(service_ids "$svc")
@@ -763,11 +773,7 @@ step_rolling_start() {
       head -n "$want" "$rel/.rolling/$svc.ids" >"$rel/.rolling/$svc.ids.tmp"
       mv -f "$rel/.rolling/$svc.ids.tmp" "$rel/.rolling/$svc.ids"
     fi
-    while IFS= read -r id; do
-      docker network connect "$LADING_PROXY_NETWORK" "$id" 2>/dev/null ||
-        docker inspect --format '{{json .NetworkSettings.Networks}}' "$id" | grep -q "\"$LADING_PROXY_NETWORK\"" ||
-        die "cannot connect $svc ($id) to the proxy network $LADING_PROXY_NETWORK"
-    done <"$rel/.rolling/$svc.ids"
+    proxy_connect "$svc" "$rel/.rolling/$svc.ids"
     echo "rolling $svc: started $(cut -c1-12 "$rel/.rolling/$svc.ids" | tr '\n' ' ')beside $(awk -v s="$svc" '$1 == s { print substr($2, 1, 12) }' "$before" | tr '\n' ' ')"
   done
   rm -f "$before" "$before.lines"
