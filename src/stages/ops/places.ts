@@ -2,7 +2,7 @@ import type { HostSession } from '../../io/host-session.ts';
 import type { Reporter } from '../../io/reporter.ts';
 import type { HostSpec } from '../../lib/deploy-plan.ts';
 import { InputError } from '../../lib/errors.ts';
-import { baseEnv, opsStep as runOpsSteps } from '../host/steps.ts';
+import { baseEnv, forHost, opsStep as runOpsSteps } from '../host/steps.ts';
 import type { DeploySettings, HostStageOptions } from '../host/types.ts';
 import { connectManager, envFor, swarmOf } from '../swarm.ts';
 
@@ -61,8 +61,7 @@ export async function placesOf(opts: HostStageOptions): Promise<Places> {
         'name the compose project deployed on the hosts (or per host in the inventory)',
       );
     }
-    const env = baseEnv(settings, project);
-    if (host.root) env.LADING_ROOT = host.root;
+    const env = forHost(baseEnv(settings, project), host); // the deploy's env for this host: its root, its project
     return {
       label: host.label,
       target,
