@@ -136,12 +136,7 @@ export async function runDeployStage(opts: DeployStageOptions): Promise<DeployRe
       return;
     }
     // switch current, record, prune and unlock in one round trip (a post-switch hook runs between)
-    const post = hooks.has('post-switch');
-    await h.record(manifest, { ...entry, result: 'success' }, post ? 'switch history' : 'switch history prune unlock');
-    if (post) {
-      await hooks.run('post-switch', h.session, env, host.label, reporter);
-      await h.run('prune unlock', at);
-    }
+    await hooks.switchOn(h, manifest, { ...entry, result: 'success' }, 'prune unlock');
     result.status = 'deployed';
   };
 

@@ -7,6 +7,7 @@ import HOST_SCRIPT from '../lib/remote/host.sh.ts';
 import OPS_SCRIPT from '../lib/remote/ops.sh.ts';
 import type { HostSession } from '../io/host-session.ts';
 import type { Reporter } from '../io/reporter.ts';
+import type { HostSteps, RecordEntry } from './host/flow.ts';
 import { type StepRunner, step } from './host/steps.ts';
 
 export interface HookOutcome {
@@ -133,6 +134,18 @@ export class DeployHooks {
       );
     }
     reporter.info(`[${host}] hook ${name} passed (${seconds} s)`);
+  }
+
+  /**
+   * The switch of a host to the new release, recorded: switch, history and `tail` (prune, unlock) in one round trip,
+   * or, with a post-switch hook, the hook between the switch and the tail.
+   */
+  async switchOn(h: HostSteps, manifest: Manifest, entry: RecordEntry, tail: string): Promise<void> {
+    if (!this.has('post-switch')) return h.record(manifest, entry, `switch history ${tail}`);
+    const at = { LADING_RELEASE: entry.release };
+    await h.record(manifest, entry, 'switch history');
+    await this.run('post-switch', h.session, h.env(at), h.label, h.ctx.reporter);
+    await h.run(tail, at);
   }
 
   /** The runner hook (a local script), when given: before the deploy, and after it (post-deploy or failure). */

@@ -278,12 +278,7 @@ export async function runSwarmDeployStage(opts: DeployStageOptions): Promise<Dep
         const verdict = await deployAndWait(h, resolveEnv(manifest, env), logins, stack, s, opts.deps.sleep);
         const entry = { action: 'deploy', release, previous: facts.current } as const;
         if (verdict.state === 'ok') {
-          const post = hooks.has('post-switch');
-          await h.record(manifest, { ...entry, result: 'success' }, post ? 'switch history' : 'switch history prune');
-          if (post) {
-            await hooks.run('post-switch', h.session, env, h.label, reporter);
-            await h.run('prune', at);
-          }
+          await hooks.switchOn(h, manifest, { ...entry, result: 'success' }, 'prune');
           result.status = 'deployed';
           return;
         }
