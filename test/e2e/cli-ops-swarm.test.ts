@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import type { StatusReport } from '../../src/lib/ops.ts';
-import { bundle, runActionBundleAsync, runCli } from '../helpers/bundles.ts';
+import { bundle, runActionBundleAsync, runCli, runCliOnTty } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { removeStack, swarmDocker as swarm, testEnv } from '../helpers/testenv.ts';
 
@@ -197,9 +197,8 @@ networks:
     assert.equal(plain.code, 1, plain.stdout + plain.stderr);
     assert.match(plain.stdout, /not a tty/);
     for (const running of [[], ['--running']]) {
-      const cmd = [
-        process.execPath,
-        bundle('cli'),
+      // on a pseudo-terminal: stdin is a TTY, so exec asks the manager for a PTY
+      const res = runCliOnTty([
         'exec',
         ...conn(),
         '--service',
@@ -210,11 +209,7 @@ networks:
         'sh',
         '-c',
         'tty && exit 3',
-      ]
-        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
-        .join(' ');
-      // script(1) runs the CLI on a pseudo-terminal: stdin is a TTY, so exec asks the manager for a PTY
-      const res = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', input: '' });
+      ]);
       assert.equal(res.status, 3, `${running.join(' ')}: ${res.stdout}${res.stderr}`);
       assert.match(res.stdout, /\/dev\/pts\/\d+/, `${running.join(' ')}: ${res.stdout}`);
     }

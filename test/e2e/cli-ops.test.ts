@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StatusReport } from '../../src/lib/ops.ts';
-import { bundle, runActionBundleAsync, runCli } from '../helpers/bundles.ts';
+import { bundle, runActionBundleAsync, runCli, runCliOnTty } from '../helpers/bundles.ts';
 import { writerApp } from '../helpers/ops-fixture.ts';
 import { type SshdFleet, startSshdFleet } from '../helpers/sshd-fleet.ts';
 import { docker, testEnv } from '../helpers/testenv.ts';
@@ -264,11 +264,9 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
     const plain = cli(['exec', ...hostFlags(single), '--service', 'writer', '--', '/bin/busybox', 'tty']);
     assert.equal(plain.code, 1);
     assert.match(plain.stdout, /not a tty/);
-    const node = process.execPath;
     for (const running of [[], ['--running']]) {
-      const cmd = [
-        node,
-        bundle('cli'),
+      // on a pseudo-terminal: stdin is a TTY, so exec asks for a PTY on the host
+      const res = runCliOnTty([
         'exec',
         ...hostFlags(single),
         '--service',
@@ -279,11 +277,7 @@ describe('lading status, logs, exec, lock and prune on one host and a three-host
         'sh',
         '-c',
         'tty && exit 3',
-      ]
-        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
-        .join(' ');
-      // script(1) runs the CLI on a pseudo-terminal: stdin is a TTY, so exec asks for a PTY on the host
-      const res = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', input: '' });
+      ]);
       assert.equal(res.status, 3, `${running}: ${res.stdout}${res.stderr}`);
       assert.match(res.stdout, /\/dev\/pts\/\d+/, `${running}: ${res.stdout}`);
     }

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shellQuote } from '../../src/lib/shell.ts';
 import { parseOutputFile } from './github.ts';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
@@ -94,4 +95,13 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
     encoding: 'utf8',
   });
   return { code: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
+}
+
+/**
+ * Runs the built CLI bundle on a pseudo-terminal with script(1): its stdin is a TTY (so exec asks for a PTY), with
+ * nothing typed on it; the env is this process's.
+ */
+export function runCliOnTty(args: string[]) {
+  const cmd = [process.execPath, bundle('cli'), ...args].map(shellQuote).join(' ');
+  return spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', input: '' });
 }
