@@ -16,7 +16,7 @@ import { stderrReporter } from '../src/io/reporter.ts';
 import { sshConnector } from '../src/io/ssh-connector.ts';
 import { webApp } from '../test/helpers/deploy-fixture.ts';
 import { fleetApp } from '../test/helpers/fleet-fixture.ts';
-import { docker, testEnv } from '../test/helpers/testenv.ts';
+import { removeProject, testEnv } from '../test/helpers/testenv.ts';
 import { hostDeps } from '../src/stages/host/deps.ts';
 import { readHostSettings } from '../src/settings/host.ts';
 
@@ -44,13 +44,6 @@ StepShell.prototype.run = async function (script, opts) {
     const name = script.split('\n')[0]!.replace(/^lading_step /, '');
     trace[name] = (trace[name] ?? 0) + (performance.now() - t) / 1000;
   }
-};
-
-const removeProject = (p: string) => {
-  const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${p}`])
-    .split('\n')
-    .filter(Boolean);
-  if (ids.length > 0) docker(['rm', '-f', ...ids]);
 };
 
 async function lading(m: Manifest, project: string) {

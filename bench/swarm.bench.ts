@@ -5,7 +5,6 @@
 // Each round deploys v1, then v2, then `rollback --to previous`, with compose (the test sshd's dockerd) and with
 // swarm (the test swarm manager, driven through the same sshd with docker-host). "served" is the time from the
 // rollback's start until the app answers with the old content (probed every 100 ms).
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { runDeployStage, runRollbackStage } from '../src/stages/deploy.ts';
 import type { DeployResult, HostStageOptions } from '../src/stages/host/types.ts';
 import { runSwarmDeployStage, runSwarmRollbackStage } from '../src/stages/swarm.ts';
 import { webApp } from '../test/helpers/deploy-fixture.ts';
-import { docker, testEnv } from '../test/helpers/testenv.ts';
+import { removeProject, removeStack, testEnv } from '../test/helpers/testenv.ts';
 import { hostDeps } from '../src/stages/host/deps.ts';
 import { readHostSettings } from '../src/settings/host.ts';
 
@@ -57,9 +56,6 @@ const traced = (s: HostSession): HostSession => {
   };
   return s;
 };
-
-const swarm = (args: string[]) =>
-  execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST: env.swarmDockerHost }, encoding: 'utf8' });
 
 async function stage(
   fn: (o: HostStageOptions) => Promise<DeployResult>,
@@ -133,22 +129,7 @@ networks:
       label: kind,
       deploy: (m) => stage((o) => deployStage({ ...o, manifest: m }), common),
       rollback: () => stage(rollbackStage, { ...common, to: 'previous' }),
-      cleanup: () => {
-        if (kind === 'swarm') {
-          swarm(['stack', 'rm', app.project]);
-          for (
-            let i = 0;
-            i < 30 && swarm(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${app.project}`]).trim();
-            i++
-          )
-            execFileSync('sleep', ['1']);
-        } else {
-          const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`])
-            .split('\n')
-            .filter(Boolean);
-          if (ids.length > 0) docker(['rm', '-f', ...ids]);
-        }
-      },
+      cleanup: () => (kind === 'swarm' ? removeStack(app.project, []) : removeProject(app.project)),
     },
   };
 }

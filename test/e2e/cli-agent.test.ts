@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { serializeManifest } from '../../src/lib/manifest.ts';
 import { bundle, runCli } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
-import { docker, testEnv } from '../helpers/testenv.ts';
+import { removeProject, testEnv } from '../helpers/testenv.ts';
 
 describe('the CLI bundle: lading agent (--once and as a service) and lading notify', () => {
   const env = testEnv();
@@ -49,8 +49,7 @@ webhook:
   after(() => {
     agent?.kill('SIGKILL');
     try {
-      const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`]);
-      if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+      removeProject(app.project);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

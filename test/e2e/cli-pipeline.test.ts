@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest } from '../../src/lib/manifest.ts';
 import { runCli } from '../helpers/bundles.ts';
-import { busyboxContext, docker, sshHostArgs, testEnv, unique } from '../helpers/testenv.ts';
+import { busyboxContext, removeProject, sshHostArgs, testEnv, unique } from '../helpers/testenv.ts';
 
 describe('lading alone (the built CLI): build → push → manifest → deploy → rollback', () => {
   const env = testEnv();
@@ -47,8 +47,7 @@ describe('lading alone (the built CLI): build → push → manifest → deploy �
     );
   });
   after(() => {
-    const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]);
-    if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    removeProject(project);
     rmSync(repo, { recursive: true, force: true });
     rmSync(root, { recursive: true, force: true });
   });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest } from '../../src/lib/manifest.ts';
 import { runCli } from '../helpers/bundles.ts';
-import { busyboxContext, docker, freePort, sshHostArgs, testEnv, unique } from '../helpers/testenv.ts';
+import { busyboxContext, docker, freePort, removeProject, sshHostArgs, testEnv, unique } from '../helpers/testenv.ts';
 
 /**
  * A compose project written the way real ones are, never shaped for lading: a project .env with the registry,
@@ -117,8 +117,7 @@ volumes:
     git('commit', '-qm', 'project');
   });
   after(() => {
-    const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]);
-    if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    removeProject(project);
     try {
       docker(['volume', 'rm', `${project}_appdata`]);
       docker(['network', 'rm', `${project}_default`]);

@@ -5,15 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { REPO_ROOT } from '../helpers/bundles.ts';
-import { docker } from '../helpers/testenv.ts';
+import { docker, removeProject } from '../helpers/testenv.ts';
 
 describe('npm run demo: the five-minute tour on the local services', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lading-demo-test-'));
   let project = '';
   after(() => {
     if (project) {
-      const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]);
-      if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+      removeProject(project);
     }
     rmSync(dir, { recursive: true, force: true });
   });

@@ -8,7 +8,7 @@ import type { Manifest } from '../../src/lib/manifest.ts';
 import { type ActionRun, bundle, runActionBundle, runActionBundleAsync } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { sendJson, type StandinServer, startStandin } from '../helpers/standin-server.ts';
-import { docker, testEnv } from '../helpers/testenv.ts';
+import { removeProject, testEnv } from '../helpers/testenv.ts';
 
 const SECRET = `registry-secret-${process.pid}-Zq9`;
 
@@ -49,8 +49,7 @@ describe('dist/deploy over the real sshd, dockerd and registry', () => {
   });
   after(async () => {
     await github.close();
-    const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`]);
-    if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    removeProject(app.project);
     rmSync(root, { recursive: true, force: true });
   });
   const inputs = (extra: Record<string, string>) => ({

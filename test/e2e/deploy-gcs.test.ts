@@ -7,7 +7,7 @@ import type { Manifest } from '../../src/lib/manifest.ts';
 import { runActionBundleAsync } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { type GcsServer, keyFileJson, makeServiceAccount, startGcsServer } from '../helpers/gcs-server.ts';
-import { docker, testEnv, unique } from '../helpers/testenv.ts';
+import { removeProject, testEnv, unique } from '../helpers/testenv.ts';
 
 /**
  * GCS transport with image-fetch: url — the runner only signs a V4 URL (service-account key, no network); the host
@@ -31,8 +31,7 @@ describe('dist/deploy: registry-less GCS images fetched by the host with a signe
   });
   after(async () => {
     await gcs.stop();
-    const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`]);
-    if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    removeProject(app.project);
     rmSync(root, { recursive: true, force: true });
   });
 

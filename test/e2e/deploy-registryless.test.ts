@@ -7,7 +7,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Manifest } from '../../src/lib/manifest.ts';
 import { runActionBundleAsync } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
-import { docker, testEnv, unique } from '../helpers/testenv.ts';
+import { docker, removeProject, testEnv, unique } from '../helpers/testenv.ts';
 
 /**
  * The deploy from an S3 manifest with registry-less images, over the real sshd: the runner fetches each archive once,
@@ -55,8 +55,7 @@ describe('dist/deploy: registry-less (S3 manifest + S3 images) over SSH', () => 
     }
   });
   after(() => {
-    const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`]);
-    if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    removeProject(app.project);
     rmSync(root, { recursive: true, force: true });
   });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bundle, REPO_ROOT } from '../helpers/bundles.ts';
-import { docker, testEnv, unique } from '../helpers/testenv.ts';
+import { docker, removeProject, testEnv, unique } from '../helpers/testenv.ts';
 
 /**
  * The README's quick start, run as written: the ```sh quickstart block with only the outside world swapped for the
@@ -36,8 +36,7 @@ describe('the README quick start, run against the local services', () => {
   });
 
   after(() => {
-    const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]);
-    if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    removeProject(project);
     rmSync(dir, { recursive: true, force: true });
     rmSync(root, { recursive: true, force: true });
   });

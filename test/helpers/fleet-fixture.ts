@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
-import { docker, pushVersion, testEnv, unique, versionSource } from './testenv.ts';
+import { pushVersion, removeProject, testEnv, unique, versionSource } from './testenv.ts';
 
 /**
  * An app many "hosts" can run side by side on the one test dockerd: no network, no port, a busybox process that
@@ -72,12 +72,7 @@ ${health}`;
 
   /** Removes the containers of every project handed out, and the roots. */
   function cleanup(): void {
-    const ids = projects.flatMap((p) =>
-      docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${p}`])
-        .split('\n')
-        .filter(Boolean),
-    );
-    if (ids.length > 0) docker(['rm', '-f', ...ids]);
+    removeProject(...projects);
     for (const r of roots) rmSync(r, { recursive: true, force: true });
   }
 

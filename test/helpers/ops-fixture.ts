@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
-import { busyboxContext, docker, testEnv, unique } from './testenv.ts';
+import { busyboxContext, docker, removeProject, testEnv, unique } from './testenv.ts';
 
 /**
  * An app for the day-2 verbs: one service, `writer`, a busybox loop that prints `tick <n>` every 0.3 s (no network,
@@ -96,8 +96,7 @@ services:
       .filter(Boolean);
 
   function cleanup(): void {
-    const ids = projects.flatMap(containers);
-    if (ids.length > 0) docker(['rm', '-f', ...ids]);
+    removeProject(...projects);
     for (const r of roots) rmSync(r, { recursive: true, force: true });
     for (const f of files) rmSync(join(f, '..'), { recursive: true, force: true });
   }

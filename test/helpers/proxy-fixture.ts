@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
-import { docker, freePort, pushVersion, testEnv, unique, versionSource } from './testenv.ts';
+import { docker, freePort, pushVersion, removeProject, testEnv, unique, versionSource } from './testenv.ts';
 
 export const CADDY_IMAGE = 'lading-test/caddy:2.6';
 
@@ -146,8 +146,7 @@ ${
       .split('\n')
       .filter(Boolean);
   const cleanup = () => {
-    const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]);
-    if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    removeProject(project);
     try {
       docker(['network', 'rm', `${project}_default`]);
     } catch {

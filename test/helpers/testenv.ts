@@ -62,6 +62,16 @@ export function docker(args: string[], opts: { input?: string | Buffer; env?: Re
   return res.stdout.trim();
 }
 
+/** Removes the containers of compose projects from the test dockerd (their networks and volumes stay). */
+export function removeProject(...projects: string[]): void {
+  const ids = projects.flatMap((p) =>
+    docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${p}`])
+      .split('\n')
+      .filter(Boolean),
+  );
+  if (ids.length > 0) docker(['rm', '-f', ...ids]);
+}
+
 /** Runs docker against the swarm manager of the test environment (never the shared dockerd); throws with stderr. */
 export function swarmDocker(args: string[]): string {
   const res = spawnSync('docker', args, {

@@ -11,7 +11,7 @@ import { Agent } from '../../src/stages/agent.ts';
 import { channelSource } from '../../src/stages/agent-source.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
-import { docker, testEnv, unique } from '../helpers/testenv.ts';
+import { docker, removeProject, testEnv, unique } from '../helpers/testenv.ts';
 import { agentHostSettings } from '../../src/settings/agent.ts';
 
 /** Pull mode without a registry: the agent follows a channel in the bucket that also holds the images. */
@@ -26,8 +26,7 @@ describe('lading agent with a registry-less manifest (images and manifests in on
     root = mkdtempSync(join(tmpdir(), 'lading-agent-rl-'));
   });
   after(() => {
-    const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`]);
-    if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+    removeProject(app.project);
     rmSync(root, { recursive: true, force: true });
   });
 

@@ -15,7 +15,7 @@ import { selfSigned } from '../helpers/tls.ts';
 import { type ChannelSource, channelSource } from '../../src/stages/agent-source.ts';
 import { stderrReporter } from '../../src/io/reporter.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
-import { docker, testEnv, unique } from '../helpers/testenv.ts';
+import { docker, removeProject, testEnv, unique } from '../helpers/testenv.ts';
 import { agentHostSettings } from '../../src/settings/agent.ts';
 
 const env = testEnv();
@@ -33,11 +33,6 @@ function variant(m: Manifest, n: number, opts: { channel?: string; day?: number 
   copy.compose!.env = { ...copy.compose!.env, DOCKER_TAG: tag };
   if (opts.channel) copy.channel = opts.channel;
   return validateManifest(copy);
-}
-
-function removeProject(project: string) {
-  const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]);
-  if (ids) docker(['rm', '-f', ...ids.split('\n')]);
 }
 
 function historyOf(root: string, project: string): Array<{ action: string; result: string; primary: string }> {

@@ -10,7 +10,7 @@ import { stderrReporter } from '../../src/io/reporter.ts';
 import { readHostSettings } from '../../src/settings/host.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { localHostStage } from '../helpers/local-stage.ts';
-import { docker, testEnv } from '../helpers/testenv.ts';
+import { docker, removeProject, testEnv } from '../helpers/testenv.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
 
 describe('the host steps, run by a local shell against the test dockerd', () => {
@@ -23,8 +23,7 @@ describe('the host steps, run by a local shell against the test dockerd', () => 
   });
   after(() => {
     try {
-      const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`]);
-      if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+      removeProject(app.project);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -207,8 +206,7 @@ describe('a fleet in rolling batches, one host failing', () => {
   });
   after(() => {
     for (const p of projects) {
-      const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${p}`]);
-      if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+      removeProject(p);
     }
     rmSync(root, { recursive: true, force: true });
   });

@@ -7,7 +7,7 @@ import { apiAtLeast, START_INTERVAL_API } from '../../src/lib/health-start.ts';
 import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
 import { localHostStage } from '../helpers/local-stage.ts';
-import { docker } from '../helpers/testenv.ts';
+import { docker, removeProject } from '../helpers/testenv.ts';
 
 /** The manifest with a short stop grace period and the web healthcheck's interval (and, with `check`, the page it fetches) changed. */
 function withHealthcheck(m: Manifest, interval: string, check?: string): Manifest {
@@ -31,8 +31,7 @@ describe('the health gate runs a starting container’s own healthcheck early (r
   });
   after(() => {
     try {
-      const ids = docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${app.project}`]);
-      if (ids) docker(['rm', '-f', ...ids.split('\n')]);
+      removeProject(app.project);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
