@@ -3,7 +3,7 @@ import { parseExportSettings } from '../../src/settings/export.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeFile, createManifest, type Manifest, type ManifestImage } from '../../src/lib/manifest.ts';
-import { busyboxContext, buildJsonFor, docker, testEnv, unique } from './testenv.ts';
+import { busyboxContext, buildJsonFor, docker, pushVersion, testEnv, unique, versionSource } from './testenv.ts';
 
 /**
  * A web service for deploy tests: busybox httpd on a loopback port serving /srv/index.html with a healthcheck that
@@ -45,7 +45,7 @@ services:
     const tag = `v${n}-abcdef0`;
     docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
     const imageId = docker(['image', 'inspect', '--format', '{{.Id}}', `${name}:${tag}`]);
-    const sha = `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40);
+    const { sha } = versionSource(n, 'acme/shop');
     const inputs: Record<string, string> = {
       'build-json': buildJsonFor({ id: 'web', name, imageId, tag, sha, services: ['web'] }),
       store: opts.store!,
@@ -80,16 +80,11 @@ services:
     return manifestOf(n, tag, { digest: img.digest, ref: img.ref, transport: img.transport });
   }
   function version(n: number, opts: { healthy?: boolean } = {}): Manifest {
-    const dir = mkdtempSync(join(tmpdir(), `lading-web-v${n}-`));
-    const files: Record<string, string> =
-      opts.healthy === false ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` };
-    busyboxContext(dir, { files });
-    const tag = `v${n}-${'abcdef0'.slice(0, 7)}`;
-    docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
-    docker(['push', '-q', `${name}:${tag}`]);
-    const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split(
-      '@',
-    )[1]!;
+    const { tag, digest } = pushVersion(
+      name,
+      n,
+      opts.healthy === false ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` },
+    );
     return manifestOf(n, tag, {
       digest,
       ref: `${name}@${digest}`,
@@ -99,12 +94,7 @@ services:
   /** The manifest of version n of the web image: source sha n…, created on day n, the compose file above. */
   function manifestOf(n: number, tag: string, image: Pick<ManifestImage, 'digest' | 'ref' | 'transport'>): Manifest {
     return createManifest({
-      source: {
-        repository: 'acme/shop',
-        ref: 'refs/heads/main',
-        sha: `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40),
-        created: new Date(Date.UTC(2026, 0, n)).toISOString(),
-      },
+      source: versionSource(n, 'acme/shop'),
       tags: [tag],
       primary: tag,
       images: [{ id: 'web', services: ['web'], name, tags: [tag], ...image }],

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
-import { busyboxContext, docker, removeProject, testEnv, unique } from './testenv.ts';
+import { docker, pushVersion, removeProject, testEnv, unique, versionSource } from './testenv.ts';
 
 /**
  * An app for the day-2 verbs: one service, `writer`, a busybox loop that prints `tick <n>` every 0.3 s (no network,
@@ -28,25 +28,11 @@ services:
   let calls = 0;
 
   function version(n: number): Manifest {
-    const dir = mkdtempSync(join(tmpdir(), `lading-ops-v${n}-`));
-    busyboxContext(dir, { files: { 'version.txt': `v${n}\n`, 'nonce.txt': unique('nonce') } });
-    const tag = `v${n}-abcdef0`;
-    docker(['build', '-q', '-t', `${name}:${tag}`, dir]);
-    docker(['push', '-q', `${name}:${tag}`]);
-    rmSync(dir, { recursive: true, force: true });
-    const digest = docker(['image', 'inspect', '--format', '{{index .RepoDigests 0}}', `${name}:${tag}`]).split(
-      '@',
-    )[1]!;
+    const { tag, digest } = pushVersion(name, n, { 'version.txt': `v${n}\n`, 'nonce.txt': unique('nonce') });
     // the deploy pulls by digest: the tag stays out of the engine, as on a real host
     docker(['rmi', `${name}:${tag}`]);
     return createManifest({
-      source: {
-        repository: 'acme/ops',
-        ref: 'refs/heads/main',
-        sha: `${String(n).repeat(7)}${'0'.repeat(33)}`.slice(0, 40),
-        created: new Date(Date.UTC(2026, 0, n)).toISOString(),
-        actor: 'alice',
-      },
+      source: { ...versionSource(n, 'acme/ops'), actor: 'alice' },
       tags: [tag],
       primary: tag,
       images: [
