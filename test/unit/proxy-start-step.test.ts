@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import HOST_SCRIPT from '../../src/lib/remote/host.sh.ts';
+import { stubDocker } from '../helpers/stub-docker.ts';
 
 // host.sh's proxy_start and proxy_migrate_missing with a docker on PATH that records every call and, when told to,
 // refuses the net.ipv4.tcp_migrate_req sysctl as a sandboxed runtime does (the container is created, not started).
 
-const dir = mkdtempSync(join(tmpdir(), 'lading-proxy-start-'));
-const bin = join(dir, 'bin');
-mkdirSync(bin);
-writeFileSync(
-  join(bin, 'docker'),
-  `#!/bin/sh
+const { dir, run: sh } = stubDocker(
+  'lading-proxy-start-',
+  (dir) => `#!/bin/sh
 printf '%s\\n' "$*" >>"${dir}/calls"
 case "$1" in
   run)
@@ -28,36 +24,26 @@ case "$1" in
   inspect) printf '%s\\n' "\${FAKE_INSPECT:-}" ;;
 esac
 `,
-  { mode: 0o755 },
 );
 const withMigrate = join(dir, 'sys-yes');
 mkdirSync(join(withMigrate, 'net', 'ipv4'), { recursive: true });
 writeFileSync(join(withMigrate, 'net', 'ipv4', 'tcp_migrate_req'), '0\n');
 const withoutMigrate = join(dir, 'sys-no');
 mkdirSync(withoutMigrate);
-after(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(call: string, env: Record<string, string>) {
-  rmSync(join(dir, 'calls'), { force: true });
-  const res = spawnSync('/bin/sh', ['-s'], {
-    input: `${HOST_SCRIPT}\n${call}\n`,
-    encoding: 'utf8',
-    env: {
-      PATH: `${bin}:${process.env.PATH}`,
+  const { lines: calls, ...res } = sh(
+    `${HOST_SCRIPT}\n${call}\n`,
+    {
       LADING_PROXY_CONTAINER: 'lading-proxy',
       LADING_PROXY_NETWORK: 'lading-proxy',
       LADING_PROXY_IMAGE: 'caddy:2',
       LADING_PROXY_PORTS: '127.0.0.1:8080:80',
       ...env,
     },
-  });
-  let calls: string[] = [];
-  try {
-    calls = readFileSync(join(dir, 'calls'), 'utf8').trimEnd().split('\n');
-  } catch {
-    // docker never ran
-  }
-  return { code: res.status, out: res.stdout, err: res.stderr, calls };
+    'calls',
+  );
+  return { ...res, calls };
 }
 
 describe('proxy_start: the proxy container and the tcp_migrate_req sysctl', () => {

@@ -1,23 +1,19 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { argvEnv } from '../../src/lib/ops.ts';
 import HOST_SCRIPT from '../../src/lib/remote/host.sh.ts';
+import { stubDocker } from '../helpers/stub-docker.ts';
 import OPS_SCRIPT from '../../src/lib/remote/ops.sh.ts';
 
 // ops.sh's ops_swarm_hook, the manager side of a swarm deploy hook, with a docker on PATH that answers `network
 // inspect` from a table and records `docker run`'s arguments: which network the one-off container joins, what the log
 // says when it joins none, and the exit status and timeout handling.
 
-const dir = mkdtempSync(join(tmpdir(), 'lading-swarm-hook-step-'));
-const bin = join(dir, 'bin');
-mkdirSync(bin);
-writeFileSync(
-  join(bin, 'docker'),
-  `#!/bin/sh
+const { dir, run: sh } = stubDocker(
+  'lading-swarm-hook-step-',
+  (dir) => `#!/bin/sh
 case "$1" in
   network)
     case "$5" in
@@ -33,21 +29,16 @@ case "$1" in
   rm) echo "$@" >"${dir}/rm.args" ;;
 esac
 `,
-  { mode: 0o755 },
 );
 const rel = join(dir, 'root', 'shop', 'releases', 'R1');
 mkdirSync(rel, { recursive: true });
 writeFileSync(join(rel, '.lading-files'), '01-docker-compose.yml\nlading.stack.yml\n');
 writeFileSync(join(rel, 'hook-web.env'), 'GREETING=hi\n', { mode: 0o600 });
-after(() => rmSync(dir, { recursive: true, force: true }));
 
 function hook(networks: string, extra: Record<string, string> = {}) {
-  rmSync(join(dir, 'run.args'), { force: true });
-  const res = spawnSync('/bin/sh', ['-s'], {
-    input: `${HOST_SCRIPT}\n${OPS_SCRIPT}\nlading_ops ops_swarm_hook\n`,
-    encoding: 'utf8',
-    env: {
-      PATH: `${bin}:${process.env.PATH}`,
+  const { lines: args, ...res } = sh(
+    `${HOST_SCRIPT}\n${OPS_SCRIPT}\nlading_ops ops_swarm_hook\n`,
+    {
       LADING_ROOT: join(dir, 'root'),
       LADING_PROJECT: 'shop',
       LADING_RELEASE: 'R1',
@@ -59,14 +50,9 @@ function hook(networks: string, extra: Record<string, string> = {}) {
       ...argvEnv(['migrate', '--to', 'it has spaces']),
       ...extra,
     },
-  });
-  let args: string[] = [];
-  try {
-    args = readFileSync(join(dir, 'run.args'), 'utf8').trimEnd().split('\n');
-  } catch {
-    // docker run never ran
-  }
-  return { code: res.status, out: res.stdout, err: res.stderr, args };
+    'run.args',
+  );
+  return { ...res, args };
 }
 
 describe("ops_swarm_hook: a deploy hook's one-off container on a swarm manager", () => {
