@@ -9,7 +9,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StepShell } from '../src/io/step-shell.ts';
 import type { Manifest } from '../src/lib/manifest.ts';
 import { runDeployStage } from '../src/stages/deploy.ts';
 import { stderrReporter } from '../src/io/reporter.ts';
@@ -17,6 +16,7 @@ import { sshConnector } from '../src/io/ssh-connector.ts';
 import { webApp } from '../test/helpers/deploy-fixture.ts';
 import { fleetApp } from '../test/helpers/fleet-fixture.ts';
 import { removeProject, testEnv } from '../test/helpers/testenv.ts';
+import { median, traceSteps } from './step-trace.ts';
 import { hostDeps } from '../src/stages/host/deps.ts';
 import { readHostSettings } from '../src/settings/host.ts';
 
@@ -26,7 +26,6 @@ const root = mkdtempSync(join(tmpdir(), 'lading-bench-'));
 const raw = join(root, 'raw');
 execFileSync('mkdir', ['-p', raw]);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const time = async (fn: () => Promise<unknown> | unknown) => {
   const t = process.hrtime.bigint();
   await fn();
@@ -34,17 +33,7 @@ const time = async (fn: () => Promise<unknown> | unknown) => {
 };
 
 // Where the time goes: SSH connect, and each step's round trip (recorded per deploy, medians printed).
-let trace: Record<string, number> = {};
-const run = StepShell.prototype.run;
-StepShell.prototype.run = async function (script, opts) {
-  const t = performance.now();
-  try {
-    return await run.call(this, script, opts);
-  } finally {
-    const name = script.split('\n')[0]!.replace(/^lading_step /, '');
-    trace[name] = (trace[name] ?? 0) + (performance.now() - t) / 1000;
-  }
-};
+const trace = traceSteps();
 
 async function lading(m: Manifest, project: string) {
   const inputs: Record<string, string> = {
@@ -62,7 +51,7 @@ async function lading(m: Manifest, project: string) {
     deps: hostDeps(async (host, settings, reporter) => {
       const t = performance.now();
       const s = await sshConnector(host, settings, reporter);
-      trace.connect = (performance.now() - t) / 1000;
+      trace.note('connect', t);
       return s;
     }),
   });
@@ -92,9 +81,9 @@ async function scenario(label: string, manifests: Manifest[], project: string) {
     const m = manifests[i % manifests.length]!;
     b.push(await time(() => baseline(m, `${project}-r`)));
     removeProject(`${project}-r`);
-    trace = {};
+    trace.take();
     l.push(await time(() => lading(m, `${project}-l`)));
-    traces.push(trace);
+    traces.push(trace.take());
     removeProject(`${project}-l`);
   }
   const steps = [...new Set(traces.flatMap((t) => Object.keys(t)))];

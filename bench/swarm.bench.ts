@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import type { HostSession } from '../src/io/host-session.ts';
 import { stderrReporter } from '../src/io/reporter.ts';
 import { sshConnector } from '../src/io/ssh-connector.ts';
-import { StepShell } from '../src/io/step-shell.ts';
 import { composeFile, type Manifest } from '../src/lib/manifest.ts';
 import { runDeployStage, runRollbackStage } from '../src/stages/deploy.ts';
 import type { DeployResult, HostStageOptions } from '../src/stages/host/types.ts';
 import { runSwarmDeployStage, runSwarmRollbackStage } from '../src/stages/swarm.ts';
 import { webApp } from '../test/helpers/deploy-fixture.ts';
 import { removeProject, removeStack, testEnv } from '../test/helpers/testenv.ts';
+import { median, traceSteps } from './step-trace.ts';
 import { hostDeps } from '../src/stages/host/deps.ts';
 import { readHostSettings } from '../src/settings/host.ts';
 
@@ -25,25 +25,13 @@ const rounds = Number(process.argv[2] ?? 3);
 const env = testEnv();
 const root = mkdtempSync(join(tmpdir(), 'lading-swarm-bench-'));
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (xs: number[]) => `median ${median(xs).toFixed(2)} s (${xs.map((x) => x.toFixed(2)).join(', ')})`;
 
 // Where the time goes: SSH connect, and each remote step (a fresh exec or a step on the long-lived shell).
-let trace: Record<string, number> = {};
-const note = (name: string, t: number) => {
-  trace[name] = (trace[name] ?? 0) + (performance.now() - t) / 1000;
-};
 const stepName = (script: string) =>
   (/^lading_(?:swarm|step) (.+)$/m.exec(script)?.[1] ?? script.split('\n')[0]!).slice(0, 40);
-const shellRun = StepShell.prototype.run;
-StepShell.prototype.run = async function (script, opts) {
-  const t = performance.now();
-  try {
-    return await shellRun.call(this, script, opts);
-  } finally {
-    note(stepName(script), t);
-  }
-};
+const trace = traceSteps(stepName);
+const note = trace.note;
 const traced = (s: HostSession): HostSession => {
   const exec = s.exec.bind(s);
   s.exec = async (script, opts) => {
@@ -146,7 +134,7 @@ async function measure(kind: 'compose' | 'swarm') {
       let at = performance.now();
       await t.deploy(versions[1]!);
       deploys.push((performance.now() - at) / 1000);
-      trace = {};
+      trace.take();
       at = performance.now();
       let seen = 0;
       let polling = true;
@@ -165,8 +153,7 @@ async function measure(kind: 'compose' | 'swarm') {
       polling = false;
       await poll;
       served.push(seen || Number.NaN);
-      traces.push(trace);
-      trace = {}; // the next round's deploys are not the rollback's
+      traces.push(trace.take()); // the next round's deploys are not the rollback's
     }
   } finally {
     t.cleanup();

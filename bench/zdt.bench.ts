@@ -14,7 +14,6 @@ import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StepShell } from '../src/io/step-shell.ts';
 import type { Manifest } from '../src/lib/manifest.ts';
 import { stderrReporter } from '../src/io/reporter.ts';
 import { sshConnector } from '../src/io/ssh-connector.ts';
@@ -22,6 +21,7 @@ import { runDeployStage, runRollbackStage } from '../src/stages/deploy.ts';
 import type { HostStageOptions } from '../src/stages/host/types.ts';
 import { type LoadSample, loadLoop, proxiedApp, testProxy } from '../test/helpers/proxy-fixture.ts';
 import { docker, freePort, testEnv } from '../test/helpers/testenv.ts';
+import { traceSteps } from './step-trace.ts';
 import { hostDeps } from '../src/stages/host/deps.ts';
 import { readHostSettings } from '../src/settings/host.ts';
 
@@ -38,17 +38,7 @@ const median = (xs: number[]) => pct(xs, 50);
 const f2 = (x: number) => x.toFixed(2);
 
 // Where lading's time goes: each step round trip, summed per deploy (medians printed).
-let trace: Record<string, number> = {};
-const stepRun = StepShell.prototype.run;
-StepShell.prototype.run = async function (script, o) {
-  const t = performance.now();
-  try {
-    return await stepRun.call(this, script, o);
-  } finally {
-    const name = script.split('\n')[0]!.replace(/^lading_step /, '');
-    trace[name] = (trace[name] ?? 0) + (performance.now() - t) / 1000;
-  }
-};
+const trace = traceSteps();
 const traces: Record<string, Array<Record<string, number>>> = {};
 
 const proxy = await testProxy();
@@ -137,12 +127,12 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (const w of ways) {
       const next = w.versions[1 + (r % 2)]!;
-      trace = {};
+      trace.take();
       const deployed = await underLoad(w.port, async () => {
         if (w.way === 'raw') await raw(next);
         else if (!(await lading(next)).ok) throw new Error(`${w.way}: deploy failed`);
       });
-      (traces[w.way] ??= []).push({ ...trace });
+      (traces[w.way] ??= []).push(trace.take());
       add(`${w.way} deploy failed`, deployed.failed);
       add(`${w.way} deploy resets`, deployed.resets);
       add(`${w.way} deploy total`, deployed.total);
