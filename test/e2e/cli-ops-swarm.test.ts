@@ -8,7 +8,7 @@ import { composeFile, type Manifest } from '../../src/lib/manifest.ts';
 import type { StatusReport } from '../../src/lib/ops.ts';
 import { bundle, runActionBundleAsync, runCli, runCliOnTty } from '../helpers/bundles.ts';
 import { webApp } from '../helpers/deploy-fixture.ts';
-import { removeStack, swarmDocker as swarm, testEnv } from '../helpers/testenv.ts';
+import { removeStack, sshHostArgs, swarmDocker as swarm, testEnv } from '../helpers/testenv.ts';
 
 const SECRET = `swarm-ops-secret-${process.pid}-Qz8`;
 
@@ -47,16 +47,9 @@ networks:
   const conn = () => [
     '--target',
     'swarm',
-    '--hosts',
-    `root@${env.ssh.host}:${env.ssh.port}`,
+    ...sshHostArgs(root),
     '--docker-host',
     env.swarmDockerHost,
-    '--ssh-key',
-    env.ssh.privateKey,
-    '--known-hosts',
-    env.ssh.knownHosts,
-    '--root',
-    root,
     '--project',
     app.project,
   ];
