@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/bundles.ts';
-import { busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
+import { busyboxContext, docker, imageFile as fileIn, testEnv, unique } from '../helpers/testenv.ts';
 
 // Debian's docker 20.10 client has the engine's BuildKit built in (DOCKER_BUILDKIT=1): /usr/bin first on PATH.
 // Next to it sits docker-compose v1, which predates build.secrets: the project is read by lading's own compose
@@ -19,16 +19,6 @@ describe('compose build.secrets reach the build through the engine BuildKit (lad
   const name = `${env.registry.host}/${unique('bsec')}/app`;
   let repo = '';
   const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8' }).trim();
-  const fileIn = (ref: string, path: string): string => {
-    const id = docker(['create', ref]);
-    try {
-      return execFileSync('docker', ['cp', `${id}:${path}`, '-'], {
-        env: { ...process.env, DOCKER_HOST: env.dockerHost },
-      }).toString('latin1');
-    } finally {
-      docker(['rm', id]);
-    }
-  };
 
   before(() => {
     repo = mkdtempSync(join(tmpdir(), 'lading-bsec-'));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runJsAction } from '../helpers/js-action.ts';
 import { eventPath, githubEnv } from '../helpers/github.ts';
-import { busyboxContext, docker, testEnv, unique } from '../helpers/testenv.ts';
+import { busyboxContext, docker, imageFile as fileIn, testEnv, unique } from '../helpers/testenv.ts';
 
 const SHA = '860c1904a1ce19322e91ac35af1ab07466440c37';
 // Debian's docker 20.10 client has the engine's BuildKit built in (DOCKER_BUILDKIT=1); the 28.x client on PATH
@@ -41,17 +41,6 @@ describe('the umbrella action builds with BuildKit: RUN --mount secrets and cach
     });
   });
   after(() => rmSync(ws, { recursive: true, force: true }));
-
-  const fileIn = (ref: string, path: string): string => {
-    const id = docker(['create', ref]);
-    try {
-      return execFileSync('docker', ['cp', `${id}:${path}`, '-'], {
-        env: { ...process.env, DOCKER_HOST: env.dockerHost },
-      }).toString('latin1');
-    } finally {
-      docker(['rm', id]);
-    }
-  };
 
   it('mounts the secret and the cache; the secret is in neither the image, its history nor the pushed layers', () => {
     const build = (n: number) =>

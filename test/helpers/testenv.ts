@@ -62,6 +62,18 @@ export function docker(args: string[], opts: { input?: string | Buffer; env?: Re
   return res.stdout.trim();
 }
 
+/** The tar stream (`docker cp … -`, as latin1 text) of one path in an image on the test dockerd. */
+export function imageFile(ref: string, path: string): string {
+  const id = docker(['create', ref]);
+  try {
+    return execFileSync('docker', ['cp', `${id}:${path}`, '-'], {
+      env: { ...process.env, DOCKER_HOST: testEnv().dockerHost },
+    }).toString('latin1');
+  } finally {
+    docker(['rm', id]);
+  }
+}
+
 /** Removes the containers of compose projects from the test dockerd (their networks and volumes stay). */
 export function removeProject(...projects: string[]): void {
   const ids = projects.flatMap((p) =>
