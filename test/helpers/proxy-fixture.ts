@@ -184,7 +184,7 @@ export interface LoadSample {
  * A zero-downtime test tolerates no failed request: none refused, reset, timed out or answered with an error.
  * (Resets at a route switch came from Caddy 2.6 closing its old SO_REUSEPORT listener at each config load with
  * connections still queued on it; the proxy now runs with net.ipv4.tcp_migrate_req=1, which hands those connections
- * to the new listener: test/integration/proxy-reload.test.ts.)
+ * to the new listener: bench/proxy-reload.bench.ts, test/unit/proxy-start-step.test.ts.)
  */
 export function assertNoFailures(stats: { failed: number; resets: number; errors: string[] }): void {
   if (stats.failed > 0) {
