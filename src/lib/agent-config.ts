@@ -4,7 +4,7 @@ import { PROJECT_RE, ROOT_RE } from './deploy-plan.ts';
 import { InputError } from './errors.ts';
 import { isValidTag, parseImageName } from './image-ref.ts';
 import { INPUTS } from './input-table.ts';
-import { parseSize } from './inputs.ts';
+import { ENV_NAME_RE, parseSize } from './inputs.ts';
 import type { Manifest } from './manifest.ts';
 import { REGISTRY_KINDS, type RegistryKind } from './registry-events.ts';
 import {
@@ -121,7 +121,6 @@ export interface AgentConfig {
 }
 
 const CHANNEL_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 type Obj = Record<string, unknown>;

@@ -2,7 +2,7 @@ import { parse, parseDocument, stringify } from 'yaml';
 import { parseDotEnv } from './compose-interpolate.ts';
 import { parseComposeYaml } from './compose-model.ts';
 import { InputError, LadingError } from './errors.ts';
-import { parseList } from './inputs.ts';
+import { ENV_NAME_RE, parseList } from './inputs.ts';
 import type { Manifest } from './manifest.ts';
 import { timestampTag } from './tags.ts';
 
@@ -249,7 +249,7 @@ export function withoutBuildSections(text: string): string {
 export function renderEnvFile(env: Record<string, string>): string {
   return Object.entries(env)
     .map(([k, v]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new LadingError(`compose env name '${k}' is not a variable name`);
+      if (!ENV_NAME_RE.test(k)) throw new LadingError(`compose env name '${k}' is not a variable name`);
       if (/[\r\n]/.test(v))
         throw new LadingError(`compose env ${k} contains a line break, which .env files cannot hold`);
       return `${k}=${v}\n`;

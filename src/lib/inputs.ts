@@ -5,6 +5,21 @@ import { InputError } from './errors.ts';
  * Each one names the input in its error so the user knows which line to fix.
  */
 
+/** A shell and compose variable name: letters, digits and _, not starting with a digit. */
+export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `name` when it is a variable name (ENV_NAME_RE); otherwise an error naming `input` (and `where` it was found). */
+export function checkEnvName(input: string, name: string, where?: string): string {
+  if (!ENV_NAME_RE.test(name)) {
+    throw new InputError(
+      input,
+      `${where ? `${where}: ` : ''}'${name}' is not a variable name`,
+      'use letters, digits and _, not starting with a digit (KEY=VALUE)',
+    );
+  }
+  return name;
+}
+
 /** A list given one item per line or comma separated; blank items and `#` comment lines are dropped. */
 export function parseList(raw: string | undefined): string[] {
   if (!raw) return [];

@@ -1,4 +1,5 @@
 import { LadingError } from './errors.ts';
+import { ENV_NAME_RE } from './inputs.ts';
 
 /** Quotes a value for POSIX sh: single quotes, with embedded quotes as '\''. NUL cannot be passed and is refused. */
 export function shellQuote(value: string): string {
@@ -10,7 +11,7 @@ export function shellQuote(value: string): string {
 export function envAssignments(vars: Record<string, string>): string {
   return Object.entries(vars)
     .map(([k, v]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new LadingError(`'${k}' is not a shell variable name`);
+      if (!ENV_NAME_RE.test(k)) throw new LadingError(`'${k}' is not a shell variable name`);
       return `export ${k}=${shellQuote(v)}`;
     })
     .join('\n');

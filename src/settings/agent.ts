@@ -30,7 +30,7 @@ export async function agentHostSettings(cfg: AgentConfig, env: NodeJS.ProcessEnv
   };
   if (d.project) deploy.project = d.project;
   // the values of the manifest's compose-env names: read from the agent's own file, never from the manifest
-  if (d.envFile) deploy.composeEnv = await readComposeEnv([], [d.envFile]);
+  if (d.envFile) deploy.composeEnv = await readComposeEnv([], [d.envFile], 'deploy.env-file');
   if (d.probeUrl) deploy.probeUrl = d.probeUrl;
   // Registry-less images usually sit in the bucket the manifests come from: reach it the same way.
   const m = cfg.manifest;

@@ -12,6 +12,7 @@ import {
 import { parsePolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
 import { parseDotEnv } from '../lib/compose-interpolate.ts';
 import { InputError } from '../lib/errors.ts';
+import { checkEnvName } from '../lib/inputs.ts';
 import { readInputs } from '../lib/input-values.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import { parseProviderOverrides } from '../lib/registry.ts';
@@ -38,19 +39,28 @@ export async function readText(read: InputReader, name: string): Promise<string 
   }
 }
 
-/** The deploy's compose-env values: the env files' in order, then the compose-env pairs on top. */
-export async function readComposeEnv(pairs: Array<[string, string]>, files: string[]): Promise<Record<string, string>> {
+/**
+ * The deploy's compose-env values: the env files' in order, then the compose-env pairs on top. Every name is checked
+ * here, before any host: the release's .env holds variable names only. `fileInput` names the files' input in errors
+ * (the agent's deploy.env-file).
+ */
+export async function readComposeEnv(
+  pairs: Array<[string, string]>,
+  files: string[],
+  fileInput = 'compose-env-file',
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const f of files) {
     const text = await readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new InputError('compose-env-file', `${f} cannot be read (${err.code ?? err.message})`);
+      throw new InputError(
+        fileInput,
+        `${f} cannot be read (${err.code ?? err.message})`,
+        'give the path of an env file (KEY=VALUE lines) this deploy can read',
+      );
     });
-    Object.assign(out, parseDotEnv(text, {}, f));
+    for (const [k, value] of Object.entries(parseDotEnv(text, {}, f))) out[checkEnvName(fileInput, k, f)] = value;
   }
-  for (const [k, value] of pairs) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InputError('compose-env', `'${k}' is not a variable name`);
-    out[k] = value;
-  }
+  for (const [k, value] of pairs) out[checkEnvName('compose-env', k)] = value;
   return out;
 }
 
@@ -133,11 +143,7 @@ export async function readDeploySettings(
     keep: v['keep-releases'],
     pruneImages: v['prune-images'],
     composeSecrets: Object.fromEntries(
-      v['compose-secrets'].map(([k, value]) => {
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
-          throw new InputError('compose-secrets', `'${k}' is not a variable name`);
-        return [k, value];
-      }),
+      v['compose-secrets'].map(([k, value]) => [checkEnvName('compose-secrets', k), value]),
     ),
     composeEnv: await readComposeEnv(v['deploy-compose-env'], v['deploy-compose-env-file']),
     lockTtl: v['lock-ttl'],

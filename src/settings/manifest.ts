@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { InputError } from '../lib/errors.ts';
+import { checkEnvName } from '../lib/inputs.ts';
 import { type InputReader, readInputs } from '../lib/input-values.ts';
 import { parseStoreLocation } from '../lib/store-location.ts';
 import type { ManifestInputs, NotifySettings } from '../stages/manifest.ts';
@@ -25,8 +26,7 @@ export function parseManifestInputs(read: InputReader): ManifestInputs {
   const composeEnv = v['compose-env'].map((item): [string, string | undefined] => {
     const eq = item.indexOf('=');
     const k = (eq === -1 ? item : item.slice(0, eq)).trim();
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InputError('compose-env', `'${k}' is not a variable name`);
-    return [k, eq === -1 ? undefined : item.slice(eq + 1).trim()];
+    return [checkEnvName('compose-env', k), eq === -1 ? undefined : item.slice(eq + 1).trim()];
   });
   const out: ManifestInputs = {
     composeEnv,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseAgentConfig } from '../../src/lib/agent-config.ts';
 import { deployEnv, releaseFiles } from '../../src/lib/deploy-plan.ts';
+import type { InputError } from '../../src/lib/errors.ts';
 import {
   composeFile,
   createManifest,
@@ -14,6 +15,7 @@ import {
 } from '../../src/lib/manifest.ts';
 import { parseStoreLocation } from '../../src/lib/store-location.ts';
 import { agentHostSettings } from '../../src/settings/agent.ts';
+import { readComposeEnv } from '../../src/settings/deploy.ts';
 import { readHostSettings } from '../../src/settings/host.ts';
 import { runDeployStage } from '../../src/stages/deploy.ts';
 import { hostDeps } from '../../src/stages/host/deps.ts';
@@ -198,5 +200,19 @@ describe('compose-env: names in the manifest, values at deploy time', () => {
       () => parseAgentConfig('manifest: { store: /m }\npoll: {}\ndeploy: { env-file: app.env }\n'),
       /deploy\.env-file.*absolute path/,
     );
+  });
+
+  it('refuses an env file name the release .env cannot hold when the settings are read, naming its input', async () => {
+    const file = join(work, 'dotted.env');
+    writeFileSync(file, `APP.TOKEN=${VALUE}\n`);
+    await assert.rejects(readComposeEnv([], [file]), (e: InputError) => {
+      assert.match(e.message, /input 'compose-env-file': .*dotted\.env: 'APP\.TOKEN' is not a variable name/);
+      assert.ok(!e.message.includes(VALUE));
+      return true;
+    });
+    const here = parseAgentConfig(
+      `manifest: { store: /srv/manifests }\npoll: { interval: 60 }\ndeploy: { env-file: ${join(work, 'none.env')} }\n`,
+    );
+    await assert.rejects(agentHostSettings(here, {}), /input 'deploy\.env-file': .*none\.env cannot be read/);
   });
 });
