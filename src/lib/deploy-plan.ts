@@ -251,7 +251,10 @@ export function renderEnvFile(env: Record<string, string>): string {
     .map(([k, v]) => {
       if (!ENV_NAME_RE.test(k)) throw new LadingError(`compose env name '${k}' is not a variable name`);
       if (/[\r\n]/.test(v))
-        throw new LadingError(`compose env ${k} contains a line break, which .env files cannot hold`);
+        throw new LadingError(
+          `compose env ${k} contains a line break, which .env files cannot hold`,
+          'give it on one line (encode it, e.g. base64), or ship it as a file the service mounts (compose secrets)',
+        );
       return `${k}=${v}\n`;
     })
     .join('');

@@ -51,8 +51,9 @@ export async function runDeployStage(opts: DeployStageOptions): Promise<DeployRe
       'set project (or compose-project in the manifest step)',
     );
   const release = releaseId(now(), manifest.primary);
-  releaseFiles(manifest, { project, release }); // refuses a manifest without compose files before any host
   const extraEnv = deployEnv(manifest, settings); // a compose-env name without a value: refused before any host
+  // refuses a manifest without compose files, and a value the release's .env cannot hold, before any host
+  releaseFiles(manifest, { project, release, extraEnv });
   for (const v of Object.values(extraEnv)) if (v) opts.reporter.secret(v);
   const legacy = legacyEnvWarning(manifest);
   if (legacy) reporter.warning(legacy);

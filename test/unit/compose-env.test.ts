@@ -141,6 +141,28 @@ describe('compose-env: names in the manifest, values at deploy time', () => {
     }
   });
 
+  it("refuses a value the release's .env cannot hold (a line break) before any host is touched", async () => {
+    const file = join(work, 'multiline.env');
+    writeFileSync(file, 'API_TOKEN="first\\nsecond"\n');
+    const inputs: Record<string, string> = {
+      hosts: 'deploy@127.0.0.1',
+      'ssh-key': 'unused',
+      'known-hosts': '[127.0.0.1]:22 ssh-ed25519 AAAA',
+      'compose-env-file': file,
+    };
+    await assert.rejects(
+      runDeployStage({
+        settings: await readHostSettings((n) => inputs[n] || undefined, {}),
+        manifest: v3(),
+        reporter: { ...silent, secret: () => {} },
+        deps: hostDeps(async () => {
+          throw new Error('a host was reached');
+        }),
+      }),
+      /compose env API_TOKEN contains a line break/,
+    );
+  });
+
   it("puts the deploy's values in the release's 0600 .env, never in the release's manifest.json", () => {
     const manifest = v3();
     const env = deployEnv(manifest, { composeEnv: { API_TOKEN: VALUE }, composeSecrets: {} });
