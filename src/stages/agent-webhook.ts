@@ -47,6 +47,8 @@ export async function listenWebhook(
   if (!w) throw new InputError('webhook', 'is not configured');
   const cache = new ReplayCache(w.timestampWindow * 2 + 60);
   const hooks = new Map(w.registries.map((r, i) => [r, readHookSecret(r, i, target.env ?? process.env)] as const));
+  // lading's secret and each registry's: masked in every line the agent logs from here on
+  for (const s of [secret, ...hooks.values()]) if (typeof s === 'string') target.reporter.secret(s);
   const inFlight = new Set<Promise<void>>();
   const ctx: Ctx = { target, secret, cache, hooks, inFlight };
   const handler = (req: IncomingMessage, res: ServerResponse) => {

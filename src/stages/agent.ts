@@ -60,6 +60,7 @@ export class Agent {
   private async load(): Promise<void> {
     if (this.loaded) return;
     this.manifestSecret = readManifestSecret(this.cfg, this.env); // configured but unreadable: nothing is deployed
+    if (this.manifestSecret) this.opts.reporter.secret(this.manifestSecret);
     this.state = await readState(this.cfg.stateFile);
     this.loaded = true;
   }

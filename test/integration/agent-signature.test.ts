@@ -53,6 +53,7 @@ describe('the agent deploys only manifests signed with its manifest-secret', () 
   const channelKey = join(store, storeKeys.manifestChannel('', 'latest'));
   const deployed: string[] = [];
   const warnings: string[] = [];
+  const masked = new Set<string>();
   let listener: WebhookListener | undefined;
   let n = 0;
 
@@ -73,7 +74,7 @@ ${extra}`,
         info: () => {},
         warning: (w: string) => warnings.push(w),
         group: (_n, fn) => fn(),
-        secret: () => {},
+        secret: (v: string) => masked.add(v),
       },
       deploy: async (m): Promise<DeployResult> => {
         deployed.push(m.primary);
@@ -154,6 +155,7 @@ ${extra}`,
     assert.equal(res.status, 202, res.body);
     await agent.settled();
     assert.deepEqual(deployed.slice(before), ['b2-aaaaaaa', 'b5-aaaaaaa']);
+    assert.ok(masked.has(SECRET) && masked.has(HOOK_SECRET), 'the agent masks its manifest and webhook secrets');
   });
 
   it('registry push (update: manifest): the by-tag manifest it maps to deploys only with a matching .sig', async () => {
