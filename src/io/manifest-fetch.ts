@@ -1,4 +1,5 @@
 import { LadingError } from '../lib/errors.ts';
+import { shownUrl } from '../lib/store-location.ts';
 
 /**
  * The one way lading fetches over HTTP (manifests for deploy, extract and the agent; extract's `source: https://`
@@ -27,19 +28,6 @@ export interface FetchedText {
 }
 
 const LOOPBACK = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
-
-/**
- * A URL as errors and logs show it: without its query, fragment and user info, where a signed URL carries its
- * signature (S3 presigned, GCS signed, SAS tokens) and a basic-auth URL its password.
- */
-export function shownUrl(raw: string | URL): string {
-  try {
-    const u = new URL(raw);
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return String(raw).replace(/[?#].*$/s, '');
-  }
-}
 
 /** Throws unless `raw` is https, or http to a loopback host. */
 export function checkFetchUrl(raw: string, what = 'the manifest URL'): URL {

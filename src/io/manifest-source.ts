@@ -1,11 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, shownUrl, tooLarge } from './manifest-fetch.ts';
+import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, tooLarge } from './manifest-fetch.ts';
 import { openObjectLocation, type StoreOptions } from './store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { SIGNATURE_SUFFIX, verifyManifestSignature } from '../lib/manifest-signature.ts';
-import { parseObjectLocation } from '../lib/store-location.ts';
+import { parseObjectLocation, shownUrl } from '../lib/store-location.ts';
 
 export interface ManifestReadOptions {
   storeOptions?: StoreOptions;

@@ -77,6 +77,21 @@ export function parseStoreLocation(input: string, raw: string): StoreLocation {
   return { kind, bucket, prefix: prefix ? `${prefix}/` : '' };
 }
 
+/**
+ * A URL as errors and logs show it: without its query, fragment and user info, where a signed URL carries its
+ * signature (S3 presigned, GCS signed, SAS tokens) and a basic-auth URL its password.
+ */
+export function shownUrl(raw: string | URL): string {
+  try {
+    const u = new URL(raw);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return String(raw)
+      .replace(/[?#].*$/s, '')
+      .replace(/\/\/[^/]*@/, '//');
+  }
+}
+
 /** Parses the location of one object: s3://bucket/key, gs://bucket/object, an absolute path, or an https URL. */
 export function parseObjectLocation(input: string, raw: string): ObjectLocation {
   const value = raw.trim();
@@ -85,7 +100,11 @@ export function parseObjectLocation(input: string, raw: string): ObjectLocation 
     try {
       url = new URL(value);
     } catch {
-      throw new InputError(input, `'${value}' is not a valid URL`, 'write the full https:// address of the object');
+      throw new InputError(
+        input,
+        `'${shownUrl(value)}' is not a valid URL`,
+        'write the full https:// address of the object',
+      );
     }
     if (url.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
       throw new InputError(

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { fetchText, shownUrl } from '../io/manifest-fetch.ts';
+import { fetchText } from '../io/manifest-fetch.ts';
 import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
 import { credentialFor } from '../io/registry-auth.ts';
 import { RegistryClient } from '../io/registry-client.ts';
@@ -8,7 +8,7 @@ import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { SIGNATURE_SUFFIX, verifyManifestSignature } from '../lib/manifest-signature.ts';
-import { type ObjectLocation, parseObjectLocation } from '../lib/store-location.ts';
+import { type ObjectLocation, parseObjectLocation, shownUrl } from '../lib/store-location.ts';
 import type { Reporter } from '../io/reporter.ts';
 
 /**

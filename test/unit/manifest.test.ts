@@ -10,6 +10,7 @@ import {
   validateManifest,
 } from '../../src/lib/manifest.ts';
 import { REGISTRY_PROVIDERS } from '../../src/lib/registry.ts';
+import { parseObjectLocation, shownUrl } from '../../src/lib/store-location.ts';
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 const H = (c: string) => c.repeat(64);
@@ -178,6 +179,17 @@ describe('manifest v1', () => {
     assert.throws(
       () => validateManifest(mutate((m) => (m.schema = 'lading.manifest/v4'))),
       (e: Error & { hint?: string }) => /upgrade lading/.test(e.hint ?? ''),
+    );
+  });
+});
+
+describe('manifest URLs in errors and logs', () => {
+  it('shows a URL without its query, fragment or user info (signatures, passwords), parsable or not', () => {
+    assert.equal(shownUrl('https://u:pw@bucket.example/m.json?X-Amz-Signature=abc#f'), 'https://bucket.example/m.json');
+    assert.equal(shownUrl('https://u:pw@bad host/m.json?sig=abc'), 'https://bad host/m.json');
+    assert.throws(
+      () => parseObjectLocation('manifest', 'https://u:pw@bad host/m.json?sig=abc'),
+      (e: Error) => /is not a valid URL/.test(e.message) && !/pw|sig=abc/.test(e.message),
     );
   });
 });

@@ -20,8 +20,8 @@ import {
 import { parseLayerIndex } from '../../lib/layer-index.ts';
 import type { ManifestImage } from '../../lib/manifest.ts';
 import { detectProvider } from '../../lib/registry.ts';
-import { parseObjectLocation } from '../../lib/store-location.ts';
-import { openUrl, shownUrl } from '../../io/manifest-fetch.ts';
+import { parseObjectLocation, shownUrl } from '../../lib/store-location.ts';
+import { openUrl } from '../../io/manifest-fetch.ts';
 import { readManifestFrom } from '../../io/manifest-source.ts';
 import type { Reporter } from '../../io/reporter.ts';
 import { type BlobCache, tap } from './blob-cache.ts';
