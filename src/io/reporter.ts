@@ -12,11 +12,17 @@ export interface Reporter {
 // failed build's error carries its last log lines, which a Dockerfile may have printed a secret into).
 const registered = new Set<string>();
 
+/**
+ * `text` with each of `secrets` replaced by `***`, the longest first: a secret that contains a shorter one (a value
+ * and its prefix) is masked whole, never left with its tail showing.
+ */
+function maskIn(text: string, secrets: Iterable<string>): string {
+  return [...secrets].sort((a, b) => b.length - a.length).reduce((t, s) => t.split(s).join('***'), text);
+}
+
 /** `text` with every secret registered with a stderr reporter of this process replaced by `***`. */
 export function maskRegistered(text: string): string {
-  let out = text;
-  for (const s of registered) out = out.split(s).join('***');
-  return out;
+  return maskIn(text, registered);
 }
 
 /**
@@ -27,8 +33,8 @@ export function stderrReporter(
   quiet = false,
   opts: { timestamps?: boolean; now?: () => Date; write?: (text: string) => void } = {},
 ): Reporter {
-  const secrets: string[] = [];
-  const mask = (line: string) => secrets.reduce((l, s) => (s ? l.split(s).join('***') : l), line);
+  const secrets = new Set<string>();
+  const mask = (line: string) => maskIn(line, secrets);
   const write = opts.write ?? ((text: string) => process.stderr.write(text));
   const stamp = () =>
     opts.timestamps
@@ -54,7 +60,7 @@ export function stderrReporter(
     },
     secret: (value) => {
       if (!value) return;
-      secrets.push(value);
+      secrets.add(value);
       registered.add(value);
     },
   };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deferUntilGroup, stderrReporter } from '../../src/io/reporter.ts';
+import { deferUntilGroup, maskRegistered, stderrReporter } from '../../src/io/reporter.ts';
 
 describe('reporters', () => {
   it('with timestamps, every line (each line of a multi-line message too) starts with the UTC time', async () => {
@@ -19,6 +19,16 @@ describe('reporters', () => {
         '2026-11-29T17:05:09Z warning: poll: first\n2026-11-29T17:05:09Z second\n' +
         '2026-11-29T17:05:09Z == deploy x\n2026-11-29T17:05:09Z inside\n',
     );
+  });
+
+  it('masks a secret that contains a shorter one whole, whichever was registered first', () => {
+    const lines: string[] = [];
+    const r = stderrReporter(false, { write: (t) => lines.push(t) });
+    r.secret('tok-1');
+    r.secret('tok-1-rest-of-the-value');
+    r.info('a tok-1-rest-of-the-value b tok-1 c');
+    assert.deepEqual(lines, ['a *** b *** c\n']);
+    assert.equal(maskRegistered('x tok-1-rest-of-the-value'), 'x ***');
   });
 
   it('without timestamps, lines are written as they are', () => {
