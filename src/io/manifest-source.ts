@@ -1,11 +1,24 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, tooLarge } from './manifest-fetch.ts';
-import { openObjectLocation, type StoreOptions } from './store.ts';
+import { type ObjectStore, openObjectLocation, type StoreOptions } from './store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { SIGNATURE_SUFFIX, verifyManifestSignature } from '../lib/manifest-signature.ts';
 import { parseObjectLocation, shownUrl } from '../lib/store-location.ts';
+
+/** `<url>.sig` beside a manifest fetched from `url` (after its redirects); undefined when there is none. */
+export async function signatureAt(url: string): Promise<string | undefined> {
+  const u = new URL(url);
+  u.pathname += SIGNATURE_SUFFIX;
+  const sig = await fetchText(u.href, { maxBytes: 1024, json: false });
+  return sig.status === 200 ? sig.text : undefined;
+}
+
+/** `<key>.sig` beside a manifest in a store; undefined when there is none. */
+export async function storeSignature(store: ObjectStore, key: string): Promise<string | undefined> {
+  return (await store.getText(`${key}${SIGNATURE_SUFFIX}`).catch(() => undefined))?.text;
+}
 
 export interface ManifestReadOptions {
   storeOptions?: StoreOptions;
@@ -57,18 +70,13 @@ export async function readManifestFrom(
       );
     }
     text = res.text;
-    signature = async () => {
-      const u = new URL(res.url);
-      u.pathname += SIGNATURE_SUFFIX;
-      const sig = await fetchText(u.href, { maxBytes: 1024, json: false });
-      return sig.status === 200 ? sig.text : undefined;
-    };
+    signature = () => signatureAt(res.url);
   } else if (/^(s3|gs):\/\//.test(value)) {
     const { store, key } = await openObjectLocation(parseObjectLocation(input, value), opts.storeOptions);
     const info = await store.head(key);
     if (info && info.size > maxBytes) throw tooLarge(value, maxBytes);
     text = bounded((await store.getText(key)).text, value);
-    signature = async () => (await store.getText(`${key}${SIGNATURE_SUFFIX}`).catch(() => undefined))?.text;
+    signature = () => storeSignature(store, key);
   } else {
     const path = resolve(opts.cwd ?? process.cwd(), value);
     const s = await stat(path).catch(() => {

@@ -6,7 +6,8 @@ import { parseImageName } from '../lib/image-ref.ts';
 import { type Manifest, type ManifestImage, parseManifest, validateManifest } from '../lib/manifest.ts';
 import type { ImagePush } from '../lib/registry-events.ts';
 import { storeKeys } from '../lib/store-location.ts';
-import { agentRegistryClient, checkedManifest, storeFor, storeSignature } from './agent-source.ts';
+import { storeSignature } from '../io/manifest-source.ts';
+import { agentRegistryClient, checkedManifest, storeFor } from './agent-source.ts';
 import type { Reporter } from '../io/reporter.ts';
 
 /**

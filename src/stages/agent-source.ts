@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fetchText } from '../io/manifest-fetch.ts';
+import { signatureAt, storeSignature } from '../io/manifest-source.ts';
 import { openStore, type ObjectStore, type StoreOptions } from '../io/store.ts';
 import { credentialFor } from '../io/registry-auth.ts';
 import { RegistryClient } from '../io/registry-client.ts';
@@ -7,7 +8,7 @@ import { type AgentConfig, MANIFEST_ARTIFACT_TYPE } from '../lib/agent-config.ts
 import { detectProvider, parseProviderOverrides } from '../lib/registry.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
-import { SIGNATURE_SUFFIX, verifyManifestSignature } from '../lib/manifest-signature.ts';
+import { verifyManifestSignature } from '../lib/manifest-signature.ts';
 import { type ObjectLocation, parseObjectLocation, shownUrl } from '../lib/store-location.ts';
 import type { Reporter } from '../io/reporter.ts';
 
@@ -190,19 +191,6 @@ export async function channelSource(cfg: AgentConfig, reporter?: Reporter): Prom
       };
     },
   };
-}
-
-/** `<url>.sig` beside a manifest fetched from `url` (after its redirects); undefined when there is none. */
-async function signatureAt(url: string): Promise<string | undefined> {
-  const u = new URL(url);
-  u.pathname += SIGNATURE_SUFFIX;
-  const sig = await fetchText(u.href, { maxBytes: 1024, json: false });
-  return sig.status === 200 ? sig.text : undefined;
-}
-
-/** `<key>.sig` beside a manifest in a store; undefined when there is none. */
-export async function storeSignature(store: ObjectStore, key: string): Promise<string | undefined> {
-  return (await store.getText(`${key}${SIGNATURE_SUFFIX}`).catch(() => undefined))?.text;
 }
 
 /**
