@@ -41,7 +41,7 @@ export function checkFetchUrl(raw: string, what = 'the manifest URL'): URL {
   if (url.protocol === 'http:' && LOOPBACK.test(url.hostname)) return url;
   throw new LadingError(
     `${what} ${url.origin} is not https`,
-    'serve manifests over https (plain http is accepted on loopback only): in transit, anyone could change it',
+    'serve it over https (plain http is accepted on loopback only): in transit, anyone could change what is fetched',
   );
 }
 
