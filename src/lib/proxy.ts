@@ -1,5 +1,6 @@
 import { parse } from 'yaml';
 import { InputError, LadingError } from './errors.ts';
+import { type InputReader, readInputs } from './input-values.ts';
 
 /**
  * Zero-downtime deploys behind a shared Caddy 2 proxy: which services roll (and where the proxy sends their traffic),
@@ -38,15 +39,6 @@ export interface ProxySettings {
   /** Replace a running proxy whose image differs from `image` (otherwise it is kept, and the deploy says so). */
   upgrade: boolean;
 }
-
-export const DEFAULT_PROXY: ProxySettings = {
-  container: 'lading-proxy',
-  network: 'lading-proxy',
-  image: 'caddy:2.10-alpine',
-  ports: ['80:80', '443:443'],
-  tls: 'auto',
-  upgrade: false,
-};
 
 export const DEFAULT_DRAIN = 10;
 
@@ -214,43 +206,38 @@ function hostPorts(ports: unknown): boolean {
   );
 }
 
-/** The proxy inputs, validated (`read` gives raw strings). */
-export function parseProxySettings(read: (name: string) => string | undefined): ProxySettings {
-  const s: ProxySettings = { ...DEFAULT_PROXY, ports: [...DEFAULT_PROXY.ports] };
-  const container = read('proxy-container');
-  if (container)
-    s.container = NAME_RE.test(container)
-      ? container
-      : fail('proxy-container', `'${container}' is not a container name`);
-  const network = read('proxy-network');
-  if (network)
-    s.network = NAME_RE.test(network) ? network : fail('proxy-network', `'${network}' is not a network name`);
-  const image = read('proxy-image');
-  if (image) s.image = IMAGE_RE.test(image) ? image : fail('proxy-image', `'${image}' is not an image reference`);
-  const ports = read('proxy-ports');
-  if (ports) {
-    s.ports = ports
+/** The proxy inputs, validated (`read` gives raw strings; defaults and the accepted tls/upgrade values are the table's). */
+export function parseProxySettings(read: InputReader): ProxySettings {
+  const v = readInputs(read, [
+    'proxy-container',
+    'proxy-network',
+    'proxy-image',
+    'proxy-ports',
+    'proxy-tls',
+    'proxy-upgrade',
+  ]);
+  const container = v['proxy-container'];
+  const network = v['proxy-network'];
+  const image = v['proxy-image'];
+  return {
+    container: NAME_RE.test(container) ? container : fail('proxy-container', `'${container}' is not a container name`),
+    network: NAME_RE.test(network) ? network : fail('proxy-network', `'${network}' is not a network name`),
+    image: IMAGE_RE.test(image) ? image : fail('proxy-image', `'${image}' is not an image reference`),
+    ports: v['proxy-ports']
       .split(/[\s,]+/)
       .filter(Boolean)
       .map((p) =>
         PORT_MAP_RE.test(p)
           ? p
           : fail('proxy-ports', `'${p}' is not [ip:]hostport:80 or [ip:]hostport:443`, 'e.g. 80:80,443:443'),
-      );
-  }
-  const tls = read('proxy-tls');
-  if (tls) {
-    if (tls !== 'auto' && tls !== 'internal' && tls !== 'off')
-      fail('proxy-tls', `'${tls}' is not auto, internal or off`);
-    s.tls = tls;
-  }
-  const upgrade = read('proxy-upgrade');
-  if (upgrade) {
-    if (!/^(true|false)$/i.test(upgrade)) fail('proxy-upgrade', `'${upgrade}' is not true or false`);
-    s.upgrade = /^true$/i.test(upgrade);
-  }
-  return s;
+      ),
+    tls: v['proxy-tls'],
+    upgrade: v['proxy-upgrade'],
+  };
 }
+
+/** The proxy of a deploy that sets no proxy input (the table's defaults). */
+export const DEFAULT_PROXY: ProxySettings = parseProxySettings(() => undefined);
 
 /** The token the host replaces with the dial addresses of a service's current containers. */
 export const upstreamToken = (service: string, port: number) => `@@up:${service}:${port}@@`;
