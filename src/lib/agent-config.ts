@@ -300,7 +300,7 @@ function deploySection(obj: Obj): AgentDeployConfig {
     ],
     p,
   );
-  const root = str(obj, 'root', p) ?? '/srv/lading';
+  const root = str(obj, 'root', p) ?? INPUTS.root.default;
   if (!ROOT_RE.test(root))
     throw new InputError(`${p}root`, `'${root}' must be an absolute path of letters, digits and . _ - /`);
   const out: AgentDeployConfig = {

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { InputError, LadingError } from './errors.ts';
+import { INPUTS } from './input-table.ts';
 import { isDigest, registryHostOf, repositoryOf } from './registry.ts';
 
 /**
@@ -236,8 +237,9 @@ export interface Platform {
   variant?: string;
 }
 
+/** os/arch[/variant]; none given: the platform input's default (the table of inputs). */
 export function parsePlatform(raw: string | undefined, input = 'platform'): Platform {
-  const value = (raw ?? '').trim() || 'linux/amd64';
+  const value = (raw ?? '').trim() || INPUTS.platform.default;
   const m = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(value);
   if (!m) throw new InputError(input, `'${value}' is not a platform`, 'write os/arch[/variant], like linux/amd64');
   return { os: m[1]!, architecture: m[2]!, ...(m[3] && { variant: m[3] }) };
