@@ -1,11 +1,11 @@
 import { describeError } from '../lib/errors.ts';
 import { stderrReporter } from '../io/reporter.ts';
 import { sshConnector } from '../io/ssh-connector.ts';
-import { readDeployInputs, readMaintenanceSettings } from '../settings/host.ts';
+import { readDeployInputs, readHostSettings, readMaintenanceSettings } from '../settings/host.ts';
 import type { DeployResult } from '../stages/host/types.ts';
 import { runMaintenanceStage } from '../stages/deploy.ts';
 import { stagesFor } from '../stages/targets.ts';
-import { hereOrOverSsh, overSsh } from './local.ts';
+import { hereOrOverSsh } from './local.ts';
 import type { Command } from './args.ts';
 import { hostDeps } from '../stages/host/deps.ts';
 
@@ -57,9 +57,12 @@ export const maintenanceCommand: Command = {
   name: 'maintenance',
   summary: 'maintenance on|off: the proxy answers 503 with a page for the app host names, or serves the app again',
   async run(read, flags) {
-    const host = await overSsh(read);
+    const settings = await readHostSettings(read, process.env);
     const maintenance = await readMaintenanceSettings(read);
-    return report(await runMaintenanceStage({ ...host, maintenance, reporter: stderrReporter() }), flags.json);
+    return report(
+      await runMaintenanceStage({ settings, maintenance, reporter: stderrReporter(), deps: hostDeps(sshConnector) }),
+      flags.json,
+    );
   },
 };
 

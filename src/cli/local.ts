@@ -15,17 +15,10 @@ import type { HostDeps } from '../stages/host/types.ts';
 export async function hereOrOverSsh(
   read: InputReader,
   env: Record<string, string | undefined> = process.env,
-): Promise<{ settings: HostSettings; deps: HostDeps; local: boolean }> {
-  const local = readTarget(read) === 'compose' && !read('hosts') && !read('inventory') && !!read('root');
-  const settings = await readHostSettings(read, env, { local });
-  if (!local) return { settings, deps: hostDeps(sshConnector), local };
-  return { settings, deps: hostDeps(async () => new LocalSession(process.env)), local };
-}
-
-/** A host command that always goes over SSH (maintenance): its settings and the SSH adapters. */
-export async function overSsh(
-  read: InputReader,
-  env: Record<string, string | undefined> = process.env,
 ): Promise<{ settings: HostSettings; deps: HostDeps }> {
-  return { settings: await readHostSettings(read, env), deps: hostDeps(sshConnector) };
+  const local = readTarget(read) === 'compose' && !read('hosts') && !read('inventory') && !!read('root');
+  return {
+    settings: await readHostSettings(read, env, { local }),
+    deps: hostDeps(local ? async () => new LocalSession(env) : sshConnector),
+  };
 }

@@ -62,10 +62,9 @@ export async function readHostSettings(
 export async function readDeployInputs(
   read: InputReader,
   env: Record<string, string | undefined>,
-  manifest?: Manifest,
 ): Promise<{ settings: HostSettings; manifest: Manifest }> {
-  const m = manifest ?? (await loadManifest(read));
-  return { settings: await readHostSettings(read, env), manifest: m };
+  const manifest = await loadManifest(read);
+  return { settings: await readHostSettings(read, env), manifest };
 }
 
 export async function readMaintenanceSettings(read: InputReader): Promise<MaintenanceSettings> {

@@ -63,8 +63,8 @@ await runAction(async () => {
   const deployment = token && manifest ? await startDeployment(token, manifest) : undefined;
   let result: DeployResult;
   try {
-    result =
-      command === 'rollback' || !manifest ? await stages.rollback(opts) : await stages.deploy({ ...opts, manifest });
+    // the manifest is read for command deploy only: without one this is a rollback
+    result = manifest ? await stages.deploy({ ...opts, manifest }) : await stages.rollback(opts);
   } catch (err) {
     await deployment
       ?.status('error', describeError(err))
