@@ -4,6 +4,7 @@ import { manifestIdentity, parseAgentConfig } from '../../src/lib/agent-config.t
 import { INPUTS } from '../../src/lib/input-table.ts';
 import { parseSize } from '../../src/lib/inputs.ts';
 import { createManifest, composeFile } from '../../src/lib/manifest.ts';
+import { agentHostSettings } from '../../src/settings/agent.ts';
 
 const MIN = `
 channel: latest
@@ -368,5 +369,17 @@ describe("the agent's deploy defaults are the deploy inputs' (one table of input
     );
     const over = `${MIN}\ndeploy: { health-timeout: ${INPUTS['health-timeout'].max + 1} }\n`;
     assert.throws(() => parseAgentConfig(over, { hostname: 'web-1' }), /deploy\.health-timeout.*out of range/);
+  });
+});
+
+describe("the agent's deploy settings", () => {
+  it('names the config key (deploy.env-file) when its env file cannot be read', async () => {
+    const cfg = parseAgentConfig(`${MIN}\ndeploy: { env-file: /nonexistent/lading-agent.env }\n`, {
+      hostname: 'web-1',
+    });
+    await assert.rejects(
+      agentHostSettings(cfg, {}),
+      /deploy\.env-file.*\/nonexistent\/lading-agent\.env cannot be read/,
+    );
   });
 });
