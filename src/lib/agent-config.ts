@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
-import { PROJECT_RE, ROOT_RE } from './deploy-plan.ts';
+import { checkProbeUrl, checkProject, checkRoot } from './deploy-plan.ts';
 import { InputError } from './errors.ts';
 import { isValidTag, parseImageName } from './image-ref.ts';
 import { INPUTS } from './input-table.ts';
@@ -300,9 +300,7 @@ function deploySection(obj: Obj): AgentDeployConfig {
     ],
     p,
   );
-  const root = str(obj, 'root', p) ?? INPUTS.root.default;
-  if (!ROOT_RE.test(root))
-    throw new InputError(`${p}root`, `'${root}' must be an absolute path of letters, digits and . _ - /`);
+  const root = checkRoot(`${p}root`, str(obj, 'root', p) ?? INPUTS.root.default);
   const out: AgentDeployConfig = {
     root,
     healthTimeout: deployInt(obj, 'health-timeout', p),
@@ -315,16 +313,9 @@ function deploySection(obj: Obj): AgentDeployConfig {
     stepTimeout: deployInt(obj, 'step-timeout', p),
   };
   const project = str(obj, 'project', p);
-  if (project) {
-    if (!PROJECT_RE.test(project))
-      throw new InputError(`${p}project`, `'${project}' must be lowercase letters, digits, _ and -`);
-    out.project = project;
-  }
+  if (project) out.project = checkProject(`${p}project`, project);
   const probe = str(obj, 'probe-url', p);
-  if (probe) {
-    if (!/^https?:\/\/\S+$/.test(probe)) throw new InputError(`${p}probe-url`, `'${probe}' is not an http(s) URL`);
-    out.probeUrl = probe;
-  }
+  if (probe) out.probeUrl = checkProbeUrl(`${p}probe-url`, probe);
   const envFile = absPath(obj, 'env-file', p);
   if (envFile) out.envFile = envFile;
   const dockerHost = str(obj, 'docker-host', p);

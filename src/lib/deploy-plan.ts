@@ -97,6 +97,23 @@ export function parseInventory(text: string, defaults: { user: string; port: num
 export const ROOT_RE = /^\/[A-Za-z0-9._/-]*$/;
 export const PROJECT_RE = /^[a-z0-9][a-z0-9_-]*$/;
 
+/** A deploy root, a project name and a probe URL as the deploy inputs and the agent's config (key `input`) take them. */
+export function checkRoot(input: string, root: string): string {
+  if (!ROOT_RE.test(root))
+    throw new InputError(input, `'${root}' must be an absolute path of letters, digits and . _ - /`);
+  return root;
+}
+
+export function checkProject(input: string, project: string): string {
+  if (!PROJECT_RE.test(project)) throw new InputError(input, `'${project}' must be lowercase letters, digits, _ and -`);
+  return project;
+}
+
+export function checkProbeUrl(input: string, url: string): string {
+  if (!/^https?:\/\/\S+$/.test(url)) throw new InputError(input, `'${url}' is not an http(s) URL`);
+  return url;
+}
+
 /** Sortable and unique per deploy: 20261124T020304Z-main-1a2b3c4. */
 export function releaseId(now: Date, primary: string): string {
   return `${timestampTag(now)}-${primary}`.slice(0, 120);

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { readManifestFrom } from '../io/manifest-source.ts';
 import {
+  checkProbeUrl,
+  checkProject,
+  checkRoot,
   type HostSpec,
-  PROJECT_RE,
   parseHosts,
   parseInventory,
   parseMaxFailures,
-  ROOT_RE,
 } from '../lib/deploy-plan.ts';
 import { parsePolicyAllow, type PolicyMode } from '../lib/compose-policy.ts';
 import { parseDotEnv } from '../lib/compose-interpolate.ts';
@@ -111,12 +112,8 @@ export async function readDeploySettings(
       'pass known_hosts lines (ssh-keyscan -p PORT HOST prints them; check them out of band)',
     );
   }
-  const root = v.root;
-  if (!ROOT_RE.test(root))
-    throw new InputError('root', `'${root}' must be an absolute path of letters, digits and . _ - /`);
-  const project = v.project;
-  if (project && !PROJECT_RE.test(project))
-    throw new InputError('project', `'${project}' must be lowercase letters, digits, _ and -`);
+  const root = checkRoot('root', v.root);
+  const project = v.project && checkProject('project', v.project);
   const ssh: DeploySettings['ssh'] = { privateKey: privateKey ?? '', knownHosts, insecureIgnoreHostKey: insecure };
   const passphrase = read('ssh-passphrase'); // as given: a passphrase may have spaces at either end
   if (passphrase) ssh.passphrase = passphrase;
@@ -165,10 +162,7 @@ export async function readDeploySettings(
   settings.maxFailures = parseMaxFailures(read('max-failures'), settings.hosts.length, settings.failFast);
   if (project) settings.project = project;
   const probe = read('probe-url');
-  if (probe) {
-    if (!/^https?:\/\/\S+$/.test(probe)) throw new InputError('probe-url', `'${probe}' is not an http(s) URL`);
-    settings.probeUrl = probe;
-  }
+  if (probe) settings.probeUrl = checkProbeUrl('probe-url', probe);
   return settings;
 }
 
