@@ -60,7 +60,21 @@ function agentAuth(cfg: AgentConfig, env: NodeJS.ProcessEnv): DeploySettings['au
     auth.password = p;
     if (r.host) auth.registry = r.host;
   }
-  if (r.googleCredentialsFile) auth.googleCredentials = readFileSync(r.googleCredentialsFile, 'utf8');
+  if (r.googleCredentialsFile)
+    auth.googleCredentials = readConfigFile('registry.google-credentials-file', r.googleCredentialsFile);
   if (r.awsRegion) auth.awsRegion = r.awsRegion;
   return auth;
+}
+
+/** A file the agent's config names, read now (it may be rotated between deploys); an error names the config key. */
+function readConfigFile(key: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new InputError(
+      key,
+      `${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      'make it readable by the user the agent runs as',
+    );
+  }
 }

@@ -382,4 +382,13 @@ describe("the agent's deploy settings", () => {
       /deploy\.env-file.*\/nonexistent\/lading-agent\.env cannot be read/,
     );
   });
+  it('names the config key (registry.google-credentials-file) when the credentials file cannot be read', async () => {
+    const cfg = parseAgentConfig(`${MIN}\nregistry: { google-credentials-file: /nonexistent/sa.json }\n`, {
+      hostname: 'web-1',
+    });
+    await assert.rejects(
+      agentHostSettings(cfg, {}),
+      /registry\.google-credentials-file.*\/nonexistent\/sa\.json cannot be read/,
+    );
+  });
 });
