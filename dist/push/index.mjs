@@ -9215,13 +9215,14 @@ function awsError(err, what, action, where) {
 function ecrRegion(host, settings) {
   return settings.awsRegion?.trim() || ecrRegionOf(host) || void 0;
 }
-async function ecrClient(host, settings) {
-  const { ECRClient } = await ecrSdk();
+async function ecr(host, settings) {
+  const sdk = await ecrSdk();
   const region = ecrRegion(host, settings);
-  return new ECRClient({
+  const client = new sdk.ECRClient({
     ...region && { region },
     ...settings.ecrEndpoint && { endpoint: settings.ecrEndpoint }
   });
+  return { sdk, client, where: settings.ecrEndpoint || `ECR in ${region ?? "the default region"}` };
 }
 function splitToken(host, token, settings) {
   const decoded = Buffer.from(token, "base64").toString("utf8");
@@ -9232,9 +9233,11 @@ function splitToken(host, token, settings) {
   return { username: decoded.slice(0, colon), password };
 }
 async function ecrCredential(host, settings) {
-  const client = await ecrClient(host, settings);
-  const { GetAuthorizationTokenCommand } = await ecrSdk();
-  const where = settings.ecrEndpoint || `ECR in ${ecrRegion(host, settings) ?? "the default region"}`;
+  const {
+    sdk: { GetAuthorizationTokenCommand },
+    client,
+    where
+  } = await ecr(host, settings);
   try {
     let res;
     try {
@@ -9288,10 +9291,12 @@ async function ecrPublicCredential(host, settings) {
   }
 }
 async function ensureEcrRepository(host, repository, settings) {
-  const client = await ecrClient(host, settings);
-  const { CreateRepositoryCommand, DescribeRepositoriesCommand } = await ecrSdk();
+  const {
+    sdk: { CreateRepositoryCommand, DescribeRepositoriesCommand },
+    client,
+    where
+  } = await ecr(host, settings);
   const registryId = ecrAccountOf(host);
-  const where = settings.ecrEndpoint || `ECR in ${ecrRegion(host, settings) ?? "the default region"}`;
   try {
     try {
       await client.send(

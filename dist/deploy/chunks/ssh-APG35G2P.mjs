@@ -8,7 +8,7 @@ const __dirname = __ladingDirname(__filename);
 import {
   SCRIPT_PATH_RE,
   envAssignments
-} from "./chunk-MIS4MJCQ.mjs";
+} from "./chunk-I3KQATZU.mjs";
 import {
   InputError,
   LadingError

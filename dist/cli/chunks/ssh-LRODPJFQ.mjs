@@ -9,7 +9,7 @@ const __dirname = __ladingDirname(__filename);
 import {
   SCRIPT_PATH_RE,
   envAssignments
-} from "./chunk-A6TUPTLP.mjs";
+} from "./chunk-DYNGGPO3.mjs";
 import {
   InputError,
   LadingError
