@@ -18,6 +18,8 @@ import HOST_SCRIPT from '../../src/lib/remote/host.sh.ts';
 
 // The deploy lock, run as the host runs it (host.sh in /bin/sh): several deploys racing on one host, some killed
 // with SIGKILL in the middle, a lease shorter than the work (the heartbeat must keep it), a stale mutex left behind.
+// The lease is 6 s (heartbeat every 2 s), not less: on a loaded 2-core CI machine a shell can stall for 3 s, and a
+// lease that runs out while its holder stalls is broken by design (the product's minimum lock-ttl is 10 s).
 
 const work = mkdtempSync(join(tmpdir(), 'lading-lock-'));
 const script = join(work, 'host.sh');
@@ -37,7 +39,7 @@ const env = (root: string, owner: string, extra: Record<string, string> = {}) =>
   LADING_ROOT: root,
   LADING_PROJECT: 'app',
   LADING_OWNER: owner,
-  LADING_LOCK_TTL: '3',
+  LADING_LOCK_TTL: '6',
   LADING_LOCK_WAIT: '60',
   ...extra,
 });
@@ -53,7 +55,7 @@ if [ -n "$h" ] && kill -0 "\${h##* }" 2>/dev/null; then log VIOLATION; fi
 printf '%s %s\\n' "$LADING_OWNER" "$$" >"$HOLDER"
 log enter
 lading_step mkrelease
-for k in 1 2 3 4 5; do
+for k in 1 2 3 4 5 6 7 8; do
   lock_check
   [ "$(cat "$HOLDER")" = "$LADING_OWNER $$" ] || log VIOLATION
   sleep 1
