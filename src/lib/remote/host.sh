@@ -103,12 +103,36 @@ step_lock() {
   announced=
   while :; do
     expires=$(($(now) + ${LADING_LOCK_TTL:?set by the runner}))
-    if (set -C && printf '%s %s %s\n' "$expires" "$LADING_OWNER" "$(hostname)" >"$d/.lock") 2>/dev/null; then
+    # written whole under a temp name, then hard-linked to .lock (link fails when .lock exists): a waiter never reads
+    # a .lock that exists but is still empty, which it would judge stale (expiry 0) and break under its new holder
+    t="$d/.lock.new.$$"
+    printf '%s %s %s\n' "$expires" "$LADING_OWNER" "$(hostname)" >"$t"
+    taken=""
+    if ln "$t" "$d/.lock" 2>/dev/null; then
+      taken=1
+    elif [ ! -e "$d/.lock" ]; then
+      # released in between, or a filesystem without hard links: one more try tells which
+      if ln "$t" "$d/.lock" 2>/dev/null; then
+        taken=1
+      elif [ ! -e "$d/.lock" ]; then
+        rm -f "$t"
+        die "cannot create the lock file $d/.lock on $(hostname): the deploy root's filesystem must allow hard links (ln)"
+      fi
+    fi
+    rm -f "$t"
+    if [ -n "$taken" ]; then
       echo "lock taken by $LADING_OWNER until $expires"
       lock_heartbeat
       return 0
     fi
     lock_fields "$d"
+    [ -n "$held" ] || [ -e "$d/.lock" ] || continue # released since: try again at once
+    # an empty .lock is one being written by a lading from before the hard link: it is held, unless a minute old
+    # (its writer died between creating and writing it)
+    if [ -z "$held" ] && [ -z "$(find "$d" -maxdepth 1 -name .lock -mmin +1 2>/dev/null)" ]; then
+      lexp=$(($(now) + 1))
+      rest="a deploy taking the lock now"
+    fi
     if [ "$(now)" -gt "$lexp" ] && lock_mutex "$d"; then
       # Break a stale lock under the mutex, and only if it is still the one we judged stale.
       if [ "$(head -n 1 "$d/.lock" 2>/dev/null || true)" = "$held" ]; then
