@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import { composeFile, createManifest, type Manifest } from '../../src/lib/manifest.ts';
 import { docker, freePort, pushVersion, removeProject, testEnv, unique, versionSource } from './testenv.ts';
@@ -80,11 +81,13 @@ export function proxiedApp(opts: { host: string; drain?: number; publish?: numbe
   const project = unique('zdt')
     .replace(/[^a-z0-9-]/g, '-')
     .slice(0, 40);
-  const composeOf = (rolling: boolean, check = '/index.html') => `services:
+  // net: web and worker also on a network the project declares (one a release can add)
+  const nets = (net: boolean) => (net ? '    networks: [default, extra]\n' : '');
+  const composeOf = (rolling: boolean, check = '/index.html', net = false) => `services:
   web:
     image: ${name}:\${DOCKER_TAG:-latest}
     init: true
-    stop_grace_period: 2s
+${nets(net)}    stop_grace_period: 2s
     command: ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/srv"]
     healthcheck:
       test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1${check}"]
@@ -106,11 +109,14 @@ ${
 }  worker:
     image: ${name}:\${DOCKER_TAG:-latest}
     init: true
-    stop_grace_period: 1s
+${nets(net)}    stop_grace_period: 1s
     command: ["/bin/busybox", "sh", "-c", "while true; do sleep 1; done"]
-`;
+${net ? 'networks:\n  extra: {}\n' : ''}`;
   const compose = composeOf(true);
-  function version(n: number, v: { broken?: boolean; recreate?: boolean; badCheck?: boolean } = {}): Manifest {
+  function version(
+    n: number,
+    v: { broken?: boolean; recreate?: boolean; badCheck?: boolean; network?: boolean } = {},
+  ): Manifest {
     const { tag, digest } = pushVersion(name, n, v.broken ? { 'other.html': 'broken\n' } : { 'index.html': `v${n}\n` });
     return createManifest({
       source: versionSource(n, 'acme/shop'),
@@ -129,7 +135,12 @@ ${
       ],
       compose: {
         project,
-        files: [composeFile('docker-compose.yml', composeOf(!v.recreate, v.badCheck ? '/missing.html' : undefined))],
+        files: [
+          composeFile(
+            'docker-compose.yml',
+            composeOf(!v.recreate, v.badCheck ? '/missing.html' : undefined, v.network),
+          ),
+        ],
         env: { DOCKER_TAG: tag },
       },
     });
@@ -194,38 +205,64 @@ export function assertNoFailures(stats: { failed: number; resets: number; errors
   }
 }
 
+/** The load loop's own thread: it times every request on an event loop that nothing else shares. */
+const LOAD_WORKER = `
+const { parentPort, workerData: o } = require('node:worker_threads');
+const { request } = require('node:http');
+const started = Date.now();
+let inflight = 0, stopping = false;
+const done = () => { if (stopping && inflight === 0) parentPort.postMessage({ end: true }); };
+const timer = setInterval(() => {
+  if (Date.now() - started > o.maxMs) { stopping = true; clearInterval(timer); return done(); }
+  const at = Date.now() - started;
+  const t0 = performance.now();
+  inflight++;
+  const finish = (status, body, error) => {
+    parentPort.postMessage({ at, ms: performance.now() - t0, status, body, error });
+    inflight--;
+    done();
+  };
+  const req = request({ host: '127.0.0.1', port: o.port, path: '/index.html', headers: { host: o.host }, agent: false, timeout: 5000 }, (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c) => (body += c));
+    res.on('end', () => finish(res.statusCode || 0, body));
+    res.on('error', (e) => finish(0, '', e.message));
+  });
+  req.on('timeout', () => req.destroy(new Error('timed out after 5 s')));
+  req.on('error', (e) => finish(0, '', e.message));
+  req.end();
+}, 1000 / o.rps);
+parentPort.on('message', () => { stopping = true; clearInterval(timer); done(); });
+`;
+
 /**
  * A steady request loop on loopback: one request every 1000/rps ms (each on a fresh connection), until `stop()` or
  * `maxMs` — it always ends by itself. A request fails on a connection error, a timeout or a status other than 200.
+ * The loop runs in a worker thread: a deploy running in this process (its SSH crypto, its parsing) never delays
+ * the timing of a request, so latencies are the proxy's and the app's, as a separate client would see them.
  */
 export function loadLoop(port: number, host: string, opts: { rps?: number; maxMs?: number } = {}) {
   const samples: LoadSample[] = [];
   const errors: string[] = [];
-  const started = Date.now();
-  const inflight = new Set<Promise<void>>();
-  const every = 1000 / (opts.rps ?? 50);
-  const maxMs = opts.maxMs ?? 120_000;
-  const timer = setInterval(() => {
-    if (Date.now() - started > maxMs) return void clearInterval(timer);
-    const at = Date.now() - started;
-    const t0 = performance.now();
-    const p = get(port, host)
-      .then((r) => {
-        samples.push({ at, ms: performance.now() - t0, ok: r.status === 200, body: r.body.trim() });
-        if (r.status !== 200) errors.push(`HTTP ${r.status} at ${at} ms`);
-      })
-      .catch((err: Error) => {
-        samples.push({ at, ms: performance.now() - t0, ok: false, body: '' });
-        errors.push(`${err.message} at ${at} ms`);
-      })
-      .finally(() => inflight.delete(p));
-    inflight.add(p);
-  }, every);
+  const worker = new Worker(LOAD_WORKER, {
+    eval: true,
+    workerData: { port, host, rps: opts.rps ?? 50, maxMs: opts.maxMs ?? 120_000 },
+  });
+  const ended = new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: { end?: true; at: number; ms: number; status: number; body: string; error?: string }) => {
+      if (m.end) return void worker.terminate().then(() => resolve());
+      samples.push({ at: m.at, ms: m.ms, ok: m.status === 200, body: m.body.trim() });
+      if (m.error) errors.push(`${m.error} at ${m.at} ms`);
+      else if (m.status !== 200) errors.push(`HTTP ${m.status} at ${m.at} ms`);
+    });
+    worker.on('error', reject);
+  });
   return {
     samples,
     async stop() {
-      clearInterval(timer);
-      await Promise.all([...inflight]);
+      worker.postMessage('stop');
+      await ended;
       const resets = errors.filter((e) => /socket hang up|ECONNRESET/.test(e)).length;
       return { total: samples.length, failed: samples.filter((s) => !s.ok).length, resets, errors, samples };
     },
