@@ -35,7 +35,11 @@ export function rollingPlan(manifest: Manifest, project: string, settings: Rolli
   const specs = rollingServices(files, settings.input);
   if (specs.length === 0) return undefined;
   const rolling = new Set(specs.map((s) => s.service));
-  const others = composeServices(files).filter((s) => !rolling.has(s));
+  const services = composeServices(files);
+  const others = [...services.keys()].filter((s) => !services.get(s)!.profiled && !rolling.has(s));
+  // the recreate services' compose run and the rolling services' one go at once, unless a rolling service needs one
+  // of the others (depends_on, links, volumes_from): then the others first, as recreate would
+  const needsOthers = [...rolling].some((r) => [...(services.get(r)?.needs ?? [])].some((n) => others.includes(n)));
   return {
     specs,
     others,
@@ -43,26 +47,56 @@ export function rollingPlan(manifest: Manifest, project: string, settings: Rolli
       ...proxyEnv(settings.proxy),
       ...rollingEnv(specs),
       LADING_OTHERS: others.join(' '),
+      LADING_OTHERS_AT_ONCE: needsOthers ? '0' : '1',
       LADING_ROUTES: renderRoutes(project, specs),
       LADING_TLS_POLICY: renderTlsPolicy(specs, settings.proxy.tls),
     },
   };
 }
 
-/** The services `compose up` starts by default: every service without profiles, over all files. */
-function composeServices(files: Array<{ content: string }>): string[] {
-  const names = new Map<string, boolean>();
+interface ServiceFacts {
+  /** only under a profile: `compose up` does not start it by default */
+  profiled: boolean;
+  /** the services it needs started first or shares something with */
+  needs: Set<string>;
+}
+
+/** Every service over all files: whether it has profiles, and which services it needs. */
+function composeServices(files: Array<{ content: string }>): Map<string, ServiceFacts> {
+  const services = new Map<string, ServiceFacts>();
   for (const f of files) {
     try {
-      const doc = parse(f.content) as { services?: Record<string, { profiles?: unknown } | null> } | undefined;
+      const doc = parse(f.content) as { services?: Record<string, Record<string, unknown> | null> } | undefined;
       for (const [name, svc] of Object.entries(doc?.services ?? {})) {
-        names.set(name, (names.get(name) ?? false) || Array.isArray(svc?.profiles));
+        const facts = services.get(name) ?? { profiled: false, needs: new Set<string>() };
+        facts.profiled ||= Array.isArray(svc?.profiles);
+        for (const n of serviceNeeds(svc ?? {})) facts.needs.add(n);
+        services.set(name, facts);
       }
     } catch {
       // compose reports broken files itself
     }
   }
-  return [...names].filter(([, profiled]) => !profiled).map(([n]) => n);
+  return services;
+}
+
+/**
+ * The services one service definition refers to: depends_on, links, volumes_from, network_mode service:<name> (a
+ * rolling service cannot set network_mode, but another service's facts are read the same way).
+ */
+function serviceNeeds(svc: Record<string, unknown>): string[] {
+  const names: string[] = [];
+  const dep = svc.depends_on;
+  if (Array.isArray(dep)) names.push(...dep.map(String));
+  else if (dep && typeof dep === 'object') names.push(...Object.keys(dep));
+  if (Array.isArray(svc.links)) names.push(...svc.links.map((l) => String(l).split(':')[0]!));
+  if (Array.isArray(svc.volumes_from)) {
+    names.push(...svc.volumes_from.map((v) => String(v).split(':')[0]!).filter((v) => v !== 'container'));
+  }
+  if (typeof svc.network_mode === 'string' && svc.network_mode.startsWith('service:')) {
+    names.push(svc.network_mode.slice('service:'.length));
+  }
+  return names;
 }
 
 /**

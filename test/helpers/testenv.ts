@@ -82,6 +82,19 @@ export function removeProject(...projects: string[]): void {
       .filter(Boolean),
   );
   if (ids.length > 0) docker(['rm', '-f', ...ids]);
+  // and the networks compose made for them (each takes a subnet of the test dockerd's address pool)
+  const nets = projects.flatMap((p) =>
+    docker(['network', 'ls', '-q', '--filter', `label=com.docker.compose.project=${p}`])
+      .split('\n')
+      .filter(Boolean),
+  );
+  for (const n of nets) {
+    try {
+      docker(['network', 'rm', n]);
+    } catch {
+      // still used by a container of another test: left to the test environment's teardown
+    }
+  }
 }
 
 /** Runs docker against the swarm manager of the test environment (never the shared dockerd); throws with stderr. */

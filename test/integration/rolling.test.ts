@@ -17,6 +17,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
   const blog = proxiedApp({ host: 'blog.test' });
   const legacy = proxiedApp({ host: 'legacy.test' });
   const slow = proxiedApp({ host: 'slow.test', interval: '30s' });
+  const netted = proxiedApp({ host: 'net.test' });
   let proxy: Awaited<ReturnType<typeof testProxy>>;
   let root = '';
   const v: Manifest[] = [];
@@ -31,6 +32,7 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
       blog.cleanup();
       legacy.cleanup();
       slow.cleanup();
+      netted.cleanup();
     } finally {
       proxy.cleanup();
       try {
@@ -180,6 +182,31 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     assert.match(bad.hosts[0]!.error ?? '', /its healthcheck did not pass/);
     assert.deepEqual(await get(proxy.port, 'slow.test'), { status: 200, body: 'v1\n' });
     assert.deepEqual(slow.containers('web'), [id], 'the new container is gone, the old one untouched');
+  });
+
+  it('a release adding a network to web and worker: the two compose runs at once create it once, no request fails', async () => {
+    // the rolling service's compose run and the worker's run at the same time (web needs nothing of the worker): both
+    // find the new network missing and create it; the daemon refuses the second (compose asks CheckDuplicate) and
+    // that run goes again, alone
+    const first = await deploy(netted.version(1));
+    assert.equal(first.ok, true, JSON.stringify(first.hosts));
+    const load = loadLoop(proxy.port, 'net.test', { rps: 50, maxMs: 60_000 });
+    const res = await deploy(netted.version(2, { network: true }));
+    await sleep(300);
+    const stats = await load.stop();
+    assert.equal(res.ok, true, JSON.stringify(res.hosts));
+    assertNoFailures(stats);
+    assert.deepEqual(await get(proxy.port, 'net.test'), { status: 200, body: 'v2\n' });
+    const net = `${netted.project}_extra`;
+    const named = docker(['network', 'ls', '-q', '--filter', `name=^${net}$`])
+      .split('\n')
+      .filter(Boolean);
+    assert.equal(named.length, 1, `one network ${net}, not ${named.length}`);
+    const on = (id: string) =>
+      docker(['inspect', '--format', '{{json .NetworkSettings.Networks}}', id]).includes(`"${net}"`);
+    const web = netted.containers('web');
+    assert.ok(web.some(on), 'the new web container is on the new network');
+    assert.ok(netted.containers('worker').every(on), 'the recreated worker is on the new network');
   });
 
   it('the proxy runs with tcp_migrate_req: its config loads under a concurrent request loop reset no connection', async () => {

@@ -75,3 +75,29 @@ describe('the rolling flow on one host (a fake host that records the steps)', ()
     assert.ok(!h.calls.includes('rolling_abort'));
   });
 });
+
+describe('the recreate services run at the same time as the rolling ones unless a rolling service needs them', () => {
+  const atOnce = (compose: string) => rollingPlan(manifest(compose), 'shop', settings)!.env.LADING_OTHERS_AT_ONCE;
+  const web = (extra: string) =>
+    `services:\n  web:\n    image: x\n    x-lading: {strategy: rolling, hosts: [shop.test]}\n${extra}  worker: {image: x}\n  db: {image: x}\n  tool: {image: x, profiles: [t]}\n`;
+  const table: Array<[string, string, '0' | '1']> = [
+    ['nothing shared', '', '1'],
+    ['depends_on a list', '    depends_on: [db]\n', '0'],
+    ['depends_on a map', '    depends_on:\n      db: {condition: service_healthy}\n', '0'],
+    ['links with an alias', '    links: ["db:database"]\n', '0'],
+    ['volumes_from a service', '    volumes_from: ["worker:ro"]\n', '0'],
+    ['volumes_from a container (not a service)', '    volumes_from: ["container:other"]\n', '1'],
+    ['depends_on a profiled service only (never started by up)', '    depends_on: [tool]\n', '1'],
+  ];
+  for (const [what, extra, want] of table) {
+    it(`${what}: ${want === '1' ? 'at once' : 'the others first'}`, () => assert.equal(atOnce(web(extra)), want));
+  }
+  it('network_mode service: never gets that far: a rolling service cannot set network_mode', () => {
+    assert.throws(() => atOnce(web('    network_mode: "service:worker"\n')), /cannot roll: it sets network_mode/);
+  });
+  it('an override file adding depends_on counts too', () => {
+    const m = manifest(web(''));
+    m.compose!.files.push(composeFile('docker-compose.override.yml', 'services:\n  web:\n    depends_on: [db]\n'));
+    assert.equal(rollingPlan(m, 'shop', settings)!.env.LADING_OTHERS_AT_ONCE, '0');
+  });
+});

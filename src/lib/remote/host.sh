@@ -776,12 +776,41 @@ step_rolling_start() {
     scale="$scale --scale $svc=$((n + replicas))"
     names="$names $svc"
   done <"$before.lines"
-  # the recreate services first (LADING_WITH_OTHERS), as recreate would run them. (Running both compose commands at
-  # once saved ~0.5 s, but a failed request showed up in a loaded test run while it was on: sequential until understood.)
-  if [ "${LADING_WITH_OTHERS:-0}" = 1 ]; then step_up_others; fi
+  # the recreate services (LADING_WITH_OTHERS): first, as recreate would run them, when a rolling service needs one of
+  # them (LADING_OTHERS_AT_ONCE=0) or the project is not running yet; otherwise in a second compose run at the same
+  # time as the rolling services' (each compose run is mostly its own start-up). Two runs at once may both create a
+  # network or volume the release adds: the one that lost is run again, alone (compose up converges).
+  others_pid=""
+  if [ "${LADING_WITH_OTHERS:-0}" = 1 ] && [ -n "${LADING_OTHERS:-}" ]; then
+    if [ -n "$names" ] && [ "${LADING_OTHERS_AT_ONCE:-0}" = 1 ] && [ -s "$before" ]; then
+      step_up_others >"$before.others" 2>&1 &
+      others_pid=$!
+    else
+      step_up_others
+    fi
+  fi
   if [ -n "$names" ]; then
     # shellcheck disable=SC2086 # service names are validated by lading
-    compose_release "$LADING_RELEASE" up -d --no-deps --no-recreate --no-build $scale $names </dev/null
+    if ! compose_release "$LADING_RELEASE" up -d --no-deps --no-recreate --no-build $scale $names </dev/null; then
+      [ -n "$others_pid" ] || die "compose could not start the new containers of$names"
+      wait "$others_pid" || true
+      others_pid=""
+      rm -f "$before.others"
+      step_up_others
+      echo "compose ran at the same time as the recreate services' run failed: once more, alone" >&2
+      # shellcheck disable=SC2086 # service names are validated by lading
+      compose_release "$LADING_RELEASE" up -d --no-deps --no-recreate --no-build $scale $names </dev/null
+    fi
+  fi
+  if [ -n "$others_pid" ]; then
+    if ! wait "$others_pid"; then
+      sed 's/^/    /' "$before.others" >&2
+      echo "the recreate services' compose run at the same time failed (above): once more, alone" >&2
+      step_up_others
+    else
+      cat "$before.others" >&2
+    fi
+    rm -f "$before.others"
   fi
   for svc in $names; do
     service_ids "$svc" | while IFS= read -r id; do
