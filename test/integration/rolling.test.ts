@@ -209,6 +209,43 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     assert.ok(netted.containers('worker').every(on), 'the recreated worker is on the new network');
   });
 
+  it('a switch loads the config from inside the proxy network namespace (no docker exec); docker exec where that cannot be', async () => {
+    // a docker exec (runc) beside the proxy competes with it for CPU: requests meeting it waited up to ~20 ms on 2 cores
+    const execs = async (fn: () => Promise<void>) => {
+      const since = Math.floor(Date.now() / 1000) - 1;
+      await fn();
+      const until = Math.floor(Date.now() / 1000) + 1;
+      const events = docker([
+        'events', '--since', String(since), '--until', String(until), '--format', '{{.Action}}',
+        '--filter', `container=${proxy.id}`, '--filter', 'event=exec_create',
+      ]); // prettier-ignore
+      return events.split('\n').filter(Boolean).length;
+    };
+    const load = loadLoop(proxy.port, 'shop.test', { rps: 50, maxMs: 60_000 });
+    assert.equal(
+      await execs(async () => {
+        const res = await deploy(v[1]!, { 'allow-downgrade': 'true' });
+        assert.equal(res.ok, true, JSON.stringify(res.hosts));
+      }),
+      0,
+      'as root with nsenter and curl on the host, no docker exec into the proxy',
+    );
+    process.env.LADING_PROXY_ADMIN_VIA = 'exec';
+    try {
+      assert.ok(
+        (await execs(async () => {
+          const res = await deploy(v[2]!);
+          assert.equal(res.ok, true, JSON.stringify(res.hosts));
+        })) > 0,
+        'the docker exec way is taken when asked (a host without nsenter, curl or root)',
+      );
+    } finally {
+      delete process.env.LADING_PROXY_ADMIN_VIA;
+    }
+    assertNoFailures(await load.stop());
+    assert.deepEqual(await shopGet(), { status: 200, body: 'v3\n' });
+  });
+
   it('the proxy runs with tcp_migrate_req: its config loads under a concurrent request loop reset no connection', async () => {
     assert.ok(existsSync('/proc/sys/net/ipv4/tcp_migrate_req'), 'this kernel has net.ipv4.tcp_migrate_req (>= 5.14)');
     const sysctl = docker([

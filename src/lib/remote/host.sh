@@ -506,10 +506,11 @@ step_load() {
 # --- zero-downtime: a shared Caddy 2 proxy per host and `rolling` services behind it.
 # The proxy is one container ($LADING_PROXY_CONTAINER) on a docker network ($LADING_PROXY_NETWORK) it shares with the
 # rolling services' containers. Its admin API listens on localhost:2019 *inside* the container: nothing on the
-# network reaches it, the host reaches it through `docker exec` (root's access to the engine). lading keeps each
+# network reaches it; the host reaches it from inside the container's network namespace (nsenter, as root) or through
+# `docker exec` (the deploy user's access to the engine). lading keeps each
 # app's routes in the proxy's state dir (the container's dev.lading.proxy.dir label): apps/<project>.<server>.routes
 # and .maint (JSON route lists), <project>.tls (a TLS automation policy). Every change renders the whole config
-# from those files and loads it with `caddy reload` (POST /load: atomic; in-flight requests finish on the old one;
+# from those files and loads it with POST /load (see proxy_load: atomic; in-flight requests finish on the old one;
 # a config change through /config/ paths is the same full reload in Caddy, so it would not spare the listener).
 # LADING_ROLLING: one "service port health-path replicas drain" line per rolling service.
 
@@ -591,16 +592,40 @@ proxy_reload() {
     printf '}}\n'
   } >"$1/caddy.json.tmp"
   mv -f "$1/caddy.json.tmp" "$1/caddy.json"
+  proxy_netns=""
+  if [ "${LADING_PROXY_ADMIN_VIA:-auto}" != exec ] && [ "$(id -u)" = 0 ] && command -v nsenter >/dev/null 2>&1 &&
+    command -v curl >/dev/null 2>&1; then
+    proxy_netns=$(docker inspect --format '{{.State.Pid}}' "$LADING_PROXY_CONTAINER" 2>/dev/null || true)
+    case "$proxy_netns" in '' | 0 | *[!0-9]*) proxy_netns="" ;; *) nsenter -t "$proxy_netns" -n true 2>/dev/null || proxy_netns="" ;; esac
+  fi
   tries=0
-  until out=$(docker exec -i "$LADING_PROXY_CONTAINER" /usr/bin/caddy reload --config /dev/stdin <"$1/caddy.json" 2>&1); do
+  until proxy_load "$1"; do
     tries=$((tries + 1))
-    # a proxy that just started needs a moment before its admin API listens
-    [ "$tries" -lt 25 ] || {
+    # a proxy that just started needs a moment before its admin API listens; a refused config is final
+    if [ "$tries" -ge 25 ] || [ -n "$refused_config" ]; then
       printf '%s\n' "$out" | grep -v '"level":"info"' >&2
       return 1
-    }
+    fi
     sleep 0.2 2>/dev/null || sleep 1
   done
+}
+
+# POST /load of $1/caddy.json to the proxy's admin API (localhost:2019 inside its container). As root with nsenter and
+# curl on the host: from inside the proxy's network namespace, which costs the host a curl. Otherwise through
+# `docker exec caddy reload`, whose exec (runc) competes with the proxy for CPU: requests meeting it on a small host
+# waited up to ~20 ms (2 cores, bench/README.md). Sets out (what the proxy said) and refused_config (1: a 4xx).
+proxy_load() {
+  refused_config=""
+  if [ -n "$proxy_netns" ]; then
+    out=$(nsenter -t "$proxy_netns" -n curl -sS --max-time 60 -H 'Content-Type: application/json' \
+      --data-binary @"$1/caddy.json" -w '\nHTTP %{http_code}' http://127.0.0.1:2019/load 2>&1) || true
+    case "$out" in
+      *"HTTP 200") return 0 ;;
+      *"HTTP 4"[0-9][0-9]) refused_config=1 ;;
+    esac
+    return 1
+  fi
+  out=$(docker exec -i "$LADING_PROXY_CONTAINER" /usr/bin/caddy reload --config /dev/stdin <"$1/caddy.json" 2>&1)
 }
 
 # Caddy 2.6 binds a new SO_REUSEPORT socket at every config load and closes the old one when the old server stops:
