@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,7 +9,8 @@ import { runMaintenanceStage, runRollbackStage } from '../../src/stages/deploy.t
 import { readMaintenanceSettings } from '../../src/settings/host.ts';
 import { assertNoFailures, get, loadLoop, proxiedApp, testProxy } from '../helpers/proxy-fixture.ts';
 import { localHostStage } from '../helpers/local-stage.ts';
-import { docker } from '../helpers/testenv.ts';
+import { docker, testEnv } from '../helpers/testenv.ts';
+import HOST_SCRIPT from '../../src/lib/remote/host.sh.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -244,6 +246,38 @@ describe('rolling services behind the shared Caddy proxy (host steps by a local 
     }
     assertNoFailures(await load.stop());
     assert.deepEqual(await shopGet(), { status: 200, body: 'v3\n' });
+  });
+
+  it('routes the proxy refuses fail the switch at once; the old routes keep serving', async () => {
+    const dir = join(root, shop.project);
+    const current = readlinkSync(join(dir, 'current')).replace('releases/', '');
+    const served = await shopGet();
+    const script = join(root, 'host.sh');
+    writeFileSync(script, HOST_SCRIPT);
+    const t = performance.now();
+    const r = spawnSync('sh', ['-c', '. "$SCRIPT"; lading_step proxy_switch'], {
+      env: {
+        ...process.env,
+        DOCKER_HOST: testEnv().dockerHost,
+        SCRIPT: script,
+        LADING_ROOT: root,
+        LADING_PROJECT: shop.project,
+        LADING_RELEASE: current,
+        LADING_PROXY_CONTAINER: proxy.id,
+        LADING_PROXY_NETWORK: proxy.id,
+        LADING_PROXY_TLS: 'off',
+        LADING_ROUTES: '{"match":[{"host":["shop.test"]}],"handle":[{"handler":"no_such_handler"}]}',
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const seconds = (performance.now() - t) / 1000;
+    assert.notEqual(r.status, 0, r.stdout);
+    assert.match(r.stderr, /the proxy refused the new routes of/);
+    assert.match(r.stderr, /no_such_handler/, 'what Caddy said is shown');
+    assert.ok(seconds < 4, `a refusal is final, not retried for 5 s: ${seconds.toFixed(1)} s`);
+    assert.deepEqual(await shopGet(), served, 'the previous routes are back and serving');
+    assert.ok(!readFileSync(join(root, '.proxy', 'apps', `${shop.project}.http.routes`), 'utf8').includes('no_such'));
   });
 
   it('the proxy runs with tcp_migrate_req: its config loads under a concurrent request loop reset no connection', async () => {
