@@ -71,12 +71,17 @@ export function parseChoice<T extends string>(
 }
 
 /**
- * `key=value` pairs, one per line or comma separated. Order is kept (first match wins where that matters).
- * `key: value` is accepted too, so YAML-looking maps pasted into an input work. A `secret` input's bad item is
- * named by its position, never quoted.
+ * `key=value` pairs, one per line (never split on commas: a value may hold them — `ALLOWED_HOSTS=a.com,b.com`, a
+ * password, a URL's query — as build-push-action keeps build-args and labels whole). Order is kept (first match wins
+ * where that matters). `key: value` is accepted too, so YAML-looking maps pasted into an input work; `#` lines and
+ * blank lines are skipped. A `secret` input's bad item is named by its position, never quoted.
  */
 export function parsePairs(name: string, raw: string | undefined, secret = false): Array<[string, string]> {
-  return parseList(raw).map((item, i) => {
+  const lines = (raw ?? '')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith('#'));
+  return lines.map((item, i) => {
     const m = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(item);
     if (!m || m[1] === undefined || m[2] === undefined || m[1].trim() === '') {
       // a secret input's item is named by its position: its text may be the secret itself

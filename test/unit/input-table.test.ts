@@ -309,3 +309,40 @@ describe('the edges read only inputs of the table', () => {
     assert.deepEqual(raw, [], 'parse the inputs at the edge (src/settings/) and pass the typed settings in');
   });
 });
+
+describe('KEY=VALUE inputs are one pair per line: a value keeps its commas', () => {
+  // split on commas, DATABASE_URL below became two pairs (its query's "b=2" a variable of its own) and a password
+  // with a comma was cut or refused
+  const table: Array<[string, string, Array<[string, string]>]> = [
+    ['a URL query', 'DATABASE_URL=postgres://db/app?a=1,b=2', [['DATABASE_URL', 'postgres://db/app?a=1,b=2']]],
+    [
+      'a list value',
+      'ALLOWED_HOSTS=a.example,b.example\nDEBUG=0',
+      [
+        ['ALLOWED_HOSTS', 'a.example,b.example'],
+        ['DEBUG', '0'],
+      ],
+    ],
+    ['a password', 'DB_PASSWORD=x,y:z', [['DB_PASSWORD', 'x,y:z']]],
+    [
+      'CRLF, blank and # lines',
+      '# comment\r\nA=1\r\n\r\nB: two words\r\n',
+      [
+        ['A', '1'],
+        ['B', 'two words'],
+      ],
+    ],
+  ];
+  for (const [what, raw, want] of table) {
+    it(what, () => {
+      assert.deepEqual(parseInputValue('compose-secrets', raw), want);
+      assert.deepEqual(parseInputValue('build-args', raw), want);
+    });
+  }
+  it('a line that is no pair is still refused, by position for a secret input', () => {
+    assert.throws(
+      () => parseInputValue('compose-secrets', 'A=1\nhunter2'),
+      /item 2 \(not shown: the input is secret\)/,
+    );
+  });
+});

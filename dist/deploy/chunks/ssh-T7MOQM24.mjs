@@ -8,7 +8,7 @@ const __dirname = __ladingDirname(__filename);
 import {
   SCRIPT_PATH_RE,
   envAssignments
-} from "./chunk-I3KQATZU.mjs";
+} from "./chunk-6CAITUTD.mjs";
 import {
   InputError,
   LadingError

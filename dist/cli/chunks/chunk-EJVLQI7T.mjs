@@ -53,7 +53,8 @@ function parseChoice(name, raw, choices, fallback) {
   throw new InputError(name, `'${value}' is not one of the accepted values`, `use one of: ${choices.join(", ")}`);
 }
 function parsePairs(name, raw, secret = false) {
-  return parseList(raw).map((item, i) => {
+  const lines = (raw ?? "").split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0 && !line.startsWith("#"));
+  return lines.map((item, i) => {
     const m = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(item);
     if (!m || m[1] === void 0 || m[2] === void 0 || m[1].trim() === "") {
       const what = secret ? `item ${i + 1} (not shown: the input is secret)` : `'${item}'`;

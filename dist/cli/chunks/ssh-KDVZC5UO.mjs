@@ -9,7 +9,7 @@ const __dirname = __ladingDirname(__filename);
 import {
   SCRIPT_PATH_RE,
   envAssignments
-} from "./chunk-DYNGGPO3.mjs";
+} from "./chunk-EJVLQI7T.mjs";
 import {
   InputError,
   LadingError
