@@ -97,9 +97,19 @@ export const notifyCommand: Command = {
           raw.trimStart().startsWith('{') ? 'the manifest input' : raw,
         )
       : undefined;
-    // an inline manifest read from a file takes its signature along (<file>.sig), for agents that require one
+    // an inline manifest read from a file takes its signature along (<file>.sig), for agents that require one; no
+    // .sig sends it unsigned, an unreadable one is an error (sent unsigned, a requiring agent would only say 401)
     const signature =
-      raw && !raw.trimStart().startsWith('{') ? await readFile(`${raw}.sig`, 'utf8').catch(() => undefined) : undefined;
+      raw && !raw.trimStart().startsWith('{')
+        ? await readFile(`${raw}.sig`, 'utf8').catch((err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return undefined;
+            throw new InputError(
+              'manifest',
+              `has a signature file ${raw}.sig that cannot be read (${err.code ?? err.message})`,
+              'make it readable, or remove it to send the manifest unsigned',
+            );
+          })
+        : undefined;
     const caFile = read('ca-file');
     const ca = caFile
       ? await readFile(caFile).catch(() => {

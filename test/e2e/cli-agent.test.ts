@@ -112,6 +112,28 @@ webhook:
     assert.doesNotMatch(stderr, new RegExp(secret));
   });
 
+  it('notify: an unreadable <manifest>.sig is an input error before anything is sent (a missing one sends unsigned)', () => {
+    const file = app.writeManifest(app.version(3));
+    rmSync(`${file}.sig`, { force: true });
+    mkdirSync(`${file}.sig`); // a directory: readFile fails with EISDIR
+    try {
+      // port 9 on loopback: nothing listens, so reaching the send would fail differently
+      const res = runCli([
+        'notify',
+        '--url',
+        'http://127.0.0.1:9/',
+        '--secret-file',
+        join(dir, 'secret'),
+        '--manifest',
+        file,
+      ]);
+      assert.equal(res.code, 2, res.stderr);
+      assert.match(res.stderr, /--manifest: has a signature file .*\.sig that cannot be read \(EISDIR\)/);
+    } finally {
+      rmSync(`${file}.sig`, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a config with a public plain-HTTP webhook (exit 2, naming the key)', () => {
     writeFileSync(
       join(dir, 'bad.yml'),
