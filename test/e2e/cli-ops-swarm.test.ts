@@ -150,6 +150,35 @@ networks:
     assert.match(oneOff.stdout, /v1/);
   });
 
+  it("exec --host names one of the stack's managers (by address too); any other name is refused before connecting", () => {
+    const { ssh } = testEnv();
+    const named = cli([
+      'exec',
+      ...conn(),
+      '--host',
+      `${ssh.host}:${ssh.port}`,
+      '--service',
+      'web',
+      '--',
+      '/bin/busybox',
+      'true',
+    ]);
+    assert.equal(named.code, 0, named.stdout + named.stderr);
+    const other = cli([
+      'exec',
+      ...conn(),
+      '--host',
+      'nowhere.example',
+      '--service',
+      'web',
+      '--',
+      '/bin/busybox',
+      'true',
+    ]);
+    assert.equal(other.code, 2, other.stdout + other.stderr);
+    assert.match(other.stderr, /'nowhere\.example' is none of the stack's managers \(.*\).*leave --host out/);
+  });
+
   it('logs --follow streams the lines a task writes meanwhile and ends cleanly on Ctrl-C (no reader left on the manager)', async () => {
     const child = spawn(
       process.execPath,

@@ -20,8 +20,13 @@ export interface Place {
   root: string;
   env: Record<string, string>;
   spec?: HostSpec;
+  /** what `exec --host` may call it: a compose host's label and address forms; a swarm stack's managers' and docker-host */
+  names: string[];
   connect(): Promise<{ session: HostSession; label: string }>;
 }
+
+/** The ways a host can be named: its label, host, host:port and user@host:port. */
+const namesOf = (h: HostSpec): string[] => [h.label, h.host, `${h.host}:${h.port}`, `${h.user}@${h.host}:${h.port}`];
 
 export interface Places {
   target: 'compose' | 'swarm';
@@ -44,6 +49,7 @@ export async function placesOf(opts: HostStageOptions): Promise<Places> {
           label,
           target,
           project,
+          names: [label, ...(s.dockerHost ? [s.dockerHost] : []), ...s.deploy.hosts.flatMap(namesOf)],
           root: s.deploy.root,
           env: envFor(s, project),
           connect: () => connectManager(s, opts.reporter, opts.deps.connector),
@@ -69,6 +75,7 @@ export async function placesOf(opts: HostStageOptions): Promise<Places> {
       root: env.LADING_ROOT!,
       env,
       spec: host,
+      names: namesOf(host),
       connect: async () => ({ session: await opts.deps.connector(host, settings, opts.reporter), label: host.label }),
     };
   });

@@ -145,18 +145,14 @@ export async function runExecStage(opts: ExecOptions): Promise<{ code: number; h
   const env: Record<string, string> = { LADING_SERVICE: service, ...argvEnv(opts.argv) };
   if (running) env.LADING_RUNNING = '1';
   if (opts.pty) env.LADING_TTY = '1';
-  const chosen = only
-    ? places.filter(
-        (p) =>
-          p.label === only ||
-          p.spec?.host === only ||
-          `${p.spec?.host}:${p.spec?.port}` === only ||
-          `${p.spec?.user}@${p.spec?.host}:${p.spec?.port}` === only ||
-          (p.target === 'swarm' && places.length === 1),
-      )
-    : places;
+  const chosen = only ? places.filter((p) => p.names.includes(only)) : places;
   if (chosen.length === 0) {
-    throw new InputError('host', `'${only}' is none of the hosts (${places.map((p) => p.label).join(', ')})`);
+    const swarm = places[0]?.target === 'swarm';
+    throw new InputError(
+      'host',
+      `'${only}' is none of the ${swarm ? "stack's managers" : 'hosts'} (${[...new Set(places.flatMap((p) => (swarm ? p.names : [p.label])))].join(', ')})`,
+      swarm ? 'on a swarm stack exec runs through a manager: name one, or leave --host out' : undefined,
+    );
   }
   const hosts: HostOutcome[] = [];
   for (const place of chosen) {
