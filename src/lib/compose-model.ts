@@ -203,6 +203,32 @@ export function parseComposeYaml(text: string, path: string): Record<string, unk
   return data;
 }
 
+/**
+ * Each release compose file's top-level mapping, read as compose reads it (merge keys `<<: *anchor` applied), for the
+ * parts of a deploy that look up one thing in the files (rolling services, healthchecks, hooks, service names). A file
+ * that does not parse is skipped: compose itself reports it, with a better message.
+ */
+export function composeDocs(files: Array<{ path?: string; content?: string }>): Obj[] {
+  const docs: Obj[] = [];
+  for (const f of files) {
+    try {
+      docs.push(parseComposeYaml(f.content ?? '', f.path ?? 'compose file'));
+    } catch {
+      // reported by compose
+    }
+  }
+  return docs;
+}
+
+/** Each compose file's `services:`, name → definition (a service given as null or a scalar reads as {}). */
+export function composeServiceDefs(files: Array<{ path?: string; content?: string }>): Array<Record<string, Obj>> {
+  return composeDocs(files).map((doc) =>
+    Object.fromEntries(
+      Object.entries(isObj(doc.services) ? doc.services : {}).map(([name, svc]) => [name, isObj(svc) ? svc : {}]),
+    ),
+  );
+}
+
 /** Parses one compose file (parseComposeYaml), checks its top-level keys, then interpolates every string value. */
 function loadFile(path: string, ctx: Ctx): Obj {
   const text = ctx.read(path);

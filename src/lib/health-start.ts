@@ -1,4 +1,5 @@
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { composeServiceDefs } from './compose-model.ts';
 
 /** The docker API version from which the engine honours a healthcheck's `start_interval` (docker 25). */
 export const START_INTERVAL_API = '1.44';
@@ -62,15 +63,9 @@ export function startIntervalRefused(apiVersion: string | undefined, files: Arra
 /** Each service's healthcheck merged over the compose files (later files override keys). */
 function healthchecks(files: Array<{ content: string }>): Map<string, Health | undefined> {
   const health = new Map<string, Health | undefined>();
-  for (const f of files) {
-    let doc: { services?: Record<string, { healthcheck?: Health } | null> } | undefined;
-    try {
-      doc = parse(f.content) as typeof doc;
-    } catch {
-      continue; // compose reports broken files itself
-    }
-    for (const [name, svc] of Object.entries(doc?.services ?? {})) {
-      const h = svc?.healthcheck;
+  for (const defs of composeServiceDefs(files)) {
+    for (const [name, svc] of Object.entries(defs)) {
+      const h = svc.healthcheck as Health | undefined;
       if (h && typeof h === 'object') health.set(name, { ...(health.get(name) ?? {}), ...h });
       else if (!health.has(name)) health.set(name, undefined);
     }

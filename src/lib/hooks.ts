@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { composeDocs } from './compose-model.ts';
 import { InputError } from './errors.ts';
 import { INPUTS } from './input-table.ts';
 import type { Manifest } from './manifest.ts';
@@ -44,14 +44,8 @@ interface XHook {
 
 function xLadingHooks(manifest: Manifest): Record<string, unknown> {
   let hooks: Record<string, unknown> = {};
-  for (const f of manifest.compose?.files ?? []) {
-    let doc: unknown;
-    try {
-      doc = parse(f.content);
-    } catch {
-      continue; // compose itself reports a broken file
-    }
-    const x = (doc as { 'x-lading'?: { hooks?: unknown } } | null)?.['x-lading']?.hooks;
+  for (const doc of composeDocs(manifest.compose?.files ?? [])) {
+    const x = (doc as { 'x-lading'?: { hooks?: unknown } })['x-lading']?.hooks;
     if (x && typeof x === 'object') hooks = { ...hooks, ...(x as Record<string, unknown>) }; // later files win
   }
   return hooks;

@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { composeServiceDefs } from './compose-model.ts';
 import { type HistoryEntry, parseHistory } from './deploy-plan.ts';
 import { InputError, LadingError } from './errors.ts';
 import { type Manifest, parseManifest } from './manifest.ts';
@@ -277,17 +277,8 @@ export function pinsOf(manifest: Manifest | undefined): Record<string, string> {
 /** The services a release declares: its pinned ones and its compose files' `services:` keys. */
 function servicesOf(manifest: Manifest | undefined): string[] {
   const names = new Set<string>(Object.keys(pinsOf(manifest)));
-  for (const f of manifest?.compose?.files ?? []) {
-    let doc: { services?: Record<string, unknown> | null } | null | undefined;
-    try {
-      doc = parse(f.content) as typeof doc;
-    } catch {
-      continue; // compose reports a broken file itself
-    }
-    const services = doc?.services;
-    if (services && typeof services === 'object' && !Array.isArray(services))
-      for (const name of Object.keys(services)) names.add(name);
-  }
+  for (const defs of composeServiceDefs(manifest?.compose?.files ?? []))
+    for (const name of Object.keys(defs)) names.add(name);
   return [...names].sort();
 }
 

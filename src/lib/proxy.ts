@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { composeServiceDefs } from './compose-model.ts';
 import { InputError, LadingError } from './errors.ts';
 import { type InputReader, readInputs } from './input-values.ts';
 
@@ -143,15 +143,8 @@ export function rollingServices(
   input: RollingSpec[] = [],
 ): RollingSpec[] {
   const merged = new Map<string, ComposeService>();
-  for (const f of files) {
-    let doc: { services?: Record<string, ComposeService> } | undefined;
-    try {
-      doc = parse(f.content) as typeof doc;
-    } catch {
-      continue; // compose itself reports a broken file, with a better message
-    }
-    for (const [name, svc] of Object.entries(doc?.services ?? {})) {
-      if (!svc || typeof svc !== 'object') continue;
+  for (const defs of composeServiceDefs(files) as Array<Record<string, ComposeService>>) {
+    for (const [name, svc] of Object.entries(defs)) {
       const prev = merged.get(name) ?? {};
       const x = svc['x-lading'];
       merged.set(name, {

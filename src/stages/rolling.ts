@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { composeServiceDefs } from '../lib/compose-model.ts';
 import { LadingError } from '../lib/errors.ts';
 import type { Manifest } from '../lib/manifest.ts';
 import {
@@ -64,17 +64,12 @@ interface ServiceFacts {
 /** Every service over all files: whether it has profiles, and which services it needs. */
 function composeServices(files: Array<{ content: string }>): Map<string, ServiceFacts> {
   const services = new Map<string, ServiceFacts>();
-  for (const f of files) {
-    try {
-      const doc = parse(f.content) as { services?: Record<string, Record<string, unknown> | null> } | undefined;
-      for (const [name, svc] of Object.entries(doc?.services ?? {})) {
-        const facts = services.get(name) ?? { profiled: false, needs: new Set<string>() };
-        facts.profiled ||= Array.isArray(svc?.profiles);
-        for (const n of serviceNeeds(svc ?? {})) facts.needs.add(n);
-        services.set(name, facts);
-      }
-    } catch {
-      // compose reports broken files itself
+  for (const defs of composeServiceDefs(files)) {
+    for (const [name, svc] of Object.entries(defs)) {
+      const facts = services.get(name) ?? { profiled: false, needs: new Set<string>() };
+      facts.profiled ||= Array.isArray(svc.profiles);
+      for (const n of serviceNeeds(svc)) facts.needs.add(n);
+      services.set(name, facts);
     }
   }
   return services;
@@ -84,14 +79,19 @@ function composeServices(files: Array<{ content: string }>): Map<string, Service
  * The services one service definition refers to: depends_on, links, volumes_from, network_mode service:<name> (a
  * rolling service cannot set network_mode, but another service's facts are read the same way).
  */
-function serviceNeeds(svc: Record<string, unknown>): string[] {
+export function serviceNeeds(svc: Record<string, unknown>): string[] {
   const names: string[] = [];
   const dep = svc.depends_on;
   if (Array.isArray(dep)) names.push(...dep.map(String));
   else if (dep && typeof dep === 'object') names.push(...Object.keys(dep));
   if (Array.isArray(svc.links)) names.push(...svc.links.map((l) => String(l).split(':')[0]!));
+  // volumes_from: `name[:ro|rw]`, `service:name[:mode]` or `container:name[:mode]` (a container is no service)
   if (Array.isArray(svc.volumes_from)) {
-    names.push(...svc.volumes_from.map((v) => String(v).split(':')[0]!).filter((v) => v !== 'container'));
+    for (const v of svc.volumes_from.map(String)) {
+      const [kind, name] = v.split(':');
+      if (kind === 'service' && name) names.push(name);
+      else if (kind !== 'container') names.push(kind!);
+    }
   }
   if (typeof svc.network_mode === 'string' && svc.network_mode.startsWith('service:')) {
     names.push(svc.network_mode.slice('service:'.length));

@@ -9,8 +9,10 @@ import {
   type ComposeModel,
   defaultComposeFiles,
   fromComposeConfig,
+  composeServiceDefs,
   resolveCompose,
 } from '../../src/lib/compose-model.ts';
+import { serviceNeeds } from '../../src/stages/rolling.ts';
 
 /**
  * The differential corpus: every project under test/fixtures/compose is resolved by lading's built-in resolver and
@@ -85,14 +87,26 @@ function view(model: ComposeModel) {
 
 const baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
 
+/** `docker-compose config` of a case, parsed: run once per case (both checks below read it). */
+const configs = new Map<string, Promise<Record<string, unknown>>>();
+function composeConfigRaw(dir: string, c: Case): Promise<Record<string, unknown>> {
+  let p = configs.get(dir);
+  if (!p) {
+    const args: string[] = ['--project-directory', dir];
+    if (c.files && c.files.length > 0) for (const f of c.files) args.push('-f', join(dir, f));
+    for (const f of c.envFiles ?? []) args.push('--env-file', join(dir, f));
+    for (const pr of c.profiles ?? []) args.push('--profile', pr);
+    args.push('config');
+    p = limited(() => run('docker-compose', args, { cwd: dir, env: { ...baseEnv, ...c.env } })).then(
+      ({ stdout }) => parse(stdout) as Record<string, unknown>,
+    );
+    configs.set(dir, p);
+  }
+  return p;
+}
+
 async function composeConfig(dir: string, c: Case): Promise<ComposeModel> {
-  const args: string[] = ['--project-directory', dir];
-  if (c.files && c.files.length > 0) for (const f of c.files) args.push('-f', join(dir, f));
-  for (const f of c.envFiles ?? []) args.push('--env-file', join(dir, f));
-  for (const p of c.profiles ?? []) args.push('--profile', p);
-  args.push('config');
-  const { stdout } = await run('docker-compose', args, { cwd: dir, env: { ...baseEnv, ...c.env } });
-  return fromComposeConfig(parse(stdout), { projectDir: dir, name: 'x', profiles: c.profiles ?? [] });
+  return fromComposeConfig(await composeConfigRaw(dir, c), { projectDir: dir, name: 'x', profiles: c.profiles ?? [] });
 }
 
 // Few compose processes at a time: the machine is shared (each v1 start costs about a second of CPU).
@@ -116,7 +130,7 @@ describe('the built-in compose resolver agrees with docker-compose config', { co
     it(name, async () => {
       const dir = join(ROOT, name);
       const c = caseOf(dir);
-      const theirsP = limited(() => composeConfig(dir, c));
+      const theirsP = composeConfig(dir, c);
       const resolve = () =>
         resolveCompose({
           files: filesOf(dir, c),
@@ -144,6 +158,44 @@ describe('the built-in compose resolver agrees with docker-compose config', { co
         }
       }
       assert.deepEqual(ours, theirs);
+    });
+  }
+});
+
+/**
+ * What the rolling plan reads of each service (stages/rolling.ts: what it needs started first, so the recreate
+ * services' compose run goes before the rolling one's) against docker-compose config on the same corpus: depends_on,
+ * links and volumes_from services, from the raw release files as a deploy has them.
+ */
+describe('the rolling plan reads what a service needs as docker-compose config does', { concurrency: LIMIT }, () => {
+  const theirNeeds = (svc: Record<string, unknown>): string[] => {
+    const dep = svc.depends_on;
+    const names = Array.isArray(dep) ? dep.map(String) : Object.keys((dep as object | undefined) ?? {});
+    for (const l of (svc.links as string[] | undefined) ?? []) names.push(l.split(':')[0]!);
+    for (const v of (svc.volumes_from as string[] | undefined) ?? []) {
+      const [kind, name] = v.split(':'); // v1 writes service:<name>:<mode> or container:<name>:<mode>
+      if (kind === 'service') names.push(name!);
+    }
+    return [...new Set(names)].sort();
+  };
+  for (const name of cases) {
+    const dir = join(ROOT, name);
+    const c = caseOf(dir);
+    if (c.error) continue;
+    it(name, async () => {
+      const theirs = (await composeConfigRaw(dir, c)).services as Record<string, Record<string, unknown>>;
+      const ours = new Map<string, Set<string>>();
+      const files = filesOf(dir, c).map((path) => ({ path, content: readText(path) ?? '' }));
+      for (const defs of composeServiceDefs(files)) {
+        for (const [svc, def] of Object.entries(defs)) {
+          const set = ours.get(svc) ?? new Set<string>();
+          for (const n of serviceNeeds(def)) set.add(n);
+          ours.set(svc, set);
+        }
+      }
+      for (const [svc, def] of Object.entries(theirs)) {
+        assert.deepEqual([...(ours.get(svc) ?? [])].sort(), theirNeeds(def), `services.${svc}`);
+      }
     });
   }
 });

@@ -95,6 +95,25 @@ describe('the recreate services run at the same time as the rolling ones unless 
   it('network_mode service: never gets that far: a rolling service cannot set network_mode', () => {
     assert.throws(() => atOnce(web('    network_mode: "service:worker"\n')), /cannot roll: it sets network_mode/);
   });
+  it('depends_on and x-lading through merge keys (<<: *anchor) count, as compose reads them', () => {
+    const compose = `x-db: &db
+  depends_on: [db]
+x-roll: &roll
+  x-lading: {strategy: rolling, hosts: [shop.test]}
+services:
+  web:
+    <<: [*db, *roll]
+    image: x
+  db: {image: x}
+`;
+    const plan = rollingPlan(manifest(compose), 'shop', settings);
+    assert.deepEqual(
+      plan?.specs.map((s) => s.service),
+      ['web'],
+      'the rolling service found through its merge key',
+    );
+    assert.equal(plan?.env.LADING_OTHERS_AT_ONCE, '0');
+  });
   it('an override file adding depends_on counts too', () => {
     const m = manifest(web(''));
     m.compose!.files.push(composeFile('docker-compose.override.yml', 'services:\n  web:\n    depends_on: [db]\n'));
