@@ -4,6 +4,7 @@ import { parseAgentConfig } from '../lib/agent-config.ts';
 import { InputError } from '../lib/errors.ts';
 import { parseManifest } from '../lib/manifest.ts';
 import { parseChoice } from '../lib/inputs.ts';
+import { fileSignature } from '../io/manifest-source.ts';
 import { sendNotification } from '../io/notify.ts';
 import { Agent } from '../stages/agent.ts';
 import { channelSource } from '../stages/agent-source.ts';
@@ -99,17 +100,7 @@ export const notifyCommand: Command = {
       : undefined;
     // an inline manifest read from a file takes its signature along (<file>.sig), for agents that require one; no
     // .sig sends it unsigned, an unreadable one is an error (sent unsigned, a requiring agent would only say 401)
-    const signature =
-      raw && !raw.trimStart().startsWith('{')
-        ? await readFile(`${raw}.sig`, 'utf8').catch((err: NodeJS.ErrnoException) => {
-            if (err.code === 'ENOENT') return undefined;
-            throw new InputError(
-              'manifest',
-              `has a signature file ${raw}.sig that cannot be read (${err.code ?? err.message})`,
-              'make it readable, or remove it to send the manifest unsigned',
-            );
-          })
-        : undefined;
+    const signature = raw && !raw.trimStart().startsWith('{') ? await fileSignature(raw, 'manifest') : undefined;
     const caFile = read('ca-file');
     const ca = caFile
       ? await readFile(caFile).catch(() => {

@@ -1,23 +1,51 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DEFAULT_MANIFEST_MAX_BYTES, fetchText, tooLarge } from './manifest-fetch.ts';
-import { type ObjectStore, openObjectLocation, type StoreOptions } from './store.ts';
+import { type ObjectStore, openObjectLocation, StoreError, type StoreOptions } from './store.ts';
 import { InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, parseManifest } from '../lib/manifest.ts';
 import { SIGNATURE_SUFFIX, verifyManifestSignature } from '../lib/manifest-signature.ts';
 import { parseObjectLocation, shownUrl } from '../lib/store-location.ts';
 
-/** `<url>.sig` beside a manifest fetched from `url` (after its redirects); undefined when there is none. */
+// Where a manifest's detached signature sits: `<manifest>.sig` beside it, over https, in a store or on disk. Each
+// reader gives undefined when there is none (the verdict is then "missing"), and an error that says why when there
+// is one it cannot read: a signature it could not read is not the same as an unsigned manifest.
+
+/** `<url>.sig` beside a manifest fetched from `url` (after its redirects); undefined when the server has none. */
 export async function signatureAt(url: string): Promise<string | undefined> {
   const u = new URL(url);
   u.pathname += SIGNATURE_SUFFIX;
   const sig = await fetchText(u.href, { maxBytes: 1024, json: false });
-  return sig.status === 200 ? sig.text : undefined;
+  if (sig.status === 200) return sig.text;
+  if (sig.status === 404 || sig.status === 410) return undefined;
+  throw new LadingError(
+    `the manifest's signature ${shownUrl(u)} answered HTTP ${sig.status}`,
+    u.search
+      ? "the manifest URL is signed (its query): a presigned or signed URL grants that one object, not its .sig — give the manifest's s3:// or gs:// location instead, or serve both where a plain GET reaches them"
+      : 'serve <manifest>.sig beside the manifest where the same GET reaches it',
+  );
 }
 
-/** `<key>.sig` beside a manifest in a store; undefined when there is none. */
+/** `<key>.sig` beside a manifest in a store; undefined when the store has none. */
 export async function storeSignature(store: ObjectStore, key: string): Promise<string | undefined> {
-  return (await store.getText(`${key}${SIGNATURE_SUFFIX}`).catch(() => undefined))?.text;
+  return (
+    await store.getText(`${key}${SIGNATURE_SUFFIX}`).catch((err: unknown) => {
+      if (err instanceof StoreError && err.notFound) return undefined;
+      throw err; // no permission, no bucket, the store unreachable: said as such, not as an unsigned manifest
+    })
+  )?.text;
+}
+
+/** `<path>.sig` beside a manifest file; undefined when there is none. `input` names the manifest's input in errors. */
+export async function fileSignature(path: string, input: string): Promise<string | undefined> {
+  return readFile(`${path}${SIGNATURE_SUFFIX}`, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw new InputError(
+      input,
+      `has a signature file ${path}${SIGNATURE_SUFFIX} that cannot be read (${err.code ?? err.message})`,
+      'make it readable by the user lading runs as',
+    );
+  });
 }
 
 export interface ManifestReadOptions {
@@ -84,7 +112,7 @@ export async function readManifestFrom(
     });
     if (s.size > maxBytes) throw tooLarge(value, maxBytes);
     text = await readFile(path, 'utf8');
-    signature = () => readFile(`${path}${SIGNATURE_SUFFIX}`, 'utf8').catch(() => undefined);
+    signature = () => fileSignature(path, input);
   }
   const manifest = parseManifest(text, source);
   if (opts.secret) verifyManifestSignature(text, await signature(), opts.secret, source);

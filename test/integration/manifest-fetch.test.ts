@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +19,8 @@ import { fetchText } from '../../src/io/manifest-fetch.ts';
 import { LadingError } from '../../src/lib/errors.ts';
 import { createManifest, serializeManifest } from '../../src/lib/manifest.ts';
 import { signManifest } from '../../src/lib/manifest-signature.ts';
-import { readManifestFrom } from '../../src/io/manifest-source.ts';
+import { readManifestFrom, storeSignature } from '../../src/io/manifest-source.ts';
+import { type ObjectStore, StoreError } from '../../src/io/store.ts';
 import { extractFromInputs } from '../helpers/extract.ts';
 import { writeSaveArchive } from '../helpers/hostile-archive.ts';
 
@@ -136,6 +146,50 @@ describe('manifests are fetched over a bounded, https-only path', () => {
     await assert.rejects(
       readManifestFrom('manifest', `${base}/forged.json`, { secret: 's3cret' }),
       refused(/does not match/),
+    );
+  });
+
+  it('a signature that exists but cannot be read is said as such, not as an unsigned manifest', async () => {
+    // a presigned manifest URL: its query signs that one object, so <url>.sig with the same query is refused (403)
+    routes = {
+      '/p.json': (_q, r) => r.writeHead(200).end(text),
+      '/p.json?X-Amz-Signature=abc123secret': (_q, r) => r.writeHead(200).end(text),
+      '/p.json.sig?X-Amz-Signature=abc123secret': (_q, r) => r.writeHead(403).end('denied'),
+      '/e.json': (_q, r) => r.writeHead(200).end(text),
+      '/e.json.sig': (_q, r) => r.writeHead(500).end('oops'),
+    };
+    await assert.rejects(
+      readManifestFrom('manifest', `${base}/p.json?X-Amz-Signature=abc123secret`, { secret: 's3cret' }),
+      (err: Error) =>
+        err instanceof LadingError &&
+        /signature .*\/p\.json\.sig answered HTTP 403/.test(err.message) &&
+        /presigned or signed URL/.test(err.hint ?? '') &&
+        !/abc123secret/.test(`${err.message} ${err.hint}`),
+    );
+    await assert.rejects(
+      readManifestFrom('manifest', `${base}/p.json`, { secret: 's3cret' }),
+      refused(/p\.json\.sig is missing/),
+    );
+    await assert.rejects(
+      readManifestFrom('manifest', `${base}/e.json`, { secret: 's3cret' }),
+      refused(/e\.json\.sig answered HTTP 500/),
+    );
+    // a file: its .sig a directory (unreadable as a file)
+    const path = join(work, 'dir-sig.json');
+    writeFileSync(path, text);
+    mkdirSync(`${path}.sig`);
+    await assert.rejects(
+      readManifestFrom('manifest', path, { secret: 's3cret' }),
+      refused(/has a signature file .*dir-sig\.json\.sig that cannot be read \(EISDIR\)/),
+    );
+  });
+
+  it('a store signature: missing is undefined, any other store error is thrown as it is', async () => {
+    const store = (err: Error) => ({ getText: () => Promise.reject(err) }) as unknown as ObjectStore;
+    assert.equal(await storeSignature(store(new StoreError('gone', undefined, true)), 'm.json'), undefined);
+    await assert.rejects(
+      storeSignature(store(new StoreError('no permission for reading s3://b/m.json.sig', undefined)), 'm.json'),
+      /no permission/,
     );
   });
 
