@@ -8807,6 +8807,11 @@ function readInputs(read, ids) {
   return out;
 }
 
+// src/lib/store-location.ts
+function isLoopbackHost(hostname2) {
+  return /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i.test(hostname2);
+}
+
 // src/io/manifest-fetch.ts
 var DEFAULT_MANIFEST_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -8917,7 +8922,7 @@ function hostname(host) {
 function isInsecureHost(host, insecure = []) {
   const h = host.trim().toLowerCase();
   const name = hostname(h);
-  if (name === "localhost" || name === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)) return true;
+  if (isLoopbackHost(name)) return true;
   return insecure.some((entry) => {
     const e = entry.trim().toLowerCase().replace(/^https?:\/\//, "").replace(/\/+$/, "");
     if (e === "") return false;

@@ -1,5 +1,5 @@
 import { LadingError } from '../lib/errors.ts';
-import { shownUrl } from '../lib/store-location.ts';
+import { isLoopbackHost, shownUrl } from '../lib/store-location.ts';
 
 /**
  * The one way lading fetches over HTTP (manifests for deploy, extract and the agent; extract's `source: https://`
@@ -27,8 +27,6 @@ export interface FetchedText {
   url: string;
 }
 
-const LOOPBACK = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
-
 /** Throws unless `raw` is https, or http to a loopback host. */
 export function checkFetchUrl(raw: string, what = 'the manifest URL'): URL {
   let url: URL;
@@ -38,7 +36,7 @@ export function checkFetchUrl(raw: string, what = 'the manifest URL'): URL {
     throw new LadingError(`${what} '${shownUrl(raw)}' is not a valid URL`, 'give the full https:// address');
   }
   if (url.protocol === 'https:') return url;
-  if (url.protocol === 'http:' && LOOPBACK.test(url.hostname)) return url;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return url;
   throw new LadingError(
     `${what} ${url.origin} is not https`,
     'serve it over https (plain http is accepted on loopback only): in transit, anyone could change what is fetched',

@@ -1,5 +1,6 @@
 import { InputError, LadingError } from '../lib/errors.ts';
 import type { Manifest } from '../lib/manifest.ts';
+import { isLoopbackHost } from '../lib/store-location.ts';
 import { type SignatureFormat, signWebhook, type WebhookBody } from '../lib/webhook.ts';
 
 // The build side of pull mode: a signed POST telling a lading agent about a manifest (lading notify, notify-url).
@@ -29,8 +30,7 @@ export async function sendNotification(o: NotifyOptions): Promise<{ status: numb
   } catch {
     throw new InputError('url', `'${o.url}' is not a URL`);
   }
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
     throw new InputError(
       'url',
       `'${o.url}' is not https`,

@@ -1,5 +1,6 @@
 import { InputError } from './errors.ts';
 import { parseList } from './inputs.ts';
+import { isLoopbackHost } from './store-location.ts';
 
 /**
  * Registry recognition, pure: which kind of registry a host is (it decides how lading gets short-lived
@@ -163,7 +164,7 @@ function hostname(host: string): string {
 export function isInsecureHost(host: string, insecure: string[] = []): boolean {
   const h = host.trim().toLowerCase();
   const name = hostname(h);
-  if (name === 'localhost' || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)) return true;
+  if (isLoopbackHost(name)) return true;
   return insecure.some((entry) => {
     const e = entry
       .trim()

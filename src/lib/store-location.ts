@@ -35,7 +35,7 @@ function splitUrl(input: string, raw: string): { kind: StoreKind; bucket: string
     if (!ok) {
       throw new InputError(
         input,
-        `'${bucket}' is not a valid ${kind === 's3' ? 'S3' : 'GCS'} bucket name`,
+        `'${bucket.replace(/^.*@/s, '…@')}' is not a valid ${kind === 's3' ? 'S3' : 'GCS'} bucket name`, // no user:password
         'use lowercase letters, digits, dots and dashes, 3 to 63 characters',
       );
     }
@@ -45,7 +45,7 @@ function splitUrl(input: string, raw: string): { kind: StoreKind; bucket: string
   if (path.startsWith('/')) return { kind: 'file', bucket: '/', rest: path.replace(/^\/+/, '') };
   throw new InputError(
     input,
-    `'${raw}' is not a store location`,
+    `'${shownUrl(raw)}' is not a store location`,
     'write s3://bucket/prefix, gs://bucket/prefix, or an absolute directory (file:///dir or /dir)',
   );
 }
@@ -57,7 +57,7 @@ function checkKey(input: string, key: string): string {
   if (!KEY_SAFE.test(key)) {
     throw new InputError(
       input,
-      `'${key}' contains characters lading does not put in object keys`,
+      `'${shownUrl(key)}' contains characters lading does not put in object keys`, // no query, no user:password
       'use letters, digits and / . _ - only',
     );
   }
@@ -78,24 +78,34 @@ export function parseStoreLocation(input: string, raw: string): StoreLocation {
 }
 
 /**
+ * A loopback host name as a URL gives it (URL.hostname): localhost, 127.0.0.0/8 or [::1]. Plain http is accepted to
+ * these only (manifests, objects, agents' webhooks, registries): nothing in transit can change what comes back.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  return /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i.test(hostname);
+}
+
+/**
  * A URL as errors and logs show it: without its query, fragment and user info, where a signed URL carries its
  * signature (S3 presigned, GCS signed, SAS tokens) and a basic-auth URL its password.
  */
 export function shownUrl(raw: string | URL): string {
   try {
     const u = new URL(raw);
-    return `${u.origin}${u.pathname}`;
+    // http(s) and the other special schemes; s3://, gs:// and opaque ones ('null' origin) go by text below
+    if (u.origin !== 'null') return `${u.origin}${u.pathname}`;
   } catch {
-    return String(raw)
-      .replace(/[?#].*$/s, '')
-      .replace(/\/\/[^/]*@/, '//');
+    // not a URL: by text
   }
+  return String(raw)
+    .replace(/[?#].*$/s, '')
+    .replace(/\/\/[^/]*@/g, '//');
 }
 
 /** Parses the location of one object: s3://bucket/key, gs://bucket/object, an absolute path, or an https URL. */
 export function parseObjectLocation(input: string, raw: string): ObjectLocation {
   const value = raw.trim();
-  if (/^https?:\/\//.test(value)) {
+  if (/^https?:\/\//i.test(value)) {
     let url: URL;
     try {
       url = new URL(value);
@@ -106,7 +116,7 @@ export function parseObjectLocation(input: string, raw: string): ObjectLocation 
         'write the full https:// address of the object',
       );
     }
-    if (url.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
       throw new InputError(
         input,
         `'${url.origin}' is plain http`,
@@ -119,7 +129,7 @@ export function parseObjectLocation(input: string, raw: string): ObjectLocation 
   if (!rest || rest.endsWith('/')) {
     throw new InputError(
       input,
-      `'${value}' names a folder, not an object`,
+      `'${shownUrl(value)}' names a folder, not an object`,
       'give the full object name, e.g. s3://bucket/path/manifest.json',
     );
   }

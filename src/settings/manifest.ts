@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { InputError } from '../lib/errors.ts';
 import { checkEnvName } from '../lib/inputs.ts';
 import { type InputReader, readInputs } from '../lib/input-values.ts';
-import { parseStoreLocation } from '../lib/store-location.ts';
+import { isLoopbackHost, parseStoreLocation } from '../lib/store-location.ts';
 import type { ManifestInputs, NotifySettings } from '../stages/manifest.ts';
 import type { PushResult } from '../stages/push.ts';
 import { parseStoreOptions } from './common.ts';
@@ -61,8 +61,7 @@ function parseNotify(read: InputReader): NotifySettings | undefined {
         'write the agent webhook URL, https://host:8443/hooks/lading',
       );
     }
-    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
       throw new InputError(
         'notify-url',
         `'${u}' is not https`,
