@@ -516,7 +516,9 @@ var INPUTS = {
     commands: ["manifest"]
   },
   "compose-env": {
-    kind: "list",
+    kind: "text",
+    // NAME lines (or comma-separated names), or NAME=VALUE lines kept whole: lib/inputs parseEnvNames
+    repeatable: true,
     help: "Variables the compose files read that the deploy supplies, one NAME per line (DOCKER_TAG and LADING_IMAGE_<ID> are set). Only the names enter the manifest: give the values to the deploy (its compose-env). NAME=VALUE also works: the value is used only to read the project here, never written.",
     cli: "a variable the deploy supplies: NAME (or NAME=VALUE, the value used only here; repeatable)",
     actions: ["lading", "manifest"],
@@ -1396,9 +1398,11 @@ function inputName(id) {
 }
 
 // src/lib/inputs.ts
+function parseLines(raw) {
+  return (raw ?? "").split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0 && !line.startsWith("#"));
+}
 function parseList(raw) {
-  if (!raw) return [];
-  return raw.split(/\r?\n/).filter((line) => !line.trim().startsWith("#")).flatMap((line) => line.split(",")).map((item) => item.trim()).filter((item) => item.length > 0);
+  return parseLines(raw).flatMap((line) => line.split(",")).map((item) => item.trim()).filter((item) => item.length > 0);
 }
 var TRUE = /* @__PURE__ */ new Set(["true", "True", "TRUE", "yes", "on", "1"]);
 var FALSE = /* @__PURE__ */ new Set(["false", "False", "FALSE", "no", "off", "0"]);
@@ -1426,8 +1430,7 @@ function parseChoice(name, raw, choices, fallback) {
   throw new InputError(name, `'${value}' is not one of the accepted values`, `use one of: ${choices.join(", ")}`);
 }
 function parsePairs(name, raw, secret = false) {
-  const lines = (raw ?? "").split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0 && !line.startsWith("#"));
-  return lines.map((item, i) => {
+  return parseLines(raw).map((item, i) => {
     const m = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(item);
     if (!m || m[1] === void 0 || m[2] === void 0 || m[1].trim() === "") {
       const what = secret ? `item ${i + 1} (not shown: the input is secret)` : `'${item}'`;

@@ -14,7 +14,7 @@
  *   2. Pick the kind:
  *        string  one line, trimmed                      text    multi-line, kept as given (YAML, JSON, a key)
  *        list    one per line or comma separated → string[]   (a repeatable flag in the CLI)
- *        pairs   KEY=VALUE per line/comma → [key, value][]  (a repeatable flag in the CLI)
+ *        pairs   KEY=VALUE per line (a value keeps its commas) → [key, value][]  (a repeatable flag in the CLI)
  *        bool    true/false → boolean (`--x` / `--no-x` in the CLI)
  *        int     whole number with `min`/`max` → number
  *        choice  one of `choices` → that string
@@ -578,7 +578,8 @@ export const INPUTS = {
     commands: ['manifest'],
   },
   'compose-env': {
-    kind: 'list',
+    kind: 'text', // NAME lines (or comma-separated names), or NAME=VALUE lines kept whole: lib/inputs parseEnvNames
+    repeatable: true,
     help: 'Variables the compose files read that the deploy supplies, one NAME per line (DOCKER_TAG and LADING_IMAGE_<ID> are set). Only the names enter the manifest: give the values to the deploy (its compose-env). NAME=VALUE also works: the value is used only to read the project here, never written.',
     cli: 'a variable the deploy supplies: NAME (or NAME=VALUE, the value used only here; repeatable)',
     actions: ['lading', 'manifest'],

@@ -20,12 +20,33 @@ export function checkEnvName(input: string, name: string, where?: string): strin
   return name;
 }
 
+/** The lines of an input, trimmed; blank lines and `#` comment lines are dropped. */
+function parseLines(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith('#'));
+}
+
+/**
+ * Variable names, each with a value or not: a `NAME=VALUE` line is one name and its whole value (commas and all);
+ * another line is one or more names, comma separated. Names are checked (ENV_NAME_RE); errors name `input`.
+ */
+export function parseEnvNames(input: string, raw: string | undefined): Array<[string, string | undefined]> {
+  return parseLines(raw).flatMap((line): Array<[string, string | undefined]> => {
+    const eq = line.indexOf('=');
+    if (eq !== -1) return [[checkEnvName(input, line.slice(0, eq).trim()), line.slice(eq + 1).trim()]];
+    return line
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean)
+      .map((n) => [checkEnvName(input, n), undefined]);
+  });
+}
+
 /** A list given one item per line or comma separated; blank items and `#` comment lines are dropped. */
 export function parseList(raw: string | undefined): string[] {
-  if (!raw) return [];
-  return raw
-    .split(/\r?\n/)
-    .filter((line) => !line.trim().startsWith('#'))
+  return parseLines(raw)
     .flatMap((line) => line.split(','))
     .map((item) => item.trim())
     .filter((item) => item.length > 0);
@@ -77,11 +98,7 @@ export function parseChoice<T extends string>(
  * blank lines are skipped. A `secret` input's bad item is named by its position, never quoted.
  */
 export function parsePairs(name: string, raw: string | undefined, secret = false): Array<[string, string]> {
-  const lines = (raw ?? '')
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0 && !line.startsWith('#'));
-  return lines.map((item, i) => {
+  return parseLines(raw).map((item, i) => {
     const m = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(item);
     if (!m || m[1] === undefined || m[2] === undefined || m[1].trim() === '') {
       // a secret input's item is named by its position: its text may be the secret itself

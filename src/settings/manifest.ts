@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { InputError } from '../lib/errors.ts';
-import { checkEnvName } from '../lib/inputs.ts';
+import { parseEnvNames } from '../lib/inputs.ts';
 import { type InputReader, readInputs } from '../lib/input-values.ts';
 import { isLoopbackHost, parseStoreLocation } from '../lib/store-location.ts';
 import type { ManifestInputs, NotifySettings } from '../stages/manifest.ts';
@@ -23,11 +23,7 @@ export function parseManifestInputs(read: InputReader): ManifestInputs {
     'manifest-store',
   ]);
   // NAME, or NAME=VALUE (the value only reads the project here; the deploy supplies it): names into the manifest
-  const composeEnv = v['compose-env'].map((item): [string, string | undefined] => {
-    const eq = item.indexOf('=');
-    const k = (eq === -1 ? item : item.slice(0, eq)).trim();
-    return [checkEnvName('compose-env', k), eq === -1 ? undefined : item.slice(eq + 1).trim()];
-  });
+  const composeEnv = parseEnvNames('compose-env', v['compose-env']);
   const out: ManifestInputs = {
     composeEnv,
     composeEnvFiles: v['compose-env-file'],

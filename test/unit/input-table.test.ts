@@ -5,6 +5,8 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { cliError, commandFlags, commandHelp, parseCommandArgs } from '../../src/cli/args.ts';
 import { InputError } from '../../src/lib/errors.ts';
+import { parseEnvNames } from '../../src/lib/inputs.ts';
+import { parseManifestInputs } from '../../src/settings/manifest.ts';
 import {
   ACTIONS,
   type ActionName,
@@ -344,5 +346,22 @@ describe('KEY=VALUE inputs are one pair per line: a value keeps its commas', () 
       () => parseInputValue('compose-secrets', 'A=1\nhunter2'),
       /item 2 \(not shown: the input is secret\)/,
     );
+  });
+});
+
+describe("the manifest's compose-env: names, or NAME=VALUE lines kept whole", () => {
+  it('a NAME=VALUE line keeps its commas; a line of names may list several', () => {
+    assert.deepEqual(parseEnvNames('compose-env', 'API_URL=https://x/?a=1,b=2\nDB_URL, REDIS_URL\n# note\n'), [
+      ['API_URL', 'https://x/?a=1,b=2'],
+      ['DB_URL', undefined],
+      ['REDIS_URL', undefined],
+    ]);
+  });
+  it('the manifest step reads it so (a value with a comma was split into a second, bogus name)', () => {
+    const inputs = parseManifestInputs((n) => (n === 'compose-env' ? 'API_URL=https://x/?a=1,b=2' : undefined));
+    assert.deepEqual(inputs.composeEnv, [['API_URL', 'https://x/?a=1,b=2']]);
+  });
+  it('a bad name is refused, naming the input', () => {
+    assert.throws(() => parseEnvNames('compose-env', 'OK, 9BAD'), /input 'compose-env'.*'9BAD' is not a variable name/);
   });
 });

@@ -8,7 +8,7 @@ const __dirname = __ladingDirname(__filename);
 import {
   SCRIPT_PATH_RE,
   envAssignments
-} from "./chunk-6CAITUTD.mjs";
+} from "./chunk-5R6WZ7ID.mjs";
 import {
   InputError,
   LadingError

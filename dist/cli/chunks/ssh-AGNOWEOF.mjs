@@ -9,7 +9,7 @@ const __dirname = __ladingDirname(__filename);
 import {
   SCRIPT_PATH_RE,
   envAssignments
-} from "./chunk-EJVLQI7T.mjs";
+} from "./chunk-L4QCPEOS.mjs";
 import {
   InputError,
   LadingError
