@@ -814,29 +814,24 @@ step_rolling_start() {
       step_up_others
     fi
   fi
-  if [ -n "$names" ]; then
+  # shellcheck disable=SC2086 # service names are validated by lading
+  if [ -n "$names" ] && ! compose_release "$LADING_RELEASE" up -d --no-deps --no-recreate --no-build $scale $names </dev/null; then
+    [ -n "$others_pid" ] || die "compose could not start the new containers of$names"
+    wait "$others_pid" || true
+    others_pid=""
+    echo "compose ran at the same time as the recreate services' run failed: both once more, one after the other" >&2
+    step_up_others
     # shellcheck disable=SC2086 # service names are validated by lading
-    if ! compose_release "$LADING_RELEASE" up -d --no-deps --no-recreate --no-build $scale $names </dev/null; then
-      [ -n "$others_pid" ] || die "compose could not start the new containers of$names"
-      wait "$others_pid" || true
-      others_pid=""
-      rm -f "$before.others"
-      step_up_others
-      echo "compose ran at the same time as the recreate services' run failed: once more, alone" >&2
-      # shellcheck disable=SC2086 # service names are validated by lading
-      compose_release "$LADING_RELEASE" up -d --no-deps --no-recreate --no-build $scale $names </dev/null
-    fi
+    compose_release "$LADING_RELEASE" up -d --no-deps --no-recreate --no-build $scale $names </dev/null
   fi
-  if [ -n "$others_pid" ]; then
-    if ! wait "$others_pid"; then
-      sed 's/^/    /' "$before.others" >&2
-      echo "the recreate services' compose run at the same time failed (above): once more, alone" >&2
-      step_up_others
-    else
-      cat "$before.others" >&2
-    fi
-    rm -f "$before.others"
+  if [ -n "$others_pid" ] && ! wait "$others_pid"; then
+    sed 's/^/    /' "$before.others" >&2
+    echo "the recreate services' compose run at the same time failed (above): once more, alone" >&2
+    step_up_others
+  elif [ -n "$others_pid" ]; then
+    cat "$before.others" >&2
   fi
+  rm -f "$before.others"
   for svc in $names; do
     service_ids "$svc" | while IFS= read -r id; do
       grep -qxF "$svc $id" "$before" || printf '%s\n' "$id"
