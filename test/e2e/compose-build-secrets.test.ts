@@ -90,7 +90,7 @@ describe('compose build.secrets reach the build through the engine BuildKit (lad
       maxBuffer: 64 << 20,
     });
     assert.equal(saved.includes(Buffer.from(FILE_SECRET)), false, 'the file secret is in no layer');
-    docker(['rmi', ref]);
+    docker(['rmi', '--no-prune', ref]);
   });
 
   it('refuses a secret from the environment on the engine BuildKit, naming the service and what to add', () => {

@@ -19,7 +19,7 @@ describe('examples/monorepo-chain builds with the CLI', () => {
 
   after(() => {
     const refs = built?.images.flatMap((i) => i.refs) ?? [];
-    if (refs.length) docker(['rmi', '-f', ...refs]);
+    if (refs.length) docker(['rmi', '--no-prune', '-f', ...refs]);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -63,7 +63,7 @@ describe('registry-less: export → fetch → load through S3 (s3rver)', () => {
   });
   after(() => {
     rmSync(repo, { recursive: true, force: true });
-    spawnSync('docker', ['rmi', '-f', ...docker(['images', '-q', name]).split('\n').filter(Boolean)], {
+    spawnSync('docker', ['rmi', '--no-prune', '-f', ...docker(['images', '-q', name]).split('\n').filter(Boolean)], {
       env: { ...process.env, DOCKER_HOST: env.dockerHost },
     });
   });

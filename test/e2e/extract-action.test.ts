@@ -38,7 +38,7 @@ before(() => {
 
 after(() => {
   for (const ref of [plainRef, authRef]) {
-    spawnSync('docker', ['rmi', ref], { env: { ...process.env, DOCKER_HOST: env.dockerHost } });
+    spawnSync('docker', ['rmi', '--no-prune', ref], { env: { ...process.env, DOCKER_HOST: env.dockerHost } });
   }
   rmSync(work, { recursive: true, force: true });
   rmSync(dockerConfig, { recursive: true, force: true });

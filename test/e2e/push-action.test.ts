@@ -198,7 +198,7 @@ describe('dist/push on the real registries', () => {
       ],
     });
     const run = runActionBundle('push', { inputs: { 'build-json': buildJson, retries: '2' }, env: base() });
-    docker(['rmi', `${down}:main-4444444`]);
+    docker(['rmi', '--no-prune', `${down}:main-4444444`]);
     assert.equal(run.code, 1);
     assert.match(run.stdout, /::warning::push of 127\.0\.0\.1:5999\/.*failed \(attempt 1\); retrying/);
     assert.match(

@@ -30,7 +30,7 @@ services:
   function version(n: number): Manifest {
     const { tag, digest } = pushVersion(name, n, { 'version.txt': `v${n}\n`, 'nonce.txt': unique('nonce') });
     // the deploy pulls by digest: the tag stays out of the engine, as on a real host
-    docker(['rmi', `${name}:${tag}`]);
+    docker(['rmi', '--no-prune', `${name}:${tag}`]);
     return createManifest({
       source: { ...versionSource(n, 'acme/ops'), actor: 'alice' },
       tags: [tag],

@@ -117,7 +117,7 @@ before(() => {
 
 after(() => {
   for (const ref of [plainRef, authRef])
-    spawnSync('docker', ['rmi', ref], { env: { ...process.env, DOCKER_HOST: env.dockerHost } });
+    spawnSync('docker', ['rmi', '--no-prune', ref], { env: { ...process.env, DOCKER_HOST: env.dockerHost } });
   rmSync(work, { recursive: true, force: true });
   rmSync(dockerConfig, { recursive: true, force: true });
 });
@@ -239,7 +239,7 @@ describe('extract from a registry', () => {
         (e: LadingError) => /no manifest for linux\/s390x \(it has: linux\/amd64, linux\/arm64\/v8\)/.test(e.message),
       );
     } finally {
-      spawnSync('docker', ['rmi', `${mp}:amd64`, `${mp}:arm64`], {
+      spawnSync('docker', ['rmi', '--no-prune', `${mp}:amd64`, `${mp}:arm64`], {
         env: { ...process.env, DOCKER_HOST: env.dockerHost },
       });
       rmSync(config, { recursive: true, force: true });

@@ -97,7 +97,7 @@ describe('pin-external against a registry that needs credentials', () => {
   });
   after(() => {
     try {
-      docker(['rmi', image]);
+      docker(['rmi', '--no-prune', image]);
     } catch {
       // already gone
     }

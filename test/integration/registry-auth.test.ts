@@ -100,7 +100,7 @@ async function closedPort(): Promise<number> {
 after(() => {
   for (const ref of pushed) {
     try {
-      docker(['rmi', ref]);
+      docker(['rmi', '--no-prune', ref]);
     } catch {
       // already gone
     }

@@ -74,7 +74,7 @@ describe('lading stale and newest against the local registry', () => {
   });
   after(() => {
     try {
-      docker(['rmi', '-f', ...local]);
+      docker(['rmi', '--no-prune', '-f', ...local]);
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }

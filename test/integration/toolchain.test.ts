@@ -112,7 +112,7 @@ describe('the tool chain the features stand on (real dockerd, registry, sshd)', 
       assert.match(digest, /^sha256:/);
     } finally {
       rmSync(config, { recursive: true, force: true });
-      docker(['rmi', authImage]);
+      docker(['rmi', '--no-prune', authImage]);
     }
   });
 
