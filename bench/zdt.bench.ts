@@ -6,10 +6,12 @@
 //   recreate  lading deploy (default strategy), web published on a loopback port
 //   rolling   lading deploy with x-lading rolling, web behind the shared Caddy proxy
 // It counts failed requests during a deploy of the next release, during the automatic rollback of a broken release,
-// and during `rollback --to previous`; latency (p50/p99) in the ±1 s around the switch vs before the deploy; and the
-// deploy wall time against the raw baseline. Prints figures; exits non-zero if a rolling deploy, automatic rollback or
-// rollback --to previous failed a single request (the goal is 0, resets included).
-import { execFile, execFileSync } from 'node:child_process';
+// and during `rollback --to previous`; latency (p50/p99, pooled over the rounds) before the deploy (steady), over the
+// whole deploy, and for rolling in its two phases: while the new containers start and pass the gate, and during the
+// switch (from the proxy switch until the old containers are removed after their drain); and the deploy wall time
+// against the raw baseline. Prints figures; exits non-zero if a rolling deploy, automatic rollback or rollback --to
+// previous failed a single request (the goal is 0, resets included).
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,34 +92,76 @@ const ways: Array<{ way: Way; app: ReturnType<typeof proxiedApp>; port: number; 
 ];
 
 /**
- * Runs `fn` under 50 requests/s (from 1.3 s before to 1 s after it): failures, wall time, samples. The first 300 ms
- * warm the load thread up; 300–1300 ms is the steady state the switch is compared with.
+ * The times (ms) at which the project's `web` containers are removed, from `docker events`: a rolling deploy's load
+ * runs until the drained container is gone, so the switch is measured to its end.
  */
-async function underLoad(port: number, fn: () => Promise<unknown> | unknown) {
+function webRemovals(project: string) {
+  const times: number[] = [];
+  const watcher = spawn(
+    'docker',
+    ['events', '--format', '{{.TimeNano}}', '--filter', 'type=container', '--filter', 'event=destroy']
+      .concat(['--filter', `label=com.docker.compose.project=${project}`])
+      .concat(['--filter', 'label=com.docker.compose.service=web']),
+    { env: { ...process.env, DOCKER_HOST: env.dockerHost }, stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  watcher.stdout.on('data', (c: Buffer) => {
+    for (const l of String(c).split('\n').filter(Boolean)) times.push(Number(l) / 1e6);
+  });
+  return {
+    /** the first removal after `after`, waiting up to `ms` for it (undefined if none came) */
+    async after(after: number, ms = 20_000): Promise<number | undefined> {
+      for (const until = Date.now() + ms; Date.now() < until; await sleep(50)) {
+        const t = times.find((x) => x > after);
+        if (t !== undefined) return t;
+      }
+      return undefined;
+    },
+    stop: () => watcher.kill(),
+  };
+}
+
+/**
+ * Runs `fn` under 50 requests/s, from 2.3 s before it until `settle` (default: 1 s after it): failures, wall time,
+ * samples. The first 300 ms warm the load thread up; the 2 s before `fn` are the steady state the deploy is compared
+ * with. `settle` returns when the measurement ends (a rolling deploy: when its drained container is removed).
+ */
+async function underLoad(
+  port: number,
+  fn: () => Promise<unknown> | unknown,
+  settle?: (start: number) => Promise<number>,
+) {
   const load = loadLoop(port, host, { rps: 50, maxMs: 120_000 });
-  await sleep(1300);
-  const started = load.samples.length ? Date.now() : Date.now();
+  await sleep(2300);
+  const start = Date.now();
   const t = performance.now();
   await fn();
   const wall = (performance.now() - t) / 1000;
-  await sleep(1000);
+  const end = Date.now();
+  const settled = settle ? await settle(start) : (await sleep(1000), Date.now());
+  await sleep(Math.max(0, settled + 300 - Date.now()));
   const stats = await load.stop();
-  return { ...stats, wall, started };
+  return { ...stats, wall, start, end, settled };
 }
 
-/** p50/p99 of the requests before the deploy, and of those within ±1 s of the first answer from the new release. */
-function aroundSwitch(samples: LoadSample[], newBody: string) {
+/** The latencies (ms) of the requests started within [from, to). */
+const within = (samples: LoadSample[], from: number, to: number) =>
+  samples.filter((s) => s.epoch >= from && s.epoch < to).map((s) => s.ms);
+
+/** The requests of the ±1 s around the first answer from the new release (the window of earlier runs). */
+function aroundFirstAnswer(samples: LoadSample[], newBody: string) {
   const first = samples.filter((s) => s.ok && s.body === newBody).sort((a, b) => a.at - b.at)[0];
-  const steady = samples.filter((s) => s.at >= 300 && s.at < 1300).map((s) => s.ms);
-  if (!first) return undefined;
-  const near = samples.filter((s) => Math.abs(s.at - first.at) <= 1000);
-  const around = near.map((s) => s.ms);
-  // the requests of the window slower than twice the steady p99, as "offset from the first new answer: ms"
-  const slow = near
-    .filter((s) => s.ms > 2 * pct(steady, 99))
-    .map((s) => `${s.at - first.at >= 0 ? '+' : ''}${s.at - first.at} ms: ${s.ms.toFixed(1)} ms`);
-  return { steady: [pct(steady, 50), pct(steady, 99)], around: [pct(around, 50), pct(around, 99)], slow };
+  return first ? samples.filter((s) => Math.abs(s.at - first.at) <= 1000) : [];
 }
+
+/** The requests of a window slower than `limit`, as "+offset ms from `t0`: latency" (where the time went). */
+const slowOnes = (samples: LoadSample[], from: number, to: number, limit: number, t0: number) =>
+  samples
+    .filter((s) => s.epoch >= from && s.epoch < to && s.ms > limit)
+    .map((s) => `+${s.epoch - t0} ms: ${s.ms.toFixed(1)} ms`);
+
+/** Latencies pooled over the rounds, per way and window. */
+const pooled: Record<string, number[]> = {};
+const pool = (k: string, xs: number[]) => (pooled[k] ??= []).push(...xs);
 
 const results: Record<string, number[]> = {};
 const add = (k: string, v: number) => (results[k] ??= []).push(v);
@@ -136,23 +180,45 @@ try {
     for (const w of ways) {
       const next = w.versions[1 + (r % 2)]!;
       trace.take();
-      const deployed = await underLoad(w.port, async () => {
-        if (w.way === 'raw') await raw(next);
-        else if (!(await lading(next)).ok) throw new Error(`${w.way}: deploy failed`);
-      });
+      const removals = w.way === 'rolling' ? webRemovals(w.app.project) : undefined;
+      const deployed = await underLoad(
+        w.port,
+        async () => {
+          if (w.way === 'raw') await raw(next);
+          else if (!(await lading(next)).ok) throw new Error(`${w.way}: deploy failed`);
+        },
+        removals &&
+          (async (start) => {
+            const gone = await removals.after(start);
+            removals.stop();
+            if (gone === undefined) throw new Error('rolling: the drained web container was not removed within 20 s');
+            return gone;
+          }),
+      );
+      const marks = trace.marks();
       (traces[w.way] ??= []).push(trace.take());
       add(`${w.way} deploy failed`, deployed.failed);
       add(`${w.way} deploy resets`, deployed.resets);
       add(`${w.way} deploy total`, deployed.total);
       add(`${w.way} deploy wall`, deployed.wall);
-      const around = aroundSwitch(deployed.samples, `v${2 + (r % 2)}`);
-      if (around) {
-        add(`${w.way} steady p50`, around.steady[0]!);
-        add(`${w.way} steady p99`, around.steady[1]!);
-        add(`${w.way} switch p50`, around.around[0]!);
-        add(`${w.way} switch p99`, around.around[1]!);
-        if (w.way === 'rolling')
-          console.error(`rolling round ${r + 1}: slow around the switch: ${around.slow.join(', ') || 'none'}`);
+      const { samples, start, settled } = deployed;
+      pool(`${w.way} steady`, within(samples, start - 2000, start));
+      pool(`${w.way} deploy`, within(samples, start, settled));
+      pool(
+        `${w.way} first answer`,
+        aroundFirstAnswer(samples, `v${2 + (r % 2)}`).map((s) => s.ms),
+      );
+      if (w.way === 'rolling') {
+        const sw = marks.find((m) => m.name.startsWith('proxy_switch'));
+        if (!sw) throw new Error('rolling: no proxy_switch step in the trace');
+        pool('rolling start', within(samples, start, sw.start));
+        pool('rolling switch', within(samples, sw.start, settled));
+        const limit = 2 * pct(within(samples, start - 2000, start), 99);
+        console.error(
+          `rolling round ${r + 1} (ms from the deploy's start; switch at +${sw.start - start}, drained container removed at +${Math.round(settled - start)}): ` +
+            `slower than twice this round's steady p99 (${limit.toFixed(1)} ms) while starting: ${slowOnes(samples, start, sw.start, limit, start).join(', ') || 'none'}; ` +
+            `during the switch: ${slowOnes(samples, sw.start, settled, limit, start).join(', ') || 'none'}`,
+        );
       }
       await sleep(3000); // the drain (rolling) ends before the next measurement
       if (w.way === 'raw') continue;
@@ -164,10 +230,21 @@ try {
       add(`${w.way} auto-rollback resets`, broken.resets);
       add(`${w.way} auto-rollback total`, broken.total);
       await sleep(3000);
-      const back = await underLoad(w.port, async () => {
-        const res = await runRollbackStage(await opts({ project: w.app.project, to: 'previous' }));
-        if (!res.ok) throw new Error(`${w.way}: rollback failed: ${JSON.stringify(res.hosts)}`);
-      });
+      const backRemovals = w.way === 'rolling' ? webRemovals(w.app.project) : undefined;
+      const back = await underLoad(
+        w.port,
+        async () => {
+          const res = await runRollbackStage(await opts({ project: w.app.project, to: 'previous' }));
+          if (!res.ok) throw new Error(`${w.way}: rollback failed: ${JSON.stringify(res.hosts)}`);
+        },
+        // rolling: measured until the containers it switched away from are removed after their drain
+        backRemovals &&
+          (async (start) => {
+            const gone = await backRemovals.after(start);
+            backRemovals.stop();
+            return gone ?? Date.now();
+          }),
+      );
       add(`${w.way} rollback failed`, back.failed);
       add(`${w.way} rollback resets`, back.resets);
       add(`${w.way} rollback total`, back.total);
@@ -187,11 +264,23 @@ try {
     }
     console.log(line.join('; '));
   }
+  const fig = (k: string) => {
+    const xs = pooled[k] ?? [];
+    return { p50: pct(xs, 50), p99: pct(xs, 99), n: xs.length };
+  };
   for (const w of ways) {
-    const g = (k: string) => median(results[`${w.way} ${k}`] ?? []);
-    console.log(
-      `${w.way.padEnd(9)} latency ms: steady p50 ${f2(g('steady p50'))} p99 ${f2(g('steady p99'))}; ±1 s around the switch p50 ${f2(g('switch p50'))} p99 ${f2(g('switch p99'))} (${f2(g('switch p99') / g('steady p99'))}x steady p99)`,
-    );
+    const steady = fig(`${w.way} steady`);
+    const shown = (k: string, label: string) => {
+      const x = fig(`${w.way} ${k}`);
+      return `${label} p50 ${f2(x.p50)} p99 ${f2(x.p99)} (${f2(x.p99 / steady.p99)}x steady p99; ${x.n} requests)`;
+    };
+    const parts = [
+      `steady p50 ${f2(steady.p50)} p99 ${f2(steady.p99)} (${steady.n} requests)`,
+      shown('deploy', 'whole deploy'),
+    ];
+    if (w.way === 'rolling') parts.push(shown('start', 'new containers starting'), shown('switch', 'switch and drain'));
+    parts.push(shown('first answer', '±1 s around the first new answer'));
+    console.log(`${w.way.padEnd(9)} latency ms, pooled over the rounds: ${parts.join('; ')}`);
   }
   const rawWall = median(results['raw deploy wall']!);
   for (const w of ways) {

@@ -186,6 +186,8 @@ export function get(port: number, host: string, path = '/index.html'): Promise<{
 export interface LoadSample {
   /** ms since the loop started */
   at: number;
+  /** when the request started (Date.now() in the loop's thread) */
+  epoch: number;
   ms: number;
   ok: boolean;
   body: string;
@@ -214,11 +216,12 @@ let inflight = 0, stopping = false;
 const done = () => { if (stopping && inflight === 0) parentPort.postMessage({ end: true }); };
 const timer = setInterval(() => {
   if (Date.now() - started > o.maxMs) { stopping = true; clearInterval(timer); return done(); }
-  const at = Date.now() - started;
+  const epoch = Date.now();
+  const at = epoch - started;
   const t0 = performance.now();
   inflight++;
   const finish = (status, body, error) => {
-    parentPort.postMessage({ at, ms: performance.now() - t0, status, body, error });
+    parentPort.postMessage({ at, epoch, ms: performance.now() - t0, status, body, error });
     inflight--;
     done();
   };
@@ -250,9 +253,10 @@ export function loadLoop(port: number, host: string, opts: { rps?: number; maxMs
     workerData: { port, host, rps: opts.rps ?? 50, maxMs: opts.maxMs ?? 120_000 },
   });
   const ended = new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: { end?: true; at: number; ms: number; status: number; body: string; error?: string }) => {
+    type Message = { end?: true; at: number; epoch: number; ms: number; status: number; body: string; error?: string };
+    worker.on('message', (m: Message) => {
       if (m.end) return void worker.terminate().then(() => resolve());
-      samples.push({ at: m.at, ms: m.ms, ok: m.status === 200, body: m.body.trim() });
+      samples.push({ at: m.at, epoch: m.epoch, ms: m.ms, ok: m.status === 200, body: m.body.trim() });
       if (m.error) errors.push(`${m.error} at ${m.at} ms`);
       else if (m.status !== 200) errors.push(`HTTP ${m.status} at ${m.at} ms`);
     });
