@@ -80,7 +80,10 @@ describe('zero-downtime deploys with the built deploy action and CLI (sshd, dock
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.match(run.stdout, /switched: /);
     }
-    await sleep(500);
+    // the load runs on until the drain job has stopped and removed the last old container
+    for (let i = 0; i < 200 && shop.containers('web').length > 1; i++) await sleep(100);
+    assert.equal(shop.containers('web').length, 1, 'the drained web container was not removed within 20 s');
+    await sleep(300);
     const stats = await load.stop();
     assertNoFailures(stats);
     assert.ok(stats.total >= 50, `${stats.total} requests`);
