@@ -8047,7 +8047,7 @@ var INPUTS = {
     name: "compose-env",
     kind: "pairs",
     secret: true,
-    help: "KEY=VALUE values for the variables the manifest names (its compose-env), one per line, from your CI's secrets: written to the release's .env (mode 0600 on the hosts), never to the manifest. A named variable without a value is refused before any host is touched. Masked.",
+    help: "KEY=VALUE values for the variables the manifest names (its compose-env), one per line, from your CI's secrets: written to the release's .env (mode 0600 on the hosts), never to the manifest. A named variable without a value is refused before any host is touched. Masked in the logs when a value can be a secret: 8 characters or more, or 3 or more under a name like *_TOKEN, *_PASSWORD or *_KEY (not `info` or `3`, which would blank those words out of every line); use compose-secrets for a short secret.",
     cli: "KEY=VALUE for the variables the manifest names (repeatable; prefer env LADING_COMPOSE_ENV or --compose-env-file)",
     actions: ["deploy"],
     commands: ["deploy", "rollback"]

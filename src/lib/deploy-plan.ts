@@ -151,6 +151,24 @@ export function deployEnv(
   return env;
 }
 
+/** A variable name that says it holds a secret: API_TOKEN, DB_PASSWORD, AWS_SECRET_ACCESS_KEY, SENTRY_DSN, … */
+const SECRET_NAME = /PASS|SECRET|TOKEN|KEY|CRED|AUTH|PRIVATE|SALT|DSN|SIGN|CERT|COOKIE|SESSION/i;
+
+/**
+ * The values of compose variables to mask in the logs. The runner masks a value wherever it appears, so masking
+ * `info`, `3` or `true` (LOG_LEVEL, WORKERS, DEBUG) would blank those words out of every later line: a compose-env
+ * value is masked when it has 8 characters or more, or 3 or more under a name that says it is a secret (one or two
+ * characters are no secret, and masking them would blank the log). compose-secrets values are secrets: every one.
+ */
+export function envMasks(composeEnv: Record<string, string>, composeSecrets: Record<string, string> = {}): string[] {
+  const masks = new Set<string>();
+  for (const [name, value] of Object.entries(composeEnv)) {
+    if (value.length >= 8 || (value.length >= 3 && SECRET_NAME.test(name))) masks.add(value);
+  }
+  for (const value of Object.values(composeSecrets)) if (value.trim() !== '') masks.add(value);
+  return [...masks];
+}
+
 export function releaseFiles(
   manifest: Manifest,
   opts: { project: string; release: string; extraEnv?: Record<string, string>; healthOverride?: string },

@@ -1,6 +1,6 @@
 import type { HostSession } from '../io/host-session.ts';
 import { deferUntilGroup, type Reporter } from '../io/reporter.ts';
-import { deployEnv, type HostSpec, releaseFiles, releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
+import { deployEnv, envMasks, type HostSpec, releaseFiles, releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
 import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { legacyEnvWarning, type Manifest } from '../lib/manifest.ts';
@@ -54,7 +54,7 @@ export async function runDeployStage(opts: DeployStageOptions): Promise<DeployRe
   const extraEnv = deployEnv(manifest, settings); // a compose-env name without a value: refused before any host
   // refuses a manifest without compose files, and a value the release's .env cannot hold, before any host
   releaseFiles(manifest, { project, release, extraEnv });
-  for (const v of Object.values(extraEnv)) if (v) opts.reporter.secret(v);
+  for (const v of envMasks(settings.composeEnv, settings.composeSecrets)) opts.reporter.secret(v);
   const legacy = legacyEnvWarning(manifest);
   if (legacy) reporter.warning(legacy);
   checkManifestPolicy(manifest, settings.composePolicy, extraEnv); // compose-policy strict: refused before any host is touched

@@ -10,6 +10,7 @@ import { RegistryClient } from '../io/registry-client.ts';
 import { existingCredential } from '../io/docker-config.ts';
 import { DOCKER_HUB, detectProvider } from '../lib/registry.ts';
 import { stripTagAndDigest } from '../lib/build-plan.ts';
+import { envMasks } from '../lib/deploy-plan.ts';
 import { parseImageName } from '../lib/image-ref.ts';
 import { SIGNATURE_SUFFIX, signManifest } from '../lib/manifest-signature.ts';
 import {
@@ -94,11 +95,10 @@ export async function runManifestStage(opts: {
   const envNames = [...new Set(inputs.composeEnv.map(([k]) => k))];
   /** What compose reads the project with here: lading's variables and the values given for compose-env. */
   const readingEnv: Record<string, string> = { ...env };
-  for (const [k, v] of inputs.composeEnv) {
-    if (v === undefined) continue;
-    if (v) opts.reporter.secret(v);
-    readingEnv[k] = v;
-  }
+  const given: Record<string, string> = {};
+  for (const [k, v] of inputs.composeEnv) if (v !== undefined) given[k] = v;
+  for (const v of envMasks(given)) opts.reporter.secret(v);
+  Object.assign(readingEnv, given);
   /** Registry clients per host; each gets only the login the runner's docker config files under that host. */
   const clients = new Map<string, Promise<RegistryClient>>();
   const clientFor = (host: string): Promise<RegistryClient> => {

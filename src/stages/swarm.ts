@@ -2,7 +2,7 @@ import { checkManifestPolicy } from '../lib/compose-policy.ts';
 import type { Connector, HostSession } from '../io/host-session.ts';
 import { LocalSession } from '../io/local-host.ts';
 import { deferUntilGroup, type Reporter } from '../io/reporter.ts';
-import { deployEnv, releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
+import { deployEnv, envMasks, releaseId, rollbackTarget } from '../lib/deploy-plan.ts';
 import { InputError, LadingError, describeError } from '../lib/errors.ts';
 import { legacyEnvWarning, type Manifest } from '../lib/manifest.ts';
 import {
@@ -224,7 +224,7 @@ export async function runSwarmDeployStage(opts: DeployStageOptions): Promise<Dep
   }
   // a compose-env name without a value: refused before any host; the values resolve into the stack
   const extraEnv = deployEnv(manifest, s.deploy);
-  for (const v of Object.values(extraEnv)) if (v) opts.reporter.secret(v);
+  for (const v of envMasks(s.deploy.composeEnv, s.deploy.composeSecrets)) opts.reporter.secret(v);
   const legacy = legacyEnvWarning(manifest);
   if (legacy) reporter.warning(legacy);
   checkManifestPolicy(manifest, s.deploy.composePolicy, extraEnv); // compose-policy strict

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseAgentConfig } from '../../src/lib/agent-config.ts';
-import { deployEnv, releaseFiles } from '../../src/lib/deploy-plan.ts';
+import { deployEnv, envMasks, releaseFiles } from '../../src/lib/deploy-plan.ts';
 import type { InputError } from '../../src/lib/errors.ts';
 import {
   composeFile,
@@ -173,6 +173,42 @@ describe('compose-env: names in the manifest, values at deploy time', () => {
     for (const f of files.filter((x) => x.name !== '.env')) assert.doesNotMatch(String(f.content), new RegExp(VALUE));
     // compose-secrets satisfy a name too
     assert.deepEqual(deployEnv(manifest, { composeEnv: {}, composeSecrets: { API_TOKEN: 's' } }), { API_TOKEN: 's' });
+  });
+
+  it('masks the values that can be secrets, not words like info or 3 (the runner would blank them from every line)', () => {
+    const env = {
+      API_TOKEN: VALUE, // long: masked whatever its name
+      DATABASE_URL: 'postgres://app:pw@db/app',
+      DB_PASSWORD: 'abc', // short, but its name says secret
+      LOG_LEVEL: 'info', // short, an ordinary word: masking it would blank every "info" in the log
+      WORKERS: '3',
+      DEBUG: 'true',
+      REGION: 'eu-west-1', // 9 characters: masked (nothing tells a long value from a secret)
+      SIGNING_KEY: 'ab', // two characters are no secret, and would blank the log
+    };
+    assert.deepEqual(envMasks(env).sort(), [VALUE, 'abc', 'eu-west-1', 'postgres://app:pw@db/app'].sort());
+    // compose-secrets are secrets, each one
+    assert.deepEqual(envMasks({}, { PIN: '42', EMPTY: '' }), ['42']);
+  });
+
+  it('the deploy registers only those values with the log masker', async () => {
+    const masked: string[] = [];
+    const inputs: Record<string, string> = {
+      hosts: 'deploy@127.0.0.1',
+      'ssh-key': 'unused',
+      'known-hosts': '[127.0.0.1]:22 ssh-ed25519 AAAA',
+      'compose-env': `API_TOKEN=${VALUE}\nLOG_LEVEL=info`,
+    };
+    await runDeployStage({
+      settings: await readHostSettings((n) => inputs[n] || undefined, {}),
+      manifest: v3(),
+      reporter: { ...silent, secret: (v: string) => masked.push(v) },
+      deps: hostDeps(async () => {
+        throw new Error('no host in this test');
+      }),
+    }).catch(() => undefined);
+    assert.ok(masked.includes(VALUE), 'the token is not masked');
+    assert.ok(!masked.includes('info'), '"info" is masked: every later log line loses the word');
   });
 
   it('refuses a v3 manifest that carries a value in compose.env (schema)', () => {
