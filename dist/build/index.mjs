@@ -8494,7 +8494,7 @@ var INPUTS = {
   "notify-secret": {
     kind: "text",
     secret: true,
-    help: "The shared webhook secret (HMAC-SHA256). Masked.",
+    help: "The shared webhook secret (HMAC-SHA256), at least 16 characters, the same as the agent's. Masked.",
     cli: "the shared webhook secret (HMAC-SHA256)",
     actions: ["lading", "manifest"],
     commands: ["manifest"]
@@ -9151,13 +9151,13 @@ var INPUTS = {
   },
   "secret-file": {
     kind: "string",
-    help: "File holding the shared secret.",
+    help: "File holding the shared webhook secret (at least 16 characters).",
     commands: ["notify"]
   },
   secret: {
     kind: "text",
     secret: true,
-    help: "The shared webhook secret itself (prefer --secret-file).",
+    help: "The shared webhook secret itself, at least 16 characters (prefer --secret-file).",
     commands: ["notify"]
   },
   "notify-manifest": {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { parseAgentConfig } from '../lib/agent-config.ts';
 import { InputError } from '../lib/errors.ts';
+import { webhookSecret } from '../lib/webhook.ts';
 import { parseManifest } from '../lib/manifest.ts';
 import { parseChoice } from '../lib/inputs.ts';
 import { fileSignature } from '../io/manifest-source.ts';
@@ -81,8 +82,11 @@ export const notifyCommand: Command = {
         throw new InputError('secret-file', `${secretFile} cannot be read`);
       });
     }
-    secret = secret?.replace(/\r?\n$/, '');
-    if (!secret) throw new InputError('secret-file', 'is empty', 'pass --secret-file (or LADING_SECRET)');
+    const signWith = webhookSecret(
+      secretFile ? 'secret-file' : 'secret',
+      secret,
+      'pass --secret-file (or LADING_SECRET)',
+    );
     const raw = read('manifest');
     const location = read('location');
     if (!!raw === !!location) {
@@ -110,7 +114,7 @@ export const notifyCommand: Command = {
     const channel = read('channel') ?? manifest?.channel;
     const res = await sendNotification({
       url,
-      secret,
+      secret: signWith,
       ...(manifest ? { manifest, ...(signature ? { signature } : {}) } : { location: location! }),
       ...(channel ? { channel } : {}),
       format: parseChoice('format', read('format'), ['lading', 'github'] as const, 'lading'),

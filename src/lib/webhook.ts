@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { InputError } from './errors.ts';
 
 /**
  * The signed deploy webhook, both ends: `signWebhook` (lading notify, the build side) and `verifyWebhook` (lading
@@ -20,6 +21,28 @@ export const TIMESTAMP_HEADER = 'x-lading-timestamp';
 export const DELIVERY_HEADER = 'x-lading-delivery';
 export const GITHUB_SIGNATURE_HEADER = 'x-hub-signature-256';
 export const GITHUB_DELIVERY_HEADER = 'x-github-delivery';
+
+/** The shortest deploy-webhook secret lading takes, at both ends (an agent refuses to start with a shorter one). */
+export const WEBHOOK_SECRET_MIN = 16;
+
+/**
+ * A deploy-webhook secret as given (one trailing newline dropped), the same rule for the agent and for every sender
+ * (lading notify, the manifest step's notify-secret): at least 16 characters, or an InputError naming `key`, so a
+ * sender finds out before it sends, not from the agent's 401.
+ */
+export function webhookSecret(key: string, given: string | undefined, hint: string): string {
+  const secret = given?.replace(/\r?\n$/, '');
+  if (!secret || secret.length < WEBHOOK_SECRET_MIN) {
+    throw new InputError(
+      key,
+      secret
+        ? `holds ${secret.length} characters: a webhook secret has at least ${WEBHOOK_SECRET_MIN}`
+        : 'holds no secret',
+      `${hint}; generate one with openssl rand -hex 32 (the agent's webhook.secret-file or secret-env holds the same)`,
+    );
+  }
+  return secret;
+}
 
 export type SignatureFormat = 'lading' | 'github';
 

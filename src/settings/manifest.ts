@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { InputError } from '../lib/errors.ts';
+import { webhookSecret } from '../lib/webhook.ts';
 import { parseEnvNames } from '../lib/inputs.ts';
 import { type InputReader, readInputs } from '../lib/input-values.ts';
 import { isLoopbackHost, parseStoreLocation } from '../lib/store-location.ts';
@@ -66,9 +67,11 @@ function parseNotify(read: InputReader): NotifySettings | undefined {
     }
     return url;
   });
-  const secret = v['notify-secret']?.replace(/\r?\n$/, '');
-  if (!secret)
-    throw new InputError('notify-secret', 'is empty', 'pass the shared webhook secret (a repository secret)');
+  const secret = webhookSecret(
+    'notify-secret',
+    v['notify-secret'],
+    'pass the shared webhook secret (a repository secret)',
+  );
   const c = readInputs(read, ['notify-ca', 'notify-ca-file']);
   const caText = c['notify-ca']?.trim();
   const caFile = c['notify-ca-file'];

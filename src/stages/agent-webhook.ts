@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { AgentConfig, RegistryHookConfig } from '../lib/agent-config.ts';
 import { describeError, InputError, LadingError } from '../lib/errors.ts';
 import { type Manifest, serializeManifest, validateManifest } from '../lib/manifest.ts';
-import { ReplayCache, verifyWebhook, type WebhookBody } from '../lib/webhook.ts';
+import { ReplayCache, verifyWebhook, type WebhookBody, webhookSecret } from '../lib/webhook.ts';
 import { authenticate, type ImagePush, parseRegistryEvent, selectPushes } from '../lib/registry-events.ts';
 import { type ImageEventOptions, manifestForPush } from './agent-image-events.ts';
 import type { AgentEvent } from './agent-deploy.ts';
@@ -348,8 +348,5 @@ export function readWebhookSecret(cfg: AgentConfig, env: NodeJS.ProcessEnv, opti
   const w = cfg.webhook!;
   if (optional && !w.secretFile && !w.secretEnv) return undefined; // registries only: no lading endpoint
   const { key, secret } = readSecretSource(w, 'webhook.', env);
-  if (!secret || secret.length < 16) {
-    throw new InputError(key, 'holds no secret of at least 16 characters', 'generate one: openssl rand -hex 32');
-  }
-  return secret;
+  return webhookSecret(key, secret, 'give the secret lading notify and the manifest step sign with');
 }

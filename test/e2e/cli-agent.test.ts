@@ -112,6 +112,16 @@ webhook:
     assert.doesNotMatch(stderr, new RegExp(secret));
   });
 
+  it('notify: a secret shorter than the agent takes is an input error before anything is sent', () => {
+    const file = app.writeManifest(app.version(3));
+    // port 9 on loopback: nothing listens, so reaching the send would fail differently
+    const res = runCli(['notify', '--url', 'http://127.0.0.1:9/', '--manifest', file], {
+      env: { LADING_SECRET: 'too-short' },
+    });
+    assert.equal(res.code, 2, res.stderr);
+    assert.match(res.stderr, /LADING_SECRET: holds 9 characters: a webhook secret has at least 16/);
+  });
+
   it('notify: an unreadable <manifest>.sig is an input error before anything is sent (a missing one sends unsigned)', () => {
     const file = app.writeManifest(app.version(3));
     rmSync(`${file}.sig`, { force: true });

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ReplayCache, signWebhook, verifyWebhook } from '../../src/lib/webhook.ts';
+import { parseAgentConfig } from '../../src/lib/agent-config.ts';
+import { ReplayCache, signWebhook, verifyWebhook, webhookSecret } from '../../src/lib/webhook.ts';
+import { parseManifestInputs } from '../../src/settings/manifest.ts';
+import { readWebhookSecret } from '../../src/stages/agent-webhook.ts';
 
 const SECRET = 'a-shared-secret-of-32-characters';
 const NOW = 1_800_000_000;
@@ -134,5 +137,32 @@ describe('webhook signatures', () => {
     for (const k of ['a', 'b', 'c', 'd']) cache.add(k, NOW);
     assert.equal(cache.has('a', NOW), false);
     assert.equal(cache.has('d', NOW), true);
+  });
+});
+
+describe('webhook secrets: one rule for the agent and every sender', () => {
+  it('takes 16 characters or more (one trailing newline dropped), and names the input otherwise', () => {
+    assert.equal(webhookSecret('k', 'sixteen-chars-ok\n', 'h'), 'sixteen-chars-ok');
+    assert.throws(() => webhookSecret('k', undefined, 'h'), /input 'k'.*holds no secret/);
+    assert.throws(() => webhookSecret('k', '\n', 'h'), /holds no secret/);
+    assert.throws(
+      () => webhookSecret('k', 'fifteen-chars!!', 'h'),
+      /holds 15 characters: a webhook secret has at least 16/,
+    );
+  });
+
+  it("the manifest step's notify-secret is held to it before anything is built or sent", () => {
+    const read = (secret: string) => (n: string) =>
+      ({ 'notify-url': 'https://agent.example/hook', 'notify-secret': secret })[n];
+    assert.throws(() => parseManifestInputs(read('short')), /input 'notify-secret'.*holds 5 characters/);
+    assert.equal(parseManifestInputs(read('a-secret-long-enough')).notify?.secret, 'a-secret-long-enough');
+  });
+
+  it("the agent's webhook secret too", () => {
+    const cfg = parseAgentConfig(
+      'manifest: { store: /srv/artifacts }\nwebhook: { listen: "127.0.0.1:9000", secret-env: S }\n',
+    );
+    assert.throws(() => readWebhookSecret(cfg, { S: 'fifteen-chars!!' }), /webhook\.secret-env.*holds 15 characters/);
+    assert.equal(readWebhookSecret(cfg, { S: 'sixteen-chars-ok' }), 'sixteen-chars-ok');
   });
 });
