@@ -162,11 +162,40 @@ export function unique(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter++}`;
 }
 
+/** The tag that keeps the busybox layer every test image builds on (see keepBusyboxLayer). */
+export const BUSYBOX_LAYER = 'lading-test/busybox-layer:1';
+let busyboxLayerKept = false;
+
+/**
+ * The legacy builder caches `FROM scratch` + `COPY bin /bin` as one untagged image that every busybox test image
+ * builds on, and `docker rmi -f` of a test image also removes its untagged parents: one test's removal could delete
+ * that image while another test's build had just hit it in the cache ("unable to find image"). Tagged, it is never
+ * removed that way. Built once per test dockerd (the same content and instruction: the same image as the cache's).
+ */
+function keepBusyboxLayer(): void {
+  if (busyboxLayerKept) return;
+  try {
+    docker(['image', 'inspect', BUSYBOX_LAYER]);
+  } catch {
+    const dir = mkdtempSync(join(tmpdir(), 'lading-busybox-layer-'));
+    try {
+      mkdirSync(join(dir, 'bin'));
+      execFileSync('cp', [testEnv().busybox, join(dir, 'bin', 'busybox')]);
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY bin /bin\n');
+      docker(['build', '-q', '-t', BUSYBOX_LAYER, dir]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  busyboxLayerKept = true;
+}
+
 /**
  * Writes a FROM-scratch busybox image context (no base image can be pulled here) and returns its folder.
  * `files` are added under /srv; `extra` lines are appended to the Dockerfile.
  */
 export function busyboxContext(dir: string, opts: { files?: Record<string, string>; extra?: string[] } = {}): string {
+  keepBusyboxLayer();
   mkdirSync(join(dir, 'bin'), { recursive: true });
   execFileSync('cp', [testEnv().busybox, join(dir, 'bin', 'busybox')]);
   const lines = ['FROM scratch', 'COPY bin /bin'];
