@@ -2416,9 +2416,18 @@ var package_default = {
 };
 
 // src/actions/run.ts
-var SECRET_INPUTS = new Set(
-  Object.keys(INPUTS).filter((id) => INPUTS[id].secret).map((id) => inputName(id))
-);
+function secretInputs(action) {
+  const rows = Object.keys(INPUTS).map((id) => ({
+    id,
+    row: INPUTS[id],
+    name: inputName(id)
+  }));
+  const mine = /* @__PURE__ */ new Map();
+  for (const r of rows)
+    if ((r.row.actions ?? []).includes(action)) mine.set(r.name, mine.get(r.name) || !!r.row.secret);
+  const anywhere = new Set(rows.filter((r) => r.row.secret).map((r) => r.name));
+  return (name) => mine.get(name) ?? anywhere.has(name);
+}
 var masked = /* @__PURE__ */ new Set();
 function maskInput(value) {
   if (masked.has(value)) return;
@@ -2433,12 +2442,15 @@ function maskInput(value) {
     }
   }
 }
-var readInput = (name) => {
-  const value = getInput(name);
-  if (value === "") return void 0;
-  if (SECRET_INPUTS.has(name)) maskInput(value);
-  return value;
-};
+function inputReader(action) {
+  const secret = secretInputs(action);
+  return (name) => {
+    const value = getInput(name);
+    if (value === "") return void 0;
+    if (secret(name)) maskInput(value);
+    return value;
+  };
+}
 async function runAction(body) {
   info(`lading ${package_default.version} (node ${process.version})`);
   try {
@@ -2471,6 +2483,7 @@ async function writeSummary(build) {
 }
 
 // src/actions/tags/main.ts
+var readInput = inputReader("tags");
 await runAction(async () => {
   const result = await runTagsStage({
     policy: tagPolicyFromInputs(readInput),

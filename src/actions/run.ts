@@ -2,13 +2,27 @@ import { escapeCell, escapeHtml } from '../lib/html.ts';
 import * as core from '@actions/core';
 import pkg from '../../package.json' with { type: 'json' };
 import { describeError, LadingError } from '../lib/errors.ts';
-import { type InputDef, type InputId, inputName, INPUTS } from '../lib/input-table.ts';
+import { type ActionName, type InputDef, type InputId, inputName, INPUTS } from '../lib/input-table.ts';
 import type { InputReader } from '../lib/tag-settings.ts';
 
-/** The inputs the table marks `secret: true` (passwords, keys, tokens): masked as soon as they are read. */
-const SECRET_INPUTS = new Set(
-  (Object.keys(INPUTS) as InputId[]).filter((id) => (INPUTS[id] as InputDef).secret).map((id) => inputName(id)),
-);
+/**
+ * Whether an action's input is secret (passwords, keys, tokens: masked as soon as read), by the table's rows for that
+ * action: a name can be secret in one action and not in another (`compose-env` holds values in deploy, only names in
+ * manifest, where masking `API_TOKEN` would hide it from every later line of the job). A name no row of the action
+ * has is secret if any row of that name is.
+ */
+function secretInputs(action: ActionName): (name: string) => boolean {
+  const rows = (Object.keys(INPUTS) as InputId[]).map((id) => ({
+    id,
+    row: INPUTS[id] as InputDef,
+    name: inputName(id),
+  }));
+  const mine = new Map<string, boolean>();
+  for (const r of rows)
+    if ((r.row.actions ?? []).includes(action)) mine.set(r.name, mine.get(r.name) || !!r.row.secret);
+  const anywhere = new Set(rows.filter((r) => r.row.secret).map((r) => r.name));
+  return (name) => mine.get(name) ?? anywhere.has(name);
+}
 const masked = new Set<string>();
 
 /**
@@ -30,13 +44,16 @@ function maskInput(value: string): void {
   }
 }
 
-/** Reads action inputs by their documented (hyphenated) names; '' means not given. Secret inputs are masked. */
-export const readInput: InputReader = (name) => {
-  const value = core.getInput(name);
-  if (value === '') return undefined;
-  if (SECRET_INPUTS.has(name)) maskInput(value);
-  return value;
-};
+/** Reads an action's inputs by their documented (hyphenated) names; '' means not given. Its secret inputs are masked. */
+export function inputReader(action: ActionName): InputReader {
+  const secret = secretInputs(action);
+  return (name) => {
+    const value = core.getInput(name);
+    if (value === '') return undefined;
+    if (secret(name)) maskInput(value);
+    return value;
+  };
+}
 
 /** Runs an action's body: a user error fails the step with its message and hint, anything else with its stack in debug. */
 export async function runAction(body: () => Promise<void>): Promise<void> {

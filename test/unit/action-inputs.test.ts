@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readInput } from '../../src/actions/run.ts';
+import { inputReader } from '../../src/actions/run.ts';
+
+const readInput = inputReader('deploy');
 
 /** The ::add-mask:: lines written while `body` runs. */
 function masks(body: () => void): string[] {
@@ -52,6 +54,26 @@ describe('action inputs the table marks secret are masked as they are read', () 
       const lines = masks(() => void readInput('ssh-key'));
       assert.ok(lines.includes('::add-mask::b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE'), lines.join('\n'));
       assert.ok(!lines.includes('::add-mask::}'), lines.join('\n'));
+    });
+  });
+
+  it("is secret per action: compose-env's values in deploy are masked, its names in manifest are not", () => {
+    // masking API_TOKEN_NAME would hide the name from every later line of the job (the deploy's "needs a value for")
+    withInputs({ 'INPUT_COMPOSE-ENV': 'API_TOKEN_NAME\nREGION_NAME_X' }, () => {
+      assert.deepEqual(
+        masks(() => void inputReader('manifest')('compose-env')),
+        [],
+      );
+      assert.deepEqual(
+        masks(() => void inputReader('lading')('compose-env')),
+        [],
+      );
+    });
+    withInputs({ 'INPUT_COMPOSE-ENV': 'API_TOKEN=tok-98ab76cd54ef' }, () => {
+      assert.deepEqual(
+        masks(() => void inputReader('deploy')('compose-env')),
+        ['::add-mask::API_TOKEN=tok-98ab76cd54ef'],
+      );
     });
   });
 });

@@ -2,7 +2,9 @@ import * as core from '@actions/core';
 import { parseBuildInputs, parseBuildTags } from '../../settings/build.ts';
 import { runBuildStage } from '../../stages/build.ts';
 import { coreReporter } from '../reporter.ts';
-import { readInput, runAction, writeSummary } from '../run.ts';
+import { inputReader, runAction, writeSummary } from '../run.ts';
+
+const readInput = inputReader('build');
 
 await runAction(async () => {
   const result = await runBuildStage({

@@ -10,9 +10,11 @@ import type { DeployResult } from '../../stages/host/types.ts';
 import { runMaintenanceStage } from '../../stages/deploy.ts';
 import { stagesFor } from '../../stages/targets.ts';
 import { coreReporter } from '../reporter.ts';
-import { readInput, runAction, writeSummary } from '../run.ts';
+import { inputReader, runAction, writeSummary } from '../run.ts';
 import { isOpsCommand, runOpsCommand } from './ops.ts';
 import { hostDeps } from '../../stages/host/deps.ts';
+
+const readInput = inputReader('deploy');
 
 await runAction(async () => {
   const { command } = readInputs(readInput, ['command']);

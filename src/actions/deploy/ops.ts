@@ -7,7 +7,9 @@ import { runPruneStage } from '../../stages/ops/prune.ts';
 import { runStatusStage } from '../../stages/ops/status.ts';
 import { runExecStage, runLogsStage } from '../../stages/ops/stream.ts';
 import { readExecSettings, readLockSettings, readLogsSettings, readPruneSettings } from '../../settings/ops.ts';
-import { readInput, writeSummary } from '../run.ts';
+import { inputReader, writeSummary } from '../run.ts';
+
+const readInput = inputReader('deploy');
 
 export const OPS_COMMANDS = ['status', 'logs', 'exec', 'lock-status', 'lock-release', 'prune'] as const;
 export type OpsCommand = (typeof OPS_COMMANDS)[number];

@@ -4,7 +4,9 @@ import { parseBuildJson } from '../../settings/build.ts';
 import { parseExportInputs } from '../../settings/export.ts';
 import { runExportStage } from '../../stages/export.ts';
 import { coreReporter } from '../reporter.ts';
-import { readInput, runAction, writeSummary } from '../run.ts';
+import { inputReader, runAction, writeSummary } from '../run.ts';
+
+const readInput = inputReader('export');
 
 await runAction(async () => {
   const result = await runExportStage({

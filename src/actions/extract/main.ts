@@ -2,7 +2,9 @@ import * as core from '@actions/core';
 import { readExtractSettings } from '../../settings/extract.ts';
 import { runExtractStage } from '../../stages/extract.ts';
 import { coreReporter } from '../reporter.ts';
-import { readInput, runAction, writeSummary } from '../run.ts';
+import { inputReader, runAction, writeSummary } from '../run.ts';
+
+const readInput = inputReader('extract');
 
 await runAction(async () => {
   const settings = readExtractSettings(readInput, process.env, process.cwd());

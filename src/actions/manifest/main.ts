@@ -2,7 +2,9 @@ import * as core from '@actions/core';
 import { parseManifestInputs, parsePushJson } from '../../settings/manifest.ts';
 import { runManifestStage } from '../../stages/manifest.ts';
 import { coreReporter } from '../reporter.ts';
-import { readInput, runAction, writeSummary } from '../run.ts';
+import { inputReader, runAction, writeSummary } from '../run.ts';
+
+const readInput = inputReader('manifest');
 
 await runAction(async () => {
   const inputs = parseManifestInputs(readInput); // bad publish/notify inputs fail before anything is read or written

@@ -3,7 +3,9 @@ import { parseBuildJson } from '../../settings/build.ts';
 import { parsePushSettings } from '../../settings/push.ts';
 import { runPushStage } from '../../stages/push.ts';
 import { coreReporter } from '../reporter.ts';
-import { readInput, runAction, writeSummary } from '../run.ts';
+import { inputReader, runAction, writeSummary } from '../run.ts';
+
+const readInput = inputReader('push');
 
 await runAction(async () => {
   const result = await runPushStage({

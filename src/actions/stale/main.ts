@@ -2,7 +2,9 @@ import * as core from '@actions/core';
 import { parseStaleSettings } from '../../settings/stale.ts';
 import { runStaleStage } from '../../stages/stale.ts';
 import { coreReporter } from '../reporter.ts';
-import { readInput, runAction, writeSummary } from '../run.ts';
+import { inputReader, runAction, writeSummary } from '../run.ts';
+
+const readInput = inputReader('stale');
 
 await runAction(async () => {
   const result = await runStaleStage({

@@ -1,7 +1,9 @@
 import * as core from '@actions/core';
 import { tagPolicyFromInputs } from '../../lib/tag-settings.ts';
 import { runTagsStage, tagsOutputs } from '../../stages/tags.ts';
-import { readInput, runAction, writeSummary } from '../run.ts';
+import { inputReader, runAction, writeSummary } from '../run.ts';
+
+const readInput = inputReader('tags');
 
 await runAction(async () => {
   const result = await runTagsStage({

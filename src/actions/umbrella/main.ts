@@ -3,7 +3,9 @@ import { parsePipelineSettings } from '../../settings/pipeline.ts';
 import { runPipeline } from '../../stages/pipeline.ts';
 import { tagsOutputs } from '../../stages/tags.ts';
 import { coreReporter } from '../reporter.ts';
-import { readInput, runAction, writeSummary } from '../run.ts';
+import { inputReader, runAction, writeSummary } from '../run.ts';
+
+const readInput = inputReader('lading');
 
 // The umbrella action (action.yml at the repository root): one node24 process runs tags → build → push/export →
 // manifest, so the build sees ACTIONS_RUNTIME_TOKEN / ACTIONS_RESULTS_URL (cache type=gha) and no JSON crosses env.
