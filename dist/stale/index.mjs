@@ -7829,6 +7829,7 @@ var INPUTS = {
     kind: "text",
     // NAME lines (or comma-separated names), or NAME=VALUE lines kept whole: lib/inputs parseEnvNames
     repeatable: true,
+    secretPairs: true,
     help: "Variables the compose files read that the deploy supplies, one NAME per line (DOCKER_TAG and LADING_IMAGE_<ID> are set). Only the names enter the manifest: give the values to the deploy (its compose-env). NAME=VALUE also works: the value is used only to read the project here, never written.",
     cli: "a variable the deploy supplies: NAME (or NAME=VALUE, the value used only here; repeatable)",
     actions: ["lading", "manifest"],

@@ -126,7 +126,7 @@ export function parseCommandArgs(
     }
     const value = inline ?? argv[++i];
     if (value === undefined) throw new InputError(`--${name}`, 'needs a value', hint);
-    if (flag.row.secret) {
+    if (flag.row.secret || (flag.row.secretPairs && value.includes('='))) {
       warnings.push(
         `--${name} puts a secret in the process arguments (visible to other users in ps, kept in shell history): set ${envName(name)} instead`,
       );

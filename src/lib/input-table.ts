@@ -83,6 +83,8 @@ interface Common {
   required?: readonly ActionName[];
   /** Passwords, keys, tokens: never logged, never in argv (the CLI prefers the env var). */
   secret?: boolean;
+  /** Names, or NAME=VALUE lines whose values may be secrets: the CLI warns about a flag in the NAME=VALUE form. */
+  secretPairs?: boolean;
   /** CLI: repeatable flag whose values are joined by newlines (implied for list and pairs). */
   repeatable?: boolean;
 }
@@ -580,6 +582,7 @@ export const INPUTS = {
   'compose-env': {
     kind: 'text', // NAME lines (or comma-separated names), or NAME=VALUE lines kept whole: lib/inputs parseEnvNames
     repeatable: true,
+    secretPairs: true,
     help: 'Variables the compose files read that the deploy supplies, one NAME per line (DOCKER_TAG and LADING_IMAGE_<ID> are set). Only the names enter the manifest: give the values to the deploy (its compose-env). NAME=VALUE also works: the value is used only to read the project here, never written.',
     cli: 'a variable the deploy supplies: NAME (or NAME=VALUE, the value used only here; repeatable)',
     actions: ['lading', 'manifest'],

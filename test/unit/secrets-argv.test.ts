@@ -13,6 +13,18 @@ describe('secrets stay out of process arguments', () => {
     assert.ok(!args.warnings[0]!.includes('hunter2'), 'the warning does not repeat the secret');
   });
 
+  it("a NAME=VALUE for the manifest's compose-env warns too (its value may be a secret); names alone do not", () => {
+    const pair = parseCommandArgs('manifest', ['--compose-env', 'API_TOKEN=tok-123456789'], {});
+    assert.equal(pair.read('compose-env'), 'API_TOKEN=tok-123456789');
+    assert.equal(pair.warnings.length, 1);
+    assert.match(pair.warnings[0]!, /--compose-env puts a secret in the process arguments.*set LADING_COMPOSE_ENV/);
+    assert.ok(!pair.warnings[0]!.includes('tok-123456789'), 'the warning does not repeat the value');
+    assert.deepEqual(
+      parseCommandArgs('manifest', ['--compose-env', 'API_TOKEN', '--compose-env', 'REGION'], {}).warnings,
+      [],
+    );
+  });
+
   it('the same secret from the env var gives no warning', () => {
     const args = parseCommandArgs('deploy', ['--username', 'u'], { LADING_PASSWORD: 'hunter2' });
     assert.equal(args.read('password'), 'hunter2');
