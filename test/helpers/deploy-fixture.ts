@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { parseExportSettings } from '../../src/settings/export.ts';
 import { tmpdir } from 'node:os';
@@ -6,13 +7,35 @@ import { composeFile, createManifest, type Manifest, type ManifestImage } from '
 import { busyboxContext, buildJsonFor, docker, pushVersion, testEnv, unique, versionSource } from './testenv.ts';
 
 /**
+ * A loopback port for a `network_mode: host` test app: below the kernel's ephemeral range (32768 and up), so no
+ * outgoing connection and no freePort() listener of another test holds it, in a slice of 20000–32767 chosen by this
+ * process's pid, and free when probed (a listen from a child process: this must stay synchronous). A random port up
+ * to 40000 without a probe met another listener in CI ("httpd: bind: Address already in use").
+ */
+function hostAppPort(): number {
+  const slice = 20000 + (process.pid % 64) * 199;
+  const probe = `const net = require('node:net');
+const start = Number(process.argv[1]), tries = [];
+const r = Math.floor(Math.random() * 199);
+for (let i = 0; i < 199; i++) tries.push(start + ((i + r) % 199));
+(function next(k) {
+  if (k >= tries.length) process.exit(1);
+  const s = net.createServer().once('error', () => next(k + 1)).listen(tries[k], '127.0.0.1', () => {
+    process.stdout.write(String(tries[k]));
+    s.close();
+  });
+})(0);`;
+  return Number(execFileSync(process.execPath, ['-e', probe, String(slice)], { encoding: 'utf8' }));
+}
+
+/**
  * A web service for deploy tests: busybox httpd on a loopback port serving /srv/index.html with a healthcheck that
  * fetches it. `version(n, { healthy })` builds and pushes image n to the test registry and returns its manifest.
  */
 export function webApp(opts: { store?: string; gcsEndpoint?: string } = {}) {
   const env = testEnv();
   const name = opts.store ? `lading-rl/${unique('deploy')}/web` : `${env.registry.host}/${unique('deploy')}/web`;
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = hostAppPort();
   const project = unique('app')
     .replace(/[^a-z0-9-]/g, '-')
     .slice(0, 40);
