@@ -121,26 +121,35 @@ function webRemovals(project: string) {
 }
 
 /**
- * Runs `fn` under 50 requests/s, from 2.3 s before it until `settle` (default: 1 s after it): failures, wall time,
- * samples. The first 300 ms warm the load thread up; the 2 s before `fn` are the steady state the deploy is compared
- * with. `settle` returns when the measurement ends (a rolling deploy: when its drained container is removed).
+ * Runs `fn` under 50 requests/s from 2.3 s before it: failures, wall time, samples. The first 300 ms warm the load
+ * thread up; the 2 s before `fn` are the steady state the deploy is compared with. The measurement ends (`settled`)
+ * 1 s after `fn`, or, given `drainedOf` (a rolling project), when its drained web container is removed, so a switch
+ * is measured to its end. On a failure the load loop and the events watcher stop too.
  */
-async function underLoad(
-  port: number,
-  fn: () => Promise<unknown> | unknown,
-  settle?: (start: number) => Promise<number>,
-) {
+async function underLoad(port: number, fn: () => Promise<unknown> | unknown, drainedOf?: string) {
   const load = loadLoop(port, host, { rps: 50, maxMs: 120_000 });
-  await sleep(2300);
-  const start = Date.now();
-  const t = performance.now();
-  await fn();
-  const wall = (performance.now() - t) / 1000;
-  const end = Date.now();
-  const settled = settle ? await settle(start) : (await sleep(1000), Date.now());
-  await sleep(Math.max(0, settled + 300 - Date.now()));
-  const stats = await load.stop();
-  return { ...stats, wall, start, end, settled };
+  const removals = drainedOf ? webRemovals(drainedOf) : undefined;
+  try {
+    await sleep(2300);
+    const start = Date.now();
+    const t = performance.now();
+    await fn();
+    const wall = (performance.now() - t) / 1000;
+    const end = Date.now();
+    let settled = end + 1000;
+    if (removals) {
+      const gone = await removals.after(start);
+      if (gone === undefined) throw new Error(`${drainedOf}: the drained web container was not removed within 20 s`);
+      settled = gone;
+    }
+    await sleep(Math.max(0, settled + 300 - Date.now()));
+    return { ...(await load.stop()), wall, start, end, settled };
+  } catch (err) {
+    await load.stop();
+    throw err;
+  } finally {
+    removals?.stop();
+  }
 }
 
 /** The latencies (ms) of the requests started within [from, to). */
@@ -180,20 +189,13 @@ try {
     for (const w of ways) {
       const next = w.versions[1 + (r % 2)]!;
       trace.take();
-      const removals = w.way === 'rolling' ? webRemovals(w.app.project) : undefined;
       const deployed = await underLoad(
         w.port,
         async () => {
           if (w.way === 'raw') await raw(next);
           else if (!(await lading(next)).ok) throw new Error(`${w.way}: deploy failed`);
         },
-        removals &&
-          (async (start) => {
-            const gone = await removals.after(start);
-            removals.stop();
-            if (gone === undefined) throw new Error('rolling: the drained web container was not removed within 20 s');
-            return gone;
-          }),
+        w.way === 'rolling' ? w.app.project : undefined,
       );
       const marks = trace.marks();
       (traces[w.way] ??= []).push(trace.take());
@@ -230,7 +232,6 @@ try {
       add(`${w.way} auto-rollback resets`, broken.resets);
       add(`${w.way} auto-rollback total`, broken.total);
       await sleep(3000);
-      const backRemovals = w.way === 'rolling' ? webRemovals(w.app.project) : undefined;
       const back = await underLoad(
         w.port,
         async () => {
@@ -238,12 +239,7 @@ try {
           if (!res.ok) throw new Error(`${w.way}: rollback failed: ${JSON.stringify(res.hosts)}`);
         },
         // rolling: measured until the containers it switched away from are removed after their drain
-        backRemovals &&
-          (async (start) => {
-            const gone = await backRemovals.after(start);
-            backRemovals.stop();
-            return gone ?? Date.now();
-          }),
+        w.way === 'rolling' ? w.app.project : undefined,
       );
       add(`${w.way} rollback failed`, back.failed);
       add(`${w.way} rollback resets`, back.resets);
