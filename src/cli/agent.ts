@@ -85,7 +85,7 @@ export const notifyCommand: Command = {
     const signWith = webhookSecret(
       secretFile ? 'secret-file' : 'secret',
       secret,
-      'pass --secret-file (or LADING_SECRET)',
+      "pass --secret-file (or LADING_SECRET) holding the agent's webhook secret",
     );
     const raw = read('manifest');
     const location = read('location');

@@ -38,7 +38,7 @@ export function webhookSecret(key: string, given: string | undefined, hint: stri
       secret
         ? `holds ${secret.length} characters: a webhook secret has at least ${WEBHOOK_SECRET_MIN}`
         : 'holds no secret',
-      `${hint}; generate one with openssl rand -hex 32 (the agent's webhook.secret-file or secret-env holds the same)`,
+      `${hint}; generate one with openssl rand -hex 32`,
     );
   }
   return secret;

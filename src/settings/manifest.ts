@@ -70,7 +70,7 @@ function parseNotify(read: InputReader): NotifySettings | undefined {
   const secret = webhookSecret(
     'notify-secret',
     v['notify-secret'],
-    'pass the shared webhook secret (a repository secret)',
+    "pass the agent's webhook secret (a repository secret)",
   );
   const c = readInputs(read, ['notify-ca', 'notify-ca-file']);
   const caText = c['notify-ca']?.trim();
