@@ -11257,16 +11257,13 @@ var package_default = {
 
 // src/actions/run.ts
 function secretInputs(action) {
-  const rows = Object.keys(INPUTS).map((id) => ({
-    id,
-    row: INPUTS[id],
+  const rows = Object.entries(INPUTS).map(([id, row]) => ({
+    row,
     name: inputName(id)
   }));
-  const mine = /* @__PURE__ */ new Map();
-  for (const r of rows)
-    if ((r.row.actions ?? []).includes(action)) mine.set(r.name, mine.get(r.name) || !!r.row.secret);
-  const anywhere = new Set(rows.filter((r) => r.row.secret).map((r) => r.name));
-  return (name) => mine.get(name) ?? anywhere.has(name);
+  const mine = rows.filter((r) => (r.row.actions ?? []).includes(action));
+  const secretIn = (rs, name) => rs.some((r) => r.name === name && r.row.secret);
+  return (name) => mine.some((r) => r.name === name) ? secretIn(mine, name) : secretIn(rows, name);
 }
 var masked = /* @__PURE__ */ new Set();
 function maskInput(value) {

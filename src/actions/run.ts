@@ -12,16 +12,13 @@ import type { InputReader } from '../lib/tag-settings.ts';
  * has is secret if any row of that name is.
  */
 function secretInputs(action: ActionName): (name: string) => boolean {
-  const rows = (Object.keys(INPUTS) as InputId[]).map((id) => ({
-    id,
-    row: INPUTS[id] as InputDef,
-    name: inputName(id),
+  const rows = Object.entries(INPUTS as Record<InputId, InputDef>).map(([id, row]) => ({
+    row,
+    name: inputName(id as InputId),
   }));
-  const mine = new Map<string, boolean>();
-  for (const r of rows)
-    if ((r.row.actions ?? []).includes(action)) mine.set(r.name, mine.get(r.name) || !!r.row.secret);
-  const anywhere = new Set(rows.filter((r) => r.row.secret).map((r) => r.name));
-  return (name) => mine.get(name) ?? anywhere.has(name);
+  const mine = rows.filter((r) => (r.row.actions ?? []).includes(action));
+  const secretIn = (rs: typeof rows, name: string) => rs.some((r) => r.name === name && r.row.secret);
+  return (name) => (mine.some((r) => r.name === name) ? secretIn(mine, name) : secretIn(rows, name));
 }
 const masked = new Set<string>();
 
